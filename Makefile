@@ -1,0 +1,88 @@
+# Bulwark build. `make` builds build/bulwark; `make run` and `make check`
+# are the two commands the README starts with. Every public target first
+# makes sure the Debian packages it needs are installed (scripts/install-deps),
+# then re-enters make so pkg-config is only asked once they are there.
+
+CC       ?= gcc
+PKGS     := libmicrohttpd gnutls jansson inih
+TESTPKGS := cmocka libcurl
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-missing-field-initializers
+BASE     := -std=c17 -D_GNU_SOURCE -g -pthread -fstack-protector-strong -fPIE $(WARN)
+OPT      := -O2 -D_FORTIFY_SOURCE=2
+SAN      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDHARD   := -pie -Wl,-z,relro,-z,now
+
+SRC      := $(sort $(wildcard src/*.c src/*/*.c))
+LIBSRC   := $(filter-out src/main.c,$(SRC))
+UNITSRC  := $(sort $(wildcard tests/unit/test_*.c))
+
+OBJ      := $(SRC:%.c=build/obj/%.o)
+SANOBJ   := $(SRC:%.c=build/san/obj/%.o)
+SANLIB   := $(LIBSRC:%.c=build/san/obj/%.o)
+UNITBIN  := $(UNITSRC:tests/unit/%.c=build/san/tests/%)
+
+.PHONY: all run check bench clean deps-build deps-test deps-bench \
+        _all _check _san _bench fmt
+
+all: deps-build
+	@$(MAKE) --no-print-directory _all
+
+run: deps-build
+	@$(MAKE) --no-print-directory _all
+	@scripts/dev-setup
+	exec build/bulwark serve
+
+check: deps-test
+	@$(MAKE) --no-print-directory _check
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory _all
+	bench/http_baseline
+
+deps-build:
+	@scripts/install-deps build
+deps-test:
+	@scripts/install-deps build test
+deps-bench:
+	@scripts/install-deps build bench
+
+# --- internal targets (packages present) ---------------------------------
+
+_all: build/bulwark
+
+_san: build/san/bulwark $(UNITBIN)
+
+_check: _all _san
+	@tests/run-all
+
+CFLAGS_PKG  = $(shell pkg-config --cflags $(PKGS))
+LIBS_PKG    = $(shell pkg-config --libs $(PKGS))
+CFLAGS_TEST = $(shell pkg-config --cflags $(TESTPKGS))
+LIBS_TEST   = $(shell pkg-config --libs $(TESTPKGS))
+
+build/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(OPT) $(CFLAGS_PKG) -c $< -o $@
+
+build/san/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SAN) $(CFLAGS_PKG) -c $< -o $@
+
+build/bulwark: $(OBJ)
+	$(CC) $(BASE) $(OPT) $(LDHARD) $^ -o $@ $(LIBS_PKG)
+
+build/san/bulwark: $(SANOBJ)
+	$(CC) $(BASE) $(SAN) $(LDHARD) $^ -o $@ $(LIBS_PKG)
+
+build/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SANLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SAN) $(CFLAGS_PKG) $(CFLAGS_TEST) -Isrc $< $(SANLIB) -o $@ \
+	    $(LIBS_PKG) $(LIBS_TEST)
+
+fmt:
+	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)
+
+clean:
+	rm -rf build

@@ -1,0 +1,82 @@
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern char **environ;
+
+int
+cli_parse(int argc, char **argv, struct cli_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			o->help = 1;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "bulwark: %s needs a file name\n", a);
+				return 2;
+			}
+			o->config_path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			o->config_path = a + 9;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "bulwark: unknown option '%s' (see --help)\n", a);
+			return 2;
+		} else {
+			if (o->nargs == (int)BW_ARRAY_LEN(o->args)) {
+				fprintf(stderr, "bulwark: too many arguments\n");
+				return 2;
+			}
+			o->args[o->nargs++] = argv[i];
+		}
+	}
+	return 0;
+}
+
+int
+cli_load_config(const struct cli_opts *o, struct config *cfg)
+{
+	char err[1024];
+	if (config_load(cfg, o->config_path, environ, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: configuration: %s\n", err);
+		return 1;
+	}
+	log_level l;
+	if (log_level_parse(cfg->log_level, &l) == BW_OK)
+		log_set_level(l);
+	return 0;
+}
+
+int
+cli_version(int argc, char **argv)
+{
+	struct cli_opts o;
+	int rc = cli_parse(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	printf("bulwark %s\n", BULWARK_VERSION);
+	return 0;
+}
+
+int
+cli_config(int argc, char **argv)
+{
+	struct cli_opts o;
+	struct config cfg;
+	int rc = cli_parse(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (o.nargs != 1 || (strcmp(o.args[0], "check") != 0 && strcmp(o.args[0], "show") != 0)) {
+		fprintf(stderr, "bulwark config: say 'check' or 'show' (see --help)\n");
+		return 2;
+	}
+	if (cli_load_config(&o, &cfg) != 0)
+		return 1;
+	if (strcmp(o.args[0], "show") == 0)
+		config_dump(&cfg, stdout);
+	else
+		printf("configuration OK (%s)\n", cfg.source[0] ? cfg.source : "defaults");
+	return 0;
+}

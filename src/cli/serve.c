@@ -1,0 +1,78 @@
+/*
+ * bulwark serve: start the server, then wait for signals in the main
+ * thread. SIGHUP reloads what can change at run time; SIGTERM and SIGINT
+ * drain in-flight requests and exit 0.
+ */
+#include "cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../http/http.h"
+
+extern char **environ;
+
+int
+cli_serve(int argc, char **argv)
+{
+	struct cli_opts o;
+	struct config cfg;
+	struct server *srv = NULL;
+	char err[1024];
+	sigset_t set;
+	int rc = cli_parse(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	if (o.nargs != 0) {
+		fprintf(stderr, "bulwark serve: unexpected argument '%s'\n", o.args[0]);
+		return 2;
+	}
+	if (cli_load_config(&o, &cfg) != 0)
+		return 1;
+
+	/* Block before any thread starts so only sigwait() below sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("bulwark %s starting (configuration: %s)", BULWARK_VERSION,
+		 cfg.source[0] ? cfg.source : "defaults");
+	if (server_start(&cfg, routes_builtin, routes_builtin_count, &srv, err, sizeof(err)) !=
+	    BW_OK) {
+		log_error("cannot start: %s", err);
+		return 1;
+	}
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			struct config ncfg;
+			if (config_load(&ncfg, o.config_path, environ, err, sizeof(err)) != BW_OK) {
+				log_error("reload refused, keeping the running configuration: %s", err);
+				continue;
+			}
+			if (server_reload(srv, &ncfg, err, sizeof(err)) != BW_OK) {
+				log_error("reload failed, keeping the running configuration: %s", err);
+				continue;
+			}
+			log_level l;
+			if (log_level_parse(ncfg.log_level, &l) == BW_OK)
+				log_set_level(l);
+			cfg.drain_timeout = ncfg.drain_timeout;
+			log_info("reloaded configuration");
+			continue;
+		}
+		log_info("%s received: draining (up to %lds)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+			 cfg.drain_timeout);
+		server_drain(srv, cfg.drain_timeout);
+		server_free(srv);
+		log_info("stopped");
+		return 0;
+	}
+}

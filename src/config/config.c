@@ -1,0 +1,295 @@
+/*
+ * Every key is one row of config_keys: where it lives in struct config,
+ * its type, bounds and default. Defaults go through the same parser as
+ * file values, so a bad default cannot compile into a silent surprise.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum ck_type { CK_INT, CK_STR, CK_LEVEL };
+
+struct config_key {
+	const char *section, *key;
+	enum ck_type type;
+	size_t off, size;
+	long min, max;
+	const char *def;
+};
+
+#define INT_KEY(s, k, field, lo, hi, d) \
+	{s, k, CK_INT, offsetof(struct config, field), 0, lo, hi, d}
+#define STR_KEY(s, k, field, d) \
+	{s, k, CK_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d}
+
+static const struct config_key config_keys[] = {
+	STR_KEY("server", "bind", bind, "127.0.0.1"),
+	INT_KEY("server", "port", port, 1, 65535, "8443"),
+	STR_KEY("server", "base_domain", base_domain, "localhost"),
+	STR_KEY("server", "tls_cert", tls_cert, ""),
+	STR_KEY("server", "tls_key", tls_key, ""),
+	INT_KEY("server", "threads", threads, 0, 256, "0"),
+	INT_KEY("limits", "max_connections", max_connections, 1, 100000, "1024"),
+	INT_KEY("limits", "max_connections_per_ip", max_connections_per_ip, 1, 100000, "128"),
+	INT_KEY("limits", "connection_timeout", connection_timeout, 1, 3600, "30"),
+	INT_KEY("limits", "header_max", header_max, 1024, 1048576, "16384"),
+	INT_KEY("limits", "body_max", body_max, 0, 1073741824, "1048576"),
+	INT_KEY("limits", "rate_per_second", rate_per_second, 0, 1000000, "200"),
+	INT_KEY("limits", "rate_burst", rate_burst, 1, 10000000, "400"),
+	INT_KEY("limits", "drain_timeout", drain_timeout, 0, 3600, "15"),
+	STR_KEY("paths", "var_dir", var_dir, "./var"),
+	{"log", "level", CK_LEVEL, offsetof(struct config, log_level),
+	 sizeof(((struct config *)0)->log_level), 0, 0, "info"},
+	STR_KEY("log", "access_log", access_log, "-"),
+};
+
+static const struct config_key *
+config_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(config_keys); i++)
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].key, key) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+static int
+config_section_known(const char *section)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(config_keys); i++)
+		if (strcmp(config_keys[i].section, section) == 0)
+			return 1;
+	return 0;
+}
+
+/* Set one key from text; on failure a reason (without location) in why. */
+static bw_err
+config_set(struct config *cfg, const struct config_key *k, const char *value, char *why,
+	   size_t whylen)
+{
+	char *field = (char *)cfg + k->off;
+	switch (k->type) {
+	case CK_INT: {
+		long v;
+		if (util_parse_long(value, k->min, k->max, &v) != BW_OK) {
+			snprintf(why, whylen, "'%s' is not a whole number from %ld to %ld", value,
+				 k->min, k->max);
+			return BW_ERR_CONFIG;
+		}
+		*(long *)(void *)field = v;
+		return BW_OK;
+	}
+	case CK_LEVEL: {
+		log_level l;
+		if (log_level_parse(value, &l) != BW_OK) {
+			snprintf(why, whylen, "'%s' is not one of debug, info, warn, error", value);
+			return BW_ERR_CONFIG;
+		}
+		snprintf(field, k->size, "%s", value);
+		return BW_OK;
+	}
+	case CK_STR:
+		if (strlen(value) >= k->size) {
+			snprintf(why, whylen, "value longer than %zu characters", k->size - 1);
+			return BW_ERR_CONFIG;
+		}
+		for (const char *c = value; *c; c++) {
+			if ((unsigned char)*c < 0x20) {
+				snprintf(why, whylen, "control character in value");
+				return BW_ERR_CONFIG;
+			}
+		}
+		snprintf(field, k->size, "%s", value);
+		return BW_OK;
+	}
+	abort();
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	char why[256];
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < BW_ARRAY_LEN(config_keys); i++)
+		if (config_set(cfg, &config_keys[i], config_keys[i].def, why, sizeof(why)) != BW_OK)
+			abort(); /* a bad compiled-in default is a programming error */
+}
+
+struct ini_ctx {
+	struct config *cfg;
+	char msg[512]; /* first error, without the line number */
+};
+
+static int
+config_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_ctx *ctx = user;
+	char why[300];
+	if (ctx->msg[0] != '\0')
+		return 0; /* keep the first error only */
+	if (!config_section_known(section)) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (key '%s')", section,
+			 name);
+		return 0;
+	}
+	const struct config_key *k = config_find(section, name);
+	if (k == NULL) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in [%s]", name, section);
+		return 0;
+	}
+	if (config_set(ctx->cfg, k, value, why, sizeof(why)) != BW_OK) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "key '%s' in [%s]: %s", name, section, why);
+		return 0;
+	}
+	return 1;
+}
+
+static bw_err
+config_from_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
+{
+	if (envp == NULL)
+		return BW_OK;
+	for (char *const *e = envp; *e != NULL; e++) {
+		const char *var = *e;
+		if (strncmp(var, "BULWARK_", 8) != 0)
+			continue;
+		const char *eq = strchr(var, '=');
+		if (eq == NULL)
+			continue;
+		const char *rest = var + 8;
+		/* Find which section the variable names, if any. */
+		const struct config_key *sec = NULL;
+		for (size_t i = 0; i < BW_ARRAY_LEN(config_keys) && sec == NULL; i++) {
+			size_t sl = strlen(config_keys[i].section);
+			if ((size_t)(eq - rest) > sl + 1 && strncasecmp(rest, config_keys[i].section, sl) == 0 &&
+			    rest[sl] == '_')
+				sec = &config_keys[i];
+		}
+		if (sec == NULL)
+			continue; /* not a BULWARK_<SECTION>_<KEY> variable (e.g. BULWARK_KEYS) */
+		char key[64];
+		size_t klen = (size_t)(eq - rest) - strlen(sec->section) - 1;
+		if (klen >= sizeof(key)) {
+			snprintf(err, errlen, "environment variable %.*s: key name too long",
+				 (int)(eq - var), var);
+			return BW_ERR_CONFIG;
+		}
+		for (size_t i = 0; i < klen; i++)
+			key[i] = (char)tolower((unsigned char)rest[strlen(sec->section) + 1 + i]);
+		key[klen] = '\0';
+		const struct config_key *k = config_find(sec->section, key);
+		char why[300];
+		if (k == NULL) {
+			snprintf(err, errlen, "environment variable %.*s: unknown key '%s' in [%s]",
+				 (int)(eq - var), var, key, sec->section);
+			return BW_ERR_CONFIG;
+		}
+		if (config_set(cfg, k, eq + 1, why, sizeof(why)) != BW_OK) {
+			snprintf(err, errlen, "environment variable %.*s: %s", (int)(eq - var), var,
+				 why);
+			return BW_ERR_CONFIG;
+		}
+	}
+	return BW_OK;
+}
+
+bw_err
+config_load(struct config *cfg, const char *path, char *const *envp, char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	err[0] = '\0';
+
+	const char *file = path;
+	if (file == NULL) {
+		FILE *probe = fopen("bulwark.conf", "r");
+		if (probe != NULL) {
+			fclose(probe);
+			file = "bulwark.conf";
+		}
+	}
+	if (file != NULL) {
+		FILE *f = fopen(file, "r");
+		if (f == NULL) {
+			snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+			return BW_ERR_CONFIG;
+		}
+		struct ini_ctx ctx = {.cfg = cfg};
+		int line = ini_parse_file(f, config_ini_handler, &ctx);
+		fclose(f);
+		if (line != 0) {
+			if (ctx.msg[0] != '\0')
+				snprintf(err, errlen, "%s:%d: %s", file, line, ctx.msg);
+			else
+				snprintf(err, errlen, "%s:%d: syntax error", file, line);
+			return BW_ERR_CONFIG;
+		}
+		snprintf(cfg->source, sizeof(cfg->source), "%s", file);
+	}
+	if (config_from_env(cfg, envp, err, errlen) != BW_OK)
+		return BW_ERR_CONFIG;
+	if (cfg->var_dir[0] == '\0') {
+		snprintf(err, errlen, "[paths] var_dir must not be empty");
+		return BW_ERR_CONFIG;
+	}
+	if (cfg->rate_per_second > 0 && cfg->rate_burst < 1) {
+		snprintf(err, errlen, "[limits] rate_burst must be at least 1");
+		return BW_ERR_CONFIG;
+	}
+	return BW_OK;
+}
+
+static void
+config_default_path(const struct config *cfg, const char *set, const char *name, char *out)
+{
+	if (set[0] != '\0')
+		snprintf(out, CONFIG_STR, "%s", set);
+	else
+		snprintf(out, CONFIG_STR, "%.*s/tls/%s", CONFIG_STR - 16, cfg->var_dir, name);
+}
+
+void
+config_tls_cert(const struct config *cfg, char *out)
+{
+	config_default_path(cfg, cfg->tls_cert, "cert.pem", out);
+}
+
+void
+config_tls_key(const struct config *cfg, char *out)
+{
+	config_default_path(cfg, cfg->tls_key, "key.pem", out);
+}
+
+void
+config_dump(const struct config *cfg, FILE *f)
+{
+	fprintf(f, "# source: %s\n", cfg->source[0] ? cfg->source : "(defaults)");
+	for (size_t i = 0; i < BW_ARRAY_LEN(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		const char *field = (const char *)cfg + k->off;
+		if (k->type == CK_INT)
+			fprintf(f, "%s.%s = %ld\n", k->section, k->key,
+				*(const long *)(const void *)field);
+		else
+			fprintf(f, "%s.%s = %s\n", k->section, k->key, field);
+	}
+}
+
+size_t
+config_key_count(void)
+{
+	return BW_ARRAY_LEN(config_keys);
+}
+
+void
+config_key_name(size_t n, const char **section, const char **key)
+{
+	*section = config_keys[n].section;
+	*key = config_keys[n].key;
+}

@@ -1,0 +1,67 @@
+/*
+ * config: the INI file, BULWARK_<SECTION>_<KEY> environment overrides and
+ * defaults, described by one table (config.c) that also validates.
+ */
+#ifndef BW_CONFIG_H
+#define BW_CONFIG_H
+
+#include "../core/core.h"
+
+#include <stdio.h>
+
+#define CONFIG_STR 1024
+
+struct config {
+	char source[CONFIG_STR]; /* file read, or "" when only defaults */
+
+	/* [server] */
+	char bind[CONFIG_STR];
+	long port;
+	char base_domain[256];
+	char tls_cert[CONFIG_STR]; /* "" = <var_dir>/tls/cert.pem */
+	char tls_key[CONFIG_STR];  /* "" = <var_dir>/tls/key.pem */
+	long threads;              /* 0 = one per online CPU */
+
+	/* [limits] */
+	long max_connections;
+	long max_connections_per_ip;
+	long connection_timeout; /* seconds of silence before a connection is cut */
+	long header_max;         /* bytes of request line + headers */
+	long body_max;           /* default body limit for routes that set none */
+	long rate_per_second;    /* per client address; 0 disables */
+	long rate_burst;
+	long drain_timeout; /* seconds SIGTERM waits for in-flight requests */
+
+	/* [paths] */
+	char var_dir[CONFIG_STR];
+
+	/* [log] */
+	char log_level[16];
+	char access_log[CONFIG_STR]; /* "-" stdout, "off", or a file path */
+};
+
+/*
+ * Load configuration. path is the -c argument or NULL; with NULL,
+ * ./bulwark.conf is read when present, else only defaults apply. envp is
+ * the environment to take overrides from (normally environ). On failure
+ * returns BW_ERR_CONFIG with a message naming file, line and key (or the
+ * environment variable) in err.
+ */
+bw_err config_load(struct config *cfg, const char *path, char *const *envp, char *err,
+		   size_t errlen) BW_MUST_USE;
+
+/* Fill cfg with defaults only. */
+void config_defaults(struct config *cfg);
+
+/* The TLS paths after defaulting, into out (CONFIG_STR bytes). */
+void config_tls_cert(const struct config *cfg, char *out);
+void config_tls_key(const struct config *cfg, char *out);
+
+/* Write "section.key = value" lines for every key (bulwark config show). */
+void config_dump(const struct config *cfg, FILE *f);
+
+/* For tests and docs: number of keys and the n-th key's section and name. */
+size_t config_key_count(void);
+void config_key_name(size_t n, const char **section, const char **key);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * core: the pieces every subsystem shares — one error type, a per-request
+ * memory pool, logging, time and randomness helpers.
+ */
+#ifndef BW_CORE_H
+#define BW_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BW_MUST_USE __attribute__((warn_unused_result))
+#define BW_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * The one error type. Every fallible function returns one of these; the
+ * HTTP layer maps it to a status in exactly one place (response.c).
+ */
+typedef enum bw_err {
+	BW_OK = 0,
+	BW_ERR_NOMEM,        /* allocation failed or a hard maximum was hit */
+	BW_ERR_INVALID,      /* malformed input */
+	BW_ERR_UNAUTHORIZED, /* no or bad credentials */
+	BW_ERR_DENIED,       /* authenticated but not allowed */
+	BW_ERR_NOTFOUND,
+	BW_ERR_METHOD,       /* resource exists, method does not */
+	BW_ERR_CONFLICT,
+	BW_ERR_TOO_LARGE,    /* body over its limit */
+	BW_ERR_HEADERS_TOO_LARGE,
+	BW_ERR_RATE,         /* too many requests */
+	BW_ERR_LOCKED,
+	BW_ERR_UNAVAILABLE,  /* a dependency is down; fail closed */
+	BW_ERR_DB,
+	BW_ERR_IO,
+	BW_ERR_CRYPTO,
+	BW_ERR_CONFIG,
+	BW_ERR_INTERNAL,
+	BW_ERR__COUNT
+} bw_err;
+
+/* Human text for an error ("not found"); never NULL. */
+const char *bw_strerror(bw_err e);
+/* Stable machine code for an error ("not_found"); never NULL. */
+const char *bw_errcode(bw_err e);
+
+/*
+ * pool: a request-scoped arena. Everything allocated from it is freed at
+ * once by pool_free(). A pool has a hard maximum; past it allocations
+ * return NULL, which callers report as BW_ERR_NOMEM.
+ */
+typedef struct pool pool;
+
+/* New pool that may hold at most max_bytes; NULL on allocation failure. */
+pool *pool_new(size_t max_bytes);
+/* Free the pool and everything in it; accepts NULL. */
+void pool_free(pool *p);
+/* Aligned, zeroed memory from the pool; NULL past the maximum. */
+void *pool_alloc(pool *p, size_t n);
+/* Copy of s (or its first n bytes, NUL added); NULL past the maximum. */
+char *pool_strdup(pool *p, const char *s);
+char *pool_strndup(pool *p, const char *s, size_t n);
+/* printf into the pool; NULL on failure. */
+char *pool_printf(pool *p, const char *fmt, ...) BW_PRINTF(2, 3);
+/* Bytes handed out so far (for tests and metrics). */
+size_t pool_used(const pool *p);
+
+/* Logging: human-readable lines on stderr. Never pass secrets. */
+typedef enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR } log_level;
+void log_set_level(log_level l);
+/* Parse "debug|info|warn|error"; BW_ERR_INVALID otherwise. */
+bw_err log_level_parse(const char *s, log_level *out) BW_MUST_USE;
+void log_msg(log_level l, const char *fmt, ...) BW_PRINTF(2, 3);
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+
+/* Monotonic clock in microseconds. */
+uint64_t util_now_us(void);
+/* Wall clock as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
+void util_rfc3339(char *out, size_t outlen);
+/* Fill buf with n bytes from the kernel CSPRNG; BW_ERR_IO on failure. */
+bw_err util_random(void *buf, size_t n) BW_MUST_USE;
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void util_hex(const void *in, size_t n, char *out);
+/* Strict decimal parse of a whole string into [min,max]. */
+bw_err util_parse_long(const char *s, long min, long max, long *out) BW_MUST_USE;
+/* Number of online CPUs, at least 1. */
+int util_ncpu(void);
+
+#define BW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * http: the HTTPS server (libmicrohttpd + GnuTLS), the route table and its
+ * dispatcher, per-request context, limits and the access log.
+ */
+#ifndef BW_HTTP_H
+#define BW_HTTP_H
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+#include "../core/core.h"
+
+/* Methods as bits so a route set can report its Allow header. */
+enum http_method {
+	HTTP_GET = 1 << 0,
+	HTTP_HEAD = 1 << 1,
+	HTTP_POST = 1 << 2,
+	HTTP_PUT = 1 << 3,
+	HTTP_PATCH = 1 << 4,
+	HTTP_DELETE = 1 << 5,
+	HTTP_OPTIONS = 1 << 6,
+};
+
+/* Route flags, read by the pipeline stages. */
+enum route_flags {
+	ROUTE_PUBLIC = 1 << 0,      /* no authentication; needs no permission */
+	ROUTE_PORTAL = 1 << 1,      /* customer-portal route */
+	ROUTE_ADMIN = 1 << 2,       /* admin route: IP allowlist applies */
+	ROUTE_DESTRUCTIVE = 1 << 3, /* destructive: IP allowlist applies */
+	ROUTE_NO_TENANT = 1 << 4,   /* answers without a tenant (e.g. /healthz) */
+};
+
+/* Body limit values for struct route.body_max. */
+#define ROUTE_BODY_DEFAULT ((size_t)-1) /* [limits] body_max */
+#define ROUTE_BODY_NONE 0
+
+#define ROUTE_MAX_PARAMS 8
+#define ROUTE_MAX_SEGMENTS 16
+
+struct http_req;
+typedef bw_err (*route_handler)(struct http_req *req);
+
+/*
+ * One route: everything the pipeline needs to know before the handler
+ * runs. A route without a permission is refused at registration unless it
+ * is ROUTE_PUBLIC.
+ */
+struct route {
+	unsigned method;     /* one HTTP_* value; GET also answers HEAD */
+	const char *pattern; /* "/api/v1/:module/:id": literals and :params */
+	route_handler handler;
+	unsigned flags;         /* ROUTE_* */
+	const char *permission; /* e.g. "tickets.view"; NULL only if public */
+	size_t body_max;        /* ROUTE_BODY_DEFAULT, ROUTE_BODY_NONE or bytes */
+};
+
+/* Per-request context. Everything in it is freed when the request ends. */
+struct http_req {
+	pool *pool;
+	struct server *srv;
+	void *conn; /* struct MHD_Connection, for the server only */
+	char id[25];
+	uint64_t start_us;
+
+	unsigned method;
+	const char *method_name;
+	const char *path;  /* raw path, still percent-encoded */
+	const char *query; /* raw query without '?', or NULL */
+	char client_ip[INET6_ADDRSTRLEN];
+	const char *tenant; /* slug once resolved, else NULL */
+
+	const struct route *route;
+	size_t nparams;
+	const char *param_name[ROUTE_MAX_PARAMS];
+	const char *param_value[ROUTE_MAX_PARAMS]; /* decoded */
+	unsigned allow;                            /* on 405: the methods that exist */
+
+	/* request body, bounded by body_limit */
+	char *body;
+	size_t body_len, body_cap, body_limit;
+	int body_overflow;
+
+	/* outcome */
+	int begun, responded;
+	int status;
+	json_t *reply;         /* success body, owned */
+	bw_err err;            /* when not BW_OK, the error reply */
+	const char *err_msg;   /* from the pool or static; shown to the client */
+	const char *retry_after; /* Retry-After header on 429/503, or NULL */
+};
+
+/* --- router.c --------------------------------------------------------- */
+struct router;
+
+/*
+ * Compile a route table. Refuses malformed patterns, a route without a
+ * permission unless public, and duplicates, naming the route in err.
+ */
+bw_err router_new(const struct route *routes, size_t n, size_t default_body_max,
+		  struct router **out, char *err, size_t errlen) BW_MUST_USE;
+void router_free(struct router *r);
+/*
+ * Match req->method and req->path. BW_OK sets req->route and params;
+ * BW_ERR_NOTFOUND; BW_ERR_METHOD sets req->allow; BW_ERR_INVALID for a
+ * path that is not well-formed (bad escapes, NUL, encoded '/', dot segments).
+ */
+bw_err router_match(const struct router *r, struct http_req *req) BW_MUST_USE;
+/* Effective body limit of a route. */
+size_t router_body_limit(const struct router *r, const struct route *route);
+/* Largest body any route accepts (checked before routing). */
+size_t router_max_body(const struct router *r);
+/* Parse a method name; 0 if unknown. */
+unsigned router_method(const char *name);
+/* "GET, HEAD, POST" for an allow mask into out. */
+void router_allow_string(unsigned allow, char *out, size_t outlen);
+/* Routes for iteration by tests and the permission catalogue. */
+size_t router_count(const struct router *r);
+const struct route *router_route(const struct router *r, size_t i);
+
+/* --- response.c ------------------------------------------------------- */
+/* The only place an error becomes an HTTP status. */
+int response_status(bw_err e);
+/* Reply with a JSON body (reference stolen) and status. */
+bw_err response_json(struct http_req *req, int status, json_t *body) BW_MUST_USE;
+/* Record an error reply with a client-safe message; returns e. */
+bw_err response_error(struct http_req *req, bw_err e, const char *msg);
+/* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
+char *response_error_body(const struct http_req *req, size_t *len);
+
+/* --- ratelimit.c ------------------------------------------------------ */
+struct ratelimit;
+/* Token bucket per client address; rate 0 disables. NULL on OOM. */
+struct ratelimit *ratelimit_new(long per_second, long burst);
+void ratelimit_free(struct ratelimit *rl);
+/* Change rate and burst (SIGHUP) without losing state. */
+void ratelimit_configure(struct ratelimit *rl, long per_second, long burst);
+/* 1 if the address may proceed now, 0 if over its rate. */
+int ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us);
+
+/* --- accesslog.c ------------------------------------------------------ */
+struct accesslog;
+/* "-" = stdout, "off" = nothing, else a file opened for append. */
+bw_err accesslog_open(const char *where, struct accesslog **out) BW_MUST_USE;
+/* Reopen the same or a new target in place (SIGHUP, logrotate). */
+bw_err accesslog_reopen(struct accesslog *al, const char *where) BW_MUST_USE;
+void accesslog_close(struct accesslog *al);
+/* One JSON line: time, id, tenant, client, method, path, status, micros. */
+void accesslog_write(struct accesslog *al, const struct http_req *req, uint64_t duration_us);
+
+/* --- tls.c ------------------------------------------------------------ */
+/*
+ * Load (or on SIGHUP, replace) the certificate chain and key served to new
+ * handshakes. Refuses a key that does not match the certificate.
+ */
+bw_err tls_load(const char *cert_path, const char *key_path, char *err, size_t errlen) BW_MUST_USE;
+/* The GnuTLS certificate callback handed to libmicrohttpd. */
+void *tls_cert_callback(void);
+/* TLS 1.3 only, AEAD suites only. */
+const char *tls_priorities(void);
+void tls_unload(void);
+
+/* --- server.c --------------------------------------------------------- */
+struct server;
+
+/*
+ * Start serving routes over TLS with cfg. On failure returns an error with
+ * the reason in err; nothing is left running.
+ */
+bw_err server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
+		    struct server **out, char *err, size_t errlen) BW_MUST_USE;
+/* Apply what a new configuration can change without a restart. */
+bw_err server_reload(struct server *s, const struct config *cfg, char *err,
+		     size_t errlen) BW_MUST_USE;
+/* Stop accepting, wait up to drain seconds for in-flight requests, stop. */
+void server_drain(struct server *s, long drain_seconds);
+void server_free(struct server *s);
+/* Requests started and not yet completed. */
+long server_inflight(const struct server *s);
+/* Request header by name (case-insensitive), or NULL. */
+const char *http_req_header(const struct http_req *req, const char *name);
+
+/* --- routes.c: the built-in routes ------------------------------------ */
+extern const struct route routes_builtin[];
+extern const size_t routes_builtin_count;
+
+#endif

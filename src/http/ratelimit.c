@@ -1,0 +1,113 @@
+/*
+ * Per-address token buckets in a fixed-size, sharded table. Memory is
+ * bounded whatever the number of client addresses: a full probe window
+ * evicts its least recently seen entry. The price is that an attacker with
+ * very many addresses can push out buckets; per-account limits (lockout)
+ * live in the database and are not affected.
+ */
+#include "http.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RL_SHARDS 32
+#define RL_SLOTS 1024 /* per shard */
+#define RL_PROBE 8
+
+struct rl_entry {
+	char addr[INET6_ADDRSTRLEN];
+	double tokens;
+	uint64_t last_us;
+};
+
+struct rl_shard {
+	pthread_mutex_t mu;
+	struct rl_entry e[RL_SLOTS];
+};
+
+struct ratelimit {
+	_Atomic long per_second, burst;
+	struct rl_shard shard[RL_SHARDS];
+};
+
+struct ratelimit *
+ratelimit_new(long per_second, long burst)
+{
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+	if (rl == NULL)
+		return NULL;
+	for (size_t i = 0; i < RL_SHARDS; i++)
+		pthread_mutex_init(&rl->shard[i].mu, NULL);
+	ratelimit_configure(rl, per_second, burst);
+	return rl;
+}
+
+void
+ratelimit_free(struct ratelimit *rl)
+{
+	if (rl == NULL)
+		return;
+	for (size_t i = 0; i < RL_SHARDS; i++)
+		pthread_mutex_destroy(&rl->shard[i].mu);
+	free(rl);
+}
+
+void
+ratelimit_configure(struct ratelimit *rl, long per_second, long burst)
+{
+	atomic_store(&rl->per_second, per_second);
+	atomic_store(&rl->burst, burst);
+}
+
+/* FNV-1a: not for security, only to spread addresses over slots. */
+static uint32_t
+rl_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+int
+ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
+{
+	long rate = atomic_load(&rl->per_second), burst = atomic_load(&rl->burst);
+	if (rate <= 0)
+		return 1;
+	uint32_t h = rl_hash(addr);
+	struct rl_shard *sh = &rl->shard[h % RL_SHARDS];
+	size_t base = (h / RL_SHARDS) % RL_SLOTS;
+	int allowed;
+
+	pthread_mutex_lock(&sh->mu);
+	struct rl_entry *hit = NULL, *victim = NULL;
+	for (size_t i = 0; i < RL_PROBE; i++) {
+		struct rl_entry *e = &sh->e[(base + i) % RL_SLOTS];
+		if (e->addr[0] != '\0' && strcmp(e->addr, addr) == 0) {
+			hit = e;
+			break;
+		}
+		if (victim == NULL || e->last_us < victim->last_us)
+			victim = e;
+	}
+	if (hit == NULL) {
+		hit = victim;
+		snprintf(hit->addr, sizeof(hit->addr), "%s", addr);
+		hit->tokens = (double)burst;
+		hit->last_us = now_us;
+	}
+	if (now_us > hit->last_us) {
+		hit->tokens += (double)(now_us - hit->last_us) * (double)rate / 1e6;
+		if (hit->tokens > (double)burst)
+			hit->tokens = (double)burst;
+		hit->last_us = now_us;
+	}
+	allowed = hit->tokens >= 1.0;
+	if (allowed)
+		hit->tokens -= 1.0;
+	pthread_mutex_unlock(&sh->mu);
+	return allowed;
+}

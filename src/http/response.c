@@ -1,0 +1,90 @@
+/*
+ * Replies. response_status() is the one place an error becomes an HTTP
+ * status; handlers return a bw_err and never choose error statuses.
+ */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int
+response_status(bw_err e)
+{
+	switch (e) {
+	case BW_OK:
+		return 200;
+	case BW_ERR_INVALID:
+		return 400;
+	case BW_ERR_UNAUTHORIZED:
+		return 401;
+	case BW_ERR_DENIED:
+		return 403;
+	case BW_ERR_NOTFOUND:
+		return 404;
+	case BW_ERR_METHOD:
+		return 405;
+	case BW_ERR_CONFLICT:
+		return 409;
+	case BW_ERR_TOO_LARGE:
+		return 413;
+	case BW_ERR_LOCKED:
+		return 423;
+	case BW_ERR_RATE:
+		return 429;
+	case BW_ERR_HEADERS_TOO_LARGE:
+		return 431;
+	case BW_ERR_UNAVAILABLE:
+	case BW_ERR_DB:
+		return 503;
+	case BW_ERR_NOMEM:
+	case BW_ERR_IO:
+	case BW_ERR_CRYPTO:
+	case BW_ERR_CONFIG:
+	case BW_ERR_INTERNAL:
+	case BW_ERR__COUNT:
+		return 500;
+	}
+	abort();
+}
+
+bw_err
+response_json(struct http_req *req, int status, json_t *body)
+{
+	if (body == NULL)
+		return response_error(req, BW_ERR_NOMEM, NULL);
+	json_decref(req->reply);
+	req->reply = body;
+	req->status = status;
+	req->err = BW_OK;
+	return BW_OK;
+}
+
+bw_err
+response_error(struct http_req *req, bw_err e, const char *msg)
+{
+	req->err = e == BW_OK ? BW_ERR_INTERNAL : e;
+	req->err_msg = msg;
+	req->status = response_status(req->err);
+	return req->err;
+}
+
+char *
+response_error_body(const struct http_req *req, size_t *len)
+{
+	/*
+	 * Server-side failures never echo internal detail to the client; the
+	 * request id in the reply ties it to the log line that has the detail.
+	 */
+	const char *msg = req->err_msg;
+	if (msg == NULL || req->status >= 500)
+		msg = bw_strerror(req->err);
+	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->err),
+			      "message", msg, "request_id", req->id);
+	if (o == NULL)
+		return NULL;
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s != NULL)
+		*len = strlen(s);
+	return s;
+}

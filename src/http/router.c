@@ -1,0 +1,339 @@
+/*
+ * The route table, compiled once at start-up. Paths are split and
+ * percent-decoded here and only here, so handlers never parse paths and a
+ * path that could mean two things (encoded '/', dot segments, NUL) is
+ * refused before any route sees it.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct croute {
+	const struct route *r;
+	size_t nseg;
+	const char *seg[ROUTE_MAX_SEGMENTS]; /* literal, or param name */
+	size_t seglen[ROUTE_MAX_SEGMENTS];
+	unsigned char is_param[ROUTE_MAX_SEGMENTS];
+	size_t body_limit;
+};
+
+struct router {
+	struct croute *routes;
+	size_t n;
+	size_t max_body;
+};
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} router_methods[] = {
+	{HTTP_GET, "GET"},     {HTTP_HEAD, "HEAD"},     {HTTP_POST, "POST"},
+	{HTTP_PUT, "PUT"},     {HTTP_PATCH, "PATCH"},   {HTTP_DELETE, "DELETE"},
+	{HTTP_OPTIONS, "OPTIONS"},
+};
+
+unsigned
+router_method(const char *name)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(router_methods); i++)
+		if (strcmp(name, router_methods[i].name) == 0)
+			return router_methods[i].bit;
+	return 0;
+}
+
+void
+router_allow_string(unsigned allow, char *out, size_t outlen)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < BW_ARRAY_LEN(router_methods); i++) {
+		if (!(allow & router_methods[i].bit))
+			continue;
+		int n = snprintf(out + off, outlen - off, "%s%s", off ? ", " : "",
+				 router_methods[i].name);
+		if (n < 0 || (size_t)n >= outlen - off)
+			return;
+		off += (size_t)n;
+	}
+}
+
+static int
+router_single_method(unsigned m)
+{
+	return m != 0 && (m & (m - 1)) == 0 && m <= HTTP_OPTIONS;
+}
+
+static int
+router_valid_literal(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static bw_err
+router_compile(const struct route *r, size_t default_body, struct croute *c, char *err,
+	       size_t errlen)
+{
+	const char *p = r->pattern;
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	if (p == NULL || p[0] != '/' || r->handler == NULL || !router_single_method(r->method)) {
+		snprintf(err, errlen, "route %s: bad pattern, method or handler",
+			 p ? p : "(null)");
+		return BW_ERR_INVALID;
+	}
+	if (!(r->flags & ROUTE_PUBLIC) && (r->permission == NULL || r->permission[0] == '\0')) {
+		snprintf(err, errlen, "route %s: no permission and not public", p);
+		return BW_ERR_DENIED;
+	}
+	p++;
+	while (*p != '\0') {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (c->nseg == ROUTE_MAX_SEGMENTS) {
+			snprintf(err, errlen, "route %s: too many segments", r->pattern);
+			return BW_ERR_INVALID;
+		}
+		int param = len > 1 && p[0] == ':';
+		if (!router_valid_literal(p + param, len - (size_t)param)) {
+			snprintf(err, errlen, "route %s: bad segment", r->pattern);
+			return BW_ERR_INVALID;
+		}
+		c->is_param[c->nseg] = (unsigned char)param;
+		c->seg[c->nseg] = p + param;
+		c->seglen[c->nseg] = len - (size_t)param;
+		c->nseg++;
+		if (end == NULL)
+			break;
+		p = end + 1;
+		if (*p == '\0') {
+			snprintf(err, errlen, "route %s: trailing slash", r->pattern);
+			return BW_ERR_INVALID;
+		}
+	}
+	size_t nparams = 0;
+	for (size_t i = 0; i < c->nseg; i++)
+		nparams += c->is_param[i];
+	if (nparams > ROUTE_MAX_PARAMS) {
+		snprintf(err, errlen, "route %s: too many parameters", r->pattern);
+		return BW_ERR_INVALID;
+	}
+	int bodyless = r->method & (HTTP_GET | HTTP_HEAD | HTTP_DELETE | HTTP_OPTIONS);
+	if (r->body_max == ROUTE_BODY_DEFAULT)
+		c->body_limit = bodyless ? 0 : default_body;
+	else
+		c->body_limit = r->body_max;
+	return BW_OK;
+}
+
+static int
+router_same_shape(const struct croute *a, const struct croute *b)
+{
+	if (a->nseg != b->nseg || a->r->method != b->r->method)
+		return 0;
+	for (size_t i = 0; i < a->nseg; i++) {
+		if (a->is_param[i] != b->is_param[i])
+			return 0;
+		if (!a->is_param[i] &&
+		    (a->seglen[i] != b->seglen[i] || memcmp(a->seg[i], b->seg[i], a->seglen[i]) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+bw_err
+router_new(const struct route *routes, size_t n, size_t default_body_max, struct router **out,
+	   char *err, size_t errlen)
+{
+	*out = NULL;
+	struct router *rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		return BW_ERR_NOMEM;
+	rt->routes = calloc(n ? n : 1, sizeof(*rt->routes));
+	if (rt->routes == NULL) {
+		free(rt);
+		return BW_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bw_err e = router_compile(&routes[i], default_body_max, &rt->routes[i], err, errlen);
+		if (e != BW_OK) {
+			router_free(rt);
+			return e;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (router_same_shape(&rt->routes[i], &rt->routes[j])) {
+				snprintf(err, errlen, "route %s: duplicate of %s", routes[i].pattern,
+					 routes[j].pattern);
+				router_free(rt);
+				return BW_ERR_CONFLICT;
+			}
+		}
+		if (rt->routes[i].body_limit > rt->max_body)
+			rt->max_body = rt->routes[i].body_limit;
+		rt->n++;
+	}
+	*out = rt;
+	return BW_OK;
+}
+
+void
+router_free(struct router *r)
+{
+	if (r == NULL)
+		return;
+	free(r->routes);
+	free(r);
+}
+
+static int
+router_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode one segment into the pool; NULL and *bad set on malformed input. */
+static char *
+router_decode(pool *p, const char *s, size_t n, int *bad)
+{
+	char *out = pool_alloc(p, n + 1);
+	if (out == NULL)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '%') {
+			if (i + 2 >= n) {
+				*bad = 1;
+				return NULL;
+			}
+			int hi = router_hexval(s[i + 1]);
+			int lo = router_hexval(s[i + 2]);
+			if (hi < 0 || lo < 0) {
+				*bad = 1;
+				return NULL;
+			}
+			c = (unsigned char)(hi << 4 | lo);
+			if (c == '\0' || c == '/' || c == '\\') {
+				*bad = 1;
+				return NULL;
+			}
+			i += 2;
+		} else if (c < 0x21 || c == 0x7f) {
+			*bad = 1;
+			return NULL;
+		}
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) {
+		*bad = 1;
+		return NULL;
+	}
+	return out;
+}
+
+bw_err
+router_match(const struct router *r, struct http_req *req)
+{
+	const char *seg[ROUTE_MAX_SEGMENTS];
+	size_t nseg = 0;
+	const char *p = req->path;
+
+	req->route = NULL;
+	req->nparams = 0;
+	req->allow = 0;
+	if (p == NULL || p[0] != '/')
+		return BW_ERR_INVALID;
+	p++;
+	while (*p != '\0') {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (nseg == ROUTE_MAX_SEGMENTS)
+			return BW_ERR_NOTFOUND;
+		int bad = 0;
+		seg[nseg] = router_decode(req->pool, p, len, &bad);
+		if (seg[nseg] == NULL)
+			return bad ? BW_ERR_INVALID : BW_ERR_NOMEM;
+		nseg++;
+		if (end == NULL)
+			break;
+		p = end + 1;
+		if (*p == '\0')
+			return BW_ERR_NOTFOUND; /* trailing slash: no route has one */
+	}
+
+	unsigned want = req->method == HTTP_HEAD ? (HTTP_HEAD | HTTP_GET) : req->method;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct croute *c = &r->routes[i];
+		if (c->nseg != nseg)
+			continue;
+		size_t k;
+		for (k = 0; k < nseg; k++) {
+			if (c->is_param[k])
+				continue;
+			if (strlen(seg[k]) != c->seglen[k] || memcmp(seg[k], c->seg[k], c->seglen[k]) != 0)
+				break;
+		}
+		if (k != nseg)
+			continue;
+		unsigned m = c->r->method;
+		req->allow |= m == HTTP_GET ? (HTTP_GET | HTTP_HEAD) : m;
+		if (!(m & want))
+			continue;
+		req->route = c->r;
+		for (k = 0; k < nseg; k++) {
+			if (!c->is_param[k])
+				continue;
+			req->param_name[req->nparams] =
+			    pool_strndup(req->pool, c->seg[k], c->seglen[k]);
+			req->param_value[req->nparams] = seg[k];
+			if (req->param_name[req->nparams] == NULL)
+				return BW_ERR_NOMEM;
+			req->nparams++;
+		}
+		req->body_limit = c->body_limit;
+		return BW_OK;
+	}
+	return req->allow ? BW_ERR_METHOD : BW_ERR_NOTFOUND;
+}
+
+size_t
+router_body_limit(const struct router *r, const struct route *route)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->routes[i].r == route)
+			return r->routes[i].body_limit;
+	return 0;
+}
+
+size_t
+router_max_body(const struct router *r)
+{
+	return r->max_body;
+}
+
+size_t
+router_count(const struct router *r)
+{
+	return r->n;
+}
+
+const struct route *
+router_route(const struct router *r, size_t i)
+{
+	return i < r->n ? r->routes[i].r : NULL;
+}

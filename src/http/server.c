@@ -1,0 +1,535 @@
+/*
+ * The HTTPS server: libmicrohttpd with its internal epoll thread pool and
+ * GnuTLS. Each request passes the pipeline stages in order (limits, client
+ * address, rate, route, body limit, handler); any stage that refuses
+ * answers at once with a JSON error.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct server {
+	struct MHD_Daemon *daemon;
+	struct router *router;
+	struct ratelimit *rl;
+	struct accesslog *alog;
+	_Atomic long inflight;
+	_Atomic int draining;
+	_Atomic long header_max;
+	size_t pool_max;
+	char id_prefix[9];
+	_Atomic uint64_t id_counter;
+	struct config cfg; /* the configuration started with */
+};
+
+/* Sent on every response the server builds. */
+static const char *const server_headers[][2] = {
+	{"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+	{"Content-Security-Policy",
+	 "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+	 "object-src 'none'"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "same-origin"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
+	{"Cache-Control", "no-store"},
+};
+
+long
+server_inflight(const struct server *s)
+{
+	return atomic_load(&s->inflight);
+}
+
+const char *
+http_req_header(const struct http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static void
+server_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	/* Mostly clients that hang up or speak bad TLS: useful when debugging only. */
+	log_debug("libmicrohttpd: %s", buf);
+}
+
+/* Identity unescape: the router decodes each path segment itself. */
+static size_t
+server_no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls, (void)c;
+	return strlen(s);
+}
+
+/* Called once the request line is read: the request begins here. */
+static void *
+server_begin(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)c;
+	struct server *s = cls;
+	struct http_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->pool = pool_new(s->pool_max);
+	if (r->pool == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->srv = s;
+	r->start_us = util_now_us();
+	uint64_t n = atomic_fetch_add(&s->id_counter, 1);
+	snprintf(r->id, sizeof(r->id), "%s%016llx", s->id_prefix, (unsigned long long)n);
+	const char *q = strchr(uri, '?');
+	r->path = q ? pool_strndup(r->pool, uri, (size_t)(q - uri)) : pool_strdup(r->pool, uri);
+	r->query = q ? pool_strdup(r->pool, q + 1) : NULL;
+	r->method_name = "-";
+	snprintf(r->client_ip, sizeof(r->client_ip), "-");
+	atomic_fetch_add(&s->inflight, 1);
+	return r;
+}
+
+static void
+server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+		 enum MHD_RequestTerminationCode toe)
+{
+	(void)c;
+	struct server *s = cls;
+	struct http_req *r = *req_cls;
+	if (r == NULL)
+		return;
+	*req_cls = NULL;
+	if (!r->responded && r->status == 0)
+		r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+	accesslog_write(s->alog, r, util_now_us() - r->start_us);
+	json_decref(r->reply);
+	free(r->body);
+	pool_free(r->pool);
+	free(r);
+	atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void
+server_client_ip(struct MHD_Connection *c, struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			  r->client_ip, sizeof(r->client_ip));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d. */
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], r->client_ip, sizeof(r->client_ip));
+		else
+			inet_ntop(AF_INET6, a, r->client_ip, sizeof(r->client_ip));
+	}
+}
+
+static enum MHD_Result
+server_sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	size_t *sum = cls;
+	*sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* Build and queue the reply for r; the one exit of every request. */
+static enum MHD_Result
+server_respond(struct server *s, struct http_req *r)
+{
+	struct MHD_Connection *c = r->conn;
+	char *body = NULL;
+	size_t len = 0;
+
+	if (r->err == BW_OK && r->reply != NULL) {
+		body = json_dumps(r->reply, JSON_COMPACT);
+		if (body != NULL)
+			len = strlen(body);
+		else
+			(void)response_error(r, BW_ERR_NOMEM, NULL);
+	} else if (r->err == BW_OK) {
+		/* A handler that returned OK without a reply is a bug. */
+		log_error("request %s: handler for %s gave no reply", r->id, r->path);
+		(void)response_error(r, BW_ERR_INTERNAL, NULL);
+	}
+	if (r->err != BW_OK)
+		body = response_error_body(r, &len);
+
+	struct MHD_Response *resp;
+	if (body != NULL) {
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	} else {
+		static const char oom[] =
+		    "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+		r->status = 500;
+		resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
+						       MHD_RESPMEM_PERSISTENT);
+	}
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	for (size_t i = 0; i < BW_ARRAY_LEN(server_headers); i++)
+		MHD_add_response_header(resp, server_headers[i][0], server_headers[i][1]);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	if (r->status == 405) {
+		char allow[64];
+		router_allow_string(r->allow, allow, sizeof(allow));
+		MHD_add_response_header(resp, "Allow", allow);
+	}
+	if (r->retry_after != NULL)
+		MHD_add_response_header(resp, "Retry-After", r->retry_after);
+	if (atomic_load(&s->draining))
+		MHD_add_response_header(resp, "Connection", "close");
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	r->responded = 1;
+	return ret;
+}
+
+/* Strict Content-Length: digits only, no overflow. */
+static bw_err
+server_content_length(const char *v, size_t *out)
+{
+	size_t n = 0;
+	if (v == NULL || *v == '\0')
+		return BW_ERR_INVALID;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > (SIZE_MAX - 9) / 10)
+			return BW_ERR_INVALID;
+		n = n * 10 + (size_t)(*v - '0');
+	}
+	*out = n;
+	return BW_OK;
+}
+
+/*
+ * The stages before the handler. Returns BW_OK with r->route set and
+ * *expect_body telling whether a body follows, or an error already
+ * recorded in r.
+ */
+static bw_err
+server_admit(struct server *s, struct http_req *r, int *expect_body)
+{
+	struct MHD_Connection *c = r->conn;
+	*expect_body = 0;
+
+	/* 2. client address, first so that every refusal is logged with it */
+	server_client_ip(c, r);
+	if (r->path == NULL)
+		return response_error(r, BW_ERR_NOMEM, NULL);
+
+	/* 1. limits: body, before anything is read */
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	size_t clen = 0;
+	if (cl != NULL && server_content_length(cl, &clen) != BW_OK) {
+		*expect_body = 1; /* unknown length: hang up after the reply */
+		return response_error(r, BW_ERR_INVALID, "malformed Content-Length");
+	}
+	int chunked = te != NULL && strcasecmp(te, "identity") != 0;
+	*expect_body = clen > 0 || chunked;
+	if (clen > router_max_body(s->router))
+		return response_error(r, BW_ERR_TOO_LARGE, "request body too large");
+
+	/* 1. limits: headers */
+	size_t hsum = strlen(r->path) + (r->query ? strlen(r->query) + 1 : 0);
+	MHD_get_connection_values(c, MHD_HEADER_KIND, server_sum_header, &hsum);
+	if (hsum > (size_t)atomic_load(&s->header_max))
+		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "request headers too large");
+
+	/* rate, per client address */
+	if (!ratelimit_take(s->rl, r->client_ip, r->start_us)) {
+		r->retry_after = "1";
+		return response_error(r, BW_ERR_RATE, "too many requests from this address");
+	}
+
+	/* 4. route */
+	bw_err e = router_match(s->router, r);
+	switch (e) {
+	case BW_OK:
+		break;
+	case BW_ERR_INVALID:
+		return response_error(r, e, "malformed request path");
+	case BW_ERR_NOTFOUND:
+		return response_error(r, e, "no such resource");
+	case BW_ERR_METHOD:
+		return response_error(r, e, "method not allowed on this resource");
+	default:
+		return response_error(r, e, NULL);
+	}
+	if (clen > r->body_limit || (chunked && r->body_limit == 0))
+		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
+	if (clen > 0) {
+		r->body = malloc(clen + 1);
+		if (r->body == NULL)
+			return response_error(r, BW_ERR_NOMEM, NULL);
+		r->body_cap = clen + 1;
+	}
+	return BW_OK;
+}
+
+static bw_err
+server_body_append(struct http_req *r, const char *data, size_t n)
+{
+	if (n > r->body_limit - r->body_len)
+		return BW_ERR_TOO_LARGE;
+	if (r->body_len + n + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 4096;
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		if (cap > r->body_limit + 1)
+			cap = r->body_limit + 1;
+		char *nb = realloc(r->body, cap);
+		if (nb == NULL)
+			return BW_ERR_NOMEM;
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return BW_OK;
+}
+
+static enum MHD_Result
+server_run(struct server *s, struct http_req *r)
+{
+	bw_err e = r->route->handler(r);
+	if (e != BW_OK && r->err == BW_OK)
+		(void)response_error(r, e, NULL);
+	return server_respond(s, r);
+}
+
+static enum MHD_Result
+server_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+	      const char *version, const char *upload_data, size_t *upload_data_size,
+	      void **req_cls)
+{
+	(void)url, (void)version;
+	struct server *s = cls;
+	struct http_req *r = *req_cls;
+	if (r == NULL)
+		return MHD_NO; /* out of memory when the request began */
+
+	if (!r->begun) {
+		int expect_body;
+		r->begun = 1;
+		r->conn = c;
+		r->method_name = pool_strdup(r->pool, method);
+		if (r->method_name == NULL)
+			r->method_name = "-";
+		r->method = router_method(method);
+		/*
+		 * libmicrohttpd 0.9.75 closes the connection after a reply queued
+		 * in this first call, so only refuse here when a body would follow
+		 * (closing is then what we want: it is never read). Everything
+		 * else answers on the next call and keeps the connection alive.
+		 */
+		if (server_admit(s, r, &expect_body) != BW_OK && expect_body)
+			return server_respond(s, r);
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_NO;
+	if (r->err != BW_OK)
+		return server_respond(s, r);
+	if (*upload_data_size != 0) {
+		bw_err e = server_body_append(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		if (e != BW_OK) {
+			/* Only a chunked body can get here; hang up rather than read on. */
+			r->status = response_status(e);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	return server_run(s, r);
+}
+
+static bw_err
+server_sockaddr(const char *bind, long port, struct sockaddr_storage *ss, unsigned *flags)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, bind, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		return BW_OK;
+	}
+	if (inet_pton(AF_INET6, bind, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*flags |= MHD_USE_IPv6;
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			*flags |= MHD_USE_DUAL_STACK;
+		return BW_OK;
+	}
+	return BW_ERR_INVALID;
+}
+
+bw_err
+server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
+	     struct server **out, char *err, size_t errlen)
+{
+	struct server *s = NULL;
+	bw_err e;
+	char cert[CONFIG_STR], key[CONFIG_STR];
+	unsigned char rnd[4];
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return BW_ERR_NOMEM;
+	s->cfg = *cfg;
+	atomic_store(&s->header_max, cfg->header_max);
+	if ((e = util_random(rnd, sizeof(rnd))) != BW_OK)
+		goto fail;
+	util_hex(rnd, sizeof(rnd), s->id_prefix);
+
+	e = router_new(routes, nroutes, (size_t)cfg->body_max, &s->router, err, errlen);
+	if (e != BW_OK)
+		goto fail;
+	/* Request memory: decoded path, params and handler scratch; bodies are separate. */
+	s->pool_max = 1024 * 1024;
+	if ((s->rl = ratelimit_new(cfg->rate_per_second, cfg->rate_burst)) == NULL) {
+		e = BW_ERR_NOMEM;
+		goto fail;
+	}
+	if ((e = accesslog_open(cfg->access_log, &s->alog)) != BW_OK) {
+		snprintf(err, errlen, "[log] access_log %s: cannot open: %s", cfg->access_log,
+			 strerror(errno));
+		goto fail;
+	}
+	config_tls_cert(cfg, cert);
+	config_tls_key(cfg, key);
+	if ((e = tls_load(cert, key, err, errlen)) != BW_OK)
+		goto fail;
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	struct sockaddr_storage ss;
+	if (server_sockaddr(cfg->bind, cfg->port, &ss, &flags) != BW_OK) {
+		snprintf(err, errlen, "[server] bind '%s' is not an IPv4 or IPv6 address", cfg->bind);
+		e = BW_ERR_CONFIG;
+		goto fail;
+	}
+	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
+	/* Headers live in MHD's per-connection pool; leave room beyond our own limit. */
+	size_t mem = (size_t)cfg->header_max * 2 + 32768;
+	struct MHD_OptionItem opts[] = {
+	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
+	    {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+	    {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, tls_cert_callback()},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
+	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL},
+	    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)server_mhd_log, NULL},
+	    {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)server_no_unescape, NULL},
+	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)server_begin, s},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)server_completed, s},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, server_access, s, MHD_OPTION_ARRAY,
+				     opts, MHD_OPTION_END);
+	if (s->daemon == NULL) {
+		snprintf(err, errlen, "cannot listen on %s port %ld (in use, or not permitted)",
+			 cfg->bind, cfg->port);
+		e = BW_ERR_IO;
+		goto fail;
+	}
+	log_info("listening on https://%s:%ld with %u threads (TLS 1.3 only)", cfg->bind,
+		 cfg->port, threads);
+	*out = s;
+	return BW_OK;
+fail:
+	server_free(s);
+	return e;
+}
+
+bw_err
+server_reload(struct server *s, const struct config *cfg, char *err, size_t errlen)
+{
+	char cert[CONFIG_STR], key[CONFIG_STR];
+	bw_err e;
+	config_tls_cert(cfg, cert);
+	config_tls_key(cfg, key);
+	if ((e = tls_load(cert, key, err, errlen)) != BW_OK)
+		return e;
+	if (accesslog_reopen(s->alog, cfg->access_log) != BW_OK) {
+		snprintf(err, errlen, "[log] access_log %s: cannot open: %s", cfg->access_log,
+			 strerror(errno));
+		return BW_ERR_IO;
+	}
+	ratelimit_configure(s->rl, cfg->rate_per_second, cfg->rate_burst);
+	atomic_store(&s->header_max, cfg->header_max);
+
+	const struct config *o = &s->cfg;
+	if (strcmp(o->bind, cfg->bind) != 0 || o->port != cfg->port || o->threads != cfg->threads ||
+	    o->max_connections != cfg->max_connections ||
+	    o->max_connections_per_ip != cfg->max_connections_per_ip ||
+	    o->connection_timeout != cfg->connection_timeout || o->body_max != cfg->body_max ||
+	    strcmp(o->var_dir, cfg->var_dir) != 0 || strcmp(o->base_domain, cfg->base_domain) != 0)
+		log_warn("reload: bind, port, threads, connection limits, body_max, var_dir and "
+			 "base_domain take effect only after a restart");
+	return BW_OK;
+}
+
+void
+server_drain(struct server *s, long drain_seconds)
+{
+	if (s == NULL || s->daemon == NULL)
+		return;
+	atomic_store(&s->draining, 1);
+	MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+	uint64_t deadline = util_now_us() + (uint64_t)drain_seconds * 1000000u;
+	long n;
+	while ((n = atomic_load(&s->inflight)) > 0 && util_now_us() < deadline)
+		usleep(10000);
+	if (n > 0)
+		log_warn("drain: %ld request(s) still in flight after %lds; closing them", n,
+			 drain_seconds);
+	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+	if (lsock != MHD_INVALID_SOCKET)
+		close(lsock);
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->daemon != NULL)
+		MHD_stop_daemon(s->daemon);
+	tls_unload();
+	accesslog_close(s->alog);
+	ratelimit_free(s->rl);
+	router_free(s->router);
+	free(s);
+}

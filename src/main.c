@@ -1,0 +1,72 @@
+/*
+ * bulwark: one binary, one subcommand per job.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_cmd cli_commands[] = {
+	{"serve", "run the HTTPS server",
+	 "usage: bulwark serve [-c FILE]\n"
+	 "\n"
+	 "Run the HTTPS server (TLS 1.3 only) with the configuration from FILE,\n"
+	 "else ./bulwark.conf when present, else built-in defaults; BULWARK_<SECTION>_<KEY>\n"
+	 "environment variables override either.\n"
+	 "\n"
+	 "Signals: SIGHUP reloads the TLS certificate, access log, log level and rate\n"
+	 "limits; SIGTERM or SIGINT stops accepting, lets in-flight requests finish\n"
+	 "(up to [limits] drain_timeout seconds) and exits 0.\n"
+	 "\n"
+	 "  -c, --config FILE   configuration file (see bulwark.conf.example)\n"
+	 "  -h, --help          this text\n",
+	 cli_serve},
+	{"config", "check or show the configuration",
+	 "usage: bulwark config check|show [-c FILE]\n"
+	 "\n"
+	 "check  load the configuration as 'serve' would and report the first problem\n"
+	 "       (file, line and key), exit 1 if there is one\n"
+	 "show   print every key with its effective value\n",
+	 cli_config},
+	{"version", "print the version", "usage: bulwark version\n", cli_version},
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f, "usage: bulwark <command> [options]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(cli_commands) / sizeof(cli_commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fprintf(f, "\nRun 'bulwark <command> --help' for a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cli_version(1, argv);
+	for (size_t i = 0; i < sizeof(cli_commands) / sizeof(cli_commands[0]); i++) {
+		const struct cli_cmd *c = &cli_commands[i];
+		if (strcmp(argv[1], c->name) != 0)
+			continue;
+		for (int a = 2; a < argc; a++) {
+			if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+				fputs(c->usage, stdout);
+				return 0;
+			}
+		}
+		return c->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "bulwark: unknown command '%s'\n\n", argv[1]);
+	main_usage(stderr);
+	return 2;
+}
