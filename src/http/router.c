@@ -149,6 +149,17 @@ router_same_shape(const struct croute *a, const struct croute *b)
 	return 1;
 }
 
+static int
+router_specificity(const void *a, const void *b)
+{
+	const struct croute *x = a, *y = b;
+	size_t n = x->nseg < y->nseg ? x->nseg : y->nseg;
+	for (size_t i = 0; i < n; i++)
+		if (x->is_param[i] != y->is_param[i])
+			return (int)x->is_param[i] - (int)y->is_param[i];
+	return 0;
+}
+
 bw_err
 router_new(const struct route *routes, size_t n, size_t default_body_max, struct router **out,
 	   char *err, size_t errlen)
@@ -180,6 +191,8 @@ router_new(const struct route *routes, size_t n, size_t default_body_max, struct
 			rt->max_body = rt->routes[i].body_limit;
 		rt->n++;
 	}
+	/* Literal segments beat parameters: /api/v1/me before /api/v1/:module. */
+	qsort(rt->routes, rt->n, sizeof(*rt->routes), router_specificity);
 	*out = rt;
 	return BW_OK;
 }
@@ -203,6 +216,42 @@ router_hexval(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/* Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
+static int
+router_utf8(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		size_t len;
+		unsigned cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (n - i < len)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
 }
 
 /* Decode one segment into the pool; NULL and *bad set on malformed input. */
@@ -239,7 +288,7 @@ router_decode(pool *p, const char *s, size_t n, int *bad)
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
-	if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) {
+	if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0 || !router_utf8(out, o)) {
 		*bad = 1;
 		return NULL;
 	}
