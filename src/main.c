@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -28,6 +29,36 @@ static const struct cli_cmd cli_commands[] = {
 	 "       (file, line and key), exit 1 if there is one\n"
 	 "show   print every key with its effective value\n",
 	 cli_config},
+	{"migrate", "create or upgrade the control and every tenant database",
+	 "usage: bulwark migrate [-c FILE]\n"
+	 "\n"
+	 "Create the control database if it does not exist, then bring it and every\n"
+	 "tenant's database up to the schema this build needs, one tenant at a time\n"
+	 "with progress. Safe to run again: what is current is left alone. On a\n"
+	 "failure it stops, naming the tenant, the migration step and its statement;\n"
+	 "tenants not yet reached keep serving at their current version, and running\n"
+	 "it again resumes where it stopped.\n",
+	 cli_migrate},
+	{"tenant", "create, list, suspend, resume or delete tenants",
+	 "usage: bulwark tenant create SLUG --admin-email EMAIL [--admin-password-file FILE]\n"
+	 "                            [--plan standard|professional|enterprise]\n"
+	 "       bulwark tenant list [--json]\n"
+	 "       bulwark tenant suspend SLUG\n"
+	 "       bulwark tenant resume SLUG\n"
+	 "       bulwark tenant delete SLUG [--yes]\n"
+	 "\n"
+	 "create   make the tenant's own database (MariaDB: saas_tenant_SLUG with its\n"
+	 "         own account; SQLite: var/tenants/SLUG.db) and its admin user. Without\n"
+	 "         --admin-password-file a one-time password is printed once. All or\n"
+	 "         nothing: a failure removes whatever was made and says which step failed.\n"
+	 "         SLUG: 3-32 of a-z, 0-9 and inner '-'; reserved names are refused.\n"
+	 "list     every tenant with state, plan and database\n"
+	 "suspend  stop serving the tenant (403) without touching its data; resume undoes it\n"
+	 "delete   destroy the tenant's database, account and registry entry; asks for\n"
+	 "         the name to be typed unless --yes\n"
+	 "\n"
+	 "Running servers see every change within [database] registry_refresh_ms.\n",
+	 cli_tenant},
 	{"version", "print the version", "usage: bulwark version\n", cli_version},
 };
 
@@ -43,6 +74,8 @@ main_usage(FILE *f)
 int
 main(int argc, char **argv)
 {
+	/* Databases, keys and logs we create are ours alone. */
+	umask(077);
 	if (argc < 2) {
 		main_usage(stderr);
 		return 2;

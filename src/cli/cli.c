@@ -5,12 +5,30 @@
 
 extern char **environ;
 
+static int
+cli_find(const char *const *list, const char *a, size_t *len)
+{
+	for (int i = 0; list != NULL && list[i] != NULL && i < CLI_MAX_OPTS; i++) {
+		size_t n = strlen(list[i]);
+		if (strncmp(a, list[i], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+			*len = n;
+			return i;
+		}
+	}
+	return -1;
+}
+
 int
-cli_parse(int argc, char **argv, struct cli_opts *o)
+cli_parse_with(int argc, char **argv, const char *const *valopts, const char *const *flagopts,
+	       struct cli_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->valopts = valopts;
+	o->flagopts = flagopts;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		size_t n;
+		int k;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			o->help = 1;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
@@ -21,6 +39,17 @@ cli_parse(int argc, char **argv, struct cli_opts *o)
 			o->config_path = argv[++i];
 		} else if (strncmp(a, "--config=", 9) == 0) {
 			o->config_path = a + 9;
+		} else if ((k = cli_find(valopts, a, &n)) >= 0) {
+			if (a[n] == '=') {
+				o->vals[k] = a + n + 1;
+			} else if (i + 1 < argc) {
+				o->vals[k] = argv[++i];
+			} else {
+				fprintf(stderr, "bulwark: %s needs a value\n", a);
+				return 2;
+			}
+		} else if ((k = cli_find(flagopts, a, &n)) >= 0 && a[n] == '\0') {
+			o->flags[k] = 1;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, "bulwark: unknown option '%s' (see --help)\n", a);
 			return 2;
@@ -33,6 +62,28 @@ cli_parse(int argc, char **argv, struct cli_opts *o)
 		}
 	}
 	return 0;
+}
+
+int
+cli_parse(int argc, char **argv, struct cli_opts *o)
+{
+	return cli_parse_with(argc, argv, NULL, NULL, o);
+}
+
+const char *
+cli_val(const struct cli_opts *o, const char *name)
+{
+	size_t n;
+	int k = cli_find(o->valopts, name, &n);
+	return k >= 0 ? o->vals[k] : NULL;
+}
+
+int
+cli_flag(const struct cli_opts *o, const char *name)
+{
+	size_t n;
+	int k = cli_find(o->flagopts, name, &n);
+	return k >= 0 ? o->flags[k] : 0;
 }
 
 int

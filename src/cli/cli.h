@@ -14,21 +14,36 @@ struct cli_cmd {
 	int (*run)(int argc, char **argv);
 };
 
-/* Shared option parsing: -c FILE / --config FILE and --help. */
+/* Shared option parsing: -c FILE / --config FILE, --help, and per-command options. */
+#define CLI_MAX_OPTS 8
 struct cli_opts {
 	const char *config_path;
 	int help;
 	int nargs;
 	char *args[16];
+	const char *const *valopts;  /* "--name" options that take a value */
+	const char *const *flagopts; /* "--name" options without one */
+	const char *vals[CLI_MAX_OPTS];
+	int flags[CLI_MAX_OPTS];
 };
-/* 0 on success, 2 with a message on stderr for bad usage. */
+/*
+ * Parse argv (argv[0] is the command). valopts and flagopts may be NULL.
+ * 0 on success, 2 with a message on stderr for bad usage.
+ */
+int cli_parse_with(int argc, char **argv, const char *const *valopts,
+		   const char *const *flagopts, struct cli_opts *o);
 int cli_parse(int argc, char **argv, struct cli_opts *o);
+/* Value of a value option, or NULL; whether a flag was given. */
+const char *cli_val(const struct cli_opts *o, const char *name);
+int cli_flag(const struct cli_opts *o, const char *name);
 /* Load configuration as the subcommand's -c says; prints errors; 0/1. */
 int cli_load_config(const struct cli_opts *o, struct config *cfg);
 
 int cli_serve(int argc, char **argv);
 int cli_version(int argc, char **argv);
 int cli_config(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
+int cli_tenant(int argc, char **argv);
 
 #define BULWARK_VERSION "0.1.0"
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../http/http.h"
+#include "../tenancy/tenancy.h"
 
 extern char **environ;
 
@@ -20,7 +21,11 @@ cli_serve(int argc, char **argv)
 	struct cli_opts o;
 	struct config cfg;
 	struct server *srv = NULL;
+	struct tenancy *ten = NULL;
+	struct registry *reg = NULL;
+	struct connpool *cpool = NULL;
 	char err[1024];
+	int status = 1;
 	sigset_t set;
 	int rc = cli_parse(argc, argv, &o);
 	if (rc != 0)
@@ -42,11 +47,15 @@ cli_serve(int argc, char **argv)
 
 	log_info("bulwark %s starting (configuration: %s)", BULWARK_VERSION,
 		 cfg.source[0] ? cfg.source : "defaults");
-	if (server_start(&cfg, routes_builtin, routes_builtin_count, &srv, err, sizeof(err)) !=
-	    BW_OK) {
+	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
+	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||
+	    connpool_new(ten, &cpool) != BW_OK ||
+	    server_start(&cfg, routes_builtin, routes_builtin_count, reg, cpool, &srv, err,
+			 sizeof(err)) != BW_OK) {
 		log_error("cannot start: %s", err);
-		return 1;
+		goto out;
 	}
+	log_info("%s database, %zu tenant(s) registered", cfg.db_driver, registry_count(reg));
 	for (;;) {
 		int sig;
 		if (sigwait(&set, &sig) != 0)
@@ -71,8 +80,15 @@ cli_serve(int argc, char **argv)
 		log_info("%s received: draining (up to %lds)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 			 cfg.drain_timeout);
 		server_drain(srv, cfg.drain_timeout);
-		server_free(srv);
-		log_info("stopped");
-		return 0;
+		status = 0;
+		break;
 	}
+out:
+	server_free(srv);
+	registry_stop(reg);
+	connpool_free(cpool);
+	tenancy_close(ten);
+	if (status == 0)
+		log_info("stopped");
+	return status;
 }

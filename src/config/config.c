@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum ck_type { CK_INT, CK_STR, CK_LEVEL };
+enum ck_type { CK_INT, CK_STR, CK_ENUM };
 
 struct config_key {
 	const char *section, *key;
@@ -22,12 +22,18 @@ struct config_key {
 	size_t off, size;
 	long min, max;
 	const char *def;
+	const char *const *choices; /* CK_ENUM */
 };
 
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const drivers[] = {"sqlite", "mariadb", NULL};
+
 #define INT_KEY(s, k, field, lo, hi, d) \
-	{s, k, CK_INT, offsetof(struct config, field), 0, lo, hi, d}
+	{s, k, CK_INT, offsetof(struct config, field), 0, lo, hi, d, NULL}
 #define STR_KEY(s, k, field, d) \
-	{s, k, CK_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d}
+	{s, k, CK_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d, NULL}
+#define ENUM_KEY(s, k, field, d, list) \
+	{s, k, CK_ENUM, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d, list}
 
 static const struct config_key config_keys[] = {
 	STR_KEY("server", "bind", bind, "127.0.0.1"),
@@ -45,8 +51,22 @@ static const struct config_key config_keys[] = {
 	INT_KEY("limits", "rate_burst", rate_burst, 1, 10000000, "400"),
 	INT_KEY("limits", "drain_timeout", drain_timeout, 0, 3600, "15"),
 	STR_KEY("paths", "var_dir", var_dir, "./var"),
-	{"log", "level", CK_LEVEL, offsetof(struct config, log_level),
-	 sizeof(((struct config *)0)->log_level), 0, 0, "info"},
+	ENUM_KEY("database", "driver", db_driver, "sqlite", drivers),
+	STR_KEY("database", "host", db_host, ""),
+	INT_KEY("database", "port", db_port, 1, 65535, "3306"),
+	STR_KEY("database", "socket", db_socket, ""),
+	STR_KEY("database", "user", db_user, "bulwark"),
+	STR_KEY("database", "password_file", db_password_file, ""),
+	STR_KEY("database", "control_db", db_control, "saas_control"),
+	STR_KEY("database", "tenant_secret_file", db_tenant_secret_file, ""),
+	STR_KEY("database", "tenant_account_host", db_tenant_account_host, "%"),
+	INT_KEY("database", "connect_timeout", db_connect_timeout, 1, 120, "5"),
+	INT_KEY("database", "pool_per_tenant", db_pool_per_tenant, 1, 1000, "8"),
+	INT_KEY("database", "pool_total", db_pool_total, 1, 100000, "256"),
+	INT_KEY("database", "pool_idle_seconds", db_pool_idle_seconds, 1, 86400, "60"),
+	INT_KEY("database", "pool_wait_ms", db_pool_wait_ms, 0, 60000, "2000"),
+	INT_KEY("database", "registry_refresh_ms", db_registry_refresh_ms, 10, 600000, "1000"),
+	ENUM_KEY("log", "level", log_level, "info", levels),
 	STR_KEY("log", "access_log", access_log, "-"),
 };
 
@@ -86,14 +106,17 @@ config_set(struct config *cfg, const struct config_key *k, const char *value, ch
 		*(long *)(void *)field = v;
 		return BW_OK;
 	}
-	case CK_LEVEL: {
-		log_level l;
-		if (log_level_parse(value, &l) != BW_OK) {
-			snprintf(why, whylen, "'%s' is not one of debug, info, warn, error", value);
-			return BW_ERR_CONFIG;
+	case CK_ENUM: {
+		for (const char *const *c = k->choices; *c != NULL; c++) {
+			if (strcmp(*c, value) == 0) {
+				snprintf(field, k->size, "%s", value);
+				return BW_OK;
+			}
 		}
-		snprintf(field, k->size, "%s", value);
-		return BW_OK;
+		size_t off = (size_t)snprintf(why, whylen, "'%s' is not one of", value);
+		for (const char *const *c = k->choices; *c != NULL && off < whylen; c++)
+			off += (size_t)snprintf(why + off, whylen - off, " %s", *c);
+		return BW_ERR_CONFIG;
 	}
 	case CK_STR:
 		if (strlen(value) >= k->size) {
@@ -200,6 +223,20 @@ config_from_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
 	return BW_OK;
 }
 
+/* A database name we may put into SQL text: the only place one comes from config. */
+static int
+config_ident_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_'))
+			return 0;
+	return 1;
+}
+
 bw_err
 config_load(struct config *cfg, const char *path, char *const *envp, char *err, size_t errlen)
 {
@@ -238,6 +275,14 @@ config_load(struct config *cfg, const char *path, char *const *envp, char *err, 
 		snprintf(err, errlen, "[paths] var_dir must not be empty");
 		return BW_ERR_CONFIG;
 	}
+	if (!config_ident_ok(cfg->db_control)) {
+		snprintf(err, errlen, "[database] control_db must be letters, digits and '_' (1-64)");
+		return BW_ERR_CONFIG;
+	}
+	if (cfg->db_pool_per_tenant > cfg->db_pool_total) {
+		snprintf(err, errlen, "[database] pool_per_tenant is larger than pool_total");
+		return BW_ERR_CONFIG;
+	}
 	if (cfg->rate_per_second > 0 && cfg->rate_burst < 1) {
 		snprintf(err, errlen, "[limits] rate_burst must be at least 1");
 		return BW_ERR_CONFIG;
@@ -264,6 +309,15 @@ void
 config_tls_key(const struct config *cfg, char *out)
 {
 	config_default_path(cfg, cfg->tls_key, "key.pem", out);
+}
+
+void
+config_tenant_secret(const struct config *cfg, char *out)
+{
+	if (cfg->db_tenant_secret_file[0] != '\0')
+		snprintf(out, CONFIG_STR, "%s", cfg->db_tenant_secret_file);
+	else
+		snprintf(out, CONFIG_STR, "%.*s/keys/tenant-db.key", CONFIG_STR - 32, cfg->var_dir);
 }
 
 void

@@ -35,6 +35,23 @@ struct config {
 	/* [paths] */
 	char var_dir[CONFIG_STR];
 
+	/* [database] */
+	char db_driver[16]; /* sqlite | mariadb */
+	char db_host[256];
+	long db_port;
+	char db_socket[CONFIG_STR];
+	char db_user[128];
+	char db_password_file[CONFIG_STR];
+	char db_control[65];
+	char db_tenant_secret_file[CONFIG_STR]; /* "" = <var_dir>/keys/tenant-db.key */
+	char db_tenant_account_host[256];
+	long db_connect_timeout;
+	long db_pool_per_tenant;
+	long db_pool_total;
+	long db_pool_idle_seconds;
+	long db_pool_wait_ms;
+	long db_registry_refresh_ms;
+
 	/* [log] */
 	char log_level[16];
 	char access_log[CONFIG_STR]; /* "-" stdout, "off", or a file path */
@@ -56,6 +73,8 @@ void config_defaults(struct config *cfg);
 /* The TLS paths after defaulting, into out (CONFIG_STR bytes). */
 void config_tls_cert(const struct config *cfg, char *out);
 void config_tls_key(const struct config *cfg, char *out);
+/* The MariaDB tenant-account secret file after defaulting. */
+void config_tenant_secret(const struct config *cfg, char *out);
 
 /* Write "section.key = value" lines for every key (bulwark config show). */
 void config_dump(const struct config *cfg, FILE *f);

@@ -13,6 +13,7 @@
 
 #include "../config/config.h"
 #include "../core/core.h"
+#include "../tenancy/tenancy.h"
 
 /* Methods as bits so a route set can report its Allow header. */
 enum http_method {
@@ -31,7 +32,7 @@ enum route_flags {
 	ROUTE_PORTAL = 1 << 1,      /* customer-portal route */
 	ROUTE_ADMIN = 1 << 2,       /* admin route: IP allowlist applies */
 	ROUTE_DESTRUCTIVE = 1 << 3, /* destructive: IP allowlist applies */
-	ROUTE_NO_TENANT = 1 << 4,   /* answers without a tenant (e.g. /healthz) */
+	ROUTE_NO_TENANT = 1 << 4,   /* answers on any host, without a tenant (/healthz) */
 };
 
 /* Body limit values for struct route.body_max. */
@@ -72,6 +73,8 @@ struct http_req {
 	const char *query; /* raw query without '?', or NULL */
 	char client_ip[INET6_ADDRSTRLEN];
 	const char *tenant; /* slug once resolved, else NULL */
+	struct tenant tn;   /* valid when tenant != NULL */
+	db *db;             /* borrowed on first http_req_db(), returned at the end */
 
 	const struct route *route;
 	size_t nparams;
@@ -171,7 +174,8 @@ struct server;
  * the reason in err; nothing is left running.
  */
 bw_err server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
-		    struct server **out, char *err, size_t errlen) BW_MUST_USE;
+		    struct registry *reg, struct connpool *cpool, struct server **out, char *err,
+		    size_t errlen) BW_MUST_USE;
 /* Apply what a new configuration can change without a restart. */
 bw_err server_reload(struct server *s, const struct config *cfg, char *err,
 		     size_t errlen) BW_MUST_USE;
@@ -180,6 +184,12 @@ void server_drain(struct server *s, long drain_seconds);
 void server_free(struct server *s);
 /* Requests started and not yet completed. */
 long server_inflight(const struct server *s);
+/*
+ * The request's connection to its own tenant's database, borrowed from the
+ * pool on first use and returned when the request ends. BW_ERR_UNAVAILABLE
+ * (503) when the database cannot be reached.
+ */
+bw_err http_req_db(struct http_req *req, db **out) BW_MUST_USE;
 /* Request header by name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 

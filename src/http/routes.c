@@ -4,13 +4,33 @@
  */
 #include "http.h"
 
+#include "../db/migrate.h"
+
 static bw_err
 routes_healthz(struct http_req *req)
 {
 	return response_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The tenant's own database answers: for load balancers and monitoring. */
+static bw_err
+routes_tenant_health(struct http_req *req)
+{
+	db *d;
+	int v;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	if ((e = migrate_current(d, &v)) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+	return response_json(req, 200,
+			     json_pack("{s:s, s:s, s:i}", "tenant", req->tenant, "database", "ok",
+				       "schema_version", v));
+}
+
 const struct route routes_builtin[] = {
+	{HTTP_GET, "/api/v1/tenant/health", routes_tenant_health, ROUTE_PUBLIC, NULL,
+	 ROUTE_BODY_NONE},
 	{HTTP_GET, "/healthz", routes_healthz, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL,
 	 ROUTE_BODY_NONE},
 };

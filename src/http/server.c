@@ -17,6 +17,8 @@
 
 struct server {
 	struct MHD_Daemon *daemon;
+	struct registry *reg; /* NULL: no tenants (tests of the bare server) */
+	struct connpool *pool;
 	struct router *router;
 	struct ratelimit *rl;
 	struct accesslog *alog;
@@ -117,6 +119,8 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (!r->responded && r->status == 0)
 		r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
+	if (r->db != NULL)
+		connpool_return(s->pool, &r->tn, r->db);
 	json_decref(r->reply);
 	free(r->body);
 	pool_free(r->pool);
@@ -260,6 +264,13 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 	if (hsum > (size_t)atomic_load(&s->header_max))
 		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "request headers too large");
 
+	/* 3. tenant from the Host header; whether the route needs one is known after routing */
+	char slug[TENANT_SLUG_MAX + 1];
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	if (s->reg != NULL && tenant_from_host(host, s->cfg.base_domain, slug) == BW_OK &&
+	    registry_lookup(s->reg, slug, &r->tn) == BW_OK)
+		r->tenant = r->tn.slug;
+
 	/* rate, per client address */
 	if (!ratelimit_take(s->rl, r->client_ip, r->start_us)) {
 		r->retry_after = "1";
@@ -279,6 +290,13 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 		return response_error(r, e, "method not allowed on this resource");
 	default:
 		return response_error(r, e, NULL);
+	}
+	if (!(r->route->flags & ROUTE_NO_TENANT)) {
+		if (r->tenant == NULL || r->tn.state == TENANT_PROVISIONING ||
+		    r->tn.state == TENANT_DELETING)
+			return response_error(r, BW_ERR_NOTFOUND, "no such tenant at this address");
+		if (r->tn.state == TENANT_SUSPENDED)
+			return response_error(r, BW_ERR_DENIED, "this tenant is suspended");
 	}
 	if (clen > r->body_limit || (chunked && r->body_limit == 0))
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
@@ -392,8 +410,25 @@ server_sockaddr(const char *bind, long port, struct sockaddr_storage *ss, unsign
 }
 
 bw_err
+http_req_db(struct http_req *req, db **out)
+{
+	*out = NULL;
+	if (req->db == NULL) {
+		if (req->tenant == NULL || req->srv->pool == NULL)
+			return response_error(req, BW_ERR_INTERNAL, NULL);
+		bw_err e = connpool_borrow(req->srv->pool, &req->tn, &req->db);
+		if (e != BW_OK)
+			return response_error(req, BW_ERR_UNAVAILABLE,
+					      "the tenant database is unavailable; try again shortly");
+	}
+	*out = req->db;
+	return BW_OK;
+}
+
+bw_err
 server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
-	     struct server **out, char *err, size_t errlen)
+	     struct registry *reg, struct connpool *cpool, struct server **out, char *err,
+	     size_t errlen)
 {
 	struct server *s = NULL;
 	bw_err e;
@@ -404,6 +439,8 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return BW_ERR_NOMEM;
 	s->cfg = *cfg;
+	s->reg = reg;
+	s->pool = cpool;
 	atomic_store(&s->header_max, cfg->header_max);
 	if ((e = util_random(rnd, sizeof(rnd))) != BW_OK)
 		goto fail;

@@ -59,12 +59,12 @@ h_header(struct http_req *req)
 }
 
 static const struct route test_routes[] = {
-	{HTTP_POST, "/echo", h_echo, ROUTE_PUBLIC, NULL, 64},
-	{HTTP_GET, "/items/:id", h_item, 0, "items.view", ROUTE_BODY_NONE},
-	{HTTP_GET, "/noreply", h_noreply, ROUTE_PUBLIC, NULL, ROUTE_BODY_NONE},
-	{HTTP_GET, "/conflict", h_conflict, ROUTE_PUBLIC, NULL, ROUTE_BODY_NONE},
-	{HTTP_GET, "/dberr", h_dberr, ROUTE_PUBLIC, NULL, ROUTE_BODY_NONE},
-	{HTTP_GET, "/header", h_header, ROUTE_PUBLIC, NULL, ROUTE_BODY_NONE},
+	{HTTP_POST, "/echo", h_echo, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, 64},
+	{HTTP_GET, "/items/:id", h_item, ROUTE_NO_TENANT, "items.view", ROUTE_BODY_NONE},
+	{HTTP_GET, "/noreply", h_noreply, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
+	{HTTP_GET, "/conflict", h_conflict, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
+	{HTTP_GET, "/dberr", h_dberr, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
+	{HTTP_GET, "/header", h_header, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
 };
 
 static long
@@ -103,7 +103,8 @@ setup(void **state)
 	snprintf(cfg.tls_cert, sizeof(cfg.tls_cert), "%s/cert.pem", dir);
 	snprintf(cfg.tls_key, sizeof(cfg.tls_key), "%s/key.pem", dir);
 	log_set_level(LOG_LVL_WARN);
-	if (server_start(&cfg, test_routes, BW_ARRAY_LEN(test_routes), &srv, err, sizeof(err)) !=
+	if (server_start(&cfg, test_routes, BW_ARRAY_LEN(test_routes), NULL, NULL, &srv, err,
+			 sizeof(err)) !=
 	    BW_OK)
 		fail_msg("server_start: %s", err);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

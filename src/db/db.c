@@ -1,0 +1,326 @@
+/*
+ * The driver-neutral half of db: dispatch, transactions, the dialect.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bw_err
+db_open(const struct db_params *p, db **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	db *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return BW_ERR_NOMEM;
+	switch (p->driver) {
+	case DB_SQLITE:
+		d->ops = &db_sqlite_ops;
+		break;
+	case DB_MARIADB:
+		d->ops = &db_mariadb_ops;
+		break;
+	default:
+		free(d);
+		snprintf(err, errlen, "unknown database driver");
+		return BW_ERR_CONFIG;
+	}
+	d->driver = p->driver;
+	bw_err e = d->ops->open(p, d, err, errlen);
+	if (e != BW_OK) {
+		free(d);
+		return e;
+	}
+	*out = d;
+	return BW_OK;
+}
+
+void
+db_close(db *d)
+{
+	if (d == NULL)
+		return;
+	d->ops->close(d);
+	free(d);
+}
+
+enum db_driver
+db_driver_of(const db *d)
+{
+	return d->driver;
+}
+
+const char *
+db_errmsg(const db *d)
+{
+	return d->err;
+}
+
+int
+db_broken(const db *d)
+{
+	return d->broken;
+}
+
+bw_err
+db_exec(db *d, const char *sql)
+{
+	return d->ops->exec(d, sql);
+}
+
+bw_err
+db_prepare(db *d, const char *sql, db_stmt **out)
+{
+	*out = NULL;
+	db_stmt *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return BW_ERR_NOMEM;
+	s->conn = d;
+	bw_err e = d->ops->prepare(d, sql, s);
+	if (e != BW_OK) {
+		free(s);
+		return e;
+	}
+	*out = s;
+	return BW_OK;
+}
+
+bw_err
+db_bind_int(db_stmt *s, int idx, int64_t v)
+{
+	return s->conn->ops->bind(s, idx, DB_BIND_INT, v, NULL, 0);
+}
+
+bw_err
+db_bind_text(db_stmt *s, int idx, const char *v)
+{
+	if (v == NULL)
+		return db_bind_null(s, idx);
+	return s->conn->ops->bind(s, idx, DB_BIND_TEXT, 0, v, strlen(v));
+}
+
+bw_err
+db_bind_blob(db_stmt *s, int idx, const void *v, size_t n)
+{
+	return s->conn->ops->bind(s, idx, DB_BIND_BLOB, 0, v, n);
+}
+
+bw_err
+db_bind_null(db_stmt *s, int idx)
+{
+	return s->conn->ops->bind(s, idx, DB_BIND_NULL, 0, NULL, 0);
+}
+
+bw_err
+db_step(db_stmt *s, int *row)
+{
+	return s->conn->ops->step(s, row);
+}
+
+int
+db_col_null(db_stmt *s, int col)
+{
+	return s->conn->ops->col_null(s, col);
+}
+
+int64_t
+db_col_int(db_stmt *s, int col)
+{
+	return s->conn->ops->col_int(s, col);
+}
+
+const char *
+db_col_text(db_stmt *s, int col)
+{
+	size_t n;
+	if (s->conn->ops->col_null(s, col))
+		return NULL;
+	return s->conn->ops->col_bytes(s, col, &n);
+}
+
+const void *
+db_col_blob(db_stmt *s, int col, size_t *len)
+{
+	return s->conn->ops->col_bytes(s, col, len);
+}
+
+int64_t
+db_changes(db_stmt *s)
+{
+	return s->conn->ops->changes(s);
+}
+
+int64_t
+db_last_id(db_stmt *s)
+{
+	return s->conn->ops->last_id(s);
+}
+
+bw_err
+db_reset(db_stmt *s)
+{
+	return s->conn->ops->reset(s);
+}
+
+void
+db_finalize(db_stmt *s)
+{
+	if (s == NULL)
+		return;
+	s->conn->ops->finalize(s);
+	free(s);
+}
+
+bw_err
+db_begin(db *d)
+{
+	if (d->in_tx)
+		return BW_ERR_INTERNAL;
+	/* IMMEDIATE takes SQLite's write lock up front: no upgrade deadlock later. */
+	bw_err e = db_exec(d, d->driver == DB_SQLITE ? "BEGIN IMMEDIATE" : "START TRANSACTION");
+	if (e == BW_OK)
+		d->in_tx = 1;
+	return e;
+}
+
+bw_err
+db_commit(db *d)
+{
+	if (!d->in_tx)
+		return BW_ERR_INTERNAL;
+	bw_err e = db_exec(d, "COMMIT");
+	if (e == BW_OK)
+		d->in_tx = 0;
+	return e;
+}
+
+bw_err
+db_rollback(db *d)
+{
+	if (!d->in_tx)
+		return BW_OK;
+	bw_err e = db_exec(d, "ROLLBACK");
+	d->in_tx = 0;
+	if (e != BW_OK)
+		d->broken = 1; /* state unknown: never hand this connection out again */
+	return e;
+}
+
+int
+db_in_tx(const db *d)
+{
+	return d->in_tx;
+}
+
+bw_err
+db_ping(db *d)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, "SELECT 1", &s);
+	if (e != BW_OK)
+		return e;
+	e = db_step(s, &row);
+	db_finalize(s);
+	return e;
+}
+
+bw_err
+db_exec_params(db *d, const char *sql, const char *const *params)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e != BW_OK)
+		return e;
+	for (int i = 0; params != NULL && params[i] != NULL && e == BW_OK; i++)
+		e = db_bind_text(s, i + 1, params[i]);
+	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		;
+	db_finalize(s);
+	return e;
+}
+
+/* --- dialect ------------------------------------------------------------ */
+
+struct growbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int
+gb_put(struct growbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *np = realloc(b->p, cap);
+		if (np == NULL)
+			return -1;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+char *
+db_dialect_sql(enum db_driver drv, const char *in)
+{
+	struct growbuf b = {0};
+	int my = drv == DB_MARIADB;
+	const char *p = in;
+	while (*p) {
+		const char *at = strchr(p, '@');
+		if (at == NULL) {
+			if (gb_put(&b, p, strlen(p)) != 0)
+				goto fail;
+			break;
+		}
+		if (gb_put(&b, p, (size_t)(at - p)) != 0)
+			goto fail;
+		const char *rep = NULL;
+		char tmp[64];
+		size_t used = 0;
+		if (strncmp(at, "@ID", 3) == 0) {
+			rep = my ? "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY"
+				 : "INTEGER PRIMARY KEY AUTOINCREMENT";
+			used = 3;
+		} else if (strncmp(at, "@INT", 4) == 0) {
+			rep = my ? "BIGINT" : "INTEGER";
+			used = 4;
+		} else if (strncmp(at, "@TEXT", 5) == 0) {
+			rep = my ? "LONGTEXT" : "TEXT";
+			used = 5;
+		} else if (strncmp(at, "@BLOB", 5) == 0) {
+			rep = my ? "LONGBLOB" : "BLOB";
+			used = 5;
+		} else if (strncmp(at, "@OPTS", 5) == 0) {
+			rep = my ? " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin" : "";
+			used = 5;
+		} else if (strncmp(at, "@STR(", 5) == 0) {
+			char *end;
+			long n = strtol(at + 5, &end, 10);
+			if (*end != ')' || n < 1 || n > 16000)
+				goto fail;
+			snprintf(tmp, sizeof(tmp), my ? "VARCHAR(%ld)" : "TEXT", n);
+			rep = tmp;
+			used = (size_t)(end + 1 - at);
+		} else {
+			goto fail;
+		}
+		if (gb_put(&b, rep, strlen(rep)) != 0)
+			goto fail;
+		p = at + used;
+	}
+	if (b.p == NULL && gb_put(&b, "", 0) != 0)
+		goto fail;
+	return b.p;
+fail:
+	free(b.p);
+	return NULL;
+}

@@ -1,0 +1,210 @@
+/*
+ * The schema, as migrations. A migration is never edited once released:
+ * changes come as a new version.
+ */
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* --- the control database ------------------------------------------------ */
+
+static const char *const control_v1[] = {
+	"CREATE TABLE plans ("
+	" id @ID,"
+	" name @STR(64) NOT NULL UNIQUE,"
+	" max_users @INT NOT NULL,"
+	" storage_bytes @INT NOT NULL,"
+	" created_at @INT NOT NULL)@OPTS",
+	"INSERT INTO plans (name, max_users, storage_bytes, created_at) VALUES"
+	" ('standard', 25, 10737418240, 0),"
+	" ('professional', 100, 107374182400, 0),"
+	" ('enterprise', 100000, 1099511627776, 0)",
+	/* db_server: where the tenant's database lives ("" = the configured server). */
+	"CREATE TABLE tenants ("
+	" id @ID,"
+	" slug @STR(32) NOT NULL UNIQUE,"
+	" state @STR(16) NOT NULL,"
+	" plan_id @INT NOT NULL REFERENCES plans(id),"
+	" db_server @STR(255) NOT NULL,"
+	" db_name @STR(128) NOT NULL,"
+	" db_user @STR(80) NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	/* Bumped on every registry change so app servers know to reload. */
+	"CREATE TABLE registry_version (id @INT NOT NULL PRIMARY KEY, version @INT NOT NULL)@OPTS",
+	"INSERT INTO registry_version (id, version) VALUES (1, 1)",
+	NULL,
+};
+
+static const struct migration control_list[] = {
+	{1, "tenant registry and plans", control_v1},
+};
+
+const struct migration_set migrate_control = {"control", control_list,
+					      BW_ARRAY_LEN(control_list)};
+
+/* --- every tenant database ----------------------------------------------- */
+
+static const char *const tenant_v1[] = {
+	"CREATE TABLE settings ("
+	" name @STR(100) NOT NULL PRIMARY KEY,"
+	" value @TEXT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	/* Staff users; identity (issue 5) adds sessions, MFA and lockout. */
+	"CREATE TABLE users ("
+	" id @ID,"
+	" email @STR(254) NOT NULL UNIQUE,"
+	" password_hash @STR(255) NOT NULL,"
+	" must_change_password @INT NOT NULL DEFAULT 0,"
+	" is_admin @INT NOT NULL DEFAULT 0,"
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	NULL,
+};
+
+static const struct migration tenant_list[] = {
+	{1, "settings and users", tenant_v1},
+};
+
+const struct migration_set migrate_tenant = {"tenant", tenant_list, BW_ARRAY_LEN(tenant_list)};
+
+/* --- runner -------------------------------------------------------------- */
+
+static const char migrate_table[] =
+	"CREATE TABLE IF NOT EXISTS schema_migrations ("
+	" version @INT NOT NULL PRIMARY KEY,"
+	" name @STR(200) NOT NULL,"
+	" steps_done @INT NOT NULL,"
+	" complete @INT NOT NULL,"
+	" applied_at @INT NOT NULL)@OPTS";
+
+int
+migrate_latest(const struct migration_set *set)
+{
+	return set->n ? set->list[set->n - 1].version : 0;
+}
+
+static bw_err
+migrate_exec_portable(db *d, const char *portable)
+{
+	char *sql = db_dialect_sql(db_driver_of(d), portable);
+	if (sql == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = db_exec(d, sql);
+	free(sql);
+	return e;
+}
+
+bw_err
+migrate_current(db *d, int *version)
+{
+	db_stmt *s;
+	int row;
+	*version = 0;
+	bw_err e = migrate_exec_portable(d, migrate_table);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_prepare(d, "SELECT MAX(version) FROM schema_migrations WHERE complete = 1",
+			    &s)) != BW_OK)
+		return e;
+	if ((e = db_step(s, &row)) == BW_OK && row && !db_col_null(s, 0))
+		*version = (int)db_col_int(s, 0);
+	db_finalize(s);
+	return e;
+}
+
+/* Steps of a migration already done by an interrupted earlier run. */
+static bw_err
+migrate_steps_done(db *d, int version, int *done)
+{
+	db_stmt *s;
+	int row;
+	*done = 0;
+	bw_err e = db_prepare(d, "SELECT steps_done FROM schema_migrations WHERE version = ?", &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, version)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		*done = (int)db_col_int(s, 0);
+	db_finalize(s);
+	return e;
+}
+
+static bw_err
+migrate_record(db *d, const struct migration *m, int steps, int complete)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, "DELETE FROM schema_migrations WHERE version = ?", &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, m->version)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(d,
+		       "INSERT INTO schema_migrations (version, name, steps_done, complete, applied_at)"
+		       " VALUES (?, ?, ?, ?, ?)",
+		       &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, m->version)) == BW_OK &&
+	    (e = db_bind_text(s, 2, m->name)) == BW_OK && (e = db_bind_int(s, 3, steps)) == BW_OK &&
+	    (e = db_bind_int(s, 4, complete)) == BW_OK &&
+	    (e = db_bind_int(s, 5, (int64_t)time(NULL))) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	return e;
+}
+
+bw_err
+migrate_run(db *d, const struct migration_set *set, int *from, int *to, char *err, size_t errlen)
+{
+	int cur;
+	bw_err e = migrate_current(d, &cur);
+	*from = *to = cur;
+	if (e != BW_OK) {
+		snprintf(err, errlen, "reading schema version: %s", db_errmsg(d));
+		return e;
+	}
+	int transactional = db_driver_of(d) == DB_SQLITE;
+	for (size_t i = 0; i < set->n; i++) {
+		const struct migration *m = &set->list[i];
+		if (m->version <= cur)
+			continue;
+		int done = 0;
+		if ((e = migrate_steps_done(d, m->version, &done)) != BW_OK) {
+			snprintf(err, errlen, "reading migration progress: %s", db_errmsg(d));
+			return e;
+		}
+		if (transactional && (e = db_begin(d)) != BW_OK) {
+			snprintf(err, errlen, "migration %d: cannot begin: %s", m->version, db_errmsg(d));
+			return e;
+		}
+		int step;
+		for (step = done; m->steps[step] != NULL; step++) {
+			e = migrate_exec_portable(d, m->steps[step]);
+			if (e == BW_OK && !transactional)
+				e = migrate_record(d, m, step + 1, 0);
+			if (e != BW_OK)
+				break;
+		}
+		if (e == BW_OK)
+			e = migrate_record(d, m, step, 1);
+		if (e == BW_OK && transactional)
+			e = db_commit(d);
+		if (e != BW_OK) {
+			snprintf(err, errlen, "migration %d (%s) step %d failed: %s -- statement: %.300s",
+				 m->version, m->name, step + 1, db_errmsg(d),
+				 m->steps[step] ? m->steps[step] : "(recording progress)");
+			if (transactional)
+				(void)db_rollback(d);
+			return e;
+		}
+		*to = m->version;
+	}
+	return BW_OK;
+}

@@ -1,0 +1,346 @@
+/*
+ * The process's handle on the control plane: configuration, the control
+ * connection, and the secrets that reach tenant databases. Secrets are
+ * read from files (never from a database), kept out of core dumps and
+ * wiped on close.
+ */
+#include "tenancy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../db/migrate.h"
+
+#define TENANCY_SECRET_MAX 256
+
+struct tenancy_secrets {
+	char control_password[TENANCY_SECRET_MAX];
+	unsigned char tenant_key[TENANCY_SECRET_MAX];
+	size_t tenant_key_len;
+};
+
+struct tenancy {
+	struct config cfg;
+	db *control;
+	struct tenancy_secrets *sec; /* page-aligned, locked, not dumped */
+};
+
+db *
+tenancy_control(struct tenancy *t)
+{
+	return t->control;
+}
+
+const struct config *
+tenancy_config(const struct tenancy *t)
+{
+	return &t->cfg;
+}
+
+/*
+ * Read a secret file: refuse one that others can read; strip one trailing
+ * newline when text. Returns the length in *n.
+ */
+static bw_err
+tenancy_read_secret(const char *path, void *buf, size_t cap, size_t *n, int text, char *err,
+		    size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return BW_ERR_CONFIG;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		close(fd);
+		snprintf(err, errlen, "%s: readable by group or others; chmod 600 it", path);
+		return BW_ERR_CONFIG;
+	}
+	ssize_t r = read(fd, buf, cap);
+	close(fd);
+	if (r < 0 || (size_t)r >= cap) {
+		snprintf(err, errlen, "%s: unreadable or longer than %zu bytes", path, cap - 1);
+		OPENSSL_cleanse(buf, cap);
+		return BW_ERR_CONFIG;
+	}
+	size_t len = (size_t)r;
+	if (text) {
+		char *s = buf;
+		s[len] = '\0';
+		char *nl = strpbrk(s, "\r\n");
+		if (nl != NULL)
+			len = (size_t)(nl - s);
+		s[len] = '\0';
+	}
+	*n = len;
+	return BW_OK;
+}
+
+static bw_err
+tenancy_secrets_load(struct tenancy *t, char *err, size_t errlen)
+{
+	const struct config *c = &t->cfg;
+	size_t n;
+	t->sec = mmap(NULL, sizeof(*t->sec), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		      0);
+	if (t->sec == MAP_FAILED) {
+		t->sec = NULL;
+		return BW_ERR_NOMEM;
+	}
+	/* Best effort: kept out of swap and core dumps where the kernel lets us. */
+	(void)mlock(t->sec, sizeof(*t->sec));
+	(void)madvise(t->sec, sizeof(*t->sec), MADV_DONTDUMP);
+	if (strcmp(c->db_driver, "mariadb") != 0)
+		return BW_OK;
+	if (c->db_password_file[0] != '\0') {
+		bw_err e = tenancy_read_secret(c->db_password_file, t->sec->control_password,
+					       sizeof(t->sec->control_password), &n, 1, err, errlen);
+		if (e != BW_OK)
+			return e;
+	}
+	char path[CONFIG_STR];
+	config_tenant_secret(c, path);
+	bw_err e = tenancy_read_secret(path, t->sec->tenant_key, sizeof(t->sec->tenant_key),
+				       &t->sec->tenant_key_len, 0, err, errlen);
+	if (e != BW_OK) {
+		size_t l = strlen(err);
+		snprintf(err + l, errlen - l,
+			 " (the tenant account secret; create one with: "
+			 "umask 077; head -c 32 /dev/urandom > %s)",
+			 path);
+		return e;
+	}
+	if (t->sec->tenant_key_len < 32) {
+		snprintf(err, errlen, "%s: shorter than 32 bytes", path);
+		return BW_ERR_CONFIG;
+	}
+	return BW_OK;
+}
+
+bw_err
+tenancy_tenant_password(const struct tenancy *t, const char *slug, char *out, size_t outlen)
+{
+	static const char label[] = "bulwark/mariadb-tenant-account/v1/";
+	unsigned char msg[sizeof(label) + TENANT_SLUG_MAX + 1];
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t sl = strlen(slug);
+	if (t->sec == NULL || t->sec->tenant_key_len == 0 || outlen < 65 || sl > TENANT_SLUG_MAX)
+		return BW_ERR_CRYPTO;
+	memcpy(msg, label, sizeof(label) - 1);
+	memcpy(msg + sizeof(label) - 1, slug, sl);
+	if (HMAC(EVP_sha256(), t->sec->tenant_key, (int)t->sec->tenant_key_len, msg,
+		 sizeof(label) - 1 + sl, mac, &maclen) == NULL)
+		return BW_ERR_CRYPTO;
+	util_hex(mac, 32, out);
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return BW_OK;
+}
+
+static void
+tenancy_control_params(const struct tenancy *t, struct db_params *p, char *path)
+{
+	const struct config *c = &t->cfg;
+	memset(p, 0, sizeof(*p));
+	if (strcmp(c->db_driver, "mariadb") == 0) {
+		p->driver = DB_MARIADB;
+		p->host = c->db_host;
+		p->port = (unsigned)c->db_port;
+		p->socket = c->db_socket;
+		p->user = c->db_user;
+		p->password = t->sec->control_password;
+		p->connect_timeout = (unsigned)c->db_connect_timeout;
+	} else {
+		p->driver = DB_SQLITE;
+		snprintf(path, CONFIG_STR, "%.*s/control.db", CONFIG_STR - 16, c->var_dir);
+		p->path = path;
+	}
+}
+
+static bw_err
+tenancy_mkdirs(const struct config *c, char *err, size_t errlen)
+{
+	char path[CONFIG_STR];
+	const char *dirs[] = {"", "/tenants"};
+	for (size_t i = 0; i < BW_ARRAY_LEN(dirs); i++) {
+		snprintf(path, sizeof(path), "%.*s%s", CONFIG_STR - 16, c->var_dir, dirs[i]);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			return BW_ERR_IO;
+		}
+	}
+	return BW_OK;
+}
+
+/* (Re)connect the control connection; create makes the database if missing. */
+static bw_err
+tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
+{
+	const struct config *cfg = &t->cfg;
+	struct db_params p;
+	char path[CONFIG_STR], sql[256];
+	bw_err e;
+	tenancy_control_params(t, &p, path);
+	if (p.driver == DB_SQLITE) {
+		if (create && (e = tenancy_mkdirs(cfg, err, errlen)) != BW_OK)
+			return e;
+		p.create = create;
+		if (!create && access(path, F_OK) != 0) {
+			snprintf(err, errlen, "control database %s not found: run 'bulwark migrate' first",
+				 path);
+			return BW_ERR_CONFIG;
+		}
+	}
+	db *d = NULL;
+	if ((e = db_open(&p, &d, err, errlen)) != BW_OK)
+		return e;
+	if (p.driver == DB_MARIADB) {
+		/* control_db passed config_ident_ok(): safe to name in SQL. */
+		if (create) {
+			snprintf(sql, sizeof(sql),
+				 "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 "
+				 "COLLATE utf8mb4_bin",
+				 cfg->db_control);
+			if ((e = db_exec(d, sql)) != BW_OK) {
+				snprintf(err, errlen, "creating control database %s: %s", cfg->db_control,
+					 db_errmsg(d));
+				db_close(d);
+				return e;
+			}
+		}
+		snprintf(sql, sizeof(sql), "USE `%s`", cfg->db_control);
+		if ((e = db_exec(d, sql)) != BW_OK) {
+			snprintf(err, errlen, "control database %s: %s (run 'bulwark migrate' first?)",
+				 cfg->db_control, db_errmsg(d));
+			db_close(d);
+			return e;
+		}
+	}
+	db_close(t->control);
+	t->control = d;
+	return BW_OK;
+}
+
+bw_err
+tenancy_reconnect(struct tenancy *t)
+{
+	char err[512];
+	if (t->control != NULL && !db_broken(t->control))
+		return BW_OK;
+	bw_err e = tenancy_control_connect(t, 0, err, sizeof(err));
+	if (e != BW_OK)
+		log_debug("control database: %s", err);
+	return e;
+}
+
+bw_err
+tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *err,
+	     size_t errlen)
+{
+	struct tenancy *t = calloc(1, sizeof(*t));
+	bw_err e;
+	*out = NULL;
+	if (t == NULL)
+		return BW_ERR_NOMEM;
+	t->cfg = *cfg;
+	if ((e = tenancy_secrets_load(t, err, errlen)) != BW_OK)
+		goto fail;
+	if ((e = tenancy_control_connect(t, create, err, errlen)) != BW_OK)
+		goto fail;
+	if (!create) {
+		int v;
+		if ((e = migrate_current(t->control, &v)) != BW_OK) {
+			snprintf(err, errlen, "control database: %s", db_errmsg(t->control));
+			goto fail;
+		}
+		if (v != migrate_latest(&migrate_control)) {
+			snprintf(err, errlen,
+				 "control database is at schema version %d, this build needs %d: run "
+				 "'bulwark migrate'",
+				 v, migrate_latest(&migrate_control));
+			e = BW_ERR_CONFIG;
+			goto fail;
+		}
+	}
+	*out = t;
+	return BW_OK;
+fail:
+	tenancy_close(t);
+	return e;
+}
+
+void
+tenancy_close(struct tenancy *t)
+{
+	if (t == NULL)
+		return;
+	db_close(t->control);
+	if (t->sec != NULL) {
+		OPENSSL_cleanse(t->sec, sizeof(*t->sec));
+		munlock(t->sec, sizeof(*t->sec));
+		munmap(t->sec, sizeof(*t->sec));
+	}
+	free(t);
+}
+
+bw_err
+tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, db **out,
+		       char *err, size_t errlen)
+{
+	struct db_params p;
+	char path[CONFIG_STR], pw[80];
+	bw_err e;
+	memset(&p, 0, sizeof(p));
+	if (strcmp(t->cfg.db_driver, "mariadb") == 0) {
+		if ((e = tenancy_tenant_password(t, tn->slug, pw, sizeof(pw))) != BW_OK) {
+			snprintf(err, errlen, "cannot derive the account password of tenant %s",
+				 tn->slug);
+			return e;
+		}
+		p.driver = DB_MARIADB;
+		p.host = t->cfg.db_host;
+		p.port = (unsigned)t->cfg.db_port;
+		p.socket = t->cfg.db_socket;
+		p.user = tn->db_user;
+		p.password = pw;
+		p.database = tn->db_name;
+		p.connect_timeout = (unsigned)t->cfg.db_connect_timeout;
+	} else {
+		snprintf(path, sizeof(path), "%.*s/%s", CONFIG_STR - 200, t->cfg.var_dir, tn->db_name);
+		p.driver = DB_SQLITE;
+		p.path = path;
+		p.create = create;
+	}
+	e = db_open(&p, out, err, errlen);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	return e;
+}
+
+bw_err
+tenancy_migrate_tenant(struct tenancy *t, const struct tenant *tn, int *from, int *to, char *err,
+		       size_t errlen)
+{
+	db *d = NULL;
+	*from = *to = 0;
+	bw_err e = tenancy_connect_tenant(t, tn, 0, &d, err, errlen);
+	if (e != BW_OK)
+		return e;
+	e = migrate_run(d, &migrate_tenant, from, to, err, errlen);
+	db_close(d);
+	return e;
+}
+
+bw_err
+tenancy_bump_registry(struct tenancy *t)
+{
+	return db_exec(t->control, "UPDATE registry_version SET version = version + 1 WHERE id = 1");
+}

@@ -1,0 +1,123 @@
+/*
+ * tenancy: the control plane (tenant registry), per-tenant databases and
+ * the connection pool that binds a request's connection to one tenant.
+ */
+#ifndef BW_TENANCY_H
+#define BW_TENANCY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../config/config.h"
+#include "../core/core.h"
+#include "../db/db.h"
+
+#define TENANT_SLUG_MAX 32
+
+enum tenant_state {
+	TENANT_PROVISIONING,
+	TENANT_ACTIVE,
+	TENANT_SUSPENDED,
+	TENANT_DELETING,
+};
+
+struct tenant {
+	int64_t id;
+	char slug[TENANT_SLUG_MAX + 1];
+	enum tenant_state state;
+	char plan[65];
+	char db_name[129]; /* MariaDB database, or SQLite file path */
+	char db_user[81];  /* MariaDB account, "" on SQLite */
+	int64_t created_at;
+};
+
+/* --- tenant.c: names, hosts, provisioning ------------------------------- */
+
+/* BW_OK for a valid slug; BW_ERR_INVALID with a reason in *why. */
+bw_err tenant_slug_check(const char *slug, const char **why) BW_MUST_USE;
+/*
+ * The tenant slug of a Host header "<slug>.<base_domain>[:port]" (case-
+ * insensitive) into slug. BW_ERR_NOTFOUND when the host is not of that
+ * form or the label is not a valid slug.
+ */
+bw_err tenant_from_host(const char *host, const char *base_domain,
+			char slug[TENANT_SLUG_MAX + 1]) BW_MUST_USE;
+const char *tenant_state_name(enum tenant_state s);
+bw_err tenant_state_parse(const char *s, enum tenant_state *out) BW_MUST_USE;
+
+struct tenancy;
+
+/*
+ * Create a tenant: registry row, its own database (and on MariaDB its own
+ * account), schema, and the admin user. password NULL generates a one-time
+ * password into otp (>= 32 bytes). All or nothing: on failure everything
+ * made so far is removed and err says which step failed.
+ */
+bw_err tenant_create(struct tenancy *t, const char *slug, const char *admin_email,
+		     const char *password, const char *plan, char *otp, size_t otplen, char *err,
+		     size_t errlen) BW_MUST_USE;
+/* Destroy a tenant's database, account and registry row. */
+bw_err tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen) BW_MUST_USE;
+/* Suspend or resume. */
+bw_err tenant_set_state(struct tenancy *t, const char *slug, enum tenant_state to, char *err,
+			size_t errlen) BW_MUST_USE;
+/* All tenants from the control database, ordered by slug; caller frees *out. */
+bw_err tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err,
+		   size_t errlen) BW_MUST_USE;
+
+/* --- tenancy.c: the process's handle on the control plane ---------------- */
+
+/*
+ * Connect to the control database as configured. create: make the control
+ * database (and var dirs) if missing (migrate); otherwise it must exist
+ * and be at the latest schema version.
+ */
+bw_err tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *err,
+		    size_t errlen) BW_MUST_USE;
+void tenancy_close(struct tenancy *t);
+/* Reopen the control connection if it broke; BW_OK when usable. */
+bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
+/* The control connection (single-threaded users: CLI, refresh thread). */
+db *tenancy_control(struct tenancy *t);
+const struct config *tenancy_config(const struct tenancy *t);
+/* Open a new connection to one tenant's database with its own credentials. */
+bw_err tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, db **out,
+			      char *err, size_t errlen) BW_MUST_USE;
+/* Run tenant migrations for one tenant (bulwark migrate). */
+bw_err tenancy_migrate_tenant(struct tenancy *t, const struct tenant *tn, int *from, int *to,
+			      char *err, size_t errlen) BW_MUST_USE;
+/* Derive the tenant's MariaDB account password into out (>= 48 bytes). */
+bw_err tenancy_tenant_password(const struct tenancy *t, const char *slug, char *out,
+			       size_t outlen) BW_MUST_USE;
+/* Bump the registry version so every app server reloads. */
+bw_err tenancy_bump_registry(struct tenancy *t) BW_MUST_USE;
+
+/* --- registry.c: the in-memory tenant cache ------------------------------ */
+struct registry;
+/* Load the registry now; start a thread that reloads it when it changes. */
+bw_err registry_start(struct tenancy *t, struct registry **out, char *err,
+		      size_t errlen) BW_MUST_USE;
+void registry_stop(struct registry *r);
+/* Copy the tenant named slug into out; BW_ERR_NOTFOUND if none. */
+bw_err registry_lookup(struct registry *r, const char *slug, struct tenant *out) BW_MUST_USE;
+/* Reload if the version changed (the thread calls this; tests may too). */
+bw_err registry_refresh(struct registry *r) BW_MUST_USE;
+size_t registry_count(struct registry *r);
+
+/* --- connpool.c: connections bound to one tenant each -------------------- */
+struct connpool;
+bw_err connpool_new(struct tenancy *t, struct connpool **out) BW_MUST_USE;
+void connpool_free(struct connpool *p);
+/*
+ * A connection to tn's database: idle one of that tenant's, else a new one
+ * within the limits, else wait up to pool_wait_ms. BW_ERR_UNAVAILABLE when
+ * the database cannot be reached or the pool stays full.
+ */
+bw_err connpool_borrow(struct connpool *p, const struct tenant *tn, db **out) BW_MUST_USE;
+/* Give a connection back; one with an open transaction or an error is closed. */
+void connpool_return(struct connpool *p, const struct tenant *tn, db *conn);
+/* Counters for one tenant (tests, metrics): connections ever opened, open now. */
+void connpool_stats(struct connpool *p, const char *slug, long *opened, long *open_now);
+long connpool_total(struct connpool *p);
+
+#endif
