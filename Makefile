@@ -76,7 +76,7 @@ build/bulwark: $(OBJ)
 build/san/bulwark: $(SANOBJ)
 	$(CC) $(BASE) $(SAN) $(LDHARD) $^ -o $@ $(LIBS_PKG)
 
-build/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SANLIB)
+build/san/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/dbenv.h $(SANLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(SAN) $(CFLAGS_PKG) $(CFLAGS_TEST) -Isrc $< $(SANLIB) -o $@ \
 	    $(LIBS_PKG) $(LIBS_TEST)

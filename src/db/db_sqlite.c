@@ -54,13 +54,14 @@ sq_error(db *d, int rc)
 static int
 sq_authorizer(void *ud, int action, const char *a, const char *b, const char *c, const char *e)
 {
-	(void)ud, (void)b, (void)c, (void)e;
+	(void)ud, (void)a, (void)c, (void)e;
 	switch (action) {
 	case SQLITE_ATTACH:
 	case SQLITE_DETACH:
 		return SQLITE_DENY;
 	case SQLITE_FUNCTION:
-		if (a != NULL && sqlite3_stricmp(a, "load_extension") == 0)
+		/* For functions the name comes in the fourth argument. */
+		if (b != NULL && sqlite3_stricmp(b, "load_extension") == 0)
 			return SQLITE_DENY;
 		return SQLITE_OK;
 	default:

@@ -1,0 +1,40 @@
+/*
+ * Test databases for the unit tests: SQLite in a temporary directory
+ * always, and MariaDB when the runner started one (tests/run-all exports
+ * BULWARK_TEST_MARIADB_SOCKET and _DIR; see scripts/mariadb-test).
+ */
+#ifndef BW_DBENV_H
+#define BW_DBENV_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+static inline int
+dbenv_have_mariadb(void)
+{
+	const char *s = getenv("BULWARK_TEST_MARIADB_SOCKET");
+	return s != NULL && s[0] != '\0';
+}
+
+/* A configuration for driver ("sqlite" or "mariadb") with state under var_dir. */
+static inline void
+dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const char *control_db)
+{
+	config_defaults(cfg);
+	snprintf(cfg->var_dir, sizeof(cfg->var_dir), "%s", var_dir);
+	snprintf(cfg->db_driver, sizeof(cfg->db_driver), "%s", driver);
+	snprintf(cfg->db_control, sizeof(cfg->db_control), "%s", control_db);
+	cfg->db_registry_refresh_ms = 50;
+	if (strcmp(driver, "mariadb") == 0) {
+		const char *dir = getenv("BULWARK_TEST_MARIADB_DIR");
+		snprintf(cfg->db_socket, sizeof(cfg->db_socket), "%s",
+			 getenv("BULWARK_TEST_MARIADB_SOCKET"));
+		snprintf(cfg->db_password_file, sizeof(cfg->db_password_file), "%s/control.pw", dir);
+		snprintf(cfg->db_tenant_secret_file, sizeof(cfg->db_tenant_secret_file),
+			 "%s/tenant-db.key", dir);
+	}
+}
+
+#endif
