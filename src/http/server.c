@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct server {
@@ -80,10 +81,11 @@ server_no_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* Called once the request line is read: the request begins here. */
+static void server_client_ip(struct MHD_Connection *c, struct http_req *r);
+
 static void *
 server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	(void)c;
 	struct server *s = cls;
 	struct http_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -102,6 +104,8 @@ server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 	r->query = q ? pool_strdup(r->pool, q + 1) : NULL;
 	r->method_name = "-";
 	snprintf(r->client_ip, sizeof(r->client_ip), "-");
+	/* Known now, so even a request cut before its headers end is logged with it. */
+	server_client_ip(c, r);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
@@ -110,14 +114,20 @@ static void
 server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		 enum MHD_RequestTerminationCode toe)
 {
-	(void)c;
 	struct server *s = cls;
 	struct http_req *r = *req_cls;
 	if (r == NULL)
 		return;
 	*req_cls = NULL;
-	if (!r->responded && r->status == 0)
-		r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+	if (!r->responded && r->status == 0) {
+		/* libmicrohttpd answered itself (malformed request, headers too big)... */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+		if (ci != NULL && ci->http_status != 0)
+			r->status = (int)ci->http_status;
+		else /* ...or nobody did: cut by the timeout, or the client went away */
+			r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+	}
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
 	if (r->db != NULL)
 		connpool_return(s->pool, &r->tn, r->db);
@@ -155,6 +165,15 @@ server_sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const cha
 	(void)kind;
 	size_t *sum = cls;
 	*sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+server_count_cl(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind, (void)value;
+	if (strcasecmp(key, "Content-Length") == 0)
+		(*(size_t *)cls)++;
 	return MHD_YES;
 }
 
@@ -248,7 +267,13 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 	/* 1. limits: body, before anything is read */
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-	size_t clen = 0;
+	size_t clen = 0, ncl = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, server_count_cl, &ncl);
+	if (ncl > 1 || (cl != NULL && te != NULL)) {
+		/* Two framings for one body is how requests get smuggled (RFC 9112 6.3). */
+		*expect_body = 1;
+		return response_error(r, BW_ERR_INVALID, "conflicting Content-Length/Transfer-Encoding");
+	}
 	if (cl != NULL && server_content_length(cl, &clen) != BW_OK) {
 		*expect_body = 1; /* unknown length: hang up after the reply */
 		return response_error(r, BW_ERR_INVALID, "malformed Content-Length");
@@ -477,6 +502,8 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	/* Headers live in MHD's per-connection pool; leave room beyond our own limit. */
 	size_t mem = (size_t)cfg->header_max * 2 + 32768;
 	struct MHD_OptionItem opts[] = {
+	    /* First, so that libmicrohttpd's own start-up messages reach it. */
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)server_mhd_log, NULL},
 	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
 	    {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
 	    {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, tls_cert_callback()},
@@ -486,7 +513,6 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
 	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL},
 	    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
-	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)server_mhd_log, NULL},
 	    {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)server_no_unescape, NULL},
 	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)server_begin, s},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)server_completed, s},
@@ -544,6 +570,15 @@ server_drain(struct server *s, long drain_seconds)
 		return;
 	atomic_store(&s->draining, 1);
 	MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+	/*
+	 * Quiescing only stops accept(); the kernel would go on completing
+	 * handshakes into the backlog, leaving new clients hanging until the
+	 * drain ends. Shutting the listening socket down makes it stop listening
+	 * (new connections are refused) while the descriptor stays valid until
+	 * MHD_stop_daemon(), as libmicrohttpd requires.
+	 */
+	if (lsock != MHD_INVALID_SOCKET)
+		shutdown(lsock, SHUT_RDWR);
 	uint64_t deadline = util_now_us() + (uint64_t)drain_seconds * 1000000u;
 	long n;
 	while ((n = atomic_load(&s->inflight)) > 0 && util_now_us() < deadline)
