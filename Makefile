@@ -22,6 +22,9 @@ OBJ      := $(SRC:%.c=build/obj/%.o)
 SANOBJ   := $(SRC:%.c=build/san/obj/%.o)
 SANLIB   := $(LIBSRC:%.c=build/san/obj/%.o)
 UNITBIN  := $(UNITSRC:tests/unit/%.c=build/san/tests/%)
+LIBOBJ   := $(LIBSRC:%.c=build/obj/%.o)
+BENCHSRC := $(sort $(wildcard bench/*.c))
+BENCHBIN := $(BENCHSRC:bench/%.c=build/bench/%)
 
 .PHONY: all run check bench clean deps-build deps-test deps-bench \
         _all _check _san _bench fmt
@@ -40,6 +43,7 @@ check: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory _all
 	bench/http_baseline
+	bench/tenancy_run
 
 deps-build:
 	@scripts/install-deps build
@@ -50,7 +54,7 @@ deps-bench:
 
 # --- internal targets (packages present) ---------------------------------
 
-_all: build/bulwark
+_all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN)
 
@@ -72,6 +76,10 @@ build/san/obj/%.o: %.c $(wildcard src/*/*.h)
 
 build/bulwark: $(OBJ)
 	$(CC) $(BASE) $(OPT) $(LDHARD) $^ -o $@ $(LIBS_PKG)
+
+build/bench/%: bench/%.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(OPT) $(CFLAGS_PKG) $(LDHARD) $< $(LIBOBJ) -o $@ $(LIBS_PKG)
 
 build/san/bulwark: $(SANOBJ)
 	$(CC) $(BASE) $(SAN) $(LDHARD) $^ -o $@ $(LIBS_PKG)
