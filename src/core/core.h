@@ -75,6 +75,9 @@ void log_msg(log_level l, const char *fmt, ...) BW_PRINTF(2, 3);
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 
+struct timespec;
+/* CLOCK_REALTIME now + ms into ts, for pthread_cond_timedwait(). */
+void util_deadline_ms(struct timespec *ts, long ms);
 /* Monotonic clock in microseconds. */
 uint64_t util_now_us(void);
 /* Wall clock as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */

@@ -189,13 +189,7 @@ connpool_borrow(struct connpool *p, const struct tenant *tn, db **out)
 	struct timespec deadline;
 	struct cp_idle *dead = NULL;
 	*out = NULL;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += p->wait_ms / 1000;
-	deadline.tv_nsec += (p->wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	util_deadline_ms(&deadline, p->wait_ms);
 
 	pthread_mutex_lock(&p->mu);
 	dead = cp_collect_expired(p, util_now_us());

@@ -87,13 +87,7 @@ registry_main(void *arg)
 	pthread_mutex_lock(&r->stop_mu);
 	while (!r->stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		util_deadline_ms(&ts, ms);
 		pthread_cond_timedwait(&r->stop_cv, &r->stop_mu, &ts);
 		if (r->stop)
 			break;

@@ -12,18 +12,14 @@ group_setup(void **state)
 {
 	(void)state;
 	assert_non_null(getcwd(oldcwd, sizeof(oldcwd)));
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw-config-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
-	return 0;
+	return unit_mkdtemp(tmpdir, sizeof(tmpdir), "config");
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_rmtree(tmpdir);
 }
 
 static const char *

@@ -85,8 +85,7 @@ setup(void **state)
 	(void)state;
 	char cmd[512], err[512];
 	struct config cfg;
-	snprintf(dir, sizeof(dir), "/tmp/bw-srv-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(unit_mkdtemp(dir, sizeof(dir), "srv"), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 		 "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost "
@@ -115,12 +114,10 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
 	server_drain(srv, 5);
 	server_free(srv);
 	curl_global_cleanup();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_rmtree(dir);
 }
 
 struct buf {

@@ -23,17 +23,14 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw-ten-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return unit_mkdtemp(tmpdir, sizeof(tmpdir), "ten");
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return unit_rmtree(tmpdir);
 }
 
 static int seq;
