@@ -1,0 +1,85 @@
+/*
+ * crypto: authenticated encryption at rest (AES-256-GCM through OpenSSL 3),
+ * HMAC-SHA256, the versioned envelope every encrypted field is stored in,
+ * and the key ring.
+ */
+#ifndef BW_CRYPTO_H
+#define BW_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+#define AEAD_NONCE_LEN 12
+#define AEAD_TAG_LEN 16
+#define AEAD_KEY_LEN 32
+#define HMAC_SHA256_LEN 32
+
+/* --- aead.c: the primitives ------------------------------------------------ */
+
+/*
+ * AES-GCM with a 96-bit nonce and 128-bit tag. keylen is 16, 24 or 32 (only
+ * 32 is used for data; the others exist for the test vectors). ct may equal
+ * pt. BW_ERR_CRYPTO on any failure, including a tag that does not verify;
+ * on that failure the output buffer is wiped.
+ */
+bw_err aead_seal(const unsigned char *key, size_t keylen, const unsigned char nonce[AEAD_NONCE_LEN],
+		 const unsigned char *aad, size_t aadlen, const unsigned char *pt, size_t ptlen,
+		 unsigned char *ct, unsigned char tag[AEAD_TAG_LEN]) BW_MUST_USE;
+bw_err aead_open(const unsigned char *key, size_t keylen, const unsigned char nonce[AEAD_NONCE_LEN],
+		 const unsigned char *aad, size_t aadlen, const unsigned char *ct, size_t ctlen,
+		 const unsigned char tag[AEAD_TAG_LEN], unsigned char *pt) BW_MUST_USE;
+
+/* HMAC-SHA256 of msg into out. */
+bw_err mac_sha256(const unsigned char *key, size_t keylen, const unsigned char *msg, size_t len,
+		  unsigned char out[HMAC_SHA256_LEN]) BW_MUST_USE;
+/* Constant-time check that tag (taglen <= 32 bytes) is the HMAC of msg. */
+int mac_sha256_verify(const unsigned char *key, size_t keylen, const unsigned char *msg,
+		      size_t len, const unsigned char *tag, size_t taglen);
+/* Constant-time equality of two byte strings of the same length. */
+int crypto_equal(const void *a, const void *b, size_t n);
+/* Wipe memory the compiler may not optimise away. */
+void crypto_wipe(void *p, size_t n);
+
+/* --- seal.c: the field envelope ------------------------------------------- */
+
+/*
+ * A sealed field is
+ *   version (1 byte, 0x01) | key id (4 bytes, big-endian) | nonce (12) |
+ *   ciphertext (as long as the plaintext) | tag (16)
+ * and the AAD binds it to its place: the version and key id bytes, then the
+ * tenant, table and column (each length-prefixed) and the row id. Copying a
+ * sealed value to another row, column, table or tenant makes it fail to open.
+ */
+#define SEAL_VERSION 1
+#define SEAL_HEADER_LEN (1 + 4 + AEAD_NONCE_LEN)
+#define SEAL_OVERHEAD (SEAL_HEADER_LEN + AEAD_TAG_LEN)
+#define SEAL_MAX_PLAINTEXT (16u * 1024u * 1024u)
+
+struct seal_place {
+	const char *tenant;
+	const char *table;
+	const char *column;
+	int64_t row_id;
+};
+
+/* Length of a sealed value for a plaintext of n bytes. */
+size_t seal_len(size_t n);
+/* The key id a sealed value names, or BW_ERR_CRYPTO if it is not one. */
+bw_err seal_key_id(const unsigned char *sealed, size_t len, uint32_t *key_id) BW_MUST_USE;
+/*
+ * Seal pt with key (key_id names it) for place into out (seal_len(ptlen)
+ * bytes). A fresh random nonce every call.
+ */
+bw_err seal_with_key(const unsigned char key[AEAD_KEY_LEN], uint32_t key_id,
+		     const struct seal_place *place, const unsigned char *pt, size_t ptlen,
+		     unsigned char *out) BW_MUST_USE;
+/*
+ * Open a sealed value with key into out (len - SEAL_OVERHEAD bytes).
+ * BW_ERR_CRYPTO when it was tampered with, moved, or sealed with another key.
+ */
+bw_err open_with_key(const unsigned char key[AEAD_KEY_LEN], const struct seal_place *place,
+		     const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;
+
+#endif
