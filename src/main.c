@@ -59,6 +59,25 @@ static const struct cli_cmd cli_commands[] = {
 	 "\n"
 	 "Running servers see every change within [database] registry_refresh_ms.\n",
 	 cli_tenant},
+	{"keys", "encryption keys: status, rotate, rollback, purge",
+	 "usage: bulwark keys status [--json]\n"
+	 "       bulwark keys rotate\n"
+	 "       bulwark keys rollback\n"
+	 "       bulwark keys purge\n"
+	 "\n"
+	 "status    master key in use; every tenant's data keys with their state,\n"
+	 "          encryptions so far and how many stored values each still seals\n"
+	 "rotate    give every tenant a new data key (running servers use it for new\n"
+	 "          writes within [database] registry_refresh_ms, no restart), re-wrap\n"
+	 "          every data key under the newest master key, then re-encrypt every\n"
+	 "          stored value in batches, with progress. Every value stays readable\n"
+	 "          throughout; if it is interrupted (even kill -9), run it again and it\n"
+	 "          resumes. Recorded with start and end in secret_rotation_history.\n"
+	 "rollback  undo the last rotation (within 30 days): the previous keys become\n"
+	 "          active again and values are re-encrypted back. Resumable likewise.\n"
+	 "purge     erase data keys retired more than 30 days ago that no value uses\n"
+	 "          (rotate and rollback also do this first); each purge is recorded.\n",
+	 cli_keys},
 	{"version", "print the version", "usage: bulwark version\n", cli_version},
 };
 

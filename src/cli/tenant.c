@@ -237,6 +237,12 @@ cli_migrate(int argc, char **argv)
 			skipped++;
 			continue;
 		}
+		uint32_t kid;
+		if (v[i].active_key_id == 0 &&
+		    keys_tenant_new(t, v[i].slug, 0, &kid, err, sizeof(err)) != BW_OK) {
+			fprintf(stderr, "bulwark migrate: tenant %s: %s\n", v[i].slug, err);
+			goto out;
+		}
 		if (tenancy_migrate_tenant(t, &v[i], &from, &to, err, sizeof(err)) != BW_OK) {
 			printf("[%zu/%zu] %s: FAILED\n", i + 1, n, v[i].slug);
 			fprintf(stderr,

@@ -27,6 +27,7 @@ struct config_key {
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const drivers[] = {"sqlite", "mariadb", NULL};
+static const char *const key_sources[] = {"file", "env", NULL};
 
 #define INT_KEY(s, k, field, lo, hi, d) \
 	{s, k, CK_INT, offsetof(struct config, field), 0, lo, hi, d, NULL}
@@ -66,6 +67,8 @@ static const struct config_key config_keys[] = {
 	INT_KEY("database", "pool_idle_seconds", db_pool_idle_seconds, 1, 86400, "60"),
 	INT_KEY("database", "pool_wait_ms", db_pool_wait_ms, 0, 60000, "2000"),
 	INT_KEY("database", "registry_refresh_ms", db_registry_refresh_ms, 10, 600000, "1000"),
+	ENUM_KEY("keys", "source", keys_source, "file", key_sources),
+	STR_KEY("keys", "file", keys_file, ""),
 	ENUM_KEY("log", "level", log_level, "info", levels),
 	STR_KEY("log", "access_log", access_log, "-"),
 };
@@ -309,6 +312,15 @@ void
 config_tls_key(const struct config *cfg, char *out)
 {
 	config_default_path(cfg, cfg->tls_key, "key.pem", out);
+}
+
+void
+config_keys_file(const struct config *cfg, char *out)
+{
+	if (cfg->keys_file[0] != '\0')
+		snprintf(out, CONFIG_STR, "%s", cfg->keys_file);
+	else
+		snprintf(out, CONFIG_STR, "%.*s/keys/master.keys", CONFIG_STR - 32, cfg->var_dir);
 }
 
 void

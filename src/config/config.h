@@ -52,6 +52,10 @@ struct config {
 	long db_pool_wait_ms;
 	long db_registry_refresh_ms;
 
+	/* [keys] */
+	char keys_source[16]; /* file | env */
+	char keys_file[CONFIG_STR]; /* "" = <var_dir>/keys/master.keys */
+
 	/* [log] */
 	char log_level[16];
 	char access_log[CONFIG_STR]; /* "-" stdout, "off", or a file path */
@@ -73,6 +77,8 @@ void config_defaults(struct config *cfg);
 /* The TLS paths after defaulting, into out (CONFIG_STR bytes). */
 void config_tls_cert(const struct config *cfg, char *out);
 void config_tls_key(const struct config *cfg, char *out);
+/* The master key file after defaulting. */
+void config_keys_file(const struct config *cfg, char *out);
 /* The MariaDB tenant-account secret file after defaulting. */
 void config_tenant_secret(const struct config *cfg, char *out);
 

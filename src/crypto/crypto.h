@@ -83,3 +83,58 @@ bw_err open_with_key(const unsigned char key[AEAD_KEY_LEN], const struct seal_pl
 		     const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;
 
 #endif
+
+/* --- keyring.c: master keys and per-tenant data keys ---------------------- */
+
+#include "../db/db.h"
+
+/*
+ * Master keys come from the key source ([keys] source: a file that others
+ * cannot read, the BULWARK_KEYS environment variable, or the secrets vault)
+ * as "ID:BASE64" entries (32-byte keys, IDs 1..2^31-1); the highest ID seals
+ * new data keys. They never touch a database.
+ *
+ * Data keys (one active per tenant, plus retired ones) live in the control
+ * database only wrapped by a master key, the wrapping bound to tenant, data
+ * key id and master id. Unwrapped copies live in locked memory that is
+ * excluded from core dumps and wiped on close.
+ */
+struct keyring;
+
+/*
+ * Open the key ring: read the master keys from the text given (the caller
+ * reads the key source); ctl is a control-database connection the key ring
+ * takes ownership of, used to load data keys on demand (thread-safe).
+ */
+bw_err keyring_open(const char *keys_text, size_t len, db *ctl, struct keyring **out, char *err,
+		    size_t errlen) BW_MUST_USE;
+void keyring_close(struct keyring *kr);
+uint32_t keyring_master_id(const struct keyring *kr);
+size_t keyring_master_count(const struct keyring *kr);
+/* Encryptions allowed under one data key (below GCM's 2^32 random-nonce bound). */
+#define KEYRING_ENC_LIMIT (((int64_t)1 << 32) - ((int64_t)1 << 24))
+#define KEYRING_ENC_WARN ((int64_t)1 << 31)
+
+/*
+ * Make a new data key for tenant slug on connection d (the caller's, inside
+ * its transaction if it has one), wrapped by the newest master key; its id
+ * into *id. The key is not made active: the caller decides.
+ */
+bw_err keyring_dek_create(struct keyring *kr, db *d, const char *slug, int64_t run_id,
+			  uint32_t *id) BW_MUST_USE;
+/* Re-wrap data key id under the newest master key (master key rotation). */
+bw_err keyring_dek_rewrap(struct keyring *kr, db *d, uint32_t id) BW_MUST_USE;
+/* Drop any cached copies of tenant slug's data keys (crypto-shredding). */
+void keyring_forget_tenant(struct keyring *kr, const char *slug);
+
+/*
+ * Seal pt for place with data key key_id (the tenant's active key) into out
+ * (seal_len(n) bytes). Counts the encryption against the key's limit:
+ * BW_ERR_CRYPTO once it is reached (rotate), or when the key is not the
+ * place's tenant's, cannot be loaded, or is purged.
+ */
+bw_err keyring_seal(struct keyring *kr, uint32_t key_id, const struct seal_place *place,
+		    const unsigned char *pt, size_t n, unsigned char *out) BW_MUST_USE;
+/* Open a sealed value with whichever of the tenant's keys it names. */
+bw_err keyring_open_sealed(struct keyring *kr, const struct seal_place *place,
+			   const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;

@@ -39,8 +39,48 @@ static const char *const control_v1[] = {
 	NULL,
 };
 
+/*
+ * Encryption at rest: per-tenant data keys, wrapped by a master key that
+ * never enters a database; the rotation runs; the secret rotation history.
+ */
+static const char *const control_v2[] = {
+	"CREATE TABLE data_keys ("
+	" id @ID,"
+	" tenant_slug @STR(32) NOT NULL,"
+	" state @STR(16) NOT NULL," /* active | retired | purged */
+	" wrapped @BLOB,"           /* NULL once purged */
+	" master_id @INT NOT NULL,"
+	" encryptions @INT NOT NULL,"
+	" run_id @INT NOT NULL,"    /* the rotation run that made it, 0 at provisioning */
+	" created_at @INT NOT NULL,"
+	" retired_at @INT,"
+	" purged_at @INT)@OPTS",
+	"CREATE INDEX data_keys_tenant ON data_keys (tenant_slug, state)",
+	"ALTER TABLE tenants ADD COLUMN active_key_id @INT NOT NULL DEFAULT 0",
+	"CREATE TABLE key_rotation_runs ("
+	" id @ID,"
+	" kind @STR(16) NOT NULL," /* rotate | rollback */
+	" state @STR(16) NOT NULL," /* running | done | rolled_back */
+	" reverts @INT NOT NULL,"   /* rollback: the rotate run it undoes */
+	" actor @STR(128) NOT NULL,"
+	" started_at @INT NOT NULL,"
+	" finished_at @INT,"
+	" fields_done @INT NOT NULL)@OPTS",
+	"CREATE TABLE secret_rotation_history ("
+	" id @ID,"
+	" secret @STR(128) NOT NULL,"  /* what was rotated: never the secret itself */
+	" action @STR(32) NOT NULL,"
+	" actor @STR(128) NOT NULL,"
+	" started_at @INT NOT NULL,"
+	" finished_at @INT,"
+	" outcome @STR(32) NOT NULL,"
+	" detail @STR(512) NOT NULL)@OPTS",
+	NULL,
+};
+
 static const struct migration control_list[] = {
 	{1, "tenant registry and plans", control_v1},
+	{2, "data keys, rotation runs, secret rotation history", control_v2},
 };
 
 const struct migration_set migrate_control = {"control", control_list,
@@ -65,8 +105,21 @@ static const char *const tenant_v1[] = {
 	NULL,
 };
 
+/* Integration credentials (OAuth refresh tokens, API keys, webhook secrets). */
+static const char *const tenant_v2[] = {
+	"CREATE TABLE integrations ("
+	" id @ID,"
+	" provider @STR(64) NOT NULL UNIQUE,"
+	" config @TEXT NOT NULL,"
+	" secret @BLOB," /* sealed: see field.c */
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	NULL,
+};
+
 static const struct migration tenant_list[] = {
 	{1, "settings and users", tenant_v1},
+	{2, "integrations", tenant_v2},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_list, BW_ARRAY_LEN(tenant_list)};

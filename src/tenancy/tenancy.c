@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../crypto/crypto.h"
 #include "../db/migrate.h"
 
 #define TENANCY_SECRET_MAX 256
@@ -31,8 +32,15 @@ struct tenancy_secrets {
 struct tenancy {
 	struct config cfg;
 	db *control;
+	struct keyring *kr;
 	struct tenancy_secrets *sec; /* page-aligned, locked, not dumped */
 };
+
+struct keyring *
+tenancy_keyring(struct tenancy *t)
+{
+	return t->kr;
+}
 
 db *
 tenancy_control(struct tenancy *t)
@@ -181,9 +189,9 @@ tenancy_mkdirs(const struct config *c, char *err, size_t errlen)
 	return BW_OK;
 }
 
-/* (Re)connect the control connection; create makes the database if missing. */
+/* A new connection to the control database; create makes it if missing. */
 static bw_err
-tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
+tenancy_control_new(struct tenancy *t, int create, db **out, char *err, size_t errlen)
 {
 	const struct config *cfg = &t->cfg;
 	struct db_params p;
@@ -225,9 +233,70 @@ tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
 			return e;
 		}
 	}
+	*out = d;
+	return BW_OK;
+}
+
+/* (Re)connect the control connection. */
+static bw_err
+tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
+{
+	db *d;
+	bw_err e = tenancy_control_new(t, create, &d, err, errlen);
+	if (e != BW_OK)
+		return e;
 	db_close(t->control);
 	t->control = d;
 	return BW_OK;
+}
+
+/*
+ * Read the master keys from the configured source and open the key ring on
+ * a control connection of its own. Fails closed: no keys, no start.
+ */
+static bw_err
+tenancy_keys_load(struct tenancy *t, char *err, size_t errlen)
+{
+	char *text = NULL, path[CONFIG_STR];
+	size_t len = 0, cap = 8192;
+	db *d = NULL;
+	bw_err e;
+	if ((text = malloc(cap)) == NULL)
+		return BW_ERR_NOMEM;
+	if (strcmp(t->cfg.keys_source, "env") == 0) {
+		const char *v = getenv("BULWARK_KEYS");
+		if (v == NULL || *v == '\0') {
+			snprintf(err, errlen, "[keys] source = env, but BULWARK_KEYS is not set");
+			e = BW_ERR_CONFIG;
+			goto out;
+		}
+		len = strlen(v);
+		if (len >= cap) {
+			snprintf(err, errlen, "BULWARK_KEYS is too long");
+			e = BW_ERR_CONFIG;
+			goto out;
+		}
+		memcpy(text, v, len);
+		/* Not inherited by anything this process starts. */
+		unsetenv("BULWARK_KEYS");
+	} else {
+		config_keys_file(&t->cfg, path);
+		e = tenancy_read_secret(path, text, cap, &len, 0, err, errlen);
+		if (e != BW_OK) {
+			size_t l = strlen(err);
+			snprintf(err + l, errlen - l,
+				 " (master keys; for development 'make run' creates one, see "
+				 "bulwark.conf.example [keys])");
+			goto out;
+		}
+	}
+	if ((e = tenancy_control_new(t, 0, &d, err, errlen)) != BW_OK)
+		goto out;
+	e = keyring_open(text, len, d, &t->kr, err, errlen);
+out:
+	crypto_wipe(text, cap);
+	free(text);
+	return e;
 }
 
 bw_err
@@ -256,6 +325,8 @@ tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *e
 		goto fail;
 	if ((e = tenancy_control_connect(t, create, err, errlen)) != BW_OK)
 		goto fail;
+	if ((e = tenancy_keys_load(t, err, errlen)) != BW_OK)
+		goto fail;
 	if (!create) {
 		int v;
 		if ((e = migrate_current(t->control, &v)) != BW_OK) {
@@ -283,6 +354,7 @@ tenancy_close(struct tenancy *t)
 {
 	if (t == NULL)
 		return;
+	keyring_close(t->kr);
 	db_close(t->control);
 	if (t->sec != NULL) {
 		OPENSSL_cleanse(t->sec, sizeof(*t->sec));

@@ -29,6 +29,7 @@ struct tenant {
 	char db_name[129]; /* MariaDB database, or SQLite file path */
 	char db_user[81];  /* MariaDB account, "" on SQLite */
 	int64_t created_at;
+	uint32_t active_key_id; /* the data key new values are sealed with */
 };
 
 /* --- tenant.c: names, hosts, provisioning ------------------------------- */
@@ -75,6 +76,9 @@ bw_err tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err,
 bw_err tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *err,
 		    size_t errlen) BW_MUST_USE;
 void tenancy_close(struct tenancy *t);
+struct keyring;
+/* The key ring (master keys, data keys); never NULL once open. */
+struct keyring *tenancy_keyring(struct tenancy *t);
 /* Reopen the control connection if it broke; BW_OK when usable. */
 bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
 /* The control connection (single-threaded users: CLI, refresh thread). */
@@ -91,6 +95,86 @@ bw_err tenancy_tenant_password(const struct tenancy *t, const char *slug, char *
 			       size_t outlen) BW_MUST_USE;
 /* Bump the registry version so every app server reloads. */
 bw_err tenancy_bump_registry(struct tenancy *t) BW_MUST_USE;
+
+/* --- field.c: encrypted columns -------------------------------------------- */
+
+/* A column whose values are sealed; rotation re-encrypts every one of them. */
+struct field_column {
+	const char *table;
+	const char *column;
+};
+extern const struct field_column field_columns[];
+extern const size_t field_columns_count;
+
+/*
+ * Seal value for (tenant, table, column, row) with the tenant's active data
+ * key; *out is malloc'd (free it), *outlen its length.
+ */
+bw_err field_seal(struct tenancy *t, const struct tenant *tn, const char *table,
+		  const char *column, int64_t row_id, const void *value, size_t len,
+		  unsigned char **out, size_t *outlen) BW_MUST_USE;
+/*
+ * Open a sealed value into a malloc'd, NUL-terminated *out. BW_ERR_CRYPTO
+ * if it was tampered with, moved, or its key is gone: never garbage.
+ */
+bw_err field_open(struct tenancy *t, const char *slug, const char *table, const char *column,
+		  int64_t row_id, const unsigned char *sealed, size_t len, char **out,
+		  size_t *outlen) BW_MUST_USE;
+
+/* --- keys.c: data keys of tenants, rotation --------------------------------- */
+
+/* Give tenant slug a new active data key (provisioning, rotation). */
+bw_err keys_tenant_new(struct tenancy *t, const char *slug, int64_t run_id, uint32_t *id,
+		       char *err, size_t errlen) BW_MUST_USE;
+/* Destroy every data key of tenant slug (crypto-shredding). */
+bw_err keys_tenant_destroy(struct tenancy *t, const char *slug) BW_MUST_USE;
+
+/* Retired data keys are kept this long for rollback, then purged. */
+#define KEYS_RETENTION_SECONDS (30 * 86400)
+
+/* Progress of a rotation: tenant i of n, fields done of total in it. */
+typedef void (*keys_progress_fn)(void *ud, const char *slug, size_t i, size_t n, int64_t done,
+				 int64_t total);
+
+struct keys_report {
+	int64_t run_id;
+	int resumed;
+	size_t tenants;
+	int64_t fields;   /* re-encrypted */
+	size_t rewrapped; /* data keys moved to the newest master key */
+	size_t purged;
+};
+
+/*
+ * Rotate: every tenant gets a new data key for new writes (seen by running
+ * servers within registry_refresh_ms), every data key is re-wrapped under
+ * the newest master key, and every sealed value is re-encrypted in batches.
+ * Resumes an interrupted rotation. Recorded in key_rotation_runs and
+ * secret_rotation_history.
+ */
+bw_err keys_rotate(struct tenancy *t, const char *actor, keys_progress_fn cb, void *ud,
+		   struct keys_report *rep, char *err, size_t errlen) BW_MUST_USE;
+/* Undo the last rotation within the retention window (resumable too). */
+bw_err keys_rollback(struct tenancy *t, const char *actor, keys_progress_fn cb, void *ud,
+		     struct keys_report *rep, char *err, size_t errlen) BW_MUST_USE;
+/*
+ * Purge data keys retired before now - KEYS_RETENTION_SECONDS that no value
+ * uses any more: the wrapped key is erased and the purge recorded.
+ */
+bw_err keys_purge(struct tenancy *t, int64_t now, const char *actor, size_t *purged, char *err,
+		  size_t errlen) BW_MUST_USE;
+
+struct keys_status_row {
+	uint32_t id;
+	char slug[TENANT_SLUG_MAX + 1];
+	char state[16];
+	uint32_t master_id;
+	int64_t encryptions, created_at, retired_at, purged_at;
+	int64_t fields; /* values sealed with it now; -1 if the tenant is unreachable */
+};
+/* Every data key with how many values it seals; caller frees *rows. */
+bw_err keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *err,
+		   size_t errlen) BW_MUST_USE;
 
 /* --- registry.c: the in-memory tenant cache ------------------------------ */
 struct registry;

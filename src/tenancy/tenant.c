@@ -185,7 +185,7 @@ tenant_is_mariadb(struct tenancy *t)
 
 /* What provisioning has made so far, to undo exactly that. */
 struct prov {
-	int row, file, database, account;
+	int row, file, database, account, keys;
 	char path[CONFIG_STR];
 };
 
@@ -223,6 +223,8 @@ tenant_undo(struct tenancy *t, const struct tenant *tn, const struct prov *p)
 				log_error("undo: cannot remove %s: %s", f, strerror(errno));
 		}
 	}
+	if (p->keys && keys_tenant_destroy(t, tn->slug) != BW_OK)
+		log_error("undo: cannot destroy the data keys of %s: %s", tn->slug, db_errmsg(c));
 	if (p->row) {
 		const char *params[] = {tn->slug, NULL};
 		if (db_exec_params(c, "DELETE FROM tenants WHERE slug = ?", params) != BW_OK)
@@ -414,7 +416,11 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 	db_close(td);
 	td = NULL;
 
-	/* 5. visible */
+	/* 5. its data key, then visible */
+	uint32_t kid;
+	p.keys = 1;
+	if ((e = keys_tenant_new(t, slug, 0, &kid, err, errlen)) != BW_OK)
+		goto undo;
 	const char *params[] = {slug, NULL};
 	if ((e = db_exec_params(c,
 				"UPDATE tenants SET state = 'active' WHERE slug = ? AND state = "
@@ -482,6 +488,7 @@ tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen)
 	}
 	memset(&p, 0, sizeof(p));
 	p.row = 1;
+	p.keys = 1; /* crypto-shredding: without its keys, no copy of its data opens */
 	if (tenant_is_mariadb(t)) {
 		p.database = p.account = tenant_sql_safe(tn.db_name, "-") && tenant_sql_safe(tn.db_user, "-");
 	} else {
@@ -543,7 +550,8 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 	*out = NULL;
 	*n = 0;
 	bw_err e = db_prepare(c,
-			      "SELECT t.id, t.slug, t.state, p.name, t.db_name, t.db_user, t.created_at"
+			      "SELECT t.id, t.slug, t.state, p.name, t.db_name, t.db_user, t.created_at,"
+			      " t.active_key_id"
 			      " FROM tenants t JOIN plans p ON p.id = t.plan_id ORDER BY t.slug",
 			      &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
@@ -566,6 +574,7 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 		snprintf(tn->db_name, sizeof(tn->db_name), "%s", db_col_text(s, 4));
 		snprintf(tn->db_user, sizeof(tn->db_user), "%s", db_col_text(s, 5));
 		tn->created_at = db_col_int(s, 6);
+		tn->active_key_id = (uint32_t)db_col_int(s, 7);
 		cnt++;
 	}
 	db_finalize(s);

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
 
@@ -18,6 +19,22 @@ dbenv_have_mariadb(void)
 	return s != NULL && s[0] != '\0';
 }
 
+/* A master key file for tests: fixed keys, mode 0600, beside var_dir. */
+static inline void
+dbenv_write_keys(struct config *cfg, const char *text)
+{
+	snprintf(cfg->keys_file, sizeof(cfg->keys_file), "%.900s.keys", cfg->var_dir);
+	FILE *f = fopen(cfg->keys_file, "w");
+	if (f == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	chmod(cfg->keys_file, 0600);
+}
+
+#define DBENV_KEY1 "1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define DBENV_KEY2 "2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+
 /* A configuration for driver ("sqlite" or "mariadb") with state under var_dir. */
 static inline void
 dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const char *control_db)
@@ -27,6 +44,7 @@ dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const 
 	snprintf(cfg->db_driver, sizeof(cfg->db_driver), "%s", driver);
 	snprintf(cfg->db_control, sizeof(cfg->db_control), "%s", control_db);
 	cfg->db_registry_refresh_ms = 50;
+	dbenv_write_keys(cfg, DBENV_KEY1 "\n");
 	if (strcmp(driver, "mariadb") == 0) {
 		const char *dir = getenv("BULWARK_TEST_MARIADB_DIR");
 		snprintf(cfg->db_socket, sizeof(cfg->db_socket), "%s",
