@@ -6,9 +6,59 @@
  */
 #include "crypto.h"
 
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define SEAL_AAD_MAX 1024
+
+/*
+ * Random 96-bit nonces, drawn from OpenSSL's DRBG a few hundred at a time
+ * into a per-thread pool (one DRBG call per seal cost more than the
+ * encryption). Each nonce is taken once and zeroed. A forked child must
+ * never reuse its parent's pool, so fork bumps a generation that empties
+ * every pool.
+ */
+static _Atomic unsigned seal_gen = 1;
+static pthread_once_t seal_once = PTHREAD_ONCE_INIT;
+
+struct seal_pool {
+	unsigned gen;
+	size_t off;
+	unsigned char buf[AEAD_NONCE_LEN * 340];
+};
+static _Thread_local struct seal_pool seal_tls;
+
+static void
+seal_atfork_child(void)
+{
+	atomic_fetch_add(&seal_gen, 1);
+}
+
+static void
+seal_register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, seal_atfork_child);
+}
+
+static int
+seal_nonce(unsigned char out[AEAD_NONCE_LEN])
+{
+	struct seal_pool *p = &seal_tls;
+	pthread_once(&seal_once, seal_register_atfork);
+	unsigned g = atomic_load(&seal_gen);
+	if (p->gen != g || p->off + AEAD_NONCE_LEN > sizeof(p->buf)) {
+		if (RAND_bytes(p->buf, sizeof(p->buf)) != 1)
+			return -1;
+		p->off = 0;
+		p->gen = g;
+	}
+	memcpy(out, p->buf + p->off, AEAD_NONCE_LEN);
+	memset(p->buf + p->off, 0, AEAD_NONCE_LEN);
+	p->off += AEAD_NONCE_LEN;
+	return 0;
+}
 
 size_t
 seal_len(size_t n)
@@ -71,7 +121,7 @@ seal_with_key(const unsigned char key[AEAD_KEY_LEN], uint32_t key_id,
 	out[2] = (unsigned char)(key_id >> 16);
 	out[3] = (unsigned char)(key_id >> 8);
 	out[4] = (unsigned char)key_id;
-	if ((e = util_random(out + 5, AEAD_NONCE_LEN)) != BW_OK)
+	if (seal_nonce(out + 5) != 0)
 		return BW_ERR_CRYPTO;
 	if ((e = seal_aad(out, place, aad, &aadlen)) != BW_OK)
 		return e;

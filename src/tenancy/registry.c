@@ -8,6 +8,8 @@
  */
 #include "tenancy.h"
 
+#include "../crypto/crypto.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +72,15 @@ registry_refresh(struct registry *r)
 	qsort(list, n, sizeof(*list), registry_cmp);
 	pthread_rwlock_wrlock(&r->lock);
 	struct tenant *old = r->v;
+	size_t oldn = r->n;
 	r->v = list;
 	r->n = n;
 	r->version = v;
 	pthread_rwlock_unlock(&r->lock);
+	/* A tenant that is gone takes its cached data keys with it. */
+	for (size_t i = 0; i < oldn; i++)
+		if (bsearch(&old[i], list, n, sizeof(*list), registry_cmp) == NULL)
+			keyring_forget_tenant(tenancy_keyring(r->t), old[i].slug);
 	free(old);
 	log_debug("registry: version %lld, %zu tenants", (long long)v, n);
 	return BW_OK;

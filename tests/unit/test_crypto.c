@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include <jansson.h>
+#include <sys/wait.h>
 
 #include "crypto/crypto.h"
 
@@ -191,6 +192,39 @@ test_seal_transplant(void **state)
 	assert_int_not_equal(open_with_key(K1, &home, s, seal_len(6), out), BW_OK);
 }
 
+/*
+ * Nonces come from a per-thread pool; a forked child must not take the same
+ * next nonce as its parent (the pool is emptied on fork).
+ */
+static void
+test_nonce_not_reused_across_fork(void **state)
+{
+	(void)state;
+	struct seal_place pl = {"acme", "t", "c", 1};
+	unsigned char a[64], b[64];
+	int fds[2];
+	assert_int_equal(seal_with_key(K1, 1, &pl, (const unsigned char *)"x", 1, a), BW_OK);
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned char c[64];
+		if (seal_with_key(K1, 1, &pl, (const unsigned char *)"x", 1, c) != BW_OK)
+			_exit(1);
+		_exit(write(fds[1], c + 5, AEAD_NONCE_LEN) == AEAD_NONCE_LEN ? 0 : 1);
+	}
+	assert_int_equal(seal_with_key(K1, 1, &pl, (const unsigned char *)"x", 1, b), BW_OK);
+	unsigned char child[AEAD_NONCE_LEN];
+	assert_int_equal(read(fds[0], child, sizeof(child)), AEAD_NONCE_LEN);
+	int st;
+	waitpid(pid, &st, 0);
+	close(fds[0]);
+	close(fds[1]);
+	assert_memory_not_equal(child, b + 5, AEAD_NONCE_LEN);
+	assert_memory_not_equal(child, a + 5, AEAD_NONCE_LEN);
+}
+
 int
 main(void)
 {
@@ -200,6 +234,7 @@ main(void)
 		cmocka_unit_test(test_seal_roundtrip_and_nonce),
 		cmocka_unit_test(test_seal_tamper),
 		cmocka_unit_test(test_seal_transplant),
+		cmocka_unit_test(test_nonce_not_reused_across_fork),
 	};
 	return cmocka_run_group_tests_name("crypto", tests, NULL, NULL);
 }
