@@ -85,8 +85,6 @@ main(int argc, char **argv)
 		}
 		snprintf(cfg.db_socket, sizeof(cfg.db_socket), "%s", sock);
 		snprintf(cfg.db_password_file, sizeof(cfg.db_password_file), "%.1000s/control.pw", dir);
-		snprintf(cfg.db_tenant_secret_file, sizeof(cfg.db_tenant_secret_file), "%.1000s/tenant-db.key",
-			 dir);
 	}
 	if (tenancy_open(&cfg, 1, &t, err, sizeof(err)) != BW_OK ||
 	    migrate_run(tenancy_control(t), &migrate_control, &from, &to, err, sizeof(err)) != BW_OK) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../src/db/migrate.h"
 #include "../src/tenancy/tenancy.h"
@@ -75,6 +76,15 @@ main(int argc, char **argv)
 	log_set_level(LOG_LVL_ERROR);
 	snprintf(cfg.var_dir, sizeof(cfg.var_dir), "%s", var);
 	snprintf(cfg.db_driver, sizeof(cfg.db_driver), "%s", driver);
+	char kf[1100];
+	snprintf(kf, sizeof(kf), "%.1000s.keys", var);
+	snprintf(cfg.keys_file, sizeof(cfg.keys_file), "%.1020s", kf);
+	FILE *kfp = fopen(kf, "w");
+	if (kfp == NULL)
+		return 1;
+	fputs("1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n", kfp);
+	fclose(kfp);
+	chmod(kf, 0600);
 	if (strcmp(driver, "mariadb") == 0) {
 		const char *sock = getenv("BULWARK_TEST_MARIADB_SOCKET"), *dir = getenv("BULWARK_TEST_MARIADB_DIR");
 		if (!sock || !dir) {
@@ -83,8 +93,6 @@ main(int argc, char **argv)
 		}
 		snprintf(cfg.db_socket, sizeof(cfg.db_socket), "%s", sock);
 		snprintf(cfg.db_password_file, sizeof(cfg.db_password_file), "%s/control.pw", dir);
-		snprintf(cfg.db_tenant_secret_file, sizeof(cfg.db_tenant_secret_file), "%s/tenant-db.key",
-			 dir);
 	}
 	struct tenancy *t;
 	int from, to;

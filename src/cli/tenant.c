@@ -238,6 +238,16 @@ cli_migrate(int argc, char **argv)
 			continue;
 		}
 		uint32_t kid;
+		char pw[80];
+		/* Before encryption at rest: the account password was derived, now it is wrapped. */
+		if (strcmp(cfg.db_driver, "mariadb") == 0 && v[i].db_secret_len == 0) {
+			bw_err pe = tenancy_tenant_new_password(t, &v[i], 0, pw, sizeof(pw), err, sizeof(err));
+			OPENSSL_cleanse(pw, sizeof(pw));
+			if (pe != BW_OK || tenancy_bump_registry(t) != BW_OK) {
+				fprintf(stderr, "bulwark migrate: tenant %s: %s\n", v[i].slug, err);
+				goto out;
+			}
+		}
 		if (v[i].active_key_id == 0 &&
 		    keys_tenant_new(t, v[i].slug, 0, &kid, err, sizeof(err)) != BW_OK) {
 			fprintf(stderr, "bulwark migrate: tenant %s: %s\n", v[i].slug, err);

@@ -59,7 +59,6 @@ static const struct config_key config_keys[] = {
 	STR_KEY("database", "user", db_user, "bulwark"),
 	STR_KEY("database", "password_file", db_password_file, ""),
 	STR_KEY("database", "control_db", db_control, "saas_control"),
-	STR_KEY("database", "tenant_secret_file", db_tenant_secret_file, ""),
 	STR_KEY("database", "tenant_account_host", db_tenant_account_host, "%"),
 	INT_KEY("database", "connect_timeout", db_connect_timeout, 1, 120, "5"),
 	INT_KEY("database", "pool_per_tenant", db_pool_per_tenant, 1, 1000, "8"),
@@ -323,14 +322,6 @@ config_keys_file(const struct config *cfg, char *out)
 		snprintf(out, CONFIG_STR, "%.*s/keys/master.keys", CONFIG_STR - 32, cfg->var_dir);
 }
 
-void
-config_tenant_secret(const struct config *cfg, char *out)
-{
-	if (cfg->db_tenant_secret_file[0] != '\0')
-		snprintf(out, CONFIG_STR, "%s", cfg->db_tenant_secret_file);
-	else
-		snprintf(out, CONFIG_STR, "%.*s/keys/tenant-db.key", CONFIG_STR - 32, cfg->var_dir);
-}
 
 void
 config_dump(const struct config *cfg, FILE *f)

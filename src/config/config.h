@@ -43,7 +43,6 @@ struct config {
 	char db_user[128];
 	char db_password_file[CONFIG_STR];
 	char db_control[65];
-	char db_tenant_secret_file[CONFIG_STR]; /* "" = <var_dir>/keys/tenant-db.key */
 	char db_tenant_account_host[256];
 	long db_connect_timeout;
 	long db_pool_per_tenant;
@@ -79,8 +78,6 @@ void config_tls_cert(const struct config *cfg, char *out);
 void config_tls_key(const struct config *cfg, char *out);
 /* The master key file after defaulting. */
 void config_keys_file(const struct config *cfg, char *out);
-/* The MariaDB tenant-account secret file after defaulting. */
-void config_tenant_secret(const struct config *cfg, char *out);
 
 /* Write "section.key = value" lines for every key (bulwark config show). */
 void config_dump(const struct config *cfg, FILE *f);

@@ -138,3 +138,16 @@ bw_err keyring_seal(struct keyring *kr, uint32_t key_id, const struct seal_place
 /* Open a sealed value with whichever of the tenant's keys it names. */
 bw_err keyring_open_sealed(struct keyring *kr, const struct seal_place *place,
 			   const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;
+
+/*
+ * Wrap any other 32-byte secret (such as a tenant's database password) under
+ * the newest master key, bound to purpose, owner and id; *master_id says
+ * which master key. Unwrap with the master key that wrapped it.
+ */
+#define KEYRING_WRAPPED_LEN (AEAD_NONCE_LEN + AEAD_KEY_LEN + AEAD_TAG_LEN)
+bw_err keyring_wrap_secret(struct keyring *kr, const char *purpose, const char *owner,
+			   uint32_t id, const unsigned char in[AEAD_KEY_LEN],
+			   unsigned char out[KEYRING_WRAPPED_LEN], uint32_t *master_id) BW_MUST_USE;
+bw_err keyring_unwrap_secret(struct keyring *kr, const char *purpose, const char *owner,
+			     uint32_t id, uint32_t master_id, const unsigned char *in, size_t len,
+			     unsigned char out[AEAD_KEY_LEN]) BW_MUST_USE;

@@ -191,14 +191,16 @@ keyring_close(struct keyring *kr)
 	free(kr);
 }
 
-/* AAD of a wrapped data key: what it is, whose, which id, under which master. */
+#define KR_DATA_KEY "bulwark/data-key/v1"
+
+/* AAD of a wrapped secret: what it is, whose, which id, under which master. */
 static size_t
-kr_wrap_aad(unsigned char *aad, const char *slug, uint32_t id, uint32_t master)
+kr_wrap_aad(unsigned char *aad, const char *label, const char *slug, uint32_t id,
+	    uint32_t master)
 {
-	static const char label[] = "bulwark/data-key/v1";
-	size_t off = 0, sl = strlen(slug);
-	memcpy(aad, label, sizeof(label));
-	off = sizeof(label);
+	size_t off = 0, sl = strlen(slug), ll = strlen(label);
+	memcpy(aad, label, ll + 1);
+	off = ll + 1;
 	aad[off++] = (unsigned char)sl;
 	memcpy(aad + off, slug, sl);
 	off += sl;
@@ -210,11 +212,11 @@ kr_wrap_aad(unsigned char *aad, const char *slug, uint32_t id, uint32_t master)
 }
 
 static bw_err
-kr_wrap(const struct kr_master *m, const char *slug, uint32_t id, const unsigned char dek[32],
-	unsigned char out[KR_WRAPPED_LEN])
+kr_wrap(const struct kr_master *m, const char *label, const char *slug, uint32_t id,
+	const unsigned char dek[32], unsigned char out[KR_WRAPPED_LEN])
 {
-	unsigned char aad[96];
-	size_t al = kr_wrap_aad(aad, slug, id, m->id);
+	unsigned char aad[160];
+	size_t al = kr_wrap_aad(aad, label, slug, id, m->id);
 	if (util_random(out, AEAD_NONCE_LEN) != BW_OK)
 		return BW_ERR_CRYPTO;
 	return aead_seal(m->key, AEAD_KEY_LEN, out, aad, al, dek, AEAD_KEY_LEN, out + AEAD_NONCE_LEN,
@@ -222,13 +224,13 @@ kr_wrap(const struct kr_master *m, const char *slug, uint32_t id, const unsigned
 }
 
 static bw_err
-kr_unwrap(const struct kr_master *m, const char *slug, uint32_t id, const unsigned char *w,
-	  size_t wl, unsigned char dek[32])
+kr_unwrap(const struct kr_master *m, const char *label, const char *slug, uint32_t id,
+	  const unsigned char *w, size_t wl, unsigned char dek[32])
 {
-	unsigned char aad[96];
+	unsigned char aad[160];
 	if (wl != KR_WRAPPED_LEN)
 		return BW_ERR_CRYPTO;
-	size_t al = kr_wrap_aad(aad, slug, id, m->id);
+	size_t al = kr_wrap_aad(aad, label, slug, id, m->id);
 	return aead_open(m->key, AEAD_KEY_LEN, w, aad, al, w + AEAD_NONCE_LEN, AEAD_KEY_LEN,
 			 w + AEAD_NONCE_LEN + AEAD_KEY_LEN, dek);
 }
@@ -241,7 +243,7 @@ kr_store_wrapped(struct keyring *kr, db *d, const char *slug, uint32_t id,
 	unsigned char w[KR_WRAPPED_LEN];
 	db_stmt *s;
 	int row;
-	bw_err e = kr_wrap(m, slug, id, dek, w);
+	bw_err e = kr_wrap(m, KR_DATA_KEY, slug, id, dek, w);
 	if (e != BW_OK)
 		return e;
 	e = db_prepare(d, "UPDATE data_keys SET wrapped = ?, master_id = ? WHERE id = ?", &s);
@@ -320,7 +322,7 @@ kr_load(struct keyring *kr, uint32_t id, char slug[33], unsigned char dek[32])
 				  id, (long long)db_col_int(s, 1));
 			e = BW_ERR_CRYPTO;
 		} else {
-			e = kr_unwrap(m, slug, id, w, wl, dek);
+			e = kr_unwrap(m, KR_DATA_KEY, slug, id, w, wl, dek);
 			if (e != BW_OK)
 				log_error("data key %u does not unwrap: tampered with, or wrong master key", id);
 		}
@@ -465,4 +467,27 @@ keyring_open_sealed(struct keyring *kr, const struct seal_place *place,
 	if (strcmp(k->slug, place->tenant) != 0)
 		return BW_ERR_CRYPTO;
 	return open_with_key(k->key, place, sealed, len, out);
+}
+
+bw_err
+keyring_wrap_secret(struct keyring *kr, const char *purpose, const char *owner, uint32_t id,
+		    const unsigned char in[AEAD_KEY_LEN], unsigned char out[KEYRING_WRAPPED_LEN],
+		    uint32_t *master_id)
+{
+	const struct kr_master *m = kr_master(kr, kr->active_master);
+	if (m == NULL || strlen(purpose) > 64 || strlen(owner) > 64)
+		return BW_ERR_CRYPTO;
+	*master_id = m->id;
+	return kr_wrap(m, purpose, owner, id, in, out);
+}
+
+bw_err
+keyring_unwrap_secret(struct keyring *kr, const char *purpose, const char *owner, uint32_t id,
+		      uint32_t master_id, const unsigned char *in, size_t len,
+		      unsigned char out[AEAD_KEY_LEN])
+{
+	const struct kr_master *m = kr_master(kr, master_id);
+	if (m == NULL || strlen(purpose) > 64 || strlen(owner) > 64)
+		return BW_ERR_CRYPTO;
+	return kr_unwrap(m, purpose, owner, id, in, len, out);
 }

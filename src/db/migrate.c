@@ -57,6 +57,9 @@ static const char *const control_v2[] = {
 	" purged_at @INT)@OPTS",
 	"CREATE INDEX data_keys_tenant ON data_keys (tenant_slug, state)",
 	"ALTER TABLE tenants ADD COLUMN active_key_id @INT NOT NULL DEFAULT 0",
+	/* MariaDB: the tenant account's password, wrapped by a master key. */
+	"ALTER TABLE tenants ADD COLUMN db_secret @BLOB",
+	"ALTER TABLE tenants ADD COLUMN db_secret_master @INT NOT NULL DEFAULT 0",
 	"CREATE TABLE key_rotation_runs ("
 	" id @ID,"
 	" kind @STR(16) NOT NULL," /* rotate | rollback */

@@ -290,6 +290,27 @@ keys_rewrap_all(struct tenancy *t, size_t *count)
 			e = keyring_dek_rewrap(tenancy_keyring(t), c, ids[i]);
 		*count += e == BW_OK ? n : 0;
 	} while (e == BW_OK && n == 1024);
+	if (e != BW_OK)
+		return e;
+	/* The tenants' database passwords likewise (a new password each: simplest). */
+	struct tenant *v;
+	size_t nt;
+	char err[256], pw[80];
+	if ((e = tenant_list(t, &v, &nt, err, sizeof(err))) != BW_OK)
+		return e;
+	for (size_t i = 0; e == BW_OK && i < nt; i++) {
+		if (v[i].db_secret_len == 0 || v[i].db_secret_master == keyring_master_id(tenancy_keyring(t)))
+			continue;
+		e = tenancy_tenant_new_password(t, &v[i], 0, pw, sizeof(pw), err, sizeof(err));
+		crypto_wipe(pw, sizeof(pw));
+		if (e != BW_OK)
+			log_error("%s", err);
+		else
+			(*count)++;
+	}
+	if (e == BW_OK && nt > 0)
+		e = tenancy_bump_registry(t);
+	free(v);
 	return e;
 }
 

@@ -25,8 +25,6 @@
 
 struct tenancy_secrets {
 	char control_password[TENANCY_SECRET_MAX];
-	unsigned char tenant_key[TENANCY_SECRET_MAX];
-	size_t tenant_key_len;
 };
 
 struct tenancy {
@@ -115,43 +113,76 @@ tenancy_secrets_load(struct tenancy *t, char *err, size_t errlen)
 		if (e != BW_OK)
 			return e;
 	}
-	char path[CONFIG_STR];
-	config_tenant_secret(c, path);
-	bw_err e = tenancy_read_secret(path, t->sec->tenant_key, sizeof(t->sec->tenant_key),
-				       &t->sec->tenant_key_len, 0, err, errlen);
-	if (e != BW_OK) {
-		size_t l = strlen(err);
-		snprintf(err + l, errlen - l,
-			 " (the tenant account secret; create one with: "
-			 "umask 077; head -c 32 /dev/urandom > %s)",
-			 path);
-		return e;
-	}
-	if (t->sec->tenant_key_len < 32) {
-		snprintf(err, errlen, "%s: shorter than 32 bytes", path);
-		return BW_ERR_CONFIG;
-	}
 	return BW_OK;
 }
 
+#define TENANCY_DB_PASSWORD "bulwark/tenant-db-password/v1"
+
 bw_err
-tenancy_tenant_password(const struct tenancy *t, const char *slug, char *out, size_t outlen)
+tenancy_tenant_password(struct tenancy *t, const struct tenant *tn, char *out, size_t outlen)
 {
-	static const char label[] = "bulwark/mariadb-tenant-account/v1/";
-	unsigned char msg[sizeof(label) + TENANT_SLUG_MAX + 1];
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	size_t sl = strlen(slug);
-	if (t->sec == NULL || t->sec->tenant_key_len == 0 || outlen < 65 || sl > TENANT_SLUG_MAX)
+	unsigned char secret[32];
+	if (outlen < 65 || tn->db_secret_len == 0)
 		return BW_ERR_CRYPTO;
-	memcpy(msg, label, sizeof(label) - 1);
-	memcpy(msg + sizeof(label) - 1, slug, sl);
-	if (HMAC(EVP_sha256(), t->sec->tenant_key, (int)t->sec->tenant_key_len, msg,
-		 sizeof(label) - 1 + sl, mac, &maclen) == NULL)
-		return BW_ERR_CRYPTO;
-	util_hex(mac, 32, out);
-	OPENSSL_cleanse(mac, sizeof(mac));
-	return BW_OK;
+	bw_err e = keyring_unwrap_secret(t->kr, TENANCY_DB_PASSWORD, tn->slug, (uint32_t)tn->id,
+					 tn->db_secret_master, tn->db_secret, tn->db_secret_len,
+					 secret);
+	if (e == BW_OK)
+		util_hex(secret, sizeof(secret), out);
+	crypto_wipe(secret, sizeof(secret));
+	return e;
+}
+
+bw_err
+tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, char *pw,
+			    size_t pwlen, char *err, size_t errlen)
+{
+	unsigned char secret[32], w[KEYRING_WRAPPED_LEN];
+	uint32_t master;
+	char sql[1024];
+	db_stmt *s = NULL;
+	int row;
+	bw_err e;
+	if (pwlen < 65 || tn->id <= 0 || tn->id > 0x7fffffff)
+		return BW_ERR_INVALID;
+	if ((e = util_random(secret, sizeof(secret))) != BW_OK ||
+	    (e = keyring_wrap_secret(t->kr, TENANCY_DB_PASSWORD, tn->slug, (uint32_t)tn->id, secret,
+				     w, &master)) != BW_OK) {
+		snprintf(err, errlen, "tenant %s: cannot make a database password", tn->slug);
+		goto out;
+	}
+	util_hex(secret, sizeof(secret), pw);
+	if (!create) {
+		/* db_user and the host were validated when the account was made. */
+		snprintf(sql, sizeof(sql), "ALTER USER '%s'@'%s' IDENTIFIED BY '%s'", tn->db_user,
+			 t->cfg.db_tenant_account_host, pw);
+		e = db_exec(t->control, sql);
+		crypto_wipe(sql, sizeof(sql));
+		if (e != BW_OK) {
+			snprintf(err, errlen, "tenant %s: setting the account password: %s", tn->slug,
+				 db_errmsg(t->control));
+			goto out;
+		}
+	}
+	e = db_prepare(t->control, "UPDATE tenants SET db_secret = ?, db_secret_master = ? WHERE id = ?",
+		       &s);
+	if (e == BW_OK && (e = db_bind_blob(s, 1, w, sizeof(w))) == BW_OK &&
+	    (e = db_bind_int(s, 2, master)) == BW_OK && (e = db_bind_int(s, 3, tn->id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK) {
+		snprintf(err, errlen, "tenant %s: storing the database password: %s", tn->slug,
+			 db_errmsg(t->control));
+		goto out;
+	}
+	memcpy(tn->db_secret, w, sizeof(w));
+	tn->db_secret_len = sizeof(w);
+	tn->db_secret_master = master;
+out:
+	crypto_wipe(secret, sizeof(secret));
+	if (e != BW_OK)
+		crypto_wipe(pw, pwlen);
+	return e;
 }
 
 static void
@@ -373,8 +404,10 @@ tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, d
 	bw_err e;
 	memset(&p, 0, sizeof(p));
 	if (strcmp(t->cfg.db_driver, "mariadb") == 0) {
-		if ((e = tenancy_tenant_password(t, tn->slug, pw, sizeof(pw))) != BW_OK) {
-			snprintf(err, errlen, "cannot derive the account password of tenant %s",
+		if ((e = tenancy_tenant_password(t, tn, pw, sizeof(pw))) != BW_OK) {
+			snprintf(err, errlen,
+				 "tenant %s: its database password does not unwrap (missing master key, or "
+				 "not yet stored: run 'bulwark migrate')",
 				 tn->slug);
 			return e;
 		}

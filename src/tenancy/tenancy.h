@@ -30,6 +30,10 @@ struct tenant {
 	char db_user[81];  /* MariaDB account, "" on SQLite */
 	int64_t created_at;
 	uint32_t active_key_id; /* the data key new values are sealed with */
+	/* MariaDB: the account password, wrapped by master key db_secret_master */
+	unsigned char db_secret[60];
+	size_t db_secret_len;
+	uint32_t db_secret_master;
 };
 
 /* --- tenant.c: names, hosts, provisioning ------------------------------- */
@@ -90,9 +94,16 @@ bw_err tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int cr
 /* Run tenant migrations for one tenant (bulwark migrate). */
 bw_err tenancy_migrate_tenant(struct tenancy *t, const struct tenant *tn, int *from, int *to,
 			      char *err, size_t errlen) BW_MUST_USE;
-/* Derive the tenant's MariaDB account password into out (>= 48 bytes). */
-bw_err tenancy_tenant_password(const struct tenancy *t, const char *slug, char *out,
+/* The tenant's MariaDB account password (hex) into out (>= 65 bytes). */
+bw_err tenancy_tenant_password(struct tenancy *t, const struct tenant *tn, char *out,
 			       size_t outlen) BW_MUST_USE;
+/*
+ * Give tenant tn's MariaDB account a new random password: set it with
+ * ALTER USER (or, when create, it is for CREATE USER by the caller) and
+ * store it wrapped in the registry; the hex password into pw (>= 65 bytes).
+ */
+bw_err tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, char *pw,
+				   size_t pwlen, char *err, size_t errlen) BW_MUST_USE;
 /* Bump the registry version so every app server reloads. */
 bw_err tenancy_bump_registry(struct tenancy *t) BW_MUST_USE;
 

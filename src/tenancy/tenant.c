@@ -234,7 +234,7 @@ tenant_undo(struct tenancy *t, const struct tenant *tn, const struct prov *p)
 
 /* Make the tenant's own database (and account); records what it made in p. */
 static bw_err
-tenant_make_storage(struct tenancy *t, const struct tenant *tn, struct prov *p, char *err,
+tenant_make_storage(struct tenancy *t, struct tenant *tn, struct prov *p, char *err,
 		    size_t errlen)
 {
 	const struct config *cfg = tenancy_config(t);
@@ -264,10 +264,8 @@ tenant_make_storage(struct tenancy *t, const struct tenant *tn, struct prov *p, 
 	if ((e = tenant_sql(c, sql, err, errlen, "creating database")) != BW_OK)
 		return e == BW_ERR_DB ? BW_ERR_CONFLICT : e;
 	p->database = 1;
-	if ((e = tenancy_tenant_password(t, tn->slug, pw, sizeof(pw))) != BW_OK) {
-		snprintf(err, errlen, "deriving the account password failed");
+	if ((e = tenancy_tenant_new_password(t, tn, 1, pw, sizeof(pw), err, errlen)) != BW_OK)
 		return e;
-	}
 	snprintf(sql, sizeof(sql), "CREATE USER '%s'@'%s' IDENTIFIED BY '%s'", tn->db_user,
 		 cfg->db_tenant_account_host, pw);
 	OPENSSL_cleanse(pw, sizeof(pw));
@@ -379,6 +377,7 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 	    (e = db_bind_int(s, 5, tenant_now())) == BW_OK &&
 	    (e = db_bind_int(s, 6, tenant_now())) == BW_OK)
 		e = db_step(s, &row);
+	tn.id = e == BW_OK ? db_last_id(s) : 0;
 	db_finalize(s);
 	if (e == BW_ERR_CONFLICT) {
 		snprintf(err, errlen, "tenant '%s' already exists", slug);
@@ -551,7 +550,7 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 	*n = 0;
 	bw_err e = db_prepare(c,
 			      "SELECT t.id, t.slug, t.state, p.name, t.db_name, t.db_user, t.created_at,"
-			      " t.active_key_id"
+			      " t.active_key_id, t.db_secret, t.db_secret_master"
 			      " FROM tenants t JOIN plans p ON p.id = t.plan_id ORDER BY t.slug",
 			      &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
@@ -575,6 +574,13 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 		snprintf(tn->db_user, sizeof(tn->db_user), "%s", db_col_text(s, 5));
 		tn->created_at = db_col_int(s, 6);
 		tn->active_key_id = (uint32_t)db_col_int(s, 7);
+		size_t wl = 0;
+		const void *w = db_col_blob(s, 8, &wl);
+		if (w != NULL && wl <= sizeof(tn->db_secret)) {
+			memcpy(tn->db_secret, w, wl);
+			tn->db_secret_len = wl;
+		}
+		tn->db_secret_master = (uint32_t)db_col_int(s, 9);
 		cnt++;
 	}
 	db_finalize(s);

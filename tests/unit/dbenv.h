@@ -50,8 +50,6 @@ dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const 
 		snprintf(cfg->db_socket, sizeof(cfg->db_socket), "%s",
 			 getenv("BULWARK_TEST_MARIADB_SOCKET"));
 		snprintf(cfg->db_password_file, sizeof(cfg->db_password_file), "%s/control.pw", dir);
-		snprintf(cfg->db_tenant_secret_file, sizeof(cfg->db_tenant_secret_file),
-			 "%s/tenant-db.key", dir);
 	}
 }
 
