@@ -292,19 +292,17 @@ keys_rewrap_all(struct tenancy *t, size_t *count)
 	} while (e == BW_OK && n == 1024);
 	if (e != BW_OK)
 		return e;
-	/* The tenants' database passwords likewise (a new password each: simplest). */
+	/* The tenants' database passwords likewise: same password, new wrapping. */
 	struct tenant *v;
 	size_t nt;
-	char err[256], pw[80];
+	char err[256];
 	if ((e = tenant_list(t, &v, &nt, err, sizeof(err))) != BW_OK)
 		return e;
 	for (size_t i = 0; e == BW_OK && i < nt; i++) {
 		if (v[i].db_secret_len == 0 || v[i].db_secret_master == keyring_master_id(tenancy_keyring(t)))
 			continue;
-		e = tenancy_tenant_new_password(t, &v[i], 0, pw, sizeof(pw), err, sizeof(err));
-		crypto_wipe(pw, sizeof(pw));
-		if (e != BW_OK)
-			log_error("%s", err);
+		if ((e = tenancy_tenant_rewrap_password(t, &v[i])) != BW_OK)
+			log_error("tenant %s: cannot re-wrap its database password", v[i].slug);
 		else
 			(*count)++;
 	}

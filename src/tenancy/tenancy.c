@@ -133,6 +133,44 @@ tenancy_tenant_password(struct tenancy *t, const struct tenant *tn, char *out, s
 	return e;
 }
 
+/* Store w (wrapped under master) as tn's database password. */
+static bw_err
+tenancy_store_password(struct tenancy *t, struct tenant *tn, const unsigned char *w, size_t wl,
+		       uint32_t master)
+{
+	db_stmt *s = NULL;
+	int row;
+	bw_err e = db_prepare(t->control,
+			      "UPDATE tenants SET db_secret = ?, db_secret_master = ? WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_blob(s, 1, w, wl)) == BW_OK &&
+	    (e = db_bind_int(s, 2, master)) == BW_OK && (e = db_bind_int(s, 3, tn->id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e == BW_OK) {
+		memcpy(tn->db_secret, w, wl);
+		tn->db_secret_len = wl;
+		tn->db_secret_master = master;
+	}
+	return e;
+}
+
+bw_err
+tenancy_tenant_rewrap_password(struct tenancy *t, struct tenant *tn)
+{
+	unsigned char secret[32], w[KEYRING_WRAPPED_LEN];
+	uint32_t master;
+	bw_err e = keyring_unwrap_secret(t->kr, TENANCY_DB_PASSWORD, tn->slug, (uint32_t)tn->id,
+					 tn->db_secret_master, tn->db_secret, tn->db_secret_len,
+					 secret);
+	if (e == BW_OK)
+		e = keyring_wrap_secret(t->kr, TENANCY_DB_PASSWORD, tn->slug, (uint32_t)tn->id, secret, w,
+					&master);
+	crypto_wipe(secret, sizeof(secret));
+	if (e == BW_OK)
+		e = tenancy_store_password(t, tn, w, sizeof(w), master);
+	return e;
+}
+
 bw_err
 tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, char *pw,
 			    size_t pwlen, char *err, size_t errlen)
@@ -140,8 +178,6 @@ tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, ch
 	unsigned char secret[32], w[KEYRING_WRAPPED_LEN];
 	uint32_t master;
 	char sql[1024];
-	db_stmt *s = NULL;
-	int row;
 	bw_err e;
 	if (pwlen < 65 || tn->id <= 0 || tn->id > 0x7fffffff)
 		return BW_ERR_INVALID;
@@ -164,20 +200,11 @@ tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, ch
 			goto out;
 		}
 	}
-	e = db_prepare(t->control, "UPDATE tenants SET db_secret = ?, db_secret_master = ? WHERE id = ?",
-		       &s);
-	if (e == BW_OK && (e = db_bind_blob(s, 1, w, sizeof(w))) == BW_OK &&
-	    (e = db_bind_int(s, 2, master)) == BW_OK && (e = db_bind_int(s, 3, tn->id)) == BW_OK)
-		e = db_step(s, &row);
-	db_finalize(s);
-	if (e != BW_OK) {
+	if ((e = tenancy_store_password(t, tn, w, sizeof(w), master)) != BW_OK) {
 		snprintf(err, errlen, "tenant %s: storing the database password: %s", tn->slug,
 			 db_errmsg(t->control));
 		goto out;
 	}
-	memcpy(tn->db_secret, w, sizeof(w));
-	tn->db_secret_len = sizeof(w);
-	tn->db_secret_master = master;
 out:
 	crypto_wipe(secret, sizeof(secret));
 	if (e != BW_OK)

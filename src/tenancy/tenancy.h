@@ -102,6 +102,8 @@ bw_err tenancy_tenant_password(struct tenancy *t, const struct tenant *tn, char 
  * ALTER USER (or, when create, it is for CREATE USER by the caller) and
  * store it wrapped in the registry; the hex password into pw (>= 65 bytes).
  */
+/* Re-wrap tn's database password under the newest master key (same password). */
+bw_err tenancy_tenant_rewrap_password(struct tenancy *t, struct tenant *tn) BW_MUST_USE;
 bw_err tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, char *pw,
 				   size_t pwlen, char *err, size_t errlen) BW_MUST_USE;
 /* Bump the registry version so every app server reloads. */
