@@ -262,11 +262,22 @@ test_fields_bound_and_not_plaintext(void **state)
 			 BW_ERR_CRYPTO);
 	assert_null(out);
 	free(v);
-	/* the plaintext is in neither database file (SQLite) */
+	/* the plaintext is in no database file (SQLite) and no dump (MariaDB) */
+	char cmd[5000];
 	if (strcmp(f->driver, "sqlite") == 0) {
-		char cmd[1200];
 		snprintf(cmd, sizeof(cmd), "grep -rqa 'refresh-token' '%s'", f->cfg.var_dir);
 		assert_int_not_equal(system(cmd), 0);
+		/* and the check would see it if it were there */
+		snprintf(cmd, sizeof(cmd), "grep -rqa 'integrations' '%s'", f->cfg.var_dir);
+		assert_int_equal(system(cmd), 0);
+	} else {
+		snprintf(cmd, sizeof(cmd),
+			 "mariadb-dump --no-defaults -S '%s' -uroot --hex-blob=0 --all-databases "
+			 "> '%s.dump' && ! grep -qa 'refresh-token' '%s.dump' && grep -qa 'p00005' "
+			 "'%s.dump'",
+			 getenv("BULWARK_TEST_MARIADB_SOCKET"), f->cfg.var_dir, f->cfg.var_dir,
+			 f->cfg.var_dir);
+		assert_int_equal(system(cmd), 0);
 	}
 }
 
