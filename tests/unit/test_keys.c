@@ -293,10 +293,37 @@ test_rotate_and_rollback(void **state)
 	uint32_t old0 = get(f, f->slug[0]).active_key_id;
 	assert_int_equal(verify(f, f->slug[0], old0), NFIELDS);
 
+	/* a running server (its own registry) picks the new key up without a restart */
+	struct tenancy *srv;
+	struct registry *reg;
+	struct tenant seen_tn;
+	assert_int_equal(tenancy_open(&f->cfg, 0, &srv, err, sizeof(err)), BW_OK);
+	assert_int_equal(registry_start(srv, &reg, err, sizeof(err)), BW_OK);
+	assert_int_equal(registry_lookup(reg, f->slug[0], &seen_tn), BW_OK);
+	assert_int_equal(seen_tn.active_key_id, old0);
+
 	assert_int_equal(keys_rotate(f->t, "test", NULL, NULL, &rep, err, sizeof(err)), BW_OK);
 	assert_int_equal(rep.tenants, 2);
 	assert_int_equal(rep.fields, 2 * NFIELDS);
 	uint32_t new0 = get(f, f->slug[0]).active_key_id;
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(registry_lookup(reg, f->slug[0], &seen_tn), BW_OK);
+		if (seen_tn.active_key_id == new0)
+			break;
+		usleep(20000);
+	}
+	assert_int_equal(seen_tn.active_key_id, new0);
+	/* and what it seals now opens with the new key everywhere */
+	unsigned char *ns;
+	size_t nsl;
+	uint32_t nk;
+	assert_int_equal(field_seal(srv, &seen_tn, "integrations", "secret", 1, "v", 1, &ns, &nsl),
+			 BW_OK);
+	assert_int_equal(seal_key_id(ns, nsl, &nk), BW_OK);
+	assert_int_equal(nk, new0);
+	free(ns);
+	registry_stop(reg);
+	tenancy_close(srv);
 	assert_int_not_equal(new0, old0);
 	assert_int_equal(verify(f, f->slug[0], new0), NFIELDS);
 
