@@ -23,6 +23,12 @@ routes_tenant_health(struct http_req *req)
 		return e;
 	if ((e = migrate_current(d, &v)) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+	if (v != migrate_latest(&migrate_tenant)) {
+		log_error("tenant %s: database at schema %d, need %d: run 'bulwark migrate'",
+			  req->tenant, v, migrate_latest(&migrate_tenant));
+		return response_error(req, BW_ERR_UNAVAILABLE,
+				      "the tenant database needs maintenance; try again later");
+	}
 	return response_json(req, 200,
 			     json_pack("{s:s, s:s, s:i}", "tenant", req->tenant, "database", "ok",
 				       "schema_version", v));

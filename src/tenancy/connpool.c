@@ -17,6 +17,7 @@
 struct cp_idle {
 	db *conn;
 	char slug[TENANT_SLUG_MAX + 1];
+	int64_t tenant_id; /* a tenant deleted and made again has a new id */
 	uint64_t since_us;
 	struct cp_idle *prev, *next; /* head = most recently returned */
 };
@@ -195,9 +196,21 @@ connpool_borrow(struct connpool *p, const struct tenant *tn, db **out)
 	dead = cp_collect_expired(p, util_now_us());
 	for (;;) {
 		/* An idle connection of this tenant, most recent first. */
-		for (struct cp_idle *i = p->head; i != NULL; i = i->next) {
+		for (struct cp_idle *i = p->head, *next; i != NULL; i = next) {
+			next = i->next;
 			if (strcmp(i->slug, tn->slug) != 0)
 				continue;
+			if (i->tenant_id != tn->id) {
+				/* Of a deleted tenant that had this name: never reused. */
+				cp_unlink(p, i);
+				struct cp_count *old = cp_count(p, i->slug, 0);
+				if (old)
+					old->open_now--;
+				p->total--;
+				i->next = dead;
+				dead = i;
+				continue;
+			}
 			cp_unlink(p, i);
 			*out = i->conn;
 			free(i);
@@ -261,6 +274,7 @@ connpool_return(struct connpool *p, const struct tenant *tn, db *conn)
 	if (i != NULL) {
 		i->conn = conn;
 		snprintf(i->slug, sizeof(i->slug), "%s", tn->slug);
+		i->tenant_id = tn->id;
 		i->since_us = util_now_us();
 		i->next = p->head;
 		if (p->head)

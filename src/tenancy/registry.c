@@ -69,7 +69,8 @@ registry_refresh(struct registry *r)
 	if ((e = tenant_list(r->t, &list, &n, err, sizeof(err))) != BW_OK)
 		return e;
 	/* tenant_list orders by the database's collation; ours must be strcmp's. */
-	qsort(list, n, sizeof(*list), registry_cmp);
+	if (n > 0)
+		qsort(list, n, sizeof(*list), registry_cmp);
 	pthread_rwlock_wrlock(&r->lock);
 	struct tenant *old = r->v;
 	size_t oldn = r->n;
@@ -168,7 +169,8 @@ registry_lookup(struct registry *r, const char *slug, struct tenant *out)
 	struct tenant key;
 	snprintf(key.slug, sizeof(key.slug), "%s", slug);
 	pthread_rwlock_rdlock(&r->lock);
-	const struct tenant *hit = r->v ? bsearch(&key, r->v, r->n, sizeof(*r->v), registry_cmp) : NULL;
+	const struct tenant *hit =
+	    r->n > 0 ? bsearch(&key, r->v, r->n, sizeof(*r->v), registry_cmp) : NULL;
 	if (hit != NULL)
 		*out = *hit;
 	pthread_rwlock_unlock(&r->lock);

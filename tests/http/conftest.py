@@ -3,26 +3,39 @@
 Fixtures:
   tls_cert      session: a self-signed EC P-256 certificate for localhost
   make_cert     session: factory for further certificates (SIGHUP tests)
-  start_server  function: start_server(**overrides) -> Server, stopped and
-                checked (exit code 0, no sanitizer report) at teardown
+  start_server  function: start_server(seed_tenant=False, **overrides) ->
+                Server (migrated, then started), stopped and checked (exit
+                code 0, no sanitizer report) and cleaned up at teardown
   server        module: one shared Server (header_max 2048, body_max 1024)
-  server_config function: server_config(**overrides) -> path of a config
-                file like start_server's, for a server that is not started
+  server_config function: server_config(migrate=True, **overrides) -> path
+                of a config file like start_server's, for a server that is
+                not started (but migrated and seeded unless migrate=False);
+                cleaned up at teardown
   run_cli       run_cli(*args, env=..., cwd=...) -> CompletedProcess
 
-Helpers the tests import: REPO, client_context, read_response, wait_for,
-wait_closed, check_security_headers, check_error_body.
+Helpers the tests import: REPO, DRIVER, client_context, read_response,
+wait_for, wait_closed, check_security_headers, check_error_body,
+unique_slug, mariadb_root.
 
 The binary is $BULWARK_BIN, else build/san/bulwark in this repository.
 Every wait is bounded.
+
+The database driver is $BULWARK_TEST_DRIVER: sqlite (the default) or
+mariadb, which needs the server of `scripts/mariadb-test start DIR`
+($BULWARK_TEST_MARIADB_SOCKET and $BULWARK_TEST_MARIADB_DIR). That MariaDB
+may be shared with other runs: every server's tenants and control database
+are removed at teardown, and the session fails if any saas* database or
+bw_* account it made is left.
 """
 
 import collections
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import ssl
@@ -38,6 +51,7 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
 IO_TIMEOUT = 5.0
+CLI_TIMEOUT = 30.0
 # The readiness probe connects from its own address so that it never uses
 # up a rate-limit token or a connection slot of 127.0.0.1.
 PROBE_SOURCE = "127.0.0.254"
@@ -50,7 +64,19 @@ KEY_SECTIONS = {
     "connection_timeout": "limits", "header_max": "limits", "body_max": "limits",
     "rate_per_second": "limits", "rate_burst": "limits", "drain_timeout": "limits",
     "var_dir": "paths", "level": "log", "access_log": "log",
+    # [database] port is left out: the name is taken by [server] port.
+    **dict.fromkeys(
+        ("driver", "host", "socket", "user", "password_file", "control_db",
+         "tenant_secret_file", "tenant_account_host", "connect_timeout", "pool_per_tenant",
+         "pool_total", "pool_idle_seconds", "pool_wait_ms", "registry_refresh_ms"),
+        "database"),
 }
+
+DRIVER = os.environ.get("BULWARK_TEST_DRIVER") or "sqlite"
+MARIADB_SOCKET = os.environ.get("BULWARK_TEST_MARIADB_SOCKET", "")
+MARIADB_DIR = os.environ.get("BULWARK_TEST_MARIADB_DIR", "")
+# Servers see CLI changes to the tenant registry this fast (ms).
+REGISTRY_REFRESH_MS = 100
 
 Cert = collections.namedtuple("Cert", "cert key der")
 Response = collections.namedtuple("Response", "status headers body")
@@ -68,6 +94,69 @@ def child_env(extra=None):
 def sanitizer_report(text):
     """The first sanitizer marker found in text, or None."""
     return next((m for m in SANITIZER_MARKERS if m in text), None)
+
+
+def run_bulwark(*args, cwd, env=None, input=None, timeout=CLI_TIMEOUT):
+    """Run bulwark to completion -> CompletedProcess (text). stdin is input,
+    else /dev/null: never a terminal. Fails on any sanitizer report."""
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    proc = subprocess.run([str(BIN), *map(str, args)], cwd=cwd, env=child_env(env),
+                          capture_output=True, text=True, timeout=timeout, **stdin)
+    marker = sanitizer_report(proc.stderr)
+    assert marker is None, f"sanitizer report ({marker}):\n{proc.stderr}"
+    return proc
+
+
+_used_slugs = set()
+_control_dbs = itertools.count(1)
+# Several sessions may share one MariaDB: each names its control databases apart.
+CONTROL_DB_PREFIX = f"saas_ctl_{os.getpid()}_"
+
+
+def unique_slug(prefix):
+    """A valid tenant slug never handed out before in this session: MariaDB
+    database and account names are global to the server."""
+    assert re.fullmatch(r"[a-z][a-z0-9-]{1,20}", prefix), prefix
+    while (slug := f"{prefix}-{secrets.token_hex(3)}") in _used_slugs:
+        pass
+    _used_slugs.add(slug)
+    return slug
+
+
+def mariadb_root(sql, socket_path=None):
+    """Run sql as MariaDB's root (Unix socket, no password) -> rows of strings.
+    socket_path defaults to the shared test server."""
+    proc = subprocess.run(
+        ["mariadb", "--no-defaults", "-S", str(socket_path or MARIADB_SOCKET), "-uroot",
+         "-N", "-B", "-e", sql],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    if proc.returncode != 0:
+        raise AssertionError(f"mariadb as root failed: {sql}\n{proc.stderr}")
+    return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
+
+
+def mariadb_leftovers():
+    """What this session made in the shared MariaDB and is still there: its
+    control databases, its tenants' databases and accounts."""
+    ours = {f"saas_tenant_{slug}" for slug in _used_slugs} | {f"bw_{slug}" for slug in _used_slugs}
+    rows = mariadb_root(
+        "SELECT 'database', SCHEMA_NAME FROM information_schema.SCHEMATA"
+        " WHERE SCHEMA_NAME LIKE 'saas%' UNION ALL"
+        " SELECT 'account', CONCAT(User, '@', Host) FROM mysql.user WHERE User LIKE 'bw%'")
+    return sorted(f"{kind} {name}" for kind, name in rows
+                  if name.startswith(CONTROL_DB_PREFIX) or name.split("@")[0] in ours)
+
+
+def database_settings():
+    """The [database] section of a new server: its own control database."""
+    settings = {"registry_refresh_ms": REGISTRY_REFRESH_MS}
+    if DRIVER == "mariadb":
+        settings.update(
+            driver="mariadb", socket=MARIADB_SOCKET, user="bulwark",
+            password_file=Path(MARIADB_DIR) / "control.pw",
+            tenant_secret_file=Path(MARIADB_DIR) / "tenant-db.key",
+            control_db=f"{CONTROL_DB_PREFIX}{next(_control_dbs)}")
+    return settings
 
 
 def free_port():
@@ -175,7 +264,8 @@ def make_certificate(directory, cn="localhost"):
 
 
 class Server:
-    """One `bulwark serve` process with its own directory, config and logs."""
+    """One `bulwark serve` process with its own directory, config, logs and
+    control database."""
 
     def __init__(self, workdir, cert, overrides):
         self.dir = Path(workdir)
@@ -190,11 +280,13 @@ class Server:
                        "tls_cert": cert.cert, "tls_key": cert.key},
             "limits": {"rate_per_second": 0, "drain_timeout": 5},
             "paths": {"var_dir": self.dir / "var"},
+            "database": database_settings(),
             "log": {"access_log": self.access_log, "level": "debug"},
         }
         self.update_settings(**overrides)
         self._context = None
         self.proc = None
+        self.migrated = False
 
     @property
     def context(self):
@@ -219,9 +311,24 @@ class Server:
         tmp.write_text("\n".join(lines) + extra_text)
         tmp.replace(self.conf)
 
-    def start(self):
-        (self.dir / "var").mkdir(exist_ok=True)
+    @property
+    def var(self):
+        return Path(self.settings["paths"]["var_dir"])
+
+    def prepare(self, migrate=True, seed_tenant=False):
+        """Write the config; unless told not to, run `bulwark migrate`;
+        with seed_tenant, also create a tenant."""
+        self.var.mkdir(exist_ok=True)
         self.write_config()
+        if migrate:
+            self.migrated = True  # from now on there may be something to clean up
+            self.cli_ok("migrate")
+            if seed_tenant:
+                self.create_tenant("seed")
+
+    def start(self, seed_tenant=False):
+        """prepare(), then serve; returns once /healthz answers."""
+        self.prepare(seed_tenant=seed_tenant)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(BIN), "serve", "-c", str(self.conf)], cwd=self.dir, env=child_env(),
@@ -276,6 +383,48 @@ class Server:
                     f"{self.stderr()}")
         return None
 
+    def cleanup(self):
+        """Remove what the server made in MariaDB, whose databases and accounts
+        outlive the test: its tenants, then its control database. Call it once
+        the process has stopped. Returns a problem description or None."""
+        if DRIVER != "mariadb" or not self.migrated:
+            return None
+        try:
+            self.write_config()  # a test may have left a broken one for a reload
+            for tenant in json.loads(self.cli_ok("tenant", "list", "--json").stdout):
+                self.cli_ok("tenant", "delete", tenant["slug"], "--yes")
+            db = self.settings["database"]
+            mariadb_root(f"DROP DATABASE IF EXISTS `{db['control_db']}`", db["socket"])
+        except (AssertionError, pytest.fail.Exception, ValueError, OSError,
+                subprocess.SubprocessError) as exc:
+            return f"cleaning up after bulwark on port {self.port}: {exc}"
+        return None
+
+    # --- command line ---------------------------------------------------
+    def cli(self, *args, input=None, timeout=CLI_TIMEOUT):
+        """bulwark *args -c <this server's config> -> CompletedProcess."""
+        return run_bulwark(*args, "-c", self.conf, cwd=self.dir, input=input, timeout=timeout)
+
+    def cli_ok(self, *args, **kwargs):
+        """Like cli(), but the command must succeed."""
+        proc = self.cli(*args, **kwargs)
+        if proc.returncode != 0:
+            pytest.fail(f"bulwark {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                        f"{proc.stdout}{proc.stderr}", pytrace=False)
+        return proc
+
+    def create_tenant(self, prefix="t"):
+        """Create a tenant with a fresh slug starting with prefix -> the slug."""
+        slug = unique_slug(prefix)
+        self.cli_ok("tenant", "create", slug, "--admin-email", f"admin@{slug}.example.com")
+        return slug
+
+    def tenant_host(self, host):
+        """The Host header for host: a slug, or already a whole host."""
+        if "." in host:
+            return host
+        return f"{host}.{self.settings['server'].get('base_domain', 'localhost')}:{self.port}"
+
     # --- logs -----------------------------------------------------------
     def stderr(self):
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
@@ -289,6 +438,15 @@ class Server:
     def wait_stderr(self, text, timeout=IO_TIMEOUT):
         return wait_for(lambda: text in self.stderr(), timeout)
 
+    def logged(self, request_ids, timeout=IO_TIMEOUT):
+        """The access log entries of request_ids, once every one has been written."""
+        def entries():
+            found = [e for e in self.access_entries() if e.get("request_id") in request_ids]
+            return found if {e["request_id"] for e in found} >= set(request_ids) else None
+        found = wait_for(entries, timeout)
+        assert found, f"not all of {request_ids} logged:\n{self.access_log.read_text()}"
+        return found
+
     # --- clients --------------------------------------------------------
     def connection(self, source=None, timeout=IO_TIMEOUT, context=None):
         """An unopened keep-alive HTTPSConnection to this server."""
@@ -297,15 +455,19 @@ class Server:
             source_address=(source, 0) if source else None)
 
     def request(self, method, path, headers=None, body=None, source=None, conn=None,
-                timeout=IO_TIMEOUT, context=None):
+                timeout=IO_TIMEOUT, context=None, host=None):
         """One request -> Response(status, headers, JSON or bytes).
 
-        On a fresh connection unless conn (kept open) is given."""
+        On a fresh connection unless conn (kept open) is given. host (a
+        tenant slug or a whole host) sets the Host header, see tenant_host()."""
+        headers = dict(headers or {})
+        if host is not None:
+            headers["Host"] = self.tenant_host(host)
         own = conn is None
         if own:
             conn = self.connection(source, timeout, context)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             return parse_response(conn.getresponse())
         finally:
             if own:
@@ -343,20 +505,22 @@ class Server:
 
 @contextlib.contextmanager
 def _servers(tmp_path_factory, cert):
-    """A start(**overrides) factory whose servers are all checked on exit."""
-    started = []
+    """A make(**overrides) -> Server factory (not started). On exit every
+    server is stopped and checked, then cleaned up."""
+    made = []
 
-    def start(**overrides):
+    def make(**overrides):
         srv = Server(tmp_path_factory.mktemp("bulwark"), cert, overrides)
-        started.append(srv)
-        return srv.start()
+        made.append(srv)
+        return srv
 
     try:
-        yield start
+        yield make
     finally:  # also when start-up failed: leave no process behind
-        problems = [p for p in (srv.stop() for srv in started) if p]
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+        problems = [srv.stop() for srv in made]
+        problems += [srv.cleanup() for srv in made]
+    if any(problems):
+        pytest.fail("\n\n".join(filter(None, problems)), pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -364,6 +528,33 @@ def _binary():
     if not os.access(BIN, os.X_OK):
         pytest.exit(f"{BIN} not found: run 'make _all _san' first (or set BULWARK_BIN)",
                     returncode=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database():
+    """Check the driver settings; on MariaDB, fail the session if it leaves
+    any saas* database or bw_* account of its own behind."""
+    if DRIVER == "sqlite":
+        yield
+        return
+    if DRIVER != "mariadb":
+        pytest.exit(f"BULWARK_TEST_DRIVER={DRIVER!r}: say sqlite or mariadb", returncode=2)
+    missing = [name for name, value in (("BULWARK_TEST_MARIADB_SOCKET", MARIADB_SOCKET),
+                                        ("BULWARK_TEST_MARIADB_DIR", MARIADB_DIR)) if not value]
+    if missing:
+        pytest.exit(f"BULWARK_TEST_DRIVER=mariadb needs {' and '.join(missing)}: start a "
+                    "server with eval \"$(scripts/mariadb-test start DIR)\" and export the "
+                    "BULWARK_TEST_MARIADB_* variables it prints", returncode=2)
+    try:
+        mariadb_root("SELECT 1")
+    except AssertionError as exc:
+        pytest.exit(f"the test MariaDB at {MARIADB_SOCKET} does not answer: {exc}",
+                    returncode=2)
+    yield
+    left = mariadb_leftovers()
+    if left:
+        pytest.fail("the tests left these behind in MariaDB:\n  " + "\n  ".join(left),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -378,39 +569,34 @@ def tls_cert(make_cert):
 
 @pytest.fixture
 def start_server(tmp_path_factory, tls_cert):
-    with _servers(tmp_path_factory, tls_cert) as start:
-        yield start
+    with _servers(tmp_path_factory, tls_cert) as make:
+        yield lambda seed_tenant=False, **overrides: make(**overrides).start(seed_tenant)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tls_cert):
     """Shared by a module's tests that need no special limits; small header
     and body limits make 431 and 413 cheap to provoke."""
-    with _servers(tmp_path_factory, tls_cert) as start:
-        yield start(header_max=2048, body_max=1024)
+    with _servers(tmp_path_factory, tls_cert) as make:
+        yield make(header_max=2048, body_max=1024).start()
 
 
 @pytest.fixture
 def server_config(tmp_path_factory, tls_cert):
-    def write(**overrides):
-        srv = Server(tmp_path_factory.mktemp("conf"), tls_cert, overrides)
-        srv.write_config()
-        return srv.conf
+    """server_config(migrate=True, **overrides) -> the config file of a server
+    that is not started; see Server.prepare() for what migrate does."""
+    with _servers(tmp_path_factory, tls_cert) as make:
+        def write(migrate=True, **overrides):
+            srv = make(**overrides)
+            srv.prepare(migrate)
+            return srv.conf
 
-    return write
+        yield write
 
 
 @pytest.fixture
 def run_cli(tmp_path):
     """run_cli(*args, env=None, cwd=None, timeout=10): bulwark's exit code and
     output; cwd defaults to an empty directory so no ./bulwark.conf is read."""
-
-    def run(*args, env=None, cwd=None, timeout=10):
-        proc = subprocess.run([str(BIN), *map(str, args)], cwd=cwd or tmp_path,
-                              env=child_env(env), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
-        marker = sanitizer_report(proc.stderr)
-        assert marker is None, f"sanitizer report ({marker}):\n{proc.stderr}"
-        return proc
-
-    return run
+    return lambda *args, env=None, cwd=None, timeout=10: run_bulwark(
+        *args, cwd=cwd or tmp_path, env=env, timeout=timeout)

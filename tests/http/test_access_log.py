@@ -9,16 +9,6 @@ from conftest import wait_closed, wait_for
 LOG_KEYS = {"time", "request_id", "tenant", "client", "method", "path", "status", "duration_us"}
 
 
-def logged(srv, request_ids, timeout=5):
-    """The access log entries of request_ids, once every one has been written."""
-    def entries():
-        found = [e for e in srv.access_entries() if e.get("request_id") in request_ids]
-        return found if {e["request_id"] for e in found} >= set(request_ids) else None
-    found = wait_for(entries, timeout)
-    assert found, f"not all of {request_ids} logged:\n{srv.access_log.read_text()}"
-    return found
-
-
 def entry_for_path(srv, path, timeout=5):
     found = wait_for(lambda: [e for e in srv.access_entries() if e.get("path") == path], timeout)
     assert found, f"nothing logged for {path}:\n{srv.access_log.read_text()}"
@@ -33,7 +23,7 @@ def test_one_json_line_per_request(server):
                          ("HEAD", "/healthz")]:
         resp = server.request(method, path)
         sent[resp.headers["x-request-id"]] = (method, path, resp.status)
-    entries = logged(server, sent)
+    entries = server.logged(sent)
     assert len(entries) == len(sent), entries
     for e in entries:
         assert set(e) == LOG_KEYS, e
@@ -57,7 +47,7 @@ def test_secrets_never_logged(server):
                               headers={"Authorization": f"Basic {secret['auth']}",
                                        "Cookie": f"session={secret['cookie']}"})
         ids.append(resp.headers["x-request-id"])
-    entries = logged(server, ids)
+    entries = server.logged(ids)
     assert entries[0]["path"] == "/healthz", entries[0]
     text = server.access_log.read_text()
     for name, value in secret.items():

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import REPO
 
+SUBCOMMANDS = ["serve", "config", "migrate", "tenant", "version"]
+
 
 def write(path, text):
     path.write_text(text)
@@ -15,11 +17,11 @@ def write(path, text):
 def test_help_lists_subcommands(run_cli):
     proc = run_cli("--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("serve", "config", "version"):
+    for command in SUBCOMMANDS:
         assert f"  {command} " in proc.stdout, proc.stdout
 
 
-@pytest.mark.parametrize("command", ["serve", "config", "version"])
+@pytest.mark.parametrize("command", SUBCOMMANDS)
 def test_subcommand_help(run_cli, command):
     proc = run_cli(command, "--help")
     assert proc.returncode == 0, proc.stderr
