@@ -15,7 +15,7 @@ static const struct cli_cmd cli_commands[] = {
 	 "else ./bulwark.conf when present, else built-in defaults; BULWARK_<SECTION>_<KEY>\n"
 	 "environment variables override either.\n"
 	 "\n"
-	 "Signals: SIGHUP reloads the TLS certificate, access log, log level and rate\n"
+	 "Signals: SIGHUP reloads the TLS certificate, master keys, access log, log level and rate\n"
 	 "limits; SIGTERM or SIGINT stops accepting, lets in-flight requests finish\n"
 	 "(up to [limits] drain_timeout seconds) and exits 0.\n"
 	 "\n"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../http/http.h"
+#include "../crypto/crypto.h"
 #include "../tenancy/tenancy.h"
 
 extern char **environ;
@@ -73,6 +74,12 @@ cli_serve(int argc, char **argv)
 			log_level l;
 			if (log_level_parse(ncfg.log_level, &l) == BW_OK)
 				log_set_level(l);
+			if (tenancy_reload_keys(ten, err, sizeof(err)) != BW_OK)
+				log_warn("reload: master keys unchanged: %s", err);
+			else
+				log_info("reload: %zu master key(s), newest %u",
+					 keyring_master_count(tenancy_keyring(ten)),
+					 keyring_master_id(tenancy_keyring(ten)));
 			cfg.drain_timeout = ncfg.drain_timeout;
 			log_info("reloaded configuration");
 			continue;

@@ -109,8 +109,14 @@ struct keyring;
 bw_err keyring_open(const char *keys_text, size_t len, db *ctl, struct keyring **out, char *err,
 		    size_t errlen) BW_MUST_USE;
 void keyring_close(struct keyring *kr);
-uint32_t keyring_master_id(const struct keyring *kr);
-size_t keyring_master_count(const struct keyring *kr);
+uint32_t keyring_master_id(struct keyring *kr);
+size_t keyring_master_count(struct keyring *kr);
+/*
+ * Replace the master keys with those in text (SIGHUP), e.g. after a new key
+ * was added to the key source. On error the old set stays.
+ */
+bw_err keyring_reload(struct keyring *kr, const char *text, size_t len, char *err,
+		      size_t errlen) BW_MUST_USE;
 /* Encryptions allowed under one data key (below GCM's 2^32 random-nonce bound). */
 #define KEYRING_ENC_LIMIT (((int64_t)1 << 32) - ((int64_t)1 << 24))
 #define KEYRING_ENC_WARN ((int64_t)1 << 31)

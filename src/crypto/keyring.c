@@ -34,39 +34,51 @@ struct kr_dek {
 	_Atomic int64_t left; /* encryptions left in the reserved block */
 };
 
+struct kr_masterset {
+	struct kr_master m[KR_MAX_MASTER];
+	size_t n;
+	uint32_t active; /* the highest id: wraps new things */
+};
+
 struct kr_secrets {
-	struct kr_master master[KR_MAX_MASTER];
-	size_t nmaster;
+	struct kr_masterset ms;
+	struct kr_masterset staging; /* a reload is parsed here, then swapped in */
 	struct kr_dek dek[KR_DEK_SLOTS];
 };
 
 struct keyring {
 	struct kr_secrets *s;
 	pthread_rwlock_t lock; /* the dek table */
+	pthread_rwlock_t mlk;  /* the master keys (replaced on reload) */
 	pthread_mutex_t mu;    /* ctl, loading, reservations */
 	db *ctl;
-	uint32_t active_master;
-	int warned;
 };
 
 uint32_t
-keyring_master_id(const struct keyring *kr)
+keyring_master_id(struct keyring *kr)
 {
-	return kr->active_master;
+	pthread_rwlock_rdlock(&kr->mlk);
+	uint32_t id = kr->s->ms.active;
+	pthread_rwlock_unlock(&kr->mlk);
+	return id;
 }
 
 size_t
-keyring_master_count(const struct keyring *kr)
+keyring_master_count(struct keyring *kr)
 {
-	return kr->s->nmaster;
+	pthread_rwlock_rdlock(&kr->mlk);
+	size_t n = kr->s->ms.n;
+	pthread_rwlock_unlock(&kr->mlk);
+	return n;
 }
 
+/* Caller holds kr->mlk. */
 static const struct kr_master *
-kr_master(const struct keyring *kr, uint32_t id)
+kr_master(const struct kr_masterset *ms, uint32_t id)
 {
-	for (size_t i = 0; i < kr->s->nmaster; i++)
-		if (kr->s->master[i].id == id)
-			return &kr->s->master[i];
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->m[i].id == id)
+			return &ms->m[i];
 	return NULL;
 }
 
@@ -86,9 +98,10 @@ kr_b64_key(const char *b64, size_t n, unsigned char out[AEAD_KEY_LEN])
 }
 
 static bw_err
-kr_parse(struct keyring *kr, const char *text, size_t len, char *err, size_t errlen)
+kr_parse(struct kr_masterset *ms, const char *text, size_t len, char *err, size_t errlen)
 {
 	size_t i = 0;
+	crypto_wipe(ms, sizeof(*ms));
 	while (i < len) {
 		char c = text[i];
 		if (c == '#') {
@@ -109,8 +122,7 @@ kr_parse(struct keyring *kr, const char *text, size_t len, char *err, size_t err
 		char idbuf[16];
 		size_t idl = colon ? (size_t)(colon - tok) : 0;
 		if (colon == NULL || idl == 0 || idl >= sizeof(idbuf)) {
-			snprintf(err, errlen, "master keys: entry %zu is not ID:BASE64",
-				 kr->s->nmaster + 1);
+			snprintf(err, errlen, "master keys: entry %zu is not ID:BASE64", ms->n + 1);
 			return BW_ERR_CONFIG;
 		}
 		memcpy(idbuf, tok, idl);
@@ -120,25 +132,25 @@ kr_parse(struct keyring *kr, const char *text, size_t len, char *err, size_t err
 			snprintf(err, errlen, "master keys: '%s' is not a key id (1..2147483647)", idbuf);
 			return BW_ERR_CONFIG;
 		}
-		if (kr_master(kr, (uint32_t)id) != NULL) {
+		if (kr_master(ms, (uint32_t)id) != NULL) {
 			snprintf(err, errlen, "master keys: id %ld appears twice", id);
 			return BW_ERR_CONFIG;
 		}
-		if (kr->s->nmaster == KR_MAX_MASTER) {
+		if (ms->n == KR_MAX_MASTER) {
 			snprintf(err, errlen, "master keys: more than %d", KR_MAX_MASTER);
 			return BW_ERR_CONFIG;
 		}
-		struct kr_master *m = &kr->s->master[kr->s->nmaster];
+		struct kr_master *m = &ms->m[ms->n];
 		if (!kr_b64_key(colon + 1, tl - idl - 1, m->key)) {
 			snprintf(err, errlen, "master key %ld: not 32 bytes of base64", id);
 			return BW_ERR_CONFIG;
 		}
 		m->id = (uint32_t)id;
-		kr->s->nmaster++;
-		if (m->id > kr->active_master)
-			kr->active_master = m->id;
+		ms->n++;
+		if (m->id > ms->active)
+			ms->active = m->id;
 	}
-	if (kr->s->nmaster == 0) {
+	if (ms->n == 0) {
 		snprintf(err, errlen, "master keys: none found in the key source");
 		return BW_ERR_CONFIG;
 	}
@@ -156,6 +168,7 @@ keyring_open(const char *text, size_t len, db *ctl, struct keyring **out, char *
 	}
 	kr->ctl = ctl;
 	pthread_rwlock_init(&kr->lock, NULL);
+	pthread_rwlock_init(&kr->mlk, NULL);
 	pthread_mutex_init(&kr->mu, NULL);
 	kr->s = mmap(NULL, sizeof(*kr->s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (kr->s == MAP_FAILED) {
@@ -166,13 +179,28 @@ keyring_open(const char *text, size_t len, db *ctl, struct keyring **out, char *
 	/* Best effort: out of swap and core dumps where the kernel allows. */
 	(void)mlock(kr->s, sizeof(*kr->s));
 	(void)madvise(kr->s, sizeof(*kr->s), MADV_DONTDUMP);
-	bw_err e = kr_parse(kr, text, len, err, errlen);
+	bw_err e = kr_parse(&kr->s->ms, text, len, err, errlen);
 	if (e != BW_OK) {
 		keyring_close(kr);
 		return e;
 	}
 	*out = kr;
 	return BW_OK;
+}
+
+bw_err
+keyring_reload(struct keyring *kr, const char *text, size_t len, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&kr->mu); /* one reload at a time; staging is ours */
+	bw_err e = kr_parse(&kr->s->staging, text, len, err, errlen);
+	if (e == BW_OK) {
+		pthread_rwlock_wrlock(&kr->mlk);
+		kr->s->ms = kr->s->staging;
+		pthread_rwlock_unlock(&kr->mlk);
+	}
+	crypto_wipe(&kr->s->staging, sizeof(kr->s->staging));
+	pthread_mutex_unlock(&kr->mu);
+	return e;
 }
 
 void
@@ -187,6 +215,7 @@ keyring_close(struct keyring *kr)
 	}
 	db_close(kr->ctl);
 	pthread_rwlock_destroy(&kr->lock);
+	pthread_rwlock_destroy(&kr->mlk);
 	pthread_mutex_destroy(&kr->mu);
 	free(kr);
 }
@@ -239,16 +268,19 @@ static bw_err
 kr_store_wrapped(struct keyring *kr, db *d, const char *slug, uint32_t id,
 		 const unsigned char dek[32])
 {
-	const struct kr_master *m = kr_master(kr, kr->active_master);
 	unsigned char w[KR_WRAPPED_LEN];
 	db_stmt *s;
 	int row;
-	bw_err e = kr_wrap(m, KR_DATA_KEY, slug, id, dek, w);
+	pthread_rwlock_rdlock(&kr->mlk);
+	const struct kr_master *m = kr_master(&kr->s->ms, kr->s->ms.active);
+	uint32_t mid = m ? m->id : 0;
+	bw_err e = m ? kr_wrap(m, KR_DATA_KEY, slug, id, dek, w) : BW_ERR_CRYPTO;
+	pthread_rwlock_unlock(&kr->mlk);
 	if (e != BW_OK)
 		return e;
 	e = db_prepare(d, "UPDATE data_keys SET wrapped = ?, master_id = ? WHERE id = ?", &s);
 	if (e == BW_OK && (e = db_bind_blob(s, 1, w, sizeof(w))) == BW_OK &&
-	    (e = db_bind_int(s, 2, m->id)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK)
+	    (e = db_bind_int(s, 2, mid)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK)
 		e = db_step(s, &row);
 	db_finalize(s);
 	return e;
@@ -311,7 +343,8 @@ kr_load(struct keyring *kr, uint32_t id, char slug[33], unsigned char dek[32])
 	    row) {
 		size_t wl;
 		const unsigned char *w = db_col_blob(s, 2, &wl);
-		const struct kr_master *m = kr_master(kr, (uint32_t)db_col_int(s, 1));
+		pthread_rwlock_rdlock(&kr->mlk);
+		const struct kr_master *m = kr_master(&kr->s->ms, (uint32_t)db_col_int(s, 1));
 		snprintf(slug, 33, "%s", db_col_text(s, 0));
 		if (w == NULL) {
 			log_error("data key %u is purged", id);
@@ -326,6 +359,7 @@ kr_load(struct keyring *kr, uint32_t id, char slug[33], unsigned char dek[32])
 			if (e != BW_OK)
 				log_error("data key %u does not unwrap: tampered with, or wrong master key", id);
 		}
+		pthread_rwlock_unlock(&kr->mlk);
 	} else if (e == BW_OK) {
 		e = BW_ERR_CRYPTO; /* no such key: destroyed with its tenant, or never made */
 	}
@@ -474,11 +508,17 @@ keyring_wrap_secret(struct keyring *kr, const char *purpose, const char *owner, 
 		    const unsigned char in[AEAD_KEY_LEN], unsigned char out[KEYRING_WRAPPED_LEN],
 		    uint32_t *master_id)
 {
-	const struct kr_master *m = kr_master(kr, kr->active_master);
-	if (m == NULL || strlen(purpose) > 64 || strlen(owner) > 64)
+	if (strlen(purpose) > 64 || strlen(owner) > 64)
 		return BW_ERR_CRYPTO;
-	*master_id = m->id;
-	return kr_wrap(m, purpose, owner, id, in, out);
+	pthread_rwlock_rdlock(&kr->mlk);
+	const struct kr_master *m = kr_master(&kr->s->ms, kr->s->ms.active);
+	bw_err e = BW_ERR_CRYPTO;
+	if (m != NULL) {
+		*master_id = m->id;
+		e = kr_wrap(m, purpose, owner, id, in, out);
+	}
+	pthread_rwlock_unlock(&kr->mlk);
+	return e;
 }
 
 bw_err
@@ -486,8 +526,11 @@ keyring_unwrap_secret(struct keyring *kr, const char *purpose, const char *owner
 		      uint32_t master_id, const unsigned char *in, size_t len,
 		      unsigned char out[AEAD_KEY_LEN])
 {
-	const struct kr_master *m = kr_master(kr, master_id);
-	if (m == NULL || strlen(purpose) > 64 || strlen(owner) > 64)
+	if (strlen(purpose) > 64 || strlen(owner) > 64)
 		return BW_ERR_CRYPTO;
-	return kr_unwrap(m, purpose, owner, id, in, len, out);
+	pthread_rwlock_rdlock(&kr->mlk);
+	const struct kr_master *m = kr_master(&kr->s->ms, master_id);
+	bw_err e = m ? kr_unwrap(m, purpose, owner, id, in, len, out) : BW_ERR_CRYPTO;
+	pthread_rwlock_unlock(&kr->mlk);
+	return e;
 }

@@ -78,10 +78,16 @@ registry_refresh(struct registry *r)
 	r->n = n;
 	r->version = v;
 	pthread_rwlock_unlock(&r->lock);
-	/* A tenant that is gone takes its cached data keys with it. */
-	for (size_t i = 0; i < oldn; i++)
-		if (bsearch(&old[i], list, n, sizeof(*list), registry_cmp) == NULL)
+	/*
+	 * A tenant that is gone takes its cached data keys with it, and so does
+	 * one deleted and made again under the same name (a new id).
+	 */
+	for (size_t i = 0; i < oldn; i++) {
+		const struct tenant *now =
+		    n > 0 ? bsearch(&old[i], list, n, sizeof(*list), registry_cmp) : NULL;
+		if (now == NULL || now->id != old[i].id)
 			keyring_forget_tenant(tenancy_keyring(r->t), old[i].slug);
+	}
 	free(old);
 	log_debug("registry: version %lld, %zu tenants", (long long)v, n);
 	return BW_OK;

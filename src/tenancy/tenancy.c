@@ -308,6 +308,39 @@ tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
 	return BW_OK;
 }
 
+/* Read the master keys' text from the configured source into text. */
+static bw_err
+tenancy_keys_read(struct tenancy *t, char *text, size_t cap, size_t *len, char *err,
+		  size_t errlen)
+{
+	char path[CONFIG_STR];
+	if (strcmp(t->cfg.keys_source, "env") == 0) {
+		const char *v = getenv("BULWARK_KEYS");
+		if (v == NULL || *v == '\0') {
+			snprintf(err, errlen, "[keys] source = env, but BULWARK_KEYS is not set (master keys)");
+			return BW_ERR_CONFIG;
+		}
+		*len = strlen(v);
+		if (*len >= cap) {
+			snprintf(err, errlen, "BULWARK_KEYS is too long");
+			return BW_ERR_CONFIG;
+		}
+		memcpy(text, v, *len);
+		/* Not inherited by anything this process starts. */
+		unsetenv("BULWARK_KEYS");
+		return BW_OK;
+	}
+	config_keys_file(&t->cfg, path);
+	bw_err e = tenancy_read_secret(path, text, cap, len, 0, err, errlen);
+	if (e != BW_OK) {
+		size_t l = strlen(err);
+		snprintf(err + l, errlen - l,
+			 " (master keys; for development 'make run' creates one, see "
+			 "bulwark.conf.example [keys])");
+	}
+	return e;
+}
+
 /*
  * Read the master keys from the configured source and open the key ring on
  * a control connection of its own. Fails closed: no keys, no start.
@@ -315,43 +348,34 @@ tenancy_control_connect(struct tenancy *t, int create, char *err, size_t errlen)
 static bw_err
 tenancy_keys_load(struct tenancy *t, char *err, size_t errlen)
 {
-	char *text = NULL, path[CONFIG_STR];
 	size_t len = 0, cap = 8192;
+	char *text = malloc(cap);
 	db *d = NULL;
 	bw_err e;
-	if ((text = malloc(cap)) == NULL)
+	if (text == NULL)
 		return BW_ERR_NOMEM;
+	if ((e = tenancy_keys_read(t, text, cap, &len, err, errlen)) == BW_OK &&
+	    (e = tenancy_control_new(t, 0, &d, err, errlen)) == BW_OK)
+		e = keyring_open(text, len, d, &t->kr, err, errlen);
+	crypto_wipe(text, cap);
+	free(text);
+	return e;
+}
+
+bw_err
+tenancy_reload_keys(struct tenancy *t, char *err, size_t errlen)
+{
+	size_t len = 0, cap = 8192;
 	if (strcmp(t->cfg.keys_source, "env") == 0) {
-		const char *v = getenv("BULWARK_KEYS");
-		if (v == NULL || *v == '\0') {
-			snprintf(err, errlen, "[keys] source = env, but BULWARK_KEYS is not set");
-			e = BW_ERR_CONFIG;
-			goto out;
-		}
-		len = strlen(v);
-		if (len >= cap) {
-			snprintf(err, errlen, "BULWARK_KEYS is too long");
-			e = BW_ERR_CONFIG;
-			goto out;
-		}
-		memcpy(text, v, len);
-		/* Not inherited by anything this process starts. */
-		unsetenv("BULWARK_KEYS");
-	} else {
-		config_keys_file(&t->cfg, path);
-		e = tenancy_read_secret(path, text, cap, &len, 0, err, errlen);
-		if (e != BW_OK) {
-			size_t l = strlen(err);
-			snprintf(err + l, errlen - l,
-				 " (master keys; for development 'make run' creates one, see "
-				 "bulwark.conf.example [keys])");
-			goto out;
-		}
+		snprintf(err, errlen, "master keys come from the environment: restart to change them");
+		return BW_ERR_CONFIG;
 	}
-	if ((e = tenancy_control_new(t, 0, &d, err, errlen)) != BW_OK)
-		goto out;
-	e = keyring_open(text, len, d, &t->kr, err, errlen);
-out:
+	char *text = malloc(cap);
+	if (text == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = tenancy_keys_read(t, text, cap, &len, err, errlen);
+	if (e == BW_OK)
+		e = keyring_reload(t->kr, text, len, err, errlen);
 	crypto_wipe(text, cap);
 	free(text);
 	return e;

@@ -83,6 +83,8 @@ void tenancy_close(struct tenancy *t);
 struct keyring;
 /* The key ring (master keys, data keys); never NULL once open. */
 struct keyring *tenancy_keyring(struct tenancy *t);
+/* Read the master keys again (SIGHUP); on error the loaded ones stay. */
+bw_err tenancy_reload_keys(struct tenancy *t, char *err, size_t errlen) BW_MUST_USE;
 /* Reopen the control connection if it broke; BW_OK when usable. */
 bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
 /* The control connection (single-threaded users: CLI, refresh thread). */

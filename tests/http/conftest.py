@@ -28,6 +28,7 @@ are removed at teardown, and the session fails if any saas* database or
 bw_* account it made is left.
 """
 
+import base64
 import collections
 import contextlib
 import http.client
@@ -67,9 +68,10 @@ KEY_SECTIONS = {
     # [database] port is left out: the name is taken by [server] port.
     **dict.fromkeys(
         ("driver", "host", "socket", "user", "password_file", "control_db",
-         "tenant_secret_file", "tenant_account_host", "connect_timeout", "pool_per_tenant",
+         "tenant_account_host", "connect_timeout", "pool_per_tenant",
          "pool_total", "pool_idle_seconds", "pool_wait_ms", "registry_refresh_ms"),
         "database"),
+    "source": "keys", "file": "keys",
 }
 
 DRIVER = os.environ.get("BULWARK_TEST_DRIVER") or "sqlite"
@@ -154,9 +156,18 @@ def database_settings():
         settings.update(
             driver="mariadb", socket=MARIADB_SOCKET, user="bulwark",
             password_file=Path(MARIADB_DIR) / "control.pw",
-            tenant_secret_file=Path(MARIADB_DIR) / "tenant-db.key",
             control_db=f"{CONTROL_DB_PREFIX}{next(_control_dbs)}")
     return settings
+
+
+def write_master_keys(path, ids=(1,)):
+    """A master key file (mode 0600) with a fresh random key per id; returns path."""
+    path = Path(path)
+    text = "".join(f"{i}:{base64.b64encode(os.urandom(32)).decode()}\n" for i in ids)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
 
 
 def free_port():
@@ -281,6 +292,7 @@ class Server:
             "limits": {"rate_per_second": 0, "drain_timeout": 5},
             "paths": {"var_dir": self.dir / "var"},
             "database": database_settings(),
+            "keys": {"file": write_master_keys(self.dir / "master.keys")},
             "log": {"access_log": self.access_log, "level": "debug"},
         }
         self.update_settings(**overrides)

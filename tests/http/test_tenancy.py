@@ -393,8 +393,7 @@ class DedicatedMariaDB:
 
     def settings(self):
         """Server overrides to use this MariaDB."""
-        return {"socket": self.socket, "password_file": self.dir / "control.pw",
-                "tenant_secret_file": self.dir / "tenant-db.key"}
+        return {"socket": self.socket, "password_file": self.dir / "control.pw"}
 
     def stop(self):
         stopper = subprocess.Popen([self.SCRIPT, "stop", self.dir], stdin=subprocess.DEVNULL)
