@@ -43,7 +43,9 @@ check: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory _all
 	bench/http_baseline
+	bench/crypto_run
 	bench/tenancy_run
+	bench/rotation_run
 
 deps-build:
 	@scripts/install-deps build
