@@ -79,7 +79,7 @@ build/san/obj/%.o: %.c $(wildcard src/*/*.h)
 build/bulwark: $(OBJ)
 	$(CC) $(BASE) $(OPT) $(LDHARD) $^ -o $@ $(LIBS_PKG)
 
-build/bench/%: bench/%.c $(LIBOBJ)
+build/bench/%: bench/%.c bench/bench.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(OPT) $(CFLAGS_PKG) $(LDHARD) $< $(LIBOBJ) -o $@ $(LIBS_PKG)
 

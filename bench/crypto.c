@@ -14,6 +14,7 @@
 #include "../src/crypto/crypto.h"
 #include "../src/db/migrate.h"
 #include "../src/tenancy/tenancy.h"
+#include "bench.h"
 
 static double
 rate(uint64_t ops, uint64_t us)
@@ -56,19 +57,10 @@ main(int argc, char **argv)
 	/* Through the key ring, as the data layer does it. */
 	struct config cfg;
 	struct tenancy *t;
-	char err[512], otp[64], kf[1100];
+	char err[512], otp[64];
 	int from, to;
-	config_defaults(&cfg);
-	log_set_level(LOG_LVL_ERROR);
-	snprintf(cfg.var_dir, sizeof(cfg.var_dir), "%s", var);
-	snprintf(kf, sizeof(kf), "%.1000s.keys", var);
-	snprintf(cfg.keys_file, sizeof(cfg.keys_file), "%.1020s", kf);
-	FILE *f = fopen(kf, "w");
-	if (f == NULL)
-		return 1;
-	fputs("1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n", f);
-	fclose(f);
-	chmod(kf, 0600);
+	if (bench_config(&cfg, "sqlite", var) != 0)
+		return 2;
 	if (tenancy_open(&cfg, 1, &t, err, sizeof(err)) != BW_OK ||
 	    migrate_run(tenancy_control(t), &migrate_control, &from, &to, err, sizeof(err)) != BW_OK ||
 	    tenant_create(t, "acme", "a@b.co", "bench-password-0123", NULL, otp, sizeof(otp), err,

@@ -15,21 +15,7 @@
 #include "../src/crypto/crypto.h"
 #include "../src/db/migrate.h"
 #include "../src/tenancy/tenancy.h"
-
-static long
-status_kib(const char *field)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	size_t n = strlen(field);
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0)
-			v = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return v;
-}
+#include "bench.h"
 
 static void
 progress(void *ud, const char *slug, size_t i, size_t n, int64_t done, int64_t total)
@@ -63,29 +49,11 @@ main(int argc, char **argv)
 	}
 	struct config cfg;
 	struct tenancy *t;
-	char err[1024], kf[1100], otp[64];
+	char err[1024], otp[64];
 	int from, to;
-	config_defaults(&cfg);
-	log_set_level(LOG_LVL_ERROR);
-	snprintf(cfg.var_dir, sizeof(cfg.var_dir), "%s", var);
-	snprintf(cfg.db_driver, sizeof(cfg.db_driver), "%s", driver);
+	if (bench_config(&cfg, driver, var) != 0)
+		return 2;
 	snprintf(cfg.db_control, sizeof(cfg.db_control), "saas_bench_rotation");
-	snprintf(kf, sizeof(kf), "%.1000s.keys", var);
-	snprintf(cfg.keys_file, sizeof(cfg.keys_file), "%.1020s", kf);
-	int kfd = open(kf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	const char key[] = "1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n";
-	if (kfd < 0 || write(kfd, key, sizeof(key) - 1) != (ssize_t)sizeof(key) - 1)
-		return 1;
-	close(kfd);
-	if (strcmp(driver, "mariadb") == 0) {
-		const char *sock = getenv("BULWARK_TEST_MARIADB_SOCKET"), *dir = getenv("BULWARK_TEST_MARIADB_DIR");
-		if (!sock || !dir) {
-			fprintf(stderr, "rotation: MariaDB needs BULWARK_TEST_MARIADB_SOCKET and _DIR\n");
-			return 2;
-		}
-		snprintf(cfg.db_socket, sizeof(cfg.db_socket), "%s", sock);
-		snprintf(cfg.db_password_file, sizeof(cfg.db_password_file), "%.1000s/control.pw", dir);
-	}
 	if (tenancy_open(&cfg, 1, &t, err, sizeof(err)) != BW_OK ||
 	    migrate_run(tenancy_control(t), &migrate_control, &from, &to, err, sizeof(err)) != BW_OK) {
 		fprintf(stderr, "rotation: %s\n", err);
@@ -144,7 +112,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "rotation: cannot reset VmHWM\n");
 		close(fd);
 	}
-	long rss0 = status_kib("VmRSS:");
+	long rss0 = bench_status_kib("VmRSS:");
 	struct keys_report rep;
 	t0 = util_now_us();
 	if (keys_rotate(t, "bench", progress, NULL, &rep, err, sizeof(err)) != BW_OK) {
@@ -156,7 +124,7 @@ main(int argc, char **argv)
 	printf("%s: rotated %lld values of %zu tenants in %.1f s: %.0f values/s; RSS before %ld KiB, "
 	       "peak during rotation %ld KiB\n",
 	       driver, (long long)rep.fields, rep.tenants, s, (double)rep.fields / s, rss0,
-	       status_kib("VmHWM:"));
+	       bench_status_kib("VmHWM:"));
 	if (strcmp(driver, "mariadb") == 0) {
 		char e2[256];
 		for (size_t i = 0; i < n; i++)

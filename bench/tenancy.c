@@ -16,22 +16,8 @@
 #include <sys/stat.h>
 
 #include "../src/db/migrate.h"
+#include "bench.h"
 #include "../src/tenancy/tenancy.h"
-
-static long
-rss_kib(const char *field)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	size_t n = strlen(field);
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0)
-			v = atol(line + n + 1);
-	if (f)
-		fclose(f);
-	return v;
-}
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -72,28 +58,8 @@ main(int argc, char **argv)
 	}
 	struct config cfg;
 	char err[1024];
-	config_defaults(&cfg);
-	log_set_level(LOG_LVL_ERROR);
-	snprintf(cfg.var_dir, sizeof(cfg.var_dir), "%s", var);
-	snprintf(cfg.db_driver, sizeof(cfg.db_driver), "%s", driver);
-	char kf[1100];
-	snprintf(kf, sizeof(kf), "%.1000s.keys", var);
-	snprintf(cfg.keys_file, sizeof(cfg.keys_file), "%.1020s", kf);
-	FILE *kfp = fopen(kf, "w");
-	if (kfp == NULL)
-		return 1;
-	fputs("1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n", kfp);
-	fclose(kfp);
-	chmod(kf, 0600);
-	if (strcmp(driver, "mariadb") == 0) {
-		const char *sock = getenv("BULWARK_TEST_MARIADB_SOCKET"), *dir = getenv("BULWARK_TEST_MARIADB_DIR");
-		if (!sock || !dir) {
-			fprintf(stderr, "tenancy: MariaDB needs BULWARK_TEST_MARIADB_SOCKET and _DIR\n");
-			return 2;
-		}
-		snprintf(cfg.db_socket, sizeof(cfg.db_socket), "%s", sock);
-		snprintf(cfg.db_password_file, sizeof(cfg.db_password_file), "%s/control.pw", dir);
-	}
+	if (bench_config(&cfg, driver, var) != 0)
+		return 2;
 	struct tenancy *t;
 	int from, to;
 	if (tenancy_open(&cfg, 1, &t, err, sizeof(err)) != BW_OK ||
@@ -130,8 +96,8 @@ main(int argc, char **argv)
 		       n, (double)total / 1e6, (double)total / n / 1e3, (double)lat[n / 2] / 1e3,
 		       (double)lat[(size_t)(n * 99) / 100] / 1e3);
 	}
-	printf("process RSS after provisioning: %ld KiB (peak %ld KiB)\n", rss_kib("VmRSS:"),
-	       rss_kib("VmHWM:"));
+	printf("process RSS after provisioning: %ld KiB (peak %ld KiB)\n", bench_status_kib("VmRSS:"),
+	       bench_status_kib("VmHWM:"));
 
 	/* 2. registry lookups */
 	struct registry *reg;
@@ -213,7 +179,7 @@ main(int argc, char **argv)
 	printf("request path, tenant's connection pooled: %.2f us (of which SELECT 1 is most)\n",
 	       (double)(util_now_us() - t0) / (hot / 10));
 	printf("process RSS at the end: %ld KiB (peak %ld KiB), %ld open connections\n",
-	       rss_kib("VmRSS:"), rss_kib("VmHWM:"), connpool_total(cpool));
+	       bench_status_kib("VmRSS:"), bench_status_kib("VmHWM:"), connpool_total(cpool));
 	connpool_free(cpool);
 	registry_stop(reg);
 	tenancy_close(t);

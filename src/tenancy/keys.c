@@ -213,6 +213,21 @@ out:
 	return e;
 }
 
+/* The data key run made for tenant slug, or 0. */
+static bw_err
+keys_made_by(db *c, const char *slug, int64_t run, int64_t *id)
+{
+	db_stmt *s;
+	int row = 0;
+	*id = 0;
+	bw_err e = db_prepare(c, "SELECT id FROM data_keys WHERE tenant_slug = ? AND run_id = ?", &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, slug)) == BW_OK && (e = db_bind_int(s, 2, run)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row)
+		*id = db_col_int(s, 0);
+	db_finalize(s);
+	return e;
+}
+
 /* The running run of kind, or 0. */
 static bw_err
 keys_running(db *c, const char *kind, int64_t *id, int64_t *reverts)
@@ -370,15 +385,7 @@ keys_rotate(struct tenancy *t, const char *actor, keys_progress_fn cb, void *ud,
 		int64_t have;
 		uint32_t target;
 		/* A key made by this run already (resuming)? Then it is the target. */
-		db_stmt *s;
-		int row = 0;
-		have = 0;
-		e = db_prepare(c, "SELECT id FROM data_keys WHERE tenant_slug = ? AND run_id = ?", &s);
-		if (e == BW_OK && (e = db_bind_text(s, 1, v[i].slug)) == BW_OK &&
-		    (e = db_bind_int(s, 2, run)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-			have = db_col_int(s, 0);
-		db_finalize(s);
-		if (e != BW_OK)
+		if ((e = keys_made_by(c, v[i].slug, run, &have)) != BW_OK)
 			goto dberr;
 		if (have != 0) {
 			target = (uint32_t)have;
@@ -462,21 +469,14 @@ keys_rollback(struct tenancy *t, const char *actor, keys_progress_fn cb, void *u
 	if ((e = keys_tenants(t, &v, &n, err, errlen)) != BW_OK)
 		return e;
 	for (size_t i = 0; i < n; i++) {
-		int64_t made, prev;
+		int64_t made, prev = 0;
 		db_stmt *s;
 		int row = 0;
 		/* The key the rotation made, and the one it replaced. */
-		made = prev = 0;
-		e = db_prepare(c, "SELECT id FROM data_keys WHERE tenant_slug = ? AND run_id = ?", &s);
-		if (e == BW_OK && (e = db_bind_text(s, 1, v[i].slug)) == BW_OK &&
-		    (e = db_bind_int(s, 2, reverts)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-			made = db_col_int(s, 0);
-		db_finalize(s);
-		if (e != BW_OK)
+		if ((e = keys_made_by(c, v[i].slug, reverts, &made)) != BW_OK)
 			goto dberr;
 		if (made == 0)
 			continue; /* created after that rotation: nothing to undo */
-		row = 0;
 		e = db_prepare(c,
 			       "SELECT MAX(id) FROM data_keys WHERE tenant_slug = ? AND id < ? AND"
 			       " wrapped IS NOT NULL",
