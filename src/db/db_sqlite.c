@@ -88,6 +88,12 @@ sq_open(const struct db_params *p, db *d, char *err, size_t errlen)
 	sqlite3_db_config(h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_db_config(h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	/*
+	 * Pooled connections open and close often; checkpointing (and fsyncing)
+	 * the WAL at every close would cost more than the query. Checkpoints
+	 * still happen as the WAL grows (wal_autocheckpoint).
+	 */
+	sqlite3_db_config(h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_limit(h, SQLITE_LIMIT_ATTACHED, 0);
 	static const char *const pragmas[] = {
 	    "PRAGMA journal_mode=WAL",

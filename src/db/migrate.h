@@ -26,6 +26,8 @@ extern const struct migration_set migrate_tenant;
 int migrate_latest(const struct migration_set *set);
 /* Version a database is at (0 when never migrated); BW_OK or a db error. */
 bw_err migrate_current(db *d, int *version) BW_MUST_USE;
+/* The same without writing anything (for every new pooled connection). */
+bw_err migrate_current_ro(db *d, int *version) BW_MUST_USE;
 /*
  * Bring d up to the latest version of set. On SQLite each migration runs in
  * one transaction; MariaDB commits DDL implicitly, so progress is recorded

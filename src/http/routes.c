@@ -21,7 +21,7 @@ routes_tenant_health(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if ((e = migrate_current(d, &v)) != BW_OK)
+	if ((e = migrate_current_ro(d, &v)) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 	if (v != migrate_latest(&migrate_tenant)) {
 		log_error("tenant %s: database at schema %d, need %d: run 'bulwark migrate'",

@@ -171,7 +171,7 @@ cp_open(struct connpool *p, const struct tenant *tn, db **out)
 		log_warn("tenant %s: database unavailable: %s", tn->slug, err);
 		return BW_ERR_UNAVAILABLE;
 	}
-	if ((e = migrate_current(*out, &v)) != BW_OK || v != migrate_latest(&migrate_tenant)) {
+	if ((e = migrate_current_ro(*out, &v)) != BW_OK || v != migrate_latest(&migrate_tenant)) {
 		if (e == BW_OK)
 			log_error("tenant %s: database at schema %d, need %d: run 'bulwark migrate'",
 				  tn->slug, v, migrate_latest(&migrate_tenant));
