@@ -27,7 +27,9 @@ struct config_key {
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const drivers[] = {"sqlite", "mariadb", NULL};
-static const char *const key_sources[] = {"file", "env", NULL};
+static const char *const key_sources[] = {"file", "env", "vault", NULL};
+static const char *const vault_providers[] = {"env", "files", "infisical", NULL};
+static const char *const infisical_apis[] = {"v3", "v4", NULL};
 
 #define INT_KEY(s, k, field, lo, hi, d) \
 	{s, k, CK_INT, offsetof(struct config, field), 0, lo, hi, d, NULL}
@@ -68,6 +70,17 @@ static const struct config_key config_keys[] = {
 	INT_KEY("database", "registry_refresh_ms", db_registry_refresh_ms, 10, 600000, "1000"),
 	ENUM_KEY("keys", "source", keys_source, "file", key_sources),
 	STR_KEY("keys", "file", keys_file, ""),
+	ENUM_KEY("vault", "provider", vault_provider, "env", vault_providers),
+	STR_KEY("vault", "files_dir", vault_files_dir, ""),
+	STR_KEY("vault", "infisical_url", vault_infisical_url, "https://app.infisical.com"),
+	ENUM_KEY("vault", "infisical_api", vault_infisical_api, "v3", infisical_apis),
+	STR_KEY("vault", "infisical_project_id", vault_infisical_project_id, ""),
+	STR_KEY("vault", "infisical_environment", vault_infisical_environment, "prod"),
+	STR_KEY("vault", "infisical_secret_path", vault_infisical_secret_path, "/"),
+	STR_KEY("vault", "infisical_client_id_file", vault_infisical_client_id_file, ""),
+	STR_KEY("vault", "infisical_client_secret_file", vault_infisical_client_secret_file, ""),
+	STR_KEY("vault", "infisical_ca_file", vault_infisical_ca_file, ""),
+	INT_KEY("vault", "timeout", vault_timeout, 1, 300, "10"),
 	ENUM_KEY("log", "level", log_level, "info", levels),
 	STR_KEY("log", "access_log", access_log, "-"),
 };

@@ -52,8 +52,20 @@ struct config {
 	long db_registry_refresh_ms;
 
 	/* [keys] */
-	char keys_source[16]; /* file | env */
+	char keys_source[16]; /* file | env | vault */
 	char keys_file[CONFIG_STR]; /* "" = <var_dir>/keys/master.keys */
+	/* [vault] */
+	char vault_provider[16]; /* env | files | infisical */
+	char vault_files_dir[CONFIG_STR]; /* "" = $CREDENTIALS_DIRECTORY */
+	char vault_infisical_url[CONFIG_STR];
+	char vault_infisical_api[8]; /* v3 | v4 */
+	char vault_infisical_project_id[256];
+	char vault_infisical_environment[256];
+	char vault_infisical_secret_path[CONFIG_STR];
+	char vault_infisical_client_id_file[CONFIG_STR];
+	char vault_infisical_client_secret_file[CONFIG_STR];
+	char vault_infisical_ca_file[CONFIG_STR]; /* "" = the system's CAs */
+	long vault_timeout;                       /* seconds per provider request */
 
 	/* [log] */
 	char log_level[16];

@@ -20,6 +20,7 @@
 
 #include "../crypto/crypto.h"
 #include "../db/migrate.h"
+#include "../vault/vault.h"
 
 #define TENANCY_SECRET_MAX 256
 
@@ -31,6 +32,7 @@ struct tenancy {
 	struct config cfg;
 	db *control;
 	struct keyring *kr;
+	struct vault *vault; /* open only while tenancy_open() reads boot secrets */
 	struct tenancy_secrets *sec; /* page-aligned, locked, not dumped */
 };
 
@@ -112,6 +114,17 @@ tenancy_secrets_load(struct tenancy *t, char *err, size_t errlen)
 					       sizeof(t->sec->control_password), &n, 1, err, errlen);
 		if (e != BW_OK)
 			return e;
+		return BW_OK;
+	}
+	/* No file: the vault's DB_PASSWORD if it has one, else no password. */
+	bw_err e = vault_get(t->vault, "DB_PASSWORD", (unsigned char *)t->sec->control_password,
+			     sizeof(t->sec->control_password) - 1, &n);
+	if (e == BW_OK)
+		t->sec->control_password[n] = '\0';
+	else if (e != BW_ERR_NOTFOUND) {
+		snprintf(err, errlen, "vault (%s): DB_PASSWORD: %s", vault_provider_name(t->vault),
+			 bw_strerror(e));
+		return e;
 	}
 	return BW_OK;
 }
@@ -314,6 +327,19 @@ tenancy_keys_read(struct tenancy *t, char *text, size_t cap, size_t *len, char *
 		  size_t errlen)
 {
 	char path[CONFIG_STR];
+	if (strcmp(t->cfg.keys_source, "vault") == 0) {
+		struct vault *v = t->vault;
+		bw_err e = BW_OK;
+		if (v == NULL && (e = vault_open(&t->cfg, &v, err, errlen)) != BW_OK)
+			return e;
+		e = vault_get(v, "MASTER_KEYS", (unsigned char *)text, cap, len);
+		if (e != BW_OK)
+			snprintf(err, errlen, "vault (%s): MASTER_KEYS (the master keys): %s",
+				 vault_provider_name(v), e == BW_ERR_NOTFOUND ? "no such secret" : bw_strerror(e));
+		if (v != t->vault)
+			vault_close(v);
+		return e;
+	}
 	if (strcmp(t->cfg.keys_source, "env") == 0) {
 		const char *v = getenv("BULWARK_KEYS");
 		if (v == NULL || *v == '\0') {
@@ -342,23 +368,16 @@ tenancy_keys_read(struct tenancy *t, char *text, size_t cap, size_t *len, char *
 }
 
 /*
- * Read the master keys from the configured source and open the key ring on
- * a control connection of its own. Fails closed: no keys, no start.
+ * Open the key ring from the master keys' text on a control connection of
+ * its own. Fails closed: no keys, no start.
  */
 static bw_err
-tenancy_keys_load(struct tenancy *t, char *err, size_t errlen)
+tenancy_keys_load(struct tenancy *t, const char *text, size_t len, char *err, size_t errlen)
 {
-	size_t len = 0, cap = 8192;
-	char *text = malloc(cap);
 	db *d = NULL;
-	bw_err e;
-	if (text == NULL)
-		return BW_ERR_NOMEM;
-	if ((e = tenancy_keys_read(t, text, cap, &len, err, errlen)) == BW_OK &&
-	    (e = tenancy_control_new(t, 0, &d, err, errlen)) == BW_OK)
+	bw_err e = tenancy_control_new(t, 0, &d, err, errlen);
+	if (e == BW_OK)
 		e = keyring_open(text, len, d, &t->kr, err, errlen);
-	crypto_wipe(text, cap);
-	free(text);
 	return e;
 }
 
@@ -370,6 +389,7 @@ tenancy_reload_keys(struct tenancy *t, char *err, size_t errlen)
 		snprintf(err, errlen, "master keys come from the environment: restart to change them");
 		return BW_ERR_CONFIG;
 	}
+	/* source = vault: tenancy_keys_read() opens the vault afresh. */
 	char *text = malloc(cap);
 	if (text == NULL)
 		return BW_ERR_NOMEM;
@@ -398,17 +418,35 @@ tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *e
 	     size_t errlen)
 {
 	struct tenancy *t = calloc(1, sizeof(*t));
+	char *keytext = NULL;
+	size_t keylen = 0, keycap = 8192;
 	bw_err e;
 	*out = NULL;
 	if (t == NULL)
 		return BW_ERR_NOMEM;
 	t->cfg = *cfg;
-	if ((e = tenancy_secrets_load(t, err, errlen)) != BW_OK)
+	/*
+	 * Boot-time secrets first, all of them, so that a missing one stops
+	 * everything before any database is touched: the vault is read once,
+	 * now, and fails closed.
+	 */
+	if ((keytext = malloc(keycap)) == NULL) {
+		e = BW_ERR_NOMEM;
 		goto fail;
+	}
+	if ((e = vault_open(&t->cfg, &t->vault, err, errlen)) != BW_OK ||
+	    (e = tenancy_secrets_load(t, err, errlen)) != BW_OK ||
+	    (e = tenancy_keys_read(t, keytext, keycap, &keylen, err, errlen)) != BW_OK)
+		goto fail;
+	vault_close(t->vault);
+	t->vault = NULL;
 	if ((e = tenancy_control_connect(t, create, err, errlen)) != BW_OK)
 		goto fail;
-	if ((e = tenancy_keys_load(t, err, errlen)) != BW_OK)
+	if ((e = tenancy_keys_load(t, keytext, keylen, err, errlen)) != BW_OK)
 		goto fail;
+	crypto_wipe(keytext, keycap);
+	free(keytext);
+	keytext = NULL;
 	if (!create) {
 		int v;
 		if ((e = migrate_current(t->control, &v)) != BW_OK) {
@@ -427,6 +465,10 @@ tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *e
 	*out = t;
 	return BW_OK;
 fail:
+	if (keytext != NULL) {
+		crypto_wipe(keytext, keycap);
+		free(keytext);
+	}
 	tenancy_close(t);
 	return e;
 }
@@ -436,6 +478,7 @@ tenancy_close(struct tenancy *t)
 {
 	if (t == NULL)
 		return;
+	vault_close(t->vault);
 	keyring_close(t->kr);
 	db_close(t->control);
 	if (t->sec != NULL) {

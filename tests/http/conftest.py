@@ -72,6 +72,11 @@ KEY_SECTIONS = {
          "pool_total", "pool_idle_seconds", "pool_wait_ms", "registry_refresh_ms"),
         "database"),
     "source": "keys", "file": "keys",
+    **dict.fromkeys(
+        ("provider", "files_dir", "infisical_url", "infisical_api", "infisical_project_id",
+         "infisical_environment", "infisical_secret_path", "infisical_client_id_file",
+         "infisical_client_secret_file", "infisical_ca_file", "timeout"),
+        "vault"),
 }
 
 DRIVER = os.environ.get("BULWARK_TEST_DRIVER") or "sqlite"
@@ -310,7 +315,7 @@ class Server:
     # --- configuration and process ------------------------------------
     def update_settings(self, **overrides):
         for key, value in overrides.items():
-            self.settings[KEY_SECTIONS[key]][key] = value
+            self.settings.setdefault(KEY_SECTIONS[key], {})[key] = value
 
     def write_config(self, extra_text=""):
         """Write the config atomically (a reload must never see half a file)."""
