@@ -71,7 +71,8 @@ def test_master_keys_from_files_vault(start_server, tmp_path):
     check_healthy(wait_registered(srv, slug), slug)
 
 
-def test_master_keys_from_infisical(start_server, infisical, tmp_path):
+def test_master_keys_from_infisical(infisical, start_server, tmp_path):
+    # infisical first: it must outlive the server, whose clean-up reads the vault
     keys = write_master_keys(tmp_path / "k").read_text().strip()
     settings = infisical({"MASTER_KEYS": keys})
     srv = start_server(source="vault", file=tmp_path / "no-such-file", **settings)
@@ -99,7 +100,7 @@ def test_vault_unreachable_at_boot_refuses_to_start(server_config, run_cli, tmp_
         assert time.monotonic() - started < 15
 
 
-def test_vault_without_master_keys_refuses(server_config, run_cli, infisical, tmp_path):
+def test_vault_without_master_keys_refuses(infisical, server_config, run_cli, tmp_path):
     settings = infisical({})  # the mock serves secrets, but no MASTER_KEYS
     conf = server_config(migrate=False, source="vault", **settings)
     proc = run_cli("serve", "-c", conf)
