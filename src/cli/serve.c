@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../http/http.h"
@@ -25,6 +26,8 @@ cli_serve(int argc, char **argv)
 	struct tenancy *ten = NULL;
 	struct registry *reg = NULL;
 	struct connpool *cpool = NULL;
+	struct auth_hasher *hasher = NULL;
+	struct route *routes = NULL;
 	char err[1024];
 	int status = 1;
 	sigset_t set;
@@ -48,11 +51,21 @@ cli_serve(int argc, char **argv)
 
 	log_info("bulwark %s starting (configuration: %s)", BULWARK_VERSION,
 		 cfg.source[0] ? cfg.source : "defaults");
+	/* Every route the server knows, in one table (it outlives the server). */
+	size_t nroutes = routes_builtin_count + auth_routes_count;
+	if ((routes = calloc(nroutes, sizeof(*routes))) == NULL) {
+		log_error("cannot start: out of memory");
+		goto out;
+	}
+	memcpy(routes, routes_builtin, routes_builtin_count * sizeof(*routes));
+	memcpy(routes + routes_builtin_count, auth_routes, auth_routes_count * sizeof(*routes));
+	struct server_deps deps = {0};
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
 	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||
 	    connpool_new(ten, &cpool) != BW_OK ||
-	    server_start(&cfg, routes_builtin, routes_builtin_count, reg, cpool, &srv, err,
-			 sizeof(err)) != BW_OK) {
+	    password_hasher_new(cfg.auth_max_hashes, cfg.auth_hash_wait_ms, &hasher) != BW_OK ||
+	    (deps = (struct server_deps){ten, reg, cpool, hasher},
+	     server_start(&cfg, routes, nroutes, &deps, &srv, err, sizeof(err))) != BW_OK) {
 		log_error("cannot start: %s", err);
 		goto out;
 	}
@@ -94,7 +107,9 @@ out:
 	server_free(srv);
 	registry_stop(reg);
 	connpool_free(cpool);
+	password_hasher_free(hasher);
 	tenancy_close(ten);
+	free(routes);
 	if (status == 0)
 		log_info("stopped");
 	return status;

@@ -51,6 +51,15 @@ struct config {
 	long db_pool_wait_ms;
 	long db_registry_refresh_ms;
 
+	/* [auth] */
+	long auth_lockout_threshold; /* wrong passwords (or codes) before a lockout */
+	long auth_lockout_minutes;
+	long auth_session_idle_minutes;
+	long auth_session_absolute_hours;
+	long auth_max_hashes; /* argon2id hashes at once; 0 = 2 per CPU */
+	long auth_hash_wait_ms;
+	long auth_login_rate; /* login attempts per minute per client address; 0 = off */
+
 	/* [keys] */
 	char keys_source[16]; /* file | env | vault */
 	char keys_file[CONFIG_STR]; /* "" = <var_dir>/keys/master.keys */

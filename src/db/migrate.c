@@ -120,9 +120,60 @@ static const char *const tenant_v2[] = {
 	NULL,
 };
 
+/* Identity: lockout, MFA, sessions, API tokens, recovery codes, auth events. */
+static const char *const tenant_v3[] = {
+	"ALTER TABLE users ADD COLUMN failed_logins @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN locked_until @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN password_changed_at @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN disabled @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN mfa_enabled @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN mfa_secret @BLOB",  /* sealed */
+	"ALTER TABLE users ADD COLUMN mfa_pending @BLOB", /* sealed, during enrolment */
+	"ALTER TABLE users ADD COLUMN mfa_last_step @INT NOT NULL DEFAULT 0",
+	/* Only hashes of session and token secrets are stored. */
+	"CREATE TABLE sessions ("
+	" id @ID,"
+	" token_hash @STR(64) NOT NULL UNIQUE,"
+	" user_id @INT NOT NULL,"
+	" mfa_verified @INT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" last_seen_at @INT NOT NULL,"
+	" expires_at @INT NOT NULL,"
+	" client_ip @STR(46) NOT NULL)@OPTS",
+	"CREATE INDEX sessions_user ON sessions (user_id)",
+	"CREATE TABLE api_tokens ("
+	" id @ID,"
+	" user_id @INT NOT NULL,"
+	" name @STR(100) NOT NULL,"
+	" token_hash @STR(64) NOT NULL UNIQUE,"
+	" prefix @STR(16) NOT NULL,"
+	" scopes @TEXT NOT NULL,"
+	" expires_at @INT NOT NULL,"
+	" last_used_at @INT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" revoked_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX api_tokens_user ON api_tokens (user_id)",
+	"CREATE TABLE recovery_codes ("
+	" id @ID,"
+	" user_id @INT NOT NULL,"
+	" code_hash @STR(255) NOT NULL,"
+	" used_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX recovery_codes_user ON recovery_codes (user_id)",
+	/* Security events kept for the audit log (issue 7). */
+	"CREATE TABLE auth_events ("
+	" id @ID,"
+	" at @INT NOT NULL,"
+	" user_id @INT NOT NULL,"
+	" kind @STR(32) NOT NULL,"
+	" client_ip @STR(46) NOT NULL,"
+	" detail @STR(255) NOT NULL)@OPTS",
+	NULL,
+};
+
 static const struct migration tenant_list[] = {
 	{1, "settings and users", tenant_v1},
 	{2, "integrations", tenant_v2},
+	{3, "identity: lockout, MFA, sessions, API tokens", tenant_v3},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_list, BW_ARRAY_LEN(tenant_list)};

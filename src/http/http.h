@@ -13,6 +13,7 @@
 
 #include "../config/config.h"
 #include "../core/core.h"
+#include "../auth/auth.h"
 #include "../tenancy/tenancy.h"
 
 /* Methods as bits so a route set can report its Allow header. */
@@ -33,6 +34,8 @@ enum route_flags {
 	ROUTE_ADMIN = 1 << 2,       /* admin route: IP allowlist applies */
 	ROUTE_DESTRUCTIVE = 1 << 3, /* destructive: IP allowlist applies */
 	ROUTE_NO_TENANT = 1 << 4,   /* answers on any host, without a tenant (/healthz) */
+	ROUTE_MFA_PENDING = 1 << 5, /* reachable before the MFA code is entered */
+	ROUTE_MFA_ENROL = 1 << 6,   /* reachable by a user who must still enrol in MFA */
 };
 
 /* Body limit values for struct route.body_max. */
@@ -94,6 +97,9 @@ struct http_req {
 	bw_err err;            /* when not BW_OK, the error reply */
 	const char *err_msg;   /* from the pool or static; shown to the client */
 	const char *retry_after; /* Retry-After header on 429/503, or NULL */
+	const char *set_cookie;  /* Set-Cookie header, or NULL */
+
+	struct auth_ctx auth; /* who is asking (kind AUTH_NONE on public routes) */
 };
 
 /* --- router.c --------------------------------------------------------- */
@@ -137,10 +143,10 @@ char *response_error_body(const struct http_req *req, size_t *len);
 /* --- ratelimit.c ------------------------------------------------------ */
 struct ratelimit;
 /* Token bucket per client address; rate 0 disables. NULL on OOM. */
-struct ratelimit *ratelimit_new(long per_second, long burst);
+struct ratelimit *ratelimit_new(double per_second, long burst);
 void ratelimit_free(struct ratelimit *rl);
 /* Change rate and burst (SIGHUP) without losing state. */
-void ratelimit_configure(struct ratelimit *rl, long per_second, long burst);
+void ratelimit_configure(struct ratelimit *rl, double per_second, long burst);
 /* 1 if the address may proceed now, 0 if over its rate. */
 int ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us);
 
@@ -169,12 +175,20 @@ void tls_unload(void);
 /* --- server.c --------------------------------------------------------- */
 struct server;
 
+/* What the server serves tenants with; all may be NULL for a bare server. */
+struct server_deps {
+	struct tenancy *ten;
+	struct registry *reg;
+	struct connpool *pool;
+	struct auth_hasher *hasher;
+};
+
 /*
  * Start serving routes over TLS with cfg. On failure returns an error with
  * the reason in err; nothing is left running.
  */
 bw_err server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
-		    struct registry *reg, struct connpool *cpool, struct server **out, char *err,
+		    const struct server_deps *deps, struct server **out, char *err,
 		    size_t errlen) BW_MUST_USE;
 /* Apply what a new configuration can change without a restart. */
 bw_err server_reload(struct server *s, const struct config *cfg, char *err,
@@ -190,8 +204,20 @@ long server_inflight(const struct server *s);
  * (503) when the database cannot be reached.
  */
 bw_err http_req_db(struct http_req *req, db **out) BW_MUST_USE;
+/* The server's configuration, tenancy and password hasher, for handlers. */
+const struct config *http_req_config(const struct http_req *req);
+struct tenancy *http_req_tenancy(const struct http_req *req);
+struct auth_hasher *http_req_hasher(const struct http_req *req);
+/* One login attempt from the request's address: 0 when over the rate. */
+int http_req_login_allowed(struct http_req *req);
+/* The request body as a JSON object; BW_ERR_INVALID (reply set) otherwise. */
+bw_err http_req_json(struct http_req *req, json_t **out) BW_MUST_USE;
 /* Request header by name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
+
+/* --- auth_api.c (src/auth): identity routes ------------------------------- */
+extern const struct route auth_routes[];
+extern const size_t auth_routes_count;
 
 /* --- routes.c: the built-in routes ------------------------------------ */
 extern const struct route routes_builtin[];

@@ -28,12 +28,12 @@ struct rl_shard {
 };
 
 struct ratelimit {
-	_Atomic long per_second, burst;
+	_Atomic long milli_per_second, burst; /* rate in thousandths per second */
 	struct rl_shard shard[RL_SHARDS];
 };
 
 struct ratelimit *
-ratelimit_new(long per_second, long burst)
+ratelimit_new(double per_second, long burst)
 {
 	struct ratelimit *rl = calloc(1, sizeof(*rl));
 	if (rl == NULL)
@@ -55,9 +55,9 @@ ratelimit_free(struct ratelimit *rl)
 }
 
 void
-ratelimit_configure(struct ratelimit *rl, long per_second, long burst)
+ratelimit_configure(struct ratelimit *rl, double per_second, long burst)
 {
-	atomic_store(&rl->per_second, per_second);
+	atomic_store(&rl->milli_per_second, (long)(per_second * 1000.0));
 	atomic_store(&rl->burst, burst);
 }
 
@@ -74,9 +74,10 @@ rl_hash(const char *s)
 int
 ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
 {
-	long rate = atomic_load(&rl->per_second), burst = atomic_load(&rl->burst);
-	if (rate <= 0)
+	long milli = atomic_load(&rl->milli_per_second), burst = atomic_load(&rl->burst);
+	if (milli <= 0)
 		return 1;
+	double rate = (double)milli / 1000.0;
 	uint32_t h = rl_hash(addr);
 	struct rl_shard *sh = &rl->shard[h % RL_SHARDS];
 	size_t base = (h / RL_SHARDS) % RL_SLOTS;
@@ -100,7 +101,7 @@ ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
 		hit->last_us = now_us;
 	}
 	if (now_us > hit->last_us) {
-		hit->tokens += (double)(now_us - hit->last_us) * (double)rate / 1e6;
+		hit->tokens += (double)(now_us - hit->last_us) * rate / 1e6;
 		if (hit->tokens > (double)burst)
 			hit->tokens = (double)burst;
 		hit->last_us = now_us;

@@ -6,6 +6,8 @@
  */
 #include "http.h"
 
+#include "../crypto/crypto.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -18,8 +20,11 @@
 
 struct server {
 	struct MHD_Daemon *daemon;
+	struct tenancy *ten;
 	struct registry *reg; /* NULL: no tenants (tests of the bare server) */
 	struct connpool *pool;
+	struct auth_hasher *hasher;
+	struct ratelimit *login_rl; /* login attempts per address, per minute */
 	struct router *router;
 	struct ratelimit *rl;
 	struct accesslog *alog;
@@ -224,6 +229,8 @@ server_respond(struct server *s, struct http_req *r)
 	}
 	if (r->retry_after != NULL)
 		MHD_add_response_header(resp, "Retry-After", r->retry_after);
+	if (r->set_cookie != NULL)
+		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
 	if (atomic_load(&s->draining))
 		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
@@ -247,6 +254,8 @@ server_content_length(const char *v, size_t *out)
 	*out = n;
 	return BW_OK;
 }
+
+static bw_err server_authorize(struct server *s, struct http_req *r);
 
 /*
  * The stages before the handler. Returns BW_OK with r->route set and
@@ -325,6 +334,8 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 	}
 	if (clen > r->body_limit || (chunked && r->body_limit == 0))
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
+	if (!(r->route->flags & ROUTE_NO_TENANT) && (e = server_authorize(s, r)) != BW_OK)
+		return e;
 	if (clen > 0) {
 		r->body = malloc(clen + 1);
 		if (r->body == NULL)
@@ -450,10 +461,118 @@ http_req_db(struct http_req *req, db **out)
 	return BW_OK;
 }
 
+const struct config *
+http_req_config(const struct http_req *req)
+{
+	return &req->srv->cfg;
+}
+
+struct tenancy *
+http_req_tenancy(const struct http_req *req)
+{
+	return req->srv->ten;
+}
+
+struct auth_hasher *
+http_req_hasher(const struct http_req *req)
+{
+	return req->srv->hasher;
+}
+
+int
+http_req_login_allowed(struct http_req *req)
+{
+	return ratelimit_take(req->srv->login_rl, req->client_ip, util_now_us());
+}
+
+bw_err
+http_req_json(struct http_req *req, json_t **out)
+{
+	json_error_t je;
+	*out = NULL;
+	if (req->body == NULL || req->body_len == 0)
+		return response_error(req, BW_ERR_INVALID, "a JSON object body is required");
+	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL || !json_is_object(j)) {
+		json_decref(j);
+		return response_error(req, BW_ERR_INVALID, "the body is not a JSON object");
+	}
+	*out = j;
+	return BW_OK;
+}
+
+/*
+ * Stage 5-8 for routes that are not public: who is asking (session cookie
+ * or API token), MFA state, CSRF for cookie-authenticated changes, and the
+ * permission. Until roles exist (the RBAC issue), "self.*" permissions
+ * belong to every user and every other permission to admins only.
+ */
+static bw_err
+server_authorize(struct server *s, struct http_req *r)
+{
+	struct MHD_Connection *c = r->conn;
+	const struct route *rt = r->route;
+	int changes = (r->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) != 0;
+	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	const char *cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+	char secret[48];
+	int has_cookie = auth_cookie_find(cookie, secret);
+	db *d;
+	bw_err e;
+
+	/* CSRF: a browser's state change must come from this tenant's own origin. */
+	if (changes && (has_cookie || (rt->flags & ROUTE_PUBLIC))) {
+		const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+		const char *referer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer");
+		const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+		char want[300];
+		snprintf(want, sizeof(want), "https://%s", host ? host : "");
+		size_t wl = strlen(want);
+		int ok;
+		if (origin != NULL)
+			ok = strcasecmp(origin, want) == 0;
+		else if (referer != NULL)
+			ok = strncasecmp(referer, want, wl) == 0 && (referer[wl] == '/' || referer[wl] == '\0');
+		else
+			ok = !has_cookie; /* a cookie-less API client (no Origin) may log in */
+		if (!ok)
+			return response_error(r, BW_ERR_DENIED,
+					      "cross-site request refused (Origin does not match)");
+	}
+	if (rt->flags & ROUTE_PUBLIC)
+		return BW_OK;
+	if ((e = http_req_db(r, &d)) != BW_OK)
+		return e;
+	if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0)
+		e = token_check(d, authz + 7, &r->auth);
+	else if (has_cookie)
+		e = session_check(d, &s->cfg, secret, &r->auth);
+	else
+		e = BW_ERR_UNAUTHORIZED;
+	crypto_wipe(secret, sizeof(secret));
+	if (e == BW_ERR_UNAUTHORIZED)
+		return response_error(r, e, "sign in first (session expired or not signed in)");
+	if (e != BW_OK)
+		return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+	if (!r->auth.mfa_verified && !(rt->flags & ROUTE_MFA_PENDING))
+		return response_error(r, BW_ERR_UNAUTHORIZED, "enter your MFA code first");
+	if (!r->auth.user.mfa_enabled && !(rt->flags & (ROUTE_MFA_ENROL | ROUTE_MFA_PENDING)) &&
+	    auth_mfa_required(d))
+		return response_error(r, BW_ERR_DENIED,
+				      "this organisation requires MFA: enrol before anything else");
+	/* Permission: self.* for every user, the rest for admins (until roles). */
+	const char *perm = rt->permission;
+	int self = strncmp(perm, "self.", 5) == 0;
+	if (!self && !r->auth.user.is_admin)
+		return response_error(r, BW_ERR_DENIED, "permission denied");
+	if (r->auth.kind == AUTH_TOKEN && !auth_scope_allows(r->auth.scopes, perm))
+		return response_error(r, BW_ERR_DENIED, "this API token is not scoped for that");
+	return BW_OK;
+}
+
 bw_err
 server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
-	     struct registry *reg, struct connpool *cpool, struct server **out, char *err,
-	     size_t errlen)
+	     const struct server_deps *deps, struct server **out, char *err, size_t errlen)
 {
 	struct server *s = NULL;
 	bw_err e;
@@ -464,8 +583,12 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return BW_ERR_NOMEM;
 	s->cfg = *cfg;
-	s->reg = reg;
-	s->pool = cpool;
+	if (deps != NULL) {
+		s->ten = deps->ten;
+		s->reg = deps->reg;
+		s->pool = deps->pool;
+		s->hasher = deps->hasher;
+	}
 	atomic_store(&s->header_max, cfg->header_max);
 	if ((e = util_random(rnd, sizeof(rnd))) != BW_OK)
 		goto fail;
@@ -476,7 +599,11 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 		goto fail;
 	/* Request memory: decoded path, params and handler scratch; bodies are separate. */
 	s->pool_max = 1024 * 1024;
-	if ((s->rl = ratelimit_new(cfg->rate_per_second, cfg->rate_burst)) == NULL) {
+	/* Logins: a per-minute budget, refilled a token at a time. */
+	s->login_rl = ratelimit_new((double)cfg->auth_login_rate / 60.0,
+				    cfg->auth_login_rate > 0 ? cfg->auth_login_rate : 1);
+	if (s->login_rl == NULL ||
+	    (s->rl = ratelimit_new((double)cfg->rate_per_second, cfg->rate_burst)) == NULL) {
 		e = BW_ERR_NOMEM;
 		goto fail;
 	}
@@ -549,7 +676,9 @@ server_reload(struct server *s, const struct config *cfg, char *err, size_t errl
 			 strerror(errno));
 		return BW_ERR_IO;
 	}
-	ratelimit_configure(s->rl, cfg->rate_per_second, cfg->rate_burst);
+	ratelimit_configure(s->rl, (double)cfg->rate_per_second, cfg->rate_burst);
+	ratelimit_configure(s->login_rl, (double)cfg->auth_login_rate / 60.0,
+			    cfg->auth_login_rate > 0 ? cfg->auth_login_rate : 1);
 	atomic_store(&s->header_max, cfg->header_max);
 
 	const struct config *o = &s->cfg;
@@ -602,6 +731,7 @@ server_free(struct server *s)
 	tls_unload();
 	accesslog_close(s->alog);
 	ratelimit_free(s->rl);
+	ratelimit_free(s->login_rl);
 	router_free(s->router);
 	free(s);
 }

@@ -13,6 +13,8 @@
 
 const struct field_column field_columns[] = {
 	{"integrations", "secret"},
+	{"users", "mfa_secret"},
+	{"users", "mfa_pending"},
 };
 const size_t field_columns_count = BW_ARRAY_LEN(field_columns);
 

@@ -102,8 +102,7 @@ setup(void **state)
 	snprintf(cfg.tls_cert, sizeof(cfg.tls_cert), "%s/cert.pem", dir);
 	snprintf(cfg.tls_key, sizeof(cfg.tls_key), "%s/key.pem", dir);
 	log_set_level(LOG_LVL_WARN);
-	if (server_start(&cfg, test_routes, BW_ARRAY_LEN(test_routes), NULL, NULL, &srv, err,
-			 sizeof(err)) !=
+	if (server_start(&cfg, test_routes, BW_ARRAY_LEN(test_routes), NULL, &srv, err, sizeof(err)) !=
 	    BW_OK)
 		fail_msg("server_start: %s", err);
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,0 +1,559 @@
+/*
+ * The identity routes: login, logout, me, password change, sessions,
+ * unlock, API tokens. Every answer about credentials is the same for an
+ * unknown user and a wrong password, and takes about the same time (the
+ * unknown user's password is checked against a dummy hash).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../crypto/crypto.h"
+#include "../http/http.h"
+
+static int64_t
+api_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int
+auth_mfa_required(db *d)
+{
+	db_stmt *s;
+	int row = 0, req = 0;
+	if (db_prepare(d, "SELECT value FROM settings WHERE name = 'mfa_required'", &s) != BW_OK)
+		return 1; /* cannot tell: fail closed */
+	if (db_step(s, &row) != BW_OK)
+		req = 1;
+	else if (row)
+		req = strcmp(db_col_text(s, 0), "1") == 0;
+	db_finalize(s);
+	return req;
+}
+
+int
+auth_scope_allows(const char *scopes_json, const char *perm)
+{
+	json_error_t je;
+	json_t *a = json_loads(scopes_json, 0, &je), *v;
+	size_t i;
+	int ok = 0;
+	json_array_foreach(a, i, v)
+	{
+		const char *sc = json_string_value(v);
+		if (sc != NULL && (strcmp(sc, "*") == 0 || strcmp(sc, perm) == 0))
+			ok = 1;
+	}
+	json_decref(a);
+	return ok;
+}
+
+/* A string member of at most max bytes, or NULL. */
+static const char *
+api_str(json_t *o, const char *key, size_t max)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v != NULL && strlen(v) <= max ? v : NULL;
+}
+
+static json_t *
+api_user_json(const struct auth_user *u)
+{
+	return json_pack("{s:I, s:s, s:b, s:b, s:b}", "id", (json_int_t)u->id, "email", u->email,
+			 "is_admin", u->is_admin, "mfa_enabled", u->mfa_enabled, "must_change_password",
+			 u->must_change_password);
+}
+
+static bw_err
+api_set_session(struct http_req *req, const char *secret)
+{
+	char *cookie = pool_alloc(req->pool, 256);
+	if (cookie == NULL)
+		return BW_ERR_NOMEM;
+	auth_cookie(http_req_config(req), secret, cookie, 256);
+	req->set_cookie = cookie;
+	return BW_OK;
+}
+
+/*
+ * One wrong password for user id: counted atomically in the database, so
+ * parallel attempts and other app servers all count. Returns 1 if the
+ * account is now locked.
+ */
+static int
+api_count_failure(struct http_req *req, db *d, int64_t id)
+{
+	const struct config *cfg = http_req_config(req);
+	db_stmt *s;
+	int row, locked = 0;
+	int64_t until = api_now() + cfg->auth_lockout_minutes * 60;
+	bw_err e = db_prepare(d,
+			      "UPDATE users SET failed_logins = failed_logins + 1, locked_until = CASE"
+			      " WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, cfg->auth_lockout_threshold)) == BW_OK &&
+	    (e = db_bind_int(s, 2, until)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK)
+		log_error("counting a failed login: %s", db_errmsg(d));
+	row = 0;
+	if (db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s) == BW_OK) {
+		if (db_bind_int(s, 1, id) == BW_OK && db_step(s, &row) == BW_OK && row)
+			locked = db_col_int(s, 1) > api_now() &&
+				 db_col_int(s, 0) == cfg->auth_lockout_threshold;
+		db_finalize(s);
+	}
+	auth_event(d, id, locked ? "lockout" : "login_failure", req->client_ip,
+		   locked ? "too many wrong passwords" : "wrong password");
+	return locked;
+}
+
+static bw_err
+api_locked(struct http_req *req, int64_t until)
+{
+	char ts[32];
+	time_t t = (time_t)until;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "code", "locked", "message",
+			      "account locked after too many failed sign-ins", "locked_until", ts,
+			      "request_id", req->id);
+	bw_err e = response_json(req, 423, o);
+	return e;
+}
+
+static bw_err
+api_login(struct http_req *req)
+{
+	json_t *in = NULL;
+	db *d;
+	db_stmt *s = NULL;
+	int row = 0, rehash = 0;
+	bw_err e;
+	struct auth_user u;
+	char phc[256], secret[48];
+	int64_t locked_until = 0;
+	int disabled = 0;
+
+	memset(&u, 0, sizeof(u));
+	if (!http_req_login_allowed(req)) {
+		req->retry_after = "60";
+		return response_error(req, BW_ERR_RATE, "too many sign-in attempts from this address");
+	}
+	if ((e = http_req_json(req, &in)) != BW_OK)
+		return e;
+	const char *email = api_str(in, "email", 254), *password = api_str(in, "password", 1024);
+	if (email == NULL || password == NULL) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID, "email and password are required strings");
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		goto out;
+	e = db_prepare(d,
+		       "SELECT id, email, is_admin, mfa_enabled, must_change_password, password_hash,"
+		       " locked_until, disabled FROM users WHERE email = ?",
+		       &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		u.id = db_col_int(s, 0);
+		snprintf(u.email, sizeof(u.email), "%s", db_col_text(s, 1));
+		u.is_admin = (int)db_col_int(s, 2);
+		u.mfa_enabled = (int)db_col_int(s, 3);
+		u.must_change_password = (int)db_col_int(s, 4);
+		snprintf(phc, sizeof(phc), "%s", db_col_text(s, 5));
+		locked_until = db_col_int(s, 6);
+		disabled = (int)db_col_int(s, 7);
+	}
+	db_finalize(s);
+	if (e != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		goto out;
+	}
+	if (!row || disabled) {
+		/* As slow as a real check, and the same answer. */
+		password_verify_dummy(http_req_hasher(req), password);
+		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+		goto out;
+	}
+	if (locked_until > api_now()) {
+		e = api_locked(req, locked_until);
+		goto out;
+	}
+	e = password_verify(http_req_hasher(req), phc, password, &rehash);
+	if (e == BW_ERR_UNAVAILABLE) {
+		req->retry_after = "1";
+		e = response_error(req, e, "too many sign-ins at once; try again");
+		goto out;
+	}
+	if (e != BW_OK) {
+		api_count_failure(req, d, u.id);
+		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+		goto out;
+	}
+	/* Right password: reset the count, unless a parallel attempt locked it meanwhile. */
+	char idb[24], nowb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)u.id);
+	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
+	const char *p[] = {idb, nowb, NULL};
+	if ((e = db_prepare(d,
+			    "UPDATE users SET failed_logins = 0 WHERE id = ? AND locked_until <= ?",
+			    &s)) == BW_OK &&
+	    (e = db_bind_text(s, 1, idb)) == BW_OK && (e = db_bind_text(s, 2, nowb)) == BW_OK)
+		e = db_step(s, &row);
+	int64_t reset = e == BW_OK ? db_changes(s) : 0;
+	db_finalize(s);
+	(void)p;
+	if (e == BW_OK && reset == 0) {
+		e = api_locked(req, api_now() + http_req_config(req)->auth_lockout_minutes * 60);
+		goto out;
+	}
+	if (rehash) {
+		char fresh[256];
+		if (password_hash(http_req_hasher(req), password, fresh, sizeof(fresh)) == BW_OK) {
+			const char *rp[] = {fresh, idb, NULL};
+			if (db_exec_params(d, "UPDATE users SET password_hash = ? WHERE id = ?", rp) != BW_OK)
+				log_warn("could not rehash a password: %s", db_errmsg(d));
+		}
+	}
+	/* A brand-new session: whatever id the browser had before is worthless. */
+	char old[48];
+	const char *cookie = http_req_header(req, "Cookie");
+	if (auth_cookie_find(cookie, old)) {
+		char h[65];
+		auth_secret_hash(old, h);
+		const char *dp[] = {h, NULL};
+		if (db_exec_params(d, "DELETE FROM sessions WHERE token_hash = ?", dp) != BW_OK)
+			log_warn("could not drop the pre-login session");
+		crypto_wipe(old, sizeof(old));
+	}
+	if ((e = session_create(d, http_req_config(req), u.id, !u.mfa_enabled, req->client_ip,
+				secret)) != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now");
+		goto out;
+	}
+	auth_event(d, u.id, "login", req->client_ip, u.mfa_enabled ? "password ok, MFA next" : "ok");
+	if ((e = api_set_session(req, secret)) == BW_OK)
+		e = response_json(req, 200,
+				  json_pack("{s:o, s:b}", "user", api_user_json(&u), "mfa_required",
+					    u.mfa_enabled));
+	crypto_wipe(secret, sizeof(secret));
+out:
+	crypto_wipe(phc, sizeof(phc));
+	json_decref(in);
+	return e;
+}
+
+static bw_err
+api_logout(struct http_req *req)
+{
+	db *d;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	if (req->auth.kind == AUTH_SESSION) {
+		if (session_delete(d, req->auth.session_id) != BW_OK)
+			return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		auth_event(d, req->auth.user.id, "logout", req->client_ip, "");
+	}
+	if ((e = api_set_session(req, NULL)) != BW_OK)
+		return e;
+	return response_json(req, 200, json_pack("{s:b}", "signed_out", 1));
+}
+
+static bw_err
+api_me(struct http_req *req)
+{
+	return response_json(req, 200,
+			     json_pack("{s:o, s:s, s:s}", "user", api_user_json(&req->auth.user),
+				       "tenant", req->tenant, "auth",
+				       req->auth.kind == AUTH_TOKEN ? "token" : "session"));
+}
+
+/* The password of the signed-in user, checked like a login (counts failures). */
+static bw_err
+api_recheck_password(struct http_req *req, db *d, const char *password)
+{
+	db_stmt *s;
+	int row = 0, rehash;
+	char phc[256] = "";
+	bw_err e = db_prepare(d, "SELECT password_hash FROM users WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, req->auth.user.id)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row)
+		snprintf(phc, sizeof(phc), "%s", db_col_text(s, 0));
+	db_finalize(s);
+	if (e != BW_OK || !row)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	e = password_verify(http_req_hasher(req), phc, password, &rehash);
+	crypto_wipe(phc, sizeof(phc));
+	if (e == BW_ERR_UNAUTHORIZED) {
+		api_count_failure(req, d, req->auth.user.id);
+		return response_error(req, BW_ERR_DENIED, "the current password is wrong");
+	}
+	return e == BW_OK ? BW_OK : response_error(req, e, NULL);
+}
+
+static bw_err
+api_change_password(struct http_req *req)
+{
+	json_t *in;
+	db *d;
+	const char *why;
+	char phc[256];
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	const char *cur = api_str(in, "current_password", 1024), *nw = api_str(in, "new_password", 1024);
+	if (cur == NULL || nw == NULL) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID,
+				      "current_password and new_password are required strings");
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK || (e = api_recheck_password(req, d, cur)) != BW_OK)
+		goto out;
+	if (password_policy(nw, req->auth.user.email, &why) != BW_OK) {
+		const char *msg = pool_printf(req->pool, "the new password %s", why);
+		e = response_error(req, BW_ERR_INVALID, msg);
+		goto out;
+	}
+	if ((e = password_hash(http_req_hasher(req), nw, phc, sizeof(phc))) != BW_OK) {
+		e = response_error(req, e, NULL);
+		goto out;
+	}
+	char idb[24], nowb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
+	const char *p[] = {phc, nowb, idb, NULL};
+	if ((e = db_exec_params(d,
+				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
+				" must_change_password = 0 WHERE id = ?",
+				p)) != BW_OK ||
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
+	auth_event(d, req->auth.user.id, "password_changed", req->client_ip,
+		   "other sessions ended");
+	e = response_json(req, 200, json_pack("{s:b}", "changed", 1));
+out:
+	crypto_wipe(phc, sizeof(phc));
+	json_decref(in);
+	return e;
+}
+
+static bw_err
+api_end_other_sessions(struct http_req *req)
+{
+	db *d;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	if (session_end_user(d, req->auth.user.id, req->auth.session_id) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip, "other sessions");
+	return response_json(req, 200, json_pack("{s:b}", "ended", 1));
+}
+
+/* The user id in the path, which must exist in this tenant. */
+static bw_err
+api_path_user(struct http_req *req, db *d, int64_t *id)
+{
+	long v;
+	db_stmt *s;
+	int row = 0;
+	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &v) != BW_OK)
+		return response_error(req, BW_ERR_NOTFOUND, "no such user");
+	bw_err e = db_prepare(d, "SELECT id FROM users WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, v)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	if (!row)
+		return response_error(req, BW_ERR_NOTFOUND, "no such user");
+	*id = v;
+	return BW_OK;
+}
+
+static bw_err
+api_user_end_sessions(struct http_req *req)
+{
+	db *d;
+	int64_t id;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+		return e;
+	if (session_end_user(d, id, 0) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
+	return response_json(req, 200, json_pack("{s:b}", "ended", 1));
+}
+
+static bw_err
+api_user_unlock(struct http_req *req)
+{
+	db *d;
+	int64_t id;
+	char idb[24];
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+		return e;
+	snprintf(idb, sizeof(idb), "%lld", (long long)id);
+	const char *p[] = {idb, NULL};
+	if (db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", p) !=
+	    BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, id, "unlock", req->client_ip, "by an admin");
+	return response_json(req, 200, json_pack("{s:b}", "unlocked", 1));
+}
+
+static bw_err
+api_token_create(struct http_req *req)
+{
+	json_t *in, *scopes, *v;
+	db *d;
+	size_t i;
+	char token[64];
+	int64_t id, expires = 0;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	const char *name = api_str(in, "name", 100);
+	scopes = json_object_get(in, "scopes");
+	json_t *exp = json_object_get(in, "expires_in_days");
+	if (name == NULL || name[0] == '\0' || !json_is_array(scopes) || json_array_size(scopes) == 0 ||
+	    json_array_size(scopes) > 64 || (exp != NULL && !json_is_integer(exp))) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID,
+				      "name (string), scopes (non-empty array of permissions) and "
+				      "optional expires_in_days (integer) are required");
+	}
+	/* A token never carries more than its owner has. */
+	json_array_foreach(scopes, i, v)
+	{
+		const char *sc = json_string_value(v);
+		if (sc == NULL || strlen(sc) > 64 ||
+		    (!req->auth.user.is_admin && strncmp(sc, "self.", 5) != 0)) {
+			json_decref(in);
+			return response_error(req, BW_ERR_DENIED,
+					      "a token can only hold permissions you have");
+		}
+	}
+	if (exp != NULL) {
+		json_int_t days = json_integer_value(exp);
+		if (days < 1 || days > 3650) {
+			json_decref(in);
+			return response_error(req, BW_ERR_INVALID, "expires_in_days: 1 to 3650");
+		}
+		expires = api_now() + (int64_t)days * 86400;
+	}
+	char *sj = json_dumps(scopes, JSON_COMPACT);
+	if (sj == NULL || (e = http_req_db(req, &d)) != BW_OK ||
+	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) != BW_OK) {
+		free(sj);
+		json_decref(in);
+		return e == BW_OK ? BW_ERR_NOMEM : response_error(req, e, NULL);
+	}
+	auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
+	e = response_json(req, 201,
+			  json_pack("{s:I, s:s, s:s, s:O, s:I}", "id", (json_int_t)id, "name", name,
+				    "token", token, "scopes", scopes, "expires_at", (json_int_t)expires));
+	crypto_wipe(token, sizeof(token));
+	free(sj);
+	json_decref(in);
+	return e;
+}
+
+static bw_err
+api_token_list(struct http_req *req)
+{
+	db *d;
+	db_stmt *s;
+	int row;
+	json_t *list = json_array();
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK) {
+		json_decref(list);
+		return e;
+	}
+	e = db_prepare(d,
+		       "SELECT id, name, prefix, scopes, expires_at, last_used_at, created_at FROM"
+		       " api_tokens WHERE user_id = ? AND revoked_at = 0 ORDER BY id",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, req->auth.user.id)) == BW_OK)
+		while ((e = db_step(s, &row)) == BW_OK && row) {
+			json_error_t je;
+			json_array_append_new(
+			    list, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "id",
+					    (json_int_t)db_col_int(s, 0), "name", db_col_text(s, 1),
+					    "prefix", db_col_text(s, 2), "scopes",
+					    json_loads(db_col_text(s, 3), 0, &je), "expires_at",
+					    (json_int_t)db_col_int(s, 4), "last_used_at",
+					    (json_int_t)db_col_int(s, 5), "created_at",
+					    (json_int_t)db_col_int(s, 6)));
+		}
+	db_finalize(s);
+	if (e != BW_OK) {
+		json_decref(list);
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
+	return response_json(req, 200, json_pack("{s:o}", "tokens", list));
+}
+
+static bw_err
+api_token_revoke(struct http_req *req)
+{
+	db *d;
+	db_stmt *s;
+	int row;
+	long id;
+	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &id) != BW_OK)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	/* Only one's own: another user's token id is simply not found. */
+	e = db_prepare(d,
+		       "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND"
+		       " revoked_at = 0",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, api_now())) == BW_OK && (e = db_bind_int(s, 2, id)) == BW_OK &&
+	    (e = db_bind_int(s, 3, req->auth.user.id)) == BW_OK)
+		e = db_step(s, &row);
+	int64_t n = e == BW_OK ? db_changes(s) : 0;
+	db_finalize(s);
+	if (e != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	if (n == 0)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	auth_event(d, req->auth.user.id, "token_revoked", req->client_ip, "");
+	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
+}
+
+#define BODY_SMALL 4096
+
+const struct route auth_routes[] = {
+	{HTTP_POST, "/api/v1/auth/login", api_login, ROUTE_PUBLIC, NULL, BODY_SMALL},
+	{HTTP_POST, "/api/v1/auth/logout", api_logout, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL,
+	 "self.session", ROUTE_BODY_NONE},
+	{HTTP_GET, "/api/v1/me", api_me, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL, "self.view",
+	 ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/auth/password", api_change_password, ROUTE_MFA_ENROL, "self.password",
+	 BODY_SMALL},
+	{HTTP_POST, "/api/v1/auth/sessions/end-others", api_end_other_sessions, 0, "self.session",
+	 ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/users/:id/sessions/end", api_user_end_sessions, ROUTE_ADMIN,
+	 "users.sessions", ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/users/:id/unlock", api_user_unlock, ROUTE_ADMIN, "users.unlock",
+	 ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/auth/tokens", api_token_create, 0, "self.tokens", BODY_SMALL},
+	{HTTP_GET, "/api/v1/auth/tokens", api_token_list, 0, "self.tokens", ROUTE_BODY_NONE},
+	{HTTP_DELETE, "/api/v1/auth/tokens/:id", api_token_revoke, 0, "self.tokens",
+	 ROUTE_BODY_NONE},
+};
+
+const size_t auth_routes_count = BW_ARRAY_LEN(auth_routes);

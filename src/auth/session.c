@@ -1,0 +1,318 @@
+/*
+ * Sessions and API tokens. Both are 256-bit random secrets handed to the
+ * client once; the database keeps only their SHA-256, so a copy of the
+ * database is no key to anyone's session. Sessions end after an idle time
+ * (sliding) and an absolute time; the last-seen time is written at most
+ * once a minute so a busy client does not cost a write per request.
+ */
+#include "auth.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../crypto/crypto.h"
+
+#define SESSION_TOUCH_SECONDS 60
+
+static int64_t
+auth_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void
+auth_secret_hash(const char *secret, char hash[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	if (EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		memset(md, 0, sizeof(md)); /* cannot happen; hashes to nothing anyone has */
+	util_hex(md, 32, hash);
+}
+
+bw_err
+auth_secret_new(char secret[48], char hash[65])
+{
+	unsigned char raw[AUTH_TOKEN_BYTES];
+	unsigned char b64[64];
+	if (util_random(raw, sizeof(raw)) != BW_OK)
+		return BW_ERR_CRYPTO;
+	int n = EVP_EncodeBlock(b64, raw, sizeof(raw)); /* 44 chars with one '=' */
+	crypto_wipe(raw, sizeof(raw));
+	size_t o = 0;
+	for (int i = 0; i < n && b64[i] != '='; i++)
+		secret[o++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+	secret[o] = '\0';
+	crypto_wipe(b64, sizeof(b64));
+	auth_secret_hash(secret, hash);
+	return BW_OK;
+}
+
+void
+auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip, const char *detail)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d,
+			      "INSERT INTO auth_events (at, user_id, kind, client_ip, detail) VALUES "
+			      "(?, ?, ?, ?, ?)",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, auth_now())) == BW_OK &&
+	    (e = db_bind_int(s, 2, user_id)) == BW_OK && (e = db_bind_text(s, 3, kind)) == BW_OK &&
+	    (e = db_bind_text(s, 4, client_ip)) == BW_OK && (e = db_bind_text(s, 5, detail)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK)
+		log_error("recording auth event %s: %s", kind, db_errmsg(d));
+}
+
+static bw_err
+session_insert(db *d, const struct config *cfg, int64_t user_id, int mfa_verified,
+	       const char *client_ip, int64_t expires_at, char secret[48])
+{
+	char hash[65];
+	db_stmt *s;
+	int row;
+	bw_err e = auth_secret_new(secret, hash);
+	if (e != BW_OK)
+		return e;
+	(void)cfg;
+	int64_t now = auth_now();
+	e = db_prepare(d,
+		       "INSERT INTO sessions (token_hash, user_id, mfa_verified, created_at,"
+		       " last_seen_at, expires_at, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		       &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK &&
+	    (e = db_bind_int(s, 2, user_id)) == BW_OK && (e = db_bind_int(s, 3, mfa_verified)) == BW_OK &&
+	    (e = db_bind_int(s, 4, now)) == BW_OK && (e = db_bind_int(s, 5, now)) == BW_OK &&
+	    (e = db_bind_int(s, 6, expires_at)) == BW_OK && (e = db_bind_text(s, 7, client_ip)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e != BW_OK)
+		crypto_wipe(secret, 48);
+	return e;
+}
+
+bw_err
+session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_verified,
+	       const char *client_ip, char secret[48])
+{
+	return session_insert(d, cfg, user_id, mfa_verified, client_ip,
+			      auth_now() + cfg->auth_session_absolute_hours * 3600, secret);
+}
+
+bw_err
+session_delete(db *d, int64_t session_id)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)session_id);
+	const char *p[] = {id, NULL};
+	return db_exec_params(d, "DELETE FROM sessions WHERE id = ?", p);
+}
+
+bw_err
+session_end_user(db *d, int64_t user_id, int64_t keep)
+{
+	char u[24], k[24];
+	snprintf(u, sizeof(u), "%lld", (long long)user_id);
+	snprintf(k, sizeof(k), "%lld", (long long)keep);
+	const char *p[] = {u, k, NULL};
+	return db_exec_params(d, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", p);
+}
+
+bw_err
+session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_verified,
+	       const char *client_ip, char secret[48])
+{
+	db_stmt *s;
+	int row = 0;
+	int64_t user_id = 0, expires = 0;
+	bw_err e = db_prepare(d, "SELECT user_id, expires_at FROM sessions WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, session_id)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row) {
+		user_id = db_col_int(s, 0);
+		expires = db_col_int(s, 1);
+	}
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	if (!row)
+		return BW_ERR_UNAUTHORIZED;
+	/* The absolute end stays where login put it: rotation is no extension. */
+	if ((e = session_insert(d, cfg, user_id, mfa_verified, client_ip, expires, secret)) != BW_OK)
+		return e;
+	return session_delete(d, session_id);
+}
+
+/* Fill ctx->user from a users row selected as: id, email, is_admin, mfa, must_change. */
+static void
+auth_user_from(db_stmt *s, int col, struct auth_user *u)
+{
+	u->id = db_col_int(s, col);
+	snprintf(u->email, sizeof(u->email), "%s", db_col_text(s, col + 1));
+	u->is_admin = (int)db_col_int(s, col + 2);
+	u->mfa_enabled = (int)db_col_int(s, col + 3);
+	u->must_change_password = (int)db_col_int(s, col + 4);
+}
+
+bw_err
+session_check(db *d, const struct config *cfg, const char *secret, struct auth_ctx *ctx)
+{
+	char hash[65];
+	db_stmt *s;
+	int row = 0;
+	int64_t now = auth_now(), sid = 0, last = 0, expires = 0;
+	auth_secret_hash(secret, hash);
+	memset(ctx, 0, sizeof(*ctx));
+	bw_err e = db_prepare(d,
+			      "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, u.id, u.email,"
+			      " u.is_admin, u.mfa_enabled, u.must_change_password FROM sessions s JOIN"
+			      " users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.disabled = 0",
+			      &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		sid = db_col_int(s, 0);
+		ctx->mfa_verified = (int)db_col_int(s, 1);
+		last = db_col_int(s, 2);
+		expires = db_col_int(s, 3);
+		auth_user_from(s, 4, &ctx->user);
+	}
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	if (!row)
+		return BW_ERR_UNAUTHORIZED;
+	if (now >= expires || now - last >= cfg->auth_session_idle_minutes * 60) {
+		if (session_delete(d, sid) != BW_OK)
+			log_warn("cannot delete expired session %lld", (long long)sid);
+		return BW_ERR_UNAUTHORIZED;
+	}
+	if (now - last >= SESSION_TOUCH_SECONDS) {
+		char a[24], b[24];
+		snprintf(a, sizeof(a), "%lld", (long long)now);
+		snprintf(b, sizeof(b), "%lld", (long long)sid);
+		const char *p[] = {a, b, NULL};
+		if ((e = db_exec_params(d, "UPDATE sessions SET last_seen_at = ? WHERE id = ?", p)) != BW_OK)
+			return e;
+	}
+	ctx->kind = AUTH_SESSION;
+	ctx->session_id = sid;
+	return BW_OK;
+}
+
+bw_err
+token_create(db *d, int64_t user_id, const char *name, const char *scopes_json, int64_t expires_at,
+	     char token[64], int64_t *id)
+{
+	char secret[48], hash[65], prefix[16];
+	db_stmt *s;
+	int row;
+	bw_err e = auth_secret_new(secret, hash);
+	if (e != BW_OK)
+		return e;
+	snprintf(token, 64, "bwk_%s", secret);
+	crypto_wipe(secret, sizeof(secret));
+	auth_secret_hash(token, hash);
+	snprintf(prefix, sizeof(prefix), "%.12s", token);
+	e = db_prepare(d,
+		       "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, expires_at,"
+		       " last_used_at, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0)",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, user_id)) == BW_OK &&
+	    (e = db_bind_text(s, 2, name)) == BW_OK && (e = db_bind_text(s, 3, hash)) == BW_OK &&
+	    (e = db_bind_text(s, 4, prefix)) == BW_OK && (e = db_bind_text(s, 5, scopes_json)) == BW_OK &&
+	    (e = db_bind_int(s, 6, expires_at)) == BW_OK && (e = db_bind_int(s, 7, auth_now())) == BW_OK)
+		e = db_step(s, &row);
+	*id = e == BW_OK ? db_last_id(s) : 0;
+	db_finalize(s);
+	if (e != BW_OK)
+		crypto_wipe(token, 64);
+	return e;
+}
+
+bw_err
+token_check(db *d, const char *token, struct auth_ctx *ctx)
+{
+	char hash[65];
+	db_stmt *s;
+	int row = 0;
+	int64_t now = auth_now(), tid = 0, expires = 0, last = 0;
+	memset(ctx, 0, sizeof(*ctx));
+	if (strncmp(token, "bwk_", 4) != 0 || strlen(token) > 60)
+		return BW_ERR_UNAUTHORIZED;
+	auth_secret_hash(token, hash);
+	bw_err e = db_prepare(d,
+			      "SELECT t.id, t.expires_at, t.last_used_at, t.scopes, u.id, u.email,"
+			      " u.is_admin, u.mfa_enabled, u.must_change_password FROM api_tokens t"
+			      " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND"
+			      " t.revoked_at = 0 AND u.disabled = 0",
+			      &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		tid = db_col_int(s, 0);
+		expires = db_col_int(s, 1);
+		last = db_col_int(s, 2);
+		snprintf(ctx->scopes, sizeof(ctx->scopes), "%s", db_col_text(s, 3));
+		auth_user_from(s, 4, &ctx->user);
+	}
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	if (!row || (expires != 0 && now >= expires))
+		return BW_ERR_UNAUTHORIZED;
+	if (now - last >= SESSION_TOUCH_SECONDS) {
+		char a[24], b[24];
+		snprintf(a, sizeof(a), "%lld", (long long)now);
+		snprintf(b, sizeof(b), "%lld", (long long)tid);
+		const char *p[] = {a, b, NULL};
+		if ((e = db_exec_params(d, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", p)) != BW_OK)
+			return e;
+	}
+	ctx->kind = AUTH_TOKEN;
+	ctx->token_id = tid;
+	ctx->mfa_verified = 1;
+	return BW_OK;
+}
+
+void
+auth_cookie(const struct config *cfg, const char *secret, char *out, size_t outlen)
+{
+	/* __Host-: Secure, Path=/, no Domain, so it is bound to this very host. */
+	if (secret != NULL)
+		snprintf(out, outlen, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=%ld",
+			 AUTH_SESSION_COOKIE, secret, cfg->auth_session_absolute_hours * 3600);
+	else
+		snprintf(out, outlen, "%s=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+			 AUTH_SESSION_COOKIE);
+}
+
+int
+auth_cookie_find(const char *h, char secret[48])
+{
+	static const char name[] = AUTH_SESSION_COOKIE "=";
+	const size_t nl = sizeof(name) - 1;
+	while (h != NULL && *h) {
+		while (*h == ' ' || *h == ';')
+			h++;
+		if (strncmp(h, name, nl) == 0) {
+			const char *v = h + nl;
+			size_t n = strcspn(v, "; ");
+			if (n == 0 || n >= 48)
+				return 0;
+			for (size_t i = 0; i < n; i++) {
+				char c = v[i];
+				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+				      c == '-' || c == '_'))
+					return 0;
+			}
+			memcpy(secret, v, n);
+			secret[n] = '\0';
+			return 1;
+		}
+		h = strchr(h, ';');
+	}
+	return 0;
+}
