@@ -78,6 +78,13 @@ static const struct cli_cmd cli_commands[] = {
 	 "purge     erase data keys retired more than 30 days ago that no value uses\n"
 	 "          (rotate and rollback also do this first); each purge is recorded.\n",
 	 cli_keys},
+	{"user", "staff users: unlock after a lockout",
+	 "usage: bulwark user unlock SLUG EMAIL [-c FILE]\n"
+	 "\n"
+	 "unlock   clear the failed sign-in count and lockout of user EMAIL in tenant\n"
+	 "         SLUG (admins can also do it through POST /api/v1/users/ID/unlock);\n"
+	 "         recorded as an auth event\n",
+	 cli_user},
 	{"version", "print the version", "usage: bulwark version\n", cli_version},
 };
 

@@ -45,6 +45,7 @@ int cli_config(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_tenant(int argc, char **argv);
 int cli_keys(int argc, char **argv);
+int cli_user(int argc, char **argv);
 
 #define BULWARK_VERSION "0.1.0"
 
