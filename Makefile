@@ -46,6 +46,7 @@ bench: deps-bench
 	bench/crypto_run
 	bench/tenancy_run
 	bench/rotation_run
+	bench/auth_run
 
 deps-build:
 	@scripts/install-deps build
