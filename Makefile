@@ -4,7 +4,7 @@
 # then re-enters make so pkg-config is only asked once they are there.
 
 CC       ?= gcc
-PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl
+PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl libqrencode
 TESTPKGS := cmocka libcurl
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
