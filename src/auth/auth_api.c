@@ -12,8 +12,9 @@
 
 #include "../crypto/crypto.h"
 #include "../http/http.h"
+#include "auth_api.h"
 
-static int64_t
+int64_t
 api_now(void)
 {
 	return (int64_t)time(NULL);
@@ -52,7 +53,7 @@ auth_scope_allows(const char *scopes_json, const char *perm)
 }
 
 /* A string member of at most max bytes, or NULL. */
-static const char *
+const char *
 api_str(json_t *o, const char *key, size_t max)
 {
 	const char *v = json_string_value(json_object_get(o, key));
@@ -67,7 +68,7 @@ api_user_json(const struct auth_user *u)
 			 u->must_change_password);
 }
 
-static bw_err
+bw_err
 api_set_session(struct http_req *req, const char *secret)
 {
 	char *cookie = pool_alloc(req->pool, 256);
@@ -83,7 +84,7 @@ api_set_session(struct http_req *req, const char *secret)
  * parallel attempts and other app servers all count. Returns 1 if the
  * account is now locked.
  */
-static int
+int
 api_count_failure(struct http_req *req, db *d, int64_t id)
 {
 	const struct config *cfg = http_req_config(req);
@@ -112,7 +113,7 @@ api_count_failure(struct http_req *req, db *d, int64_t id)
 	return locked;
 }
 
-static bw_err
+bw_err
 api_locked(struct http_req *req, int64_t until)
 {
 	char ts[32];
@@ -275,7 +276,7 @@ api_me(struct http_req *req)
 }
 
 /* The password of the signed-in user, checked like a login (counts failures). */
-static bw_err
+bw_err
 api_recheck_password(struct http_req *req, db *d, const char *password)
 {
 	db_stmt *s;
@@ -540,7 +541,7 @@ const struct route auth_routes[] = {
 	{HTTP_POST, "/api/v1/auth/login", api_login, ROUTE_PUBLIC, NULL, BODY_SMALL},
 	{HTTP_POST, "/api/v1/auth/logout", api_logout, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL,
 	 "self.session", ROUTE_BODY_NONE},
-	{HTTP_GET, "/api/v1/me", api_me, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL, "self.view",
+	{HTTP_GET, "/api/v1/me", api_me, ROUTE_MFA_ENROL, "self.view",
 	 ROUTE_BODY_NONE},
 	{HTTP_POST, "/api/v1/auth/password", api_change_password, ROUTE_MFA_ENROL, "self.password",
 	 BODY_SMALL},

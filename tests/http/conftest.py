@@ -77,6 +77,11 @@ KEY_SECTIONS = {
          "infisical_environment", "infisical_secret_path", "infisical_client_id_file",
          "infisical_client_secret_file", "infisical_ca_file", "timeout"),
         "vault"),
+    **dict.fromkeys(
+        ("lockout_threshold", "lockout_minutes", "session_idle_minutes",
+         "session_absolute_hours", "max_concurrent_hashes", "hash_wait_ms",
+         "login_rate_per_minute"),
+        "auth"),
 }
 
 DRIVER = os.environ.get("BULWARK_TEST_DRIVER") or "sqlite"

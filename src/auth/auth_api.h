@@ -1,0 +1,26 @@
+/*
+ * Shared between the identity route files (auth_api.c, mfa_api.c) only.
+ */
+#ifndef BW_AUTH_API_H
+#define BW_AUTH_API_H
+
+#include <jansson.h>
+
+#include "../http/http.h"
+
+int64_t api_now(void);
+/* A string member of at most max bytes, or NULL. */
+const char *api_str(json_t *o, const char *key, size_t max);
+/* Set (or, with NULL, expire) the session cookie on the reply. */
+bw_err api_set_session(struct http_req *req, const char *secret) BW_MUST_USE;
+/* Count one failed credential for user id (lockout); 1 if now locked. */
+int api_count_failure(struct http_req *req, db *d, int64_t id);
+/* The 423 reply with the unlock time. */
+bw_err api_locked(struct http_req *req, int64_t until);
+/* Check the signed-in user's password again (reply set on failure). */
+bw_err api_recheck_password(struct http_req *req, db *d, const char *password) BW_MUST_USE;
+
+extern const struct route mfa_routes[];
+extern const size_t mfa_routes_count;
+
+#endif

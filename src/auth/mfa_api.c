@@ -1,0 +1,445 @@
+/*
+ * TOTP MFA: enrolment (secret sealed with the tenant's data key, otpauth
+ * URI and QR code, confirmed by a first code), verification after a
+ * password login (a time step is never accepted twice; wrong codes count
+ * toward the lockout), ten one-time recovery codes stored as argon2id
+ * hashes, disabling and regenerating (password required), and the tenant
+ * setting that requires MFA of every staff user.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../crypto/crypto.h"
+#include "auth_api.h"
+#include "totp.h"
+
+/* Seal a TOTP secret into users.<column> of the request's user. */
+static bw_err
+mfa_store(struct http_req *req, db *d, const char *column, const unsigned char *secret)
+{
+	unsigned char *sealed = NULL;
+	size_t sl = 0;
+	db_stmt *s;
+	int row;
+	char sql[96];
+	bw_err e = field_seal(http_req_tenancy(req), &req->tn, "users", column, req->auth.user.id,
+			      secret, TOTP_SECRET_LEN, &sealed, &sl);
+	if (e != BW_OK)
+		return e;
+	/* column is one of two compiled-in names. */
+	snprintf(sql, sizeof(sql), "UPDATE users SET %s = ? WHERE id = ?", column);
+	e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_blob(s, 1, sealed, sl)) == BW_OK &&
+	    (e = db_bind_int(s, 2, req->auth.user.id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	free(sealed);
+	return e;
+}
+
+/* Open users.<column> of user id into secret; BW_ERR_NOTFOUND when empty. */
+static bw_err
+mfa_load(struct http_req *req, db *d, int64_t id, const char *column, unsigned char *secret,
+	 int64_t *last_step)
+{
+	db_stmt *s;
+	int row = 0;
+	char sql[96], *pt = NULL;
+	size_t ptlen = 0;
+	snprintf(sql, sizeof(sql), "SELECT %s, mfa_last_step FROM users WHERE id = ?", column);
+	bw_err e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		size_t len;
+		const unsigned char *v = db_col_blob(s, 0, &len);
+		*last_step = db_col_int(s, 1);
+		if (v == NULL)
+			e = BW_ERR_NOTFOUND;
+		else
+			e = field_open(http_req_tenancy(req), req->tenant, "users", column, id, v, len, &pt,
+				       &ptlen);
+	}
+	db_finalize(s);
+	if (e == BW_OK && (!row || ptlen != TOTP_SECRET_LEN))
+		e = row ? BW_ERR_CRYPTO : BW_ERR_NOTFOUND;
+	if (e == BW_OK)
+		memcpy(secret, pt, TOTP_SECRET_LEN);
+	if (pt != NULL) {
+		crypto_wipe(pt, ptlen);
+		free(pt);
+	}
+	return e;
+}
+
+/* Ten new recovery codes for the user (old ones deleted); codes to out. */
+static bw_err
+mfa_new_recovery(struct http_req *req, db *d, json_t **out)
+{
+	char codes[TOTP_RECOVERY_COUNT][TOTP_RECOVERY_SIZE], canon[TOTP_RECOVERY_LEN + 1];
+	char phc[256], uid[24];
+	bw_err e = totp_recovery_codes(codes);
+	json_t *list = json_array();
+	snprintf(uid, sizeof(uid), "%lld", (long long)req->auth.user.id);
+	const char *p[] = {uid, NULL};
+	if (e == BW_OK)
+		e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p);
+	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++) {
+		if ((e = totp_recovery_normalize(codes[i], canon)) != BW_OK ||
+		    (e = password_hash(http_req_hasher(req), canon, phc, sizeof(phc))) != BW_OK)
+			break;
+		const char *ins[] = {uid, phc, NULL};
+		e = db_exec_params(d, "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, 0)",
+				   ins);
+		json_array_append_new(list, json_string(codes[i]));
+	}
+	crypto_wipe(codes, sizeof(codes));
+	crypto_wipe(canon, sizeof(canon));
+	if (e != BW_OK) {
+		json_decref(list);
+		return e;
+	}
+	*out = list;
+	return BW_OK;
+}
+
+static bw_err
+mfa_enrol(struct http_req *req)
+{
+	unsigned char secret[TOTP_SECRET_LEN];
+	char b32[TOTP_BASE32_SIZE(TOTP_SECRET_LEN)], uri[1024], issuer[128], *svg = NULL;
+	db *d;
+	bw_err e;
+	if (req->auth.user.mfa_enabled)
+		return response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		return e;
+	snprintf(issuer, sizeof(issuer), "Bulwark (%s)", req->tenant);
+	if ((e = totp_secret_new(secret)) != BW_OK || (e = totp_base32(secret, sizeof(secret), b32, sizeof(b32))) != BW_OK ||
+	    (e = totp_uri(issuer, req->auth.user.email, secret, uri, sizeof(uri))) != BW_OK ||
+	    (e = totp_qr_svg(uri, &svg)) != BW_OK || (e = mfa_store(req, d, "mfa_pending", secret)) != BW_OK) {
+		e = response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
+		goto out;
+	}
+	e = response_json(req, 200,
+			  json_pack("{s:s, s:s, s:s, s:s}", "secret", b32, "otpauth_uri", uri, "qr_svg",
+				    svg, "next", "POST /api/v1/auth/mfa/enrol/confirm with a first code"));
+out:
+	free(svg);
+	crypto_wipe(secret, sizeof(secret));
+	crypto_wipe(b32, sizeof(b32));
+	crypto_wipe(uri, sizeof(uri));
+	return e;
+}
+
+/* The code member of the body, or NULL (reply set). */
+static const char *
+mfa_code_of(struct http_req *req, json_t **in)
+{
+	if (http_req_json(req, in) != BW_OK)
+		return NULL;
+	const char *code = api_str(*in, "code", 32);
+	if (code == NULL)
+		(void)response_error(req, BW_ERR_INVALID, "code (string) is required");
+	return code;
+}
+
+/*
+ * Check a TOTP code for user id: right, not replayed, and then recorded as
+ * used, atomically, so two requests with one code cannot both pass.
+ */
+static bw_err
+mfa_check_code(struct http_req *req, db *d, int64_t id, const char *column, const char *code)
+{
+	unsigned char secret[TOTP_SECRET_LEN];
+	int64_t last = 0;
+	uint64_t step = 0;
+	db_stmt *s;
+	int row;
+	bw_err e = mfa_load(req, d, id, column, secret, &last);
+	if (e != BW_OK)
+		return e;
+	e = totp_verify(secret, sizeof(secret), code, (uint64_t)api_now(), (uint64_t)last, &step);
+	crypto_wipe(secret, sizeof(secret));
+	if (e != BW_OK)
+		return BW_ERR_UNAUTHORIZED;
+	e = db_prepare(d, "UPDATE users SET mfa_last_step = ? WHERE id = ? AND mfa_last_step < ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, (int64_t)step)) == BW_OK &&
+	    (e = db_bind_int(s, 2, id)) == BW_OK && (e = db_bind_int(s, 3, (int64_t)step)) == BW_OK)
+		e = db_step(s, &row);
+	int64_t n = e == BW_OK ? db_changes(s) : 0;
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	return n == 1 ? BW_OK : BW_ERR_UNAUTHORIZED; /* someone used this step first */
+}
+
+/* Check a recovery code; used once (marked atomically). */
+static bw_err
+mfa_check_recovery(struct http_req *req, db *d, int64_t id, const char *code)
+{
+	char canon[TOTP_RECOVERY_LEN + 1];
+	db_stmt *s;
+	int row, rehash;
+	int64_t hit = 0;
+	if (totp_recovery_normalize(code, canon) != BW_OK)
+		return BW_ERR_UNAUTHORIZED;
+	bw_err e = db_prepare(d, "SELECT id, code_hash FROM recovery_codes WHERE user_id = ? AND used_at = 0",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, id)) == BW_OK)
+		while (hit == 0 && (e = db_step(s, &row)) == BW_OK && row)
+			if (password_verify(http_req_hasher(req), db_col_text(s, 1), canon, &rehash) == BW_OK)
+				hit = db_col_int(s, 0);
+	db_finalize(s);
+	crypto_wipe(canon, sizeof(canon));
+	if (e != BW_OK)
+		return e;
+	if (hit == 0)
+		return BW_ERR_UNAUTHORIZED;
+	e = db_prepare(d, "UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at = 0", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, api_now())) == BW_OK && (e = db_bind_int(s, 2, hit)) == BW_OK)
+		e = db_step(s, &row);
+	int64_t n = e == BW_OK ? db_changes(s) : 0;
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	if (n == 1)
+		auth_event(d, id, "recovery_code_used", req->client_ip, "");
+	return n == 1 ? BW_OK : BW_ERR_UNAUTHORIZED;
+}
+
+/* Locked accounts stay locked for codes too. */
+static int
+mfa_locked(struct http_req *req, db *d, int64_t *until)
+{
+	db_stmt *s;
+	int row = 0;
+	*until = 0;
+	if (db_prepare(d, "SELECT locked_until FROM users WHERE id = ?", &s) == BW_OK) {
+		if (db_bind_int(s, 1, req->auth.user.id) == BW_OK && db_step(s, &row) == BW_OK && row)
+			*until = db_col_int(s, 0);
+		db_finalize(s);
+	}
+	return *until > api_now();
+}
+
+static bw_err
+mfa_verify(struct http_req *req)
+{
+	json_t *in = NULL;
+	db *d;
+	char secret[48];
+	int64_t until;
+	bw_err e;
+	const char *code = mfa_code_of(req, &in);
+	if (code == NULL)
+		goto out_reply;
+	if (req->auth.kind != AUTH_SESSION || req->auth.mfa_verified) {
+		e = response_error(req, BW_ERR_CONFLICT, "no MFA code is expected on this session");
+		goto out;
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		goto out;
+	if (mfa_locked(req, d, &until)) {
+		e = api_locked(req, until);
+		goto out;
+	}
+	int recovery = strlen(code) != TOTP_DIGITS;
+	e = recovery ? mfa_check_recovery(req, d, req->auth.user.id, code)
+		     : mfa_check_code(req, d, req->auth.user.id, "mfa_secret", code);
+	if (e == BW_ERR_UNAUTHORIZED) {
+		if (api_count_failure(req, d, req->auth.user.id))
+			e = api_locked(req, api_now() + http_req_config(req)->auth_lockout_minutes * 60);
+		else
+			e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong or already used code");
+		goto out;
+	}
+	if (e != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
+	/* MFA done: a new session id (no fixation across the step up). */
+	if ((e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+				secret)) != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
+	char idb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	const char *p[] = {idb, NULL};
+	if (db_exec_params(d, "UPDATE users SET failed_logins = 0 WHERE id = ?", p) != BW_OK)
+		log_warn("could not reset the failure count");
+	auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip, recovery ? "recovery code" : "totp");
+	if ((e = api_set_session(req, secret)) == BW_OK)
+		e = response_json(req, 200, json_pack("{s:b}", "mfa_verified", 1));
+	crypto_wipe(secret, sizeof(secret));
+out:
+	json_decref(in);
+	return e;
+out_reply:
+	json_decref(in);
+	return req->err;
+}
+
+static bw_err
+mfa_confirm(struct http_req *req)
+{
+	json_t *in = NULL, *codes = NULL;
+	db *d;
+	unsigned char secret[TOTP_SECRET_LEN];
+	int64_t last;
+	char sess[48];
+	bw_err e;
+	const char *code = mfa_code_of(req, &in);
+	if (code == NULL) {
+		json_decref(in);
+		return req->err;
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		goto out;
+	if (req->auth.user.mfa_enabled) {
+		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on");
+		goto out;
+	}
+	e = mfa_check_code(req, d, req->auth.user.id, "mfa_pending", code);
+	if (e == BW_ERR_NOTFOUND) {
+		e = response_error(req, BW_ERR_CONFLICT, "start with POST /api/v1/auth/mfa/enrol");
+		goto out;
+	}
+	if (e == BW_ERR_UNAUTHORIZED) {
+		api_count_failure(req, d, req->auth.user.id);
+		e = response_error(req, BW_ERR_INVALID, "wrong code: check the device's clock and retry");
+		goto out;
+	}
+	if (e != BW_OK ||
+	    (e = mfa_load(req, d, req->auth.user.id, "mfa_pending", secret, &last)) != BW_OK ||
+	    (e = mfa_store(req, d, "mfa_secret", secret)) != BW_OK) {
+		crypto_wipe(secret, sizeof(secret));
+		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
+	crypto_wipe(secret, sizeof(secret));
+	char idb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	const char *p[] = {idb, NULL};
+	if ((e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
+				p)) != BW_OK ||
+	    (e = mfa_new_recovery(req, d, &codes)) != BW_OK ||
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) != BW_OK ||
+	    (req->auth.kind == AUTH_SESSION &&
+	     (e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+				 sess)) != BW_OK)) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		goto out;
+	}
+	auth_event(d, req->auth.user.id, "mfa_enrolled", req->client_ip, "other sessions ended");
+	if (req->auth.kind == AUTH_SESSION && (e = api_set_session(req, sess)) != BW_OK)
+		goto out;
+	e = response_json(req, 200,
+			  json_pack("{s:b, s:O, s:s}", "mfa_enabled", 1, "recovery_codes", codes, "note",
+				    "each recovery code works once; they are shown only now"));
+	crypto_wipe(sess, sizeof(sess));
+out:
+	json_decref(codes);
+	json_decref(in);
+	return e;
+}
+
+/* password in the body, checked again; NULL on failure (reply set). */
+static json_t *
+mfa_with_password(struct http_req *req, db **d)
+{
+	json_t *in;
+	if (http_req_json(req, &in) != BW_OK)
+		return NULL;
+	const char *pw = api_str(in, "password", 1024);
+	if (pw == NULL) {
+		(void)response_error(req, BW_ERR_INVALID, "password (string) is required");
+	} else if (http_req_db(req, d) == BW_OK && api_recheck_password(req, *d, pw) == BW_OK) {
+		return in;
+	}
+	json_decref(in);
+	return NULL;
+}
+
+static bw_err
+mfa_disable(struct http_req *req)
+{
+	db *d;
+	json_t *in = mfa_with_password(req, &d);
+	if (in == NULL)
+		return req->err;
+	json_decref(in);
+	char idb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	const char *p[] = {idb, NULL};
+	if (db_exec_params(d,
+			   "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
+			   " WHERE id = ?",
+			   p) != BW_OK ||
+	    db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p) != BW_OK ||
+	    session_end_user(d, req->auth.user.id, req->auth.session_id) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, req->auth.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
+	return response_json(req, 200, json_pack("{s:b}", "mfa_enabled", 0));
+}
+
+static bw_err
+mfa_regenerate(struct http_req *req)
+{
+	db *d;
+	json_t *codes = NULL, *in = mfa_with_password(req, &d);
+	if (in == NULL)
+		return req->err;
+	json_decref(in);
+	if (!req->auth.user.mfa_enabled)
+		return response_error(req, BW_ERR_CONFLICT, "MFA is off");
+	if (mfa_new_recovery(req, d, &codes) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
+	return response_json(req, 200, json_pack("{s:o}", "recovery_codes", codes));
+}
+
+/* Admins: require MFA of every staff user in this tenant (or not). */
+static bw_err
+mfa_policy(struct http_req *req)
+{
+	json_t *in;
+	db *d;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	json_t *v = json_object_get(in, "mfa_required");
+	if (!json_is_boolean(v)) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID, "mfa_required (boolean) is required");
+	}
+	const char *val = json_is_true(v) ? "1" : "0";
+	json_decref(in);
+	char now[24];
+	snprintf(now, sizeof(now), "%lld", (long long)api_now());
+	const char *del[] = {NULL}, *ins[] = {val, now, NULL};
+	if ((e = http_req_db(req, &d)) != BW_OK ||
+	    db_exec_params(d, "DELETE FROM settings WHERE name = 'mfa_required'", del) != BW_OK ||
+	    db_exec_params(d, "INSERT INTO settings (name, value, updated_at) VALUES ('mfa_required', ?, ?)",
+			   ins) != BW_OK)
+		return e != BW_OK ? e : response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	auth_event(d, req->auth.user.id, "setting_changed", req->client_ip,
+		   val[0] == '1' ? "mfa_required on" : "mfa_required off");
+	return response_json(req, 200, json_pack("{s:b}", "mfa_required", val[0] == '1'));
+}
+
+#define MFA_BODY 4096
+
+const struct route mfa_routes[] = {
+	{HTTP_POST, "/api/v1/auth/mfa", mfa_verify, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL,
+	 "self.session", MFA_BODY},
+	{HTTP_POST, "/api/v1/auth/mfa/enrol", mfa_enrol, ROUTE_MFA_ENROL, "self.mfa", ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/auth/mfa/enrol/confirm", mfa_confirm, ROUTE_MFA_ENROL, "self.mfa",
+	 MFA_BODY},
+	{HTTP_POST, "/api/v1/auth/mfa/disable", mfa_disable, 0, "self.mfa", MFA_BODY},
+	{HTTP_POST, "/api/v1/auth/mfa/recovery-codes", mfa_regenerate, 0, "self.mfa", MFA_BODY},
+	{HTTP_PUT, "/api/v1/settings/security", mfa_policy, ROUTE_ADMIN, "settings.edit", MFA_BODY},
+};
+
+const size_t mfa_routes_count = BW_ARRAY_LEN(mfa_routes);
