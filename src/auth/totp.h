@@ -86,8 +86,8 @@ bw_err totp_verify(const unsigned char *key, size_t keylen, const char *code, ui
  * account, one with control characters, or an out buffer that is too small
  * (out is wiped then: it would hold the secret).
  */
-bw_err totp_uri(const char *issuer, const char *account, const unsigned char secret[TOTP_SECRET_LEN],
-		char *out, size_t outlen) BW_MUST_USE;
+bw_err totp_uri(const char *issuer, const char *account,
+		const unsigned char secret[TOTP_SECRET_LEN], char *out, size_t outlen) BW_MUST_USE;
 
 /*
  * A QR code (ECC level M, byte mode, libqrencode) of text as a self-contained
