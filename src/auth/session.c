@@ -147,6 +147,19 @@ session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_veri
 	return session_delete(d, session_id);
 }
 
+/* Record use at now: sql takes the time and the row id. */
+static bw_err
+auth_touch(db *d, const char *sql, int64_t now, int64_t id)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, now)) == BW_OK && (e = db_bind_int(s, 2, id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	return e;
+}
+
 /* Fill ctx->user from a users row selected as: id, email, is_admin, mfa, must_change. */
 static void
 auth_user_from(db_stmt *s, int col, struct auth_user *u)
@@ -190,14 +203,9 @@ session_check(db *d, const struct config *cfg, const char *secret, struct auth_c
 			log_warn("cannot delete expired session %lld", (long long)sid);
 		return BW_ERR_UNAUTHORIZED;
 	}
-	if (now - last >= SESSION_TOUCH_SECONDS) {
-		char a[24], b[24];
-		snprintf(a, sizeof(a), "%lld", (long long)now);
-		snprintf(b, sizeof(b), "%lld", (long long)sid);
-		const char *p[] = {a, b, NULL};
-		if ((e = db_exec_params(d, "UPDATE sessions SET last_seen_at = ? WHERE id = ?", p)) != BW_OK)
-			return e;
-	}
+	if (now - last >= SESSION_TOUCH_SECONDS &&
+	    (e = auth_touch(d, "UPDATE sessions SET last_seen_at = ? WHERE id = ?", now, sid)) != BW_OK)
+		return e;
 	ctx->kind = AUTH_SESSION;
 	ctx->session_id = sid;
 	return BW_OK;
@@ -263,14 +271,9 @@ token_check(db *d, const char *token, struct auth_ctx *ctx)
 		return e;
 	if (!row || (expires != 0 && now >= expires))
 		return BW_ERR_UNAUTHORIZED;
-	if (now - last >= SESSION_TOUCH_SECONDS) {
-		char a[24], b[24];
-		snprintf(a, sizeof(a), "%lld", (long long)now);
-		snprintf(b, sizeof(b), "%lld", (long long)tid);
-		const char *p[] = {a, b, NULL};
-		if ((e = db_exec_params(d, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", p)) != BW_OK)
-			return e;
-	}
+	if (now - last >= SESSION_TOUCH_SECONDS &&
+	    (e = auth_touch(d, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", now, tid)) != BW_OK)
+		return e;
 	ctx->kind = AUTH_TOKEN;
 	ctx->token_id = tid;
 	ctx->mfa_verified = 1;
