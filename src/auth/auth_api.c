@@ -92,8 +92,9 @@ api_count_failure(struct http_req *req, db *d, int64_t id)
 	int row, locked = 0;
 	int64_t until = api_now() + cfg->auth_lockout_minutes * 60;
 	bw_err e = db_prepare(d,
-			      "UPDATE users SET failed_logins = failed_logins + 1, locked_until = CASE"
-			      " WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?",
+			      /* locked_until first: MariaDB assigns left to right */
+			      "UPDATE users SET locked_until = CASE WHEN failed_logins + 1 >= ? THEN ?"
+			      " ELSE locked_until END, failed_logins = failed_logins + 1 WHERE id = ?",
 			      &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, cfg->auth_lockout_threshold)) == BW_OK &&
 	    (e = db_bind_int(s, 2, until)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK)
@@ -438,7 +439,8 @@ api_token_create(struct http_req *req)
 	{
 		const char *sc = json_string_value(v);
 		if (sc == NULL || strlen(sc) > 64 ||
-		    (!req->auth.user.is_admin && strncmp(sc, "self.", 5) != 0)) {
+		    (!req->auth.user.is_admin && strncmp(sc, "self.", 5) != 0) ||
+		    (req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, sc))) {
 			json_decref(in);
 			return response_error(req, BW_ERR_DENIED,
 					      "a token can only hold permissions you have");

@@ -109,8 +109,9 @@ my_open(const struct db_params *p, db *d, char *err, size_t errlen)
 	const char *sock = p->socket != NULL && p->socket[0] != '\0' ? p->socket : NULL;
 	if (host == NULL && sock == NULL)
 		host = "localhost";
-	if (mysql_real_connect(m, host, p->user, p->password, p->database, p->port, sock, 0) ==
-	    NULL) {
+	/* FOUND_ROWS: "rows changed" counts rows matched, as SQLite does. */
+	if (mysql_real_connect(m, host, p->user, p->password, p->database, p->port, sock,
+			       CLIENT_FOUND_ROWS) == NULL) {
 		unsigned no = mysql_errno(m);
 		snprintf(err, errlen, "cannot connect to MariaDB at %s as %s: %s",
 			 sock ? sock : host, p->user ? p->user : "(default user)", mysql_error(m));

@@ -256,6 +256,7 @@ server_content_length(const char *v, size_t *out)
 }
 
 static bw_err server_authorize(struct server *s, struct http_req *r);
+static void server_release_db(struct server *s, struct http_req *r);
 
 /*
  * The stages before the handler. Returns BW_OK with r->route set and
@@ -334,8 +335,12 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 	}
 	if (clen > r->body_limit || (chunked && r->body_limit == 0))
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
-	if (!(r->route->flags & ROUTE_NO_TENANT) && (e = server_authorize(s, r)) != BW_OK)
-		return e;
+	if (!(r->route->flags & ROUTE_NO_TENANT)) {
+		e = server_authorize(s, r);
+		server_release_db(s, r);
+		if (e != BW_OK)
+			return e;
+	}
 	if (clen > 0) {
 		r->body = malloc(clen + 1);
 		if (r->body == NULL)
@@ -368,12 +373,27 @@ server_body_append(struct http_req *r, const char *data, size_t n)
 	return BW_OK;
 }
 
+/*
+ * A request holds a pooled connection only while it computes: not while
+ * its body arrives or its reply is sent. Otherwise one worker thread's
+ * slow requests could hold every connection its next request waits for.
+ */
+static void
+server_release_db(struct server *s, struct http_req *r)
+{
+	if (r->db != NULL) {
+		connpool_return(s->pool, &r->tn, r->db);
+		r->db = NULL;
+	}
+}
+
 static enum MHD_Result
 server_run(struct server *s, struct http_req *r)
 {
 	bw_err e = r->route->handler(r);
 	if (e != BW_OK && r->err == BW_OK)
 		(void)response_error(r, e, NULL);
+	server_release_db(s, r);
 	return server_respond(s, r);
 }
 
