@@ -91,6 +91,16 @@ api_count_failure(struct http_req *req, db *d, int64_t id)
 	db_stmt *s;
 	int row, locked = 0;
 	int64_t until = api_now() + cfg->auth_lockout_minutes * 60;
+	/* A lockout that has run out starts the count afresh. */
+	char idb[24], nowb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)id);
+	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
+	const char *expired[] = {idb, nowb, NULL};
+	if (db_exec_params(d,
+			   "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ? AND"
+			   " locked_until <> 0 AND locked_until <= ?",
+			   expired) != BW_OK)
+		log_warn("could not clear an expired lockout: %s", db_errmsg(d));
 	bw_err e = db_prepare(d,
 			      /* locked_until first: MariaDB assigns left to right */
 			      "UPDATE users SET locked_until = CASE WHEN failed_logins + 1 >= ? THEN ?"

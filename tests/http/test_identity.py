@@ -389,6 +389,22 @@ def test_lockout_after_threshold_and_unlock(srv):
     assert failed_logins(srv, staff) == 0
 
 
+def test_expired_lockout_counts_afresh(srv):
+    """Once the lockout time has passed, the account opens, and the next
+    wrong password starts a new count instead of locking again at once."""
+    t = make_tenant(srv, "expire")
+    staff, staff_id = add_user(srv, t, "staff")
+    bad = "Not-The-Password-99"
+    for _ in range(5):
+        login_reply(srv, staff, bad)
+    check_locked(login_reply(srv, staff))
+    tenant_sql(srv, t.slug, f"UPDATE users SET locked_until = {int(time.time()) - 1} "
+                            f"WHERE id = {staff_id}")  # the 30 minutes have passed
+    check_unauthorized(login_reply(srv, staff, bad))
+    assert failed_logins(srv, staff) == 1
+    login(srv, staff)
+
+
 def parallel_logins(srv, u, n, timeout=30):
     """n wrong passwords for u sent at once (connections opened first) ->
     [(status or exception, seconds)]."""
