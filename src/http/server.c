@@ -1,7 +1,8 @@
 /*
- * The HTTPS server: libmicrohttpd with its internal epoll thread pool and
- * GnuTLS. Each request passes the pipeline stages in order (limits, client
- * address, rate, route, body limit, handler); any stage that refuses
+ * The HTTPS server: libmicrohttpd with its internal thread pool (poll; ADR
+ * 0002 says why not epoll) and GnuTLS. Each request passes the pipeline
+ * stages in order (limits, client address, tenant, rate, route, body limit,
+ * authentication, CSRF, permission, handler); any stage that refuses
  * answers at once with a JSON error.
  */
 #include "http.h"
@@ -637,7 +638,7 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	if ((e = tls_load(cert, key, err, errlen)) != BW_OK)
 		goto fail;
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TLS |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	struct sockaddr_storage ss;
 	if (server_sockaddr(cfg->bind, cfg->port, &ss, &flags) != BW_OK) {
