@@ -26,13 +26,13 @@ LIBOBJ   := $(LIBSRC:%.c=build/obj/%.o)
 BENCHSRC := $(sort $(wildcard bench/*.c))
 BENCHBIN := $(BENCHSRC:bench/%.c=build/bench/%)
 
-.PHONY: all run check bench clean deps-build deps-test deps-bench \
+.PHONY: all run check bench clean deps-build deps-run deps-test deps-bench \
         _all _check _san _bench fmt
 
 all: deps-build
 	@$(MAKE) --no-print-directory _all
 
-run: deps-build
+run: deps-run
 	@$(MAKE) --no-print-directory _all
 	@scripts/dev-setup
 	exec build/bulwark serve
@@ -50,6 +50,8 @@ bench: deps-bench
 
 deps-build:
 	@scripts/install-deps build
+deps-run:
+	@scripts/install-deps build run
 deps-test:
 	@scripts/install-deps build test
 deps-bench:
