@@ -180,11 +180,12 @@ session_check(db *d, const struct config *cfg, const char *secret, struct auth_c
 	int64_t now = auth_now(), sid = 0, last = 0, expires = 0;
 	auth_secret_hash(secret, hash);
 	memset(ctx, 0, sizeof(*ctx));
-	bw_err e = db_prepare(d,
-			      "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, u.id, u.email,"
-			      " u.is_admin, u.mfa_enabled, u.must_change_password FROM sessions s JOIN"
-			      " users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.disabled = 0",
-			      &s);
+	/* Once per request: a statement kept with the connection. */
+	static const char sql[] =
+	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, u.id, u.email,"
+	    " u.is_admin, u.mfa_enabled, u.must_change_password FROM sessions s JOIN"
+	    " users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.disabled = 0";
+	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
 	    row) {
 		sid = db_col_int(s, 0);
@@ -193,7 +194,7 @@ session_check(db *d, const struct config *cfg, const char *secret, struct auth_c
 		expires = db_col_int(s, 3);
 		auth_user_from(s, 4, &ctx->user);
 	}
-	db_finalize(s);
+	db_done(s);
 	if (e != BW_OK)
 		return e;
 	if (!row)
@@ -252,12 +253,12 @@ token_check(db *d, const char *token, struct auth_ctx *ctx)
 	if (strncmp(token, "bwk_", 4) != 0 || strlen(token) > 60)
 		return BW_ERR_UNAUTHORIZED;
 	auth_secret_hash(token, hash);
-	bw_err e = db_prepare(d,
-			      "SELECT t.id, t.expires_at, t.last_used_at, t.scopes, u.id, u.email,"
-			      " u.is_admin, u.mfa_enabled, u.must_change_password FROM api_tokens t"
-			      " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND"
-			      " t.revoked_at = 0 AND u.disabled = 0",
-			      &s);
+	static const char sql[] =
+	    "SELECT t.id, t.expires_at, t.last_used_at, t.scopes, u.id, u.email,"
+	    " u.is_admin, u.mfa_enabled, u.must_change_password FROM api_tokens t"
+	    " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND"
+	    " t.revoked_at = 0 AND u.disabled = 0";
+	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
 	    row) {
 		tid = db_col_int(s, 0);
@@ -266,7 +267,7 @@ token_check(db *d, const char *token, struct auth_ctx *ctx)
 		snprintf(ctx->scopes, sizeof(ctx->scopes), "%s", db_col_text(s, 3));
 		auth_user_from(s, 4, &ctx->user);
 	}
-	db_finalize(s);
+	db_done(s);
 	if (e != BW_OK)
 		return e;
 	if (!row || (expires != 0 && now >= expires))

@@ -41,6 +41,11 @@ db_close(db *d)
 {
 	if (d == NULL)
 		return;
+	for (size_t i = 0; i < DB_STMT_CACHE; i++)
+		if (d->cache[i].st != NULL) {
+			d->ops->finalize(d->cache[i].st);
+			free(d->cache[i].st);
+		}
 	d->ops->close(d);
 	free(d);
 }
@@ -84,6 +89,48 @@ db_prepare(db *d, const char *sql, db_stmt **out)
 	}
 	*out = s;
 	return BW_OK;
+}
+
+bw_err
+db_prepare_cached(db *d, const char *sql, db_stmt **out)
+{
+	size_t freeslot = DB_STMT_CACHE;
+	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
+		if (d->cache[i].sql == sql && !d->cache[i].busy) {
+			bw_err e = db_reset(d->cache[i].st);
+			if (e != BW_OK)
+				return e;
+			d->cache[i].busy = 1;
+			*out = d->cache[i].st;
+			return BW_OK;
+		}
+		if (d->cache[i].sql == NULL && freeslot == DB_STMT_CACHE)
+			freeslot = i;
+	}
+	bw_err e = db_prepare(d, sql, out);
+	if (e == BW_OK && freeslot < DB_STMT_CACHE) {
+		d->cache[freeslot].sql = sql;
+		d->cache[freeslot].st = *out;
+		d->cache[freeslot].busy = 1;
+	}
+	return e;
+}
+
+void
+db_done(db_stmt *s)
+{
+	if (s == NULL)
+		return;
+	db *d = s->conn;
+	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
+		if (d->cache[i].st == s) {
+			if (db_reset(s) != BW_OK)
+				d->broken = 1;
+			d->cache[i].busy = 0;
+			return;
+		}
+	}
+	db_finalize(s);
 }
 
 bw_err

@@ -49,6 +49,14 @@ int db_broken(const db *d);
 bw_err db_exec(db *d, const char *sql) BW_MUST_USE;
 
 bw_err db_prepare(db *d, const char *sql, db_stmt **out) BW_MUST_USE;
+/*
+ * Like db_prepare() for SQL that is a compiled-in constant and run often on
+ * the same connection (per-request queries): the statement is kept with the
+ * connection and reused. Give it back with db_done(), never db_finalize().
+ */
+bw_err db_prepare_cached(db *d, const char *sql, db_stmt **out) BW_MUST_USE;
+/* Reset a cached statement for its next use (or finalize an uncached one). */
+void db_done(db_stmt *s);
 /* Parameters are 1-based; values are copied. */
 bw_err db_bind_int(db_stmt *s, int idx, int64_t v) BW_MUST_USE;
 bw_err db_bind_text(db_stmt *s, int idx, const char *v) BW_MUST_USE;
@@ -114,6 +122,8 @@ struct db_ops {
 
 enum { DB_BIND_NULL, DB_BIND_INT, DB_BIND_TEXT, DB_BIND_BLOB };
 
+#define DB_STMT_CACHE 16
+
 struct db {
 	const struct db_ops *ops;
 	enum db_driver driver;
@@ -121,6 +131,11 @@ struct db {
 	int in_tx;
 	int broken;
 	char err[512];
+	struct {
+		const char *sql; /* compared by address: compiled-in SQL only */
+		db_stmt *st;
+		int busy;
+	} cache[DB_STMT_CACHE];
 };
 
 struct db_stmt {

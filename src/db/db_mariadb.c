@@ -365,8 +365,11 @@ static bw_err
 my_reset(db_stmt *s)
 {
 	struct my_stmt *x = s->impl;
-	mysql_stmt_free_result(x->st);
-	if (mysql_stmt_reset(x->st) != 0)
+	/*
+	 * Freeing the stored result is enough to execute again; we never send
+	 * long data or open cursors, so no COM_STMT_RESET round trip.
+	 */
+	if (mysql_stmt_free_result(x->st) != 0)
 		return my_stmt_error(s);
 	for (unsigned i = 0; i < x->nparams; i++) {
 		free(x->pv[i].buf);
