@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "tenancy/tenancy.h"
 
 static inline int
 dbenv_have_mariadb(void)
@@ -51,6 +52,32 @@ dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const 
 			 getenv("BULWARK_TEST_MARIADB_SOCKET"));
 		snprintf(cfg->db_password_file, sizeof(cfg->db_password_file), "%s/control.pw", dir);
 	}
+}
+
+/*
+ * Tear down what a test made: every tenant (database, account, keys) and,
+ * on MariaDB, the test's control database, so a shared MariaDB keeps
+ * nothing between tests; then close t.
+ */
+static inline void
+dbenv_destroy(struct tenancy *t, const struct config *cfg)
+{
+	char err[512];
+	struct tenant *v;
+	size_t n;
+	if (tenant_list(t, &v, &n, err, sizeof(err)) == BW_OK) {
+		for (size_t i = 0; i < n; i++)
+			if (tenant_delete(t, v[i].slug, err, sizeof(err)) != BW_OK)
+				fprintf(stderr, "cleanup %s: %s\n", v[i].slug, err);
+		free(v);
+	}
+	if (strcmp(cfg->db_driver, "mariadb") == 0) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", cfg->db_control);
+		if (db_exec(tenancy_control(t), sql) != BW_OK)
+			fprintf(stderr, "drop control: %s\n", db_errmsg(tenancy_control(t)));
+	}
+	tenancy_close(t);
 }
 
 #endif

@@ -190,19 +190,9 @@ static int
 close_fx(void **state)
 {
 	struct fx *f = *state;
-	char err[512];
 	if (f == NULL)
 		return 0;
-	for (int i = 0; i < 2; i++)
-		if (tenant_delete(f->t, f->slug[i], err, sizeof(err)) != BW_OK)
-			print_message("cleanup: %s\n", err);
-	if (strcmp(f->driver, "mariadb") == 0) {
-		char sql[128];
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", f->cfg.db_control);
-		if (db_exec(tenancy_control(f->t), sql) != BW_OK)
-			print_message("drop: %s\n", db_errmsg(tenancy_control(f->t)));
-	}
-	tenancy_close(f->t);
+	dbenv_destroy(f->t, &f->cfg);
 	free(f);
 	return 0;
 }

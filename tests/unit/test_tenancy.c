@@ -77,25 +77,9 @@ static int
 close_fx(void **state)
 {
 	struct fx *f = *state;
-	char err[512];
-	struct tenant *v;
-	size_t n;
 	if (f == NULL)
 		return 0;
-	/* Remove every tenant so MariaDB keeps no databases or accounts between tests. */
-	if (tenant_list(f->t, &v, &n, err, sizeof(err)) == BW_OK) {
-		for (size_t i = 0; i < n; i++)
-			if (tenant_delete(f->t, v[i].slug, err, sizeof(err)) != BW_OK)
-				print_message("cleanup %s: %s\n", v[i].slug, err);
-		free(v);
-	}
-	if (strcmp(f->driver, "mariadb") == 0) {
-		char sql[128];
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", f->cfg.db_control);
-		if (db_exec(tenancy_control(f->t), sql) != BW_OK)
-			print_message("drop control: %s\n", db_errmsg(tenancy_control(f->t)));
-	}
-	tenancy_close(f->t);
+	dbenv_destroy(f->t, &f->cfg);
 	free(f);
 	return 0;
 }
