@@ -80,48 +80,76 @@ api_set_session(struct http_req *req, const char *secret)
 }
 
 /*
- * One wrong password for user id: counted atomically in the database, so
- * parallel attempts and other app servers all count. Returns 1 if the
- * account is now locked.
+ * Reserve one credential attempt (password or MFA code) for user id, before
+ * checking it: the attempt is counted atomically in the database, and
+ * refused outright when the account is locked. So however many attempts run
+ * in parallel, or on however many app servers, at most the threshold get
+ * checked per lockout, and nothing is learnt from a locked account.
+ * Returns 1 when reserved (*locks: this attempt reached the threshold),
+ * 0 when locked (*until: the unlock time), -1 on a database error.
  */
 int
-api_count_failure(struct http_req *req, db *d, int64_t id)
+api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until)
 {
 	const struct config *cfg = http_req_config(req);
-	db_stmt *s;
-	int row, locked = 0;
-	int64_t until = api_now() + cfg->auth_lockout_minutes * 60;
-	/* A lockout that has run out starts the count afresh. */
+	db_stmt *s = NULL;
+	int row = 0;
+	int64_t now = api_now(), lock_at = now + cfg->auth_lockout_minutes * 60;
 	char idb[24], nowb[24];
+	*locks = 0;
+	*until = 0;
+	/* A lockout that has run out starts the count afresh. */
 	snprintf(idb, sizeof(idb), "%lld", (long long)id);
-	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
+	snprintf(nowb, sizeof(nowb), "%lld", (long long)now);
 	const char *expired[] = {idb, nowb, NULL};
 	if (db_exec_params(d,
 			   "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ? AND"
 			   " locked_until <> 0 AND locked_until <= ?",
 			   expired) != BW_OK)
-		log_warn("could not clear an expired lockout: %s", db_errmsg(d));
+		return -1;
 	bw_err e = db_prepare(d,
 			      /* locked_until first: MariaDB assigns left to right */
 			      "UPDATE users SET locked_until = CASE WHEN failed_logins + 1 >= ? THEN ?"
-			      " ELSE locked_until END, failed_logins = failed_logins + 1 WHERE id = ?",
+			      " ELSE locked_until END, failed_logins = failed_logins + 1"
+			      " WHERE id = ? AND locked_until <= ?",
 			      &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, cfg->auth_lockout_threshold)) == BW_OK &&
-	    (e = db_bind_int(s, 2, until)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK)
+	    (e = db_bind_int(s, 2, lock_at)) == BW_OK && (e = db_bind_int(s, 3, id)) == BW_OK &&
+	    (e = db_bind_int(s, 4, now)) == BW_OK)
 		e = db_step(s, &row);
+	int64_t reserved = e == BW_OK ? db_changes(s) : 0;
 	db_finalize(s);
 	if (e != BW_OK)
-		log_error("counting a failed login: %s", db_errmsg(d));
+		return -1;
+	if (db_prepare(d, "SELECT locked_until FROM users WHERE id = ?", &s) != BW_OK)
+		return -1;
 	row = 0;
-	if (db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s) == BW_OK) {
-		if (db_bind_int(s, 1, id) == BW_OK && db_step(s, &row) == BW_OK && row)
-			locked = db_col_int(s, 1) > api_now() &&
-				 db_col_int(s, 0) == cfg->auth_lockout_threshold;
-		db_finalize(s);
-	}
-	auth_event(d, id, locked ? "lockout" : "login_failure", req->client_ip,
-		   locked ? "too many wrong passwords" : "wrong password");
-	return locked;
+	if (db_bind_int(s, 1, id) == BW_OK && db_step(s, &row) == BW_OK && row)
+		*until = db_col_int(s, 0);
+	db_finalize(s);
+	if (!reserved)
+		return 0;
+	*locks = *until > now;
+	return 1;
+}
+
+/* The reserved attempt was wrong: record it (and the lockout it caused). */
+void
+api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const char *what)
+{
+	auth_event(d, id, locks ? "lockout" : "login_failure", req->client_ip, what);
+}
+
+/* The reserved attempt was right: the count starts again from zero. */
+void
+api_attempt_ok(db *d, int64_t id)
+{
+	char idb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)id);
+	const char *p[] = {idb, NULL};
+	if (db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", p) !=
+	    BW_OK)
+		log_warn("could not reset the failure count: %s", db_errmsg(d));
 }
 
 bw_err
@@ -192,7 +220,13 @@ api_login(struct http_req *req)
 		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
 		goto out;
 	}
-	if (locked_until > api_now()) {
+	int locks;
+	int r = api_attempt(req, d, u.id, &locks, &locked_until);
+	if (r < 0) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		goto out;
+	}
+	if (r == 0) {
 		e = api_locked(req, locked_until);
 		goto out;
 	}
@@ -203,27 +237,13 @@ api_login(struct http_req *req)
 		goto out;
 	}
 	if (e != BW_OK) {
-		api_count_failure(req, d, u.id);
+		api_attempt_failed(req, d, u.id, locks, "wrong password");
 		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
 		goto out;
 	}
-	/* Right password: reset the count, unless a parallel attempt locked it meanwhile. */
-	char idb[24], nowb[24];
+	api_attempt_ok(d, u.id);
+	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)u.id);
-	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
-	const char *p[] = {idb, nowb, NULL};
-	if ((e = db_prepare(d,
-			    "UPDATE users SET failed_logins = 0 WHERE id = ? AND locked_until <= ?",
-			    &s)) == BW_OK &&
-	    (e = db_bind_text(s, 1, idb)) == BW_OK && (e = db_bind_text(s, 2, nowb)) == BW_OK)
-		e = db_step(s, &row);
-	int64_t reset = e == BW_OK ? db_changes(s) : 0;
-	db_finalize(s);
-	(void)p;
-	if (e == BW_OK && reset == 0) {
-		e = api_locked(req, api_now() + http_req_config(req)->auth_lockout_minutes * 60);
-		goto out;
-	}
 	if (rehash) {
 		char fresh[256];
 		if (password_hash(http_req_hasher(req), password, fresh, sizeof(fresh)) == BW_OK) {
@@ -300,12 +320,21 @@ api_recheck_password(struct http_req *req, db *d, const char *password)
 	db_finalize(s);
 	if (e != BW_OK || !row)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	int locks;
+	int64_t until;
+	int r = api_attempt(req, d, req->auth.user.id, &locks, &until);
+	if (r <= 0) {
+		crypto_wipe(phc, sizeof(phc));
+		return r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, until);
+	}
 	e = password_verify(http_req_hasher(req), phc, password, &rehash);
 	crypto_wipe(phc, sizeof(phc));
 	if (e == BW_ERR_UNAUTHORIZED) {
-		api_count_failure(req, d, req->auth.user.id);
+		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong password (re-check)");
 		return response_error(req, BW_ERR_DENIED, "the current password is wrong");
 	}
+	if (e == BW_OK)
+		api_attempt_ok(d, req->auth.user.id);
 	return e == BW_OK ? BW_OK : response_error(req, e, NULL);
 }
 
@@ -551,11 +580,12 @@ api_token_revoke(struct http_req *req)
 
 const struct route auth_routes[] = {
 	{HTTP_POST, "/api/v1/auth/login", api_login, ROUTE_PUBLIC, NULL, BODY_SMALL},
-	{HTTP_POST, "/api/v1/auth/logout", api_logout, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL,
-	 "self.session", ROUTE_BODY_NONE},
-	{HTTP_GET, "/api/v1/me", api_me, ROUTE_MFA_ENROL, "self.view",
+	{HTTP_POST, "/api/v1/auth/logout", api_logout,
+	 ROUTE_MFA_PENDING | ROUTE_MFA_ENROL | ROUTE_PW_CHANGE, "self.session", ROUTE_BODY_NONE},
+	{HTTP_GET, "/api/v1/me", api_me, ROUTE_MFA_ENROL | ROUTE_PW_CHANGE, "self.view",
 	 ROUTE_BODY_NONE},
-	{HTTP_POST, "/api/v1/auth/password", api_change_password, ROUTE_MFA_ENROL, "self.password",
+	{HTTP_POST, "/api/v1/auth/password", api_change_password, ROUTE_MFA_ENROL | ROUTE_PW_CHANGE,
+	 "self.password",
 	 BODY_SMALL},
 	{HTTP_POST, "/api/v1/auth/sessions/end-others", api_end_other_sessions, 0, "self.session",
 	 ROUTE_BODY_NONE},

@@ -13,8 +13,14 @@ int64_t api_now(void);
 const char *api_str(json_t *o, const char *key, size_t max);
 /* Set (or, with NULL, expire) the session cookie on the reply. */
 bw_err api_set_session(struct http_req *req, const char *secret) BW_MUST_USE;
-/* Count one failed credential for user id (lockout); 1 if now locked. */
-int api_count_failure(struct http_req *req, db *d, int64_t id);
+/*
+ * Reserve one credential attempt before checking it (1; *locks if it hit
+ * the threshold), or refuse it because the account is locked (0; *until),
+ * -1 on a database error. Then report the outcome with one of the two below.
+ */
+int api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until);
+void api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const char *what);
+void api_attempt_ok(db *d, int64_t id);
 /* The 423 reply with the unlock time. */
 bw_err api_locked(struct http_req *req, int64_t until);
 /* Check the signed-in user's password again (reply set on failure). */

@@ -208,21 +208,6 @@ mfa_check_recovery(struct http_req *req, db *d, int64_t id, const char *code)
 	return n == 1 ? BW_OK : BW_ERR_UNAUTHORIZED;
 }
 
-/* Locked accounts stay locked for codes too. */
-static int
-mfa_locked(struct http_req *req, db *d, int64_t *until)
-{
-	db_stmt *s;
-	int row = 0;
-	*until = 0;
-	if (db_prepare(d, "SELECT locked_until FROM users WHERE id = ?", &s) == BW_OK) {
-		if (db_bind_int(s, 1, req->auth.user.id) == BW_OK && db_step(s, &row) == BW_OK && row)
-			*until = db_col_int(s, 0);
-		db_finalize(s);
-	}
-	return *until > api_now();
-}
-
 static bw_err
 mfa_verify(struct http_req *req)
 {
@@ -240,18 +225,19 @@ mfa_verify(struct http_req *req)
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
-	if (mfa_locked(req, d, &until)) {
-		e = api_locked(req, until);
+	/* Like a password: the attempt is counted before the code is checked. */
+	int locks, r = api_attempt(req, d, req->auth.user.id, &locks, &until);
+	if (r <= 0) {
+		e = r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, until);
 		goto out;
 	}
 	int recovery = strlen(code) != TOTP_DIGITS;
 	e = recovery ? mfa_check_recovery(req, d, req->auth.user.id, code)
 		     : mfa_check_code(req, d, req->auth.user.id, "mfa_secret", code);
 	if (e == BW_ERR_UNAUTHORIZED) {
-		if (api_count_failure(req, d, req->auth.user.id))
-			e = api_locked(req, api_now() + http_req_config(req)->auth_lockout_minutes * 60);
-		else
-			e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong or already used code");
+		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong MFA code");
+		e = locks ? api_locked(req, until)
+			  : response_error(req, BW_ERR_UNAUTHORIZED, "wrong or already used code");
 		goto out;
 	}
 	if (e != BW_OK) {
@@ -264,11 +250,7 @@ mfa_verify(struct http_req *req)
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
-	const char *p[] = {idb, NULL};
-	if (db_exec_params(d, "UPDATE users SET failed_logins = 0 WHERE id = ?", p) != BW_OK)
-		log_warn("could not reset the failure count");
+	api_attempt_ok(d, req->auth.user.id);
 	auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip, recovery ? "recovery code" : "totp");
 	if ((e = api_set_session(req, secret)) == BW_OK)
 		e = response_json(req, 200, json_pack("{s:b}", "mfa_verified", 1));
@@ -301,16 +283,23 @@ mfa_confirm(struct http_req *req)
 		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on");
 		goto out;
 	}
+	int locks, r = api_attempt(req, d, req->auth.user.id, &locks, &last);
+	if (r <= 0) {
+		e = r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, last);
+		goto out;
+	}
 	e = mfa_check_code(req, d, req->auth.user.id, "mfa_pending", code);
 	if (e == BW_ERR_NOTFOUND) {
 		e = response_error(req, BW_ERR_CONFLICT, "start with POST /api/v1/auth/mfa/enrol");
 		goto out;
 	}
 	if (e == BW_ERR_UNAUTHORIZED) {
-		api_count_failure(req, d, req->auth.user.id);
+		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong MFA code (enrolment)");
 		e = response_error(req, BW_ERR_INVALID, "wrong code: check the device's clock and retry");
 		goto out;
 	}
+	if (e == BW_OK)
+		api_attempt_ok(d, req->auth.user.id);
 	if (e != BW_OK ||
 	    (e = mfa_load(req, d, req->auth.user.id, "mfa_pending", secret, &last)) != BW_OK ||
 	    (e = mfa_store(req, d, "mfa_secret", secret)) != BW_OK) {
@@ -419,11 +408,17 @@ mfa_policy(struct http_req *req)
 	char now[24];
 	snprintf(now, sizeof(now), "%lld", (long long)api_now());
 	const char *del[] = {NULL}, *ins[] = {val, now, NULL};
-	if ((e = http_req_db(req, &d)) != BW_OK ||
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		return e;
+	/* One transaction: a failed write never leaves the setting missing (= off). */
+	if (db_begin(d) != BW_OK ||
 	    db_exec_params(d, "DELETE FROM settings WHERE name = 'mfa_required'", del) != BW_OK ||
 	    db_exec_params(d, "INSERT INTO settings (name, value, updated_at) VALUES ('mfa_required', ?, ?)",
-			   ins) != BW_OK)
-		return e != BW_OK ? e : response_error(req, BW_ERR_UNAVAILABLE, NULL);
+			   ins) != BW_OK ||
+	    db_commit(d) != BW_OK) {
+		(void)db_rollback(d);
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
 	auth_event(d, req->auth.user.id, "setting_changed", req->client_ip,
 		   val[0] == '1' ? "mfa_required on" : "mfa_required off");
 	return response_json(req, 200, json_pack("{s:b}", "mfa_required", val[0] == '1'));

@@ -175,7 +175,7 @@ bw_err
 session_check(db *d, const struct config *cfg, const char *secret, struct auth_ctx *ctx)
 {
 	char hash[65];
-	db_stmt *s;
+	db_stmt *s = NULL;
 	int row = 0;
 	int64_t now = auth_now(), sid = 0, last = 0, expires = 0;
 	auth_secret_hash(secret, hash);
@@ -246,7 +246,7 @@ bw_err
 token_check(db *d, const char *token, struct auth_ctx *ctx)
 {
 	char hash[65];
-	db_stmt *s;
+	db_stmt *s = NULL;
 	int row = 0;
 	int64_t now = auth_now(), tid = 0, expires = 0, last = 0;
 	memset(ctx, 0, sizeof(*ctx));

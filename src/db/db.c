@@ -95,6 +95,7 @@ bw_err
 db_prepare_cached(db *d, const char *sql, db_stmt **out)
 {
 	size_t freeslot = DB_STMT_CACHE;
+	*out = NULL;
 	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
 		if (d->cache[i].sql == sql && !d->cache[i].busy) {
 			bw_err e = db_reset(d->cache[i].st);

@@ -36,6 +36,7 @@ enum route_flags {
 	ROUTE_NO_TENANT = 1 << 4,   /* answers on any host, without a tenant (/healthz) */
 	ROUTE_MFA_PENDING = 1 << 5, /* reachable before the MFA code is entered */
 	ROUTE_MFA_ENROL = 1 << 6,   /* reachable by a user who must still enrol in MFA */
+	ROUTE_PW_CHANGE = 1 << 7,   /* reachable with a one-time password not yet changed */
 };
 
 /* Body limit values for struct route.body_max. */

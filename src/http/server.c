@@ -577,6 +577,9 @@ server_authorize(struct server *s, struct http_req *r)
 		return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 	if (!r->auth.mfa_verified && !(rt->flags & ROUTE_MFA_PENDING))
 		return response_error(r, BW_ERR_UNAUTHORIZED, "enter your MFA code first");
+	if (r->auth.user.must_change_password && !(rt->flags & ROUTE_PW_CHANGE))
+		return response_error(r, BW_ERR_DENIED,
+				      "change the one-time password first (POST /api/v1/auth/password)");
 	if (!r->auth.user.mfa_enabled && !(rt->flags & (ROUTE_MFA_ENROL | ROUTE_MFA_PENDING)) &&
 	    auth_mfa_required(d))
 		return response_error(r, BW_ERR_DENIED,

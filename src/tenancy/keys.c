@@ -561,7 +561,8 @@ keys_count_uses(struct tenancy *t, const struct tenant *tn, uint32_t id)
 			count = -1;
 			break;
 		}
-		while (db_step(s, &row) == BW_OK && row) {
+		bw_err e;
+		while ((e = db_step(s, &row)) == BW_OK && row) {
 			size_t len;
 			uint32_t kid;
 			const unsigned char *v = db_col_blob(s, 0, &len);
@@ -569,6 +570,10 @@ keys_count_uses(struct tenancy *t, const struct tenant *tn, uint32_t id)
 				count++;
 		}
 		db_finalize(s);
+		if (e != BW_OK) {
+			count = -1; /* unknown is not zero: never purge on a failed read */
+			break;
+		}
 	}
 	db_close(d);
 	return count;

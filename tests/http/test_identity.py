@@ -24,6 +24,7 @@ import sqlite3
 import statistics
 import subprocess
 import threading
+import types
 import time
 
 import pytest
@@ -450,6 +451,39 @@ def test_parallel_wrong_passwords_all_count(start_server):
     assert failed_logins(srv, staff) == n
     assert sql_one(srv, t.slug, "SELECT COUNT(*) FROM auth_events WHERE kind = 'login_failure'"
                                 f" AND user_id = {staff_id}") == str(n)
+
+
+def test_parallel_guesses_stop_at_the_threshold(start_server):
+    """20 wrong passwords at once against a threshold of 5: each attempt is
+    counted before its password is checked, so exactly 5 are checked (401)
+    and the other 15 are refused as locked (423) without a hash, however
+    many run at once."""
+    srv = start_server(login_rate_per_minute=MANY, threads=32, max_concurrent_hashes=32,
+                       hash_wait_ms=30000, pool_per_tenant=32)
+    t = make_tenant(srv, "cap")
+    staff, _ = add_user(srv, t, "staff")
+    results = parallel_logins(srv, staff, 20)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [401] * 5 + [423] * 15, results
+    assert failed_logins(srv, staff) == 5
+    check_locked(login_reply(srv, staff))  # even the right password now
+
+
+def test_one_time_password_must_be_changed_first(srv, tmp_path):
+    """A tenant made without --admin-password-file prints a one-time password;
+    with it the admin can change the password (and see /me) but nothing else."""
+    slug = unique_slug("otp")
+    out = srv.cli_ok("tenant", "create", slug, "--admin-email", f"admin@{slug}.example.com").stdout
+    otp = re.search(r"one-time password: (\S+)", out).group(1)
+    wait_tenant(srv, slug)
+    u = types.SimpleNamespace(slug=slug, email=f"admin@{slug}.example.com", password=otp)
+    session = login(srv, u, otp)
+    assert me(srv, slug, session=session).status == 200
+    check_forbidden(call(srv, "GET", "/api/v1/auth/tokens", slug, session=session))
+    r = call(srv, "POST", "/api/v1/auth/password", slug, session=session,
+             body={"current_password": otp, "new_password": "Brand-new-passphrase-42"})
+    assert r.status == 200, r
+    assert call(srv, "GET", "/api/v1/auth/tokens", slug, session=session).status == 200
 
 
 def test_parallel_logins_not_stalled_by_pool(start_server):
