@@ -140,6 +140,22 @@ api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const cha
 	auth_event(d, id, locks ? "lockout" : "login_failure", req->client_ip, what);
 }
 
+/* The reserved attempt was never checked (server busy): give it back. */
+void
+api_attempt_undo(db *d, int64_t id, int locks)
+{
+	char idb[24];
+	snprintf(idb, sizeof(idb), "%lld", (long long)id);
+	const char *p[] = {idb, NULL};
+	if (db_exec_params(d,
+			   locks ? "UPDATE users SET failed_logins = failed_logins - 1, locked_until = 0"
+				   " WHERE id = ? AND failed_logins > 0"
+				 : "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = ? AND"
+				   " failed_logins > 0",
+			   p) != BW_OK)
+		log_warn("could not give back an unchecked attempt: %s", db_errmsg(d));
+}
+
 /* The reserved attempt was right: the count starts again from zero. */
 void
 api_attempt_ok(db *d, int64_t id)
@@ -232,6 +248,7 @@ api_login(struct http_req *req)
 	}
 	e = password_verify(http_req_hasher(req), phc, password, &rehash);
 	if (e == BW_ERR_UNAVAILABLE) {
+		api_attempt_undo(d, u.id, locks); /* not checked, so not counted */
 		req->retry_after = "1";
 		e = response_error(req, e, "too many sign-ins at once; try again");
 		goto out;
@@ -329,6 +346,8 @@ api_recheck_password(struct http_req *req, db *d, const char *password)
 	}
 	e = password_verify(http_req_hasher(req), phc, password, &rehash);
 	crypto_wipe(phc, sizeof(phc));
+	if (e == BW_ERR_UNAVAILABLE)
+		api_attempt_undo(d, req->auth.user.id, locks);
 	if (e == BW_ERR_UNAUTHORIZED) {
 		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong password (re-check)");
 		return response_error(req, BW_ERR_DENIED, "the current password is wrong");

@@ -21,6 +21,7 @@ bw_err api_set_session(struct http_req *req, const char *secret) BW_MUST_USE;
 int api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until);
 void api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const char *what);
 void api_attempt_ok(db *d, int64_t id);
+void api_attempt_undo(db *d, int64_t id, int locks);
 /* The 423 reply with the unlock time. */
 bw_err api_locked(struct http_req *req, int64_t until);
 /* Check the signed-in user's password again (reply set on failure). */

@@ -469,6 +469,19 @@ def test_parallel_guesses_stop_at_the_threshold(start_server):
     check_locked(login_reply(srv, staff))  # even the right password now
 
 
+def test_busy_refusals_are_not_counted(start_server):
+    """With one hash slot and no patience, parallel sign-ins beyond it get
+    503 (the memory bound under a flood); those were never checked, so they
+    do not count toward the lockout."""
+    srv = start_server(login_rate_per_minute=MANY, threads=16, max_concurrent_hashes=1,
+                       hash_wait_ms=1, pool_per_tenant=32, lockout_threshold=100)
+    t = make_tenant(srv, "busy")
+    staff, _ = add_user(srv, t, "staff")
+    statuses = [status for status, _ in parallel_logins(srv, staff, 12)]
+    assert 503 in statuses and 401 in statuses, statuses
+    assert failed_logins(srv, staff) == statuses.count(401), statuses
+
+
 def test_one_time_password_must_be_changed_first(srv, tmp_path):
     """A tenant made without --admin-password-file prints a one-time password;
     with it the admin can change the password (and see /me) but nothing else."""
