@@ -229,13 +229,14 @@ migrate_current_ro(db *d, int *version)
 	db_stmt *s;
 	int row;
 	*version = 0;
+	static const char sql[] = "SELECT MAX(version) FROM schema_migrations WHERE complete = 1";
 	/* No table yet (never migrated) fails the prepare: that is version 0 too. */
-	if (db_prepare(d, "SELECT MAX(version) FROM schema_migrations WHERE complete = 1", &s) != BW_OK)
+	if (db_prepare_cached(d, sql, &s) != BW_OK)
 		return db_broken(d) ? BW_ERR_UNAVAILABLE : BW_OK;
 	bw_err e = db_step(s, &row);
 	if (e == BW_OK && row && !db_col_null(s, 0))
 		*version = (int)db_col_int(s, 0);
-	db_finalize(s);
+	db_done(s);
 	return e;
 }
 
