@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "../http/netaddr.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -45,6 +47,7 @@ static const struct config_key config_keys[] = {
 	STR_KEY("server", "tls_cert", tls_cert, ""),
 	STR_KEY("server", "tls_key", tls_key, ""),
 	INT_KEY("server", "threads", threads, 0, 256, "0"),
+	STR_KEY("server", "trusted_proxies", trusted_proxies, ""),
 	INT_KEY("limits", "max_connections", max_connections, 1, 100000, "1024"),
 	INT_KEY("limits", "max_connections_per_ip", max_connections_per_ip, 1, 100000, "128"),
 	INT_KEY("limits", "connection_timeout", connection_timeout, 1, 3600, "30"),
@@ -295,6 +298,15 @@ config_load(struct config *cfg, const char *path, char *const *envp, char *err, 
 		return BW_ERR_CONFIG;
 	if (cfg->var_dir[0] == '\0') {
 		snprintf(err, errlen, "[paths] var_dir must not be empty");
+		return BW_ERR_CONFIG;
+	}
+	struct netrange proxies[NETADDR_MAX_RANGES];
+	size_t nproxies;
+	if (netrange_list_parse(cfg->trusted_proxies, proxies, &nproxies) != BW_OK) {
+		snprintf(err, errlen,
+			 "[server] trusted_proxies: '%s' is not a list of addresses or CIDR ranges "
+			 "(at most %d; no host bits past the prefix)",
+			 cfg->trusted_proxies, NETADDR_MAX_RANGES);
 		return BW_ERR_CONFIG;
 	}
 	if (!config_ident_ok(cfg->db_control)) {

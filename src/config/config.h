@@ -21,6 +21,7 @@ struct config {
 	char tls_cert[CONFIG_STR]; /* "" = <var_dir>/tls/cert.pem */
 	char tls_key[CONFIG_STR];  /* "" = <var_dir>/tls/key.pem */
 	long threads;              /* 0 = one per online CPU */
+	char trusted_proxies[CONFIG_STR]; /* CIDRs whose X-Forwarded-For is believed */
 
 	/* [limits] */
 	long max_connections;

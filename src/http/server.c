@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include "../crypto/crypto.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +27,8 @@ struct server {
 	struct connpool *pool;
 	struct auth_hasher *hasher;
 	struct ratelimit *login_rl; /* login attempts per address, per minute */
+	struct netrange proxies[NETADDR_MAX_RANGES];
+	size_t nproxies;
 	struct router *router;
 	struct ratelimit *rl;
 	struct accesslog *alog;
@@ -149,20 +152,27 @@ server_client_ip(struct MHD_Connection *c, struct http_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct netaddr peer, client;
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
 	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			  r->client_ip, sizeof(r->client_ip));
+		/* kept IPv4-mapped, as netaddr does */
+		memset(peer.a, 0, 10);
+		peer.a[10] = peer.a[11] = 0xff;
+		memcpy(peer.a + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d. */
-		if (IN6_IS_ADDR_V4MAPPED(a))
-			inet_ntop(AF_INET, &a->s6_addr[12], r->client_ip, sizeof(r->client_ip));
-		else
-			inet_ntop(AF_INET6, a, r->client_ip, sizeof(r->client_ip));
+		memcpy(peer.a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	} else {
+		return;
 	}
+	/* Headers exist only once the request line has been followed by them. */
+	const struct server *s = r->srv;
+	const char *xff = r->begun ? MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								    "X-Forwarded-For")
+				   : NULL;
+	netaddr_client(&peer, xff, s->proxies, s->nproxies, &client);
+	netaddr_format(&client, r->client_ip, sizeof(r->client_ip));
 }
 
 static enum MHD_Result
@@ -607,6 +617,11 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return BW_ERR_NOMEM;
 	s->cfg = *cfg;
+	if (netrange_list_parse(cfg->trusted_proxies, s->proxies, &s->nproxies) != BW_OK) {
+		snprintf(err, errlen, "[server] trusted_proxies is not a list of address ranges");
+		e = BW_ERR_CONFIG;
+		goto fail;
+	}
 	if (deps != NULL) {
 		s->ten = deps->ten;
 		s->reg = deps->reg;

@@ -60,7 +60,7 @@ PROBE_SOURCE = "127.0.0.254"
 # Which section each key the tests may override lives in.
 KEY_SECTIONS = {
     "bind": "server", "port": "server", "base_domain": "server",
-    "tls_cert": "server", "tls_key": "server", "threads": "server",
+    "tls_cert": "server", "tls_key": "server", "threads": "server", "trusted_proxies": "server",
     "max_connections": "limits", "max_connections_per_ip": "limits",
     "connection_timeout": "limits", "header_max": "limits", "body_max": "limits",
     "rate_per_second": "limits", "rate_burst": "limits", "drain_timeout": "limits",
