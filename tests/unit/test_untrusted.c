@@ -11,6 +11,7 @@
 #include "auth/totp.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
+#include "http/netaddr.h"
 #include "tenancy/tenancy.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -146,6 +147,30 @@ test_codes(void **state)
 	}
 }
 
+static void
+test_addresses_and_forwarded_for(void **state)
+{
+	(void)state;
+	char in[96], out[64];
+	struct netaddr a, peer, c;
+	struct netrange r, t[NETADDR_MAX_RANGES];
+	size_t nt;
+	assert_int_equal(netrange_list_parse("127.0.0.0/8, 10.0.0.0/8", t, &nt), BW_OK);
+	assert_int_equal(netaddr_parse("127.0.0.1", &peer), BW_OK);
+	for (int i = 0; i < 200000; i++) {
+		random_text(in, 48, "0123456789abcdef.:/ ,");
+		if (netaddr_parse(in, &a) == BW_OK) {
+			netaddr_format(&a, out, sizeof(out));
+			struct netaddr back;
+			assert_int_equal(netaddr_parse(out, &back), BW_OK); /* round trip */
+			assert_memory_equal(&a, &back, sizeof(a));
+		}
+		if (netrange_parse(in, &r) == BW_OK)
+			assert_true(r.bits <= 128);
+		netaddr_client(&peer, in, t, nt, &c); /* any header: no crash, some address */
+	}
+}
+
 int
 main(void)
 {
@@ -154,6 +179,7 @@ main(void)
 		cmocka_unit_test(test_hosts_and_cookies),
 		cmocka_unit_test(test_sealed_values),
 		cmocka_unit_test(test_codes),
+		cmocka_unit_test(test_addresses_and_forwarded_for),
 	};
 	return cmocka_run_group_tests_name("untrusted", tests, NULL, NULL);
 }
