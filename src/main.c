@@ -46,6 +46,7 @@ static const struct cli_cmd cli_commands[] = {
 	 "       bulwark tenant suspend SLUG\n"
 	 "       bulwark tenant resume SLUG\n"
 	 "       bulwark tenant delete SLUG [--yes]\n"
+	 "       bulwark tenant allowlist clear SLUG\n"
 	 "\n"
 	 "create   make the tenant's own database (MariaDB: saas_tenant_SLUG with its\n"
 	 "         own account; SQLite: var/tenants/SLUG.db) and its admin user. Without\n"
@@ -56,6 +57,9 @@ static const struct cli_cmd cli_commands[] = {
 	 "suspend  stop serving the tenant (403) without touching its data; resume undoes it\n"
 	 "delete   destroy the tenant's database, account and registry entry; asks for\n"
 	 "         the name to be typed unless --yes\n"
+	 "\n"
+	 "allowlist clear  empty the tenant's admin IP allowlist (when an admin has\n"
+	 "         locked themselves out); recorded as an auth event\n"
 	 "\n"
 	 "Running servers see every change within [database] registry_refresh_ms.\n",
 	 cli_tenant},

@@ -608,13 +608,14 @@ const struct route auth_routes[] = {
 	 BODY_SMALL},
 	{HTTP_POST, "/api/v1/auth/sessions/end-others", api_end_other_sessions, 0, "self.session",
 	 ROUTE_BODY_NONE},
-	{HTTP_POST, "/api/v1/users/:id/sessions/end", api_user_end_sessions, ROUTE_ADMIN,
+	{HTTP_POST, "/api/v1/users/:id/sessions/end", api_user_end_sessions,
+	 ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
 	 "users.sessions", ROUTE_BODY_NONE},
 	{HTTP_POST, "/api/v1/users/:id/unlock", api_user_unlock, ROUTE_ADMIN, "users.unlock",
 	 ROUTE_BODY_NONE},
 	{HTTP_POST, "/api/v1/auth/tokens", api_token_create, 0, "self.tokens", BODY_SMALL},
 	{HTTP_GET, "/api/v1/auth/tokens", api_token_list, 0, "self.tokens", ROUTE_BODY_NONE},
-	{HTTP_DELETE, "/api/v1/auth/tokens/:id", api_token_revoke, 0, "self.tokens",
+	{HTTP_DELETE, "/api/v1/auth/tokens/:id", api_token_revoke, ROUTE_DESTRUCTIVE, "self.tokens",
 	 ROUTE_BODY_NONE},
 };
 

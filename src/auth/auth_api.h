@@ -29,5 +29,10 @@ bw_err api_recheck_password(struct http_req *req, db *d, const char *password) B
 
 extern const struct route mfa_routes[];
 extern const size_t mfa_routes_count;
+extern const struct route allowlist_routes[];
+extern const size_t allowlist_routes_count;
+
+/* 1 if addr may make admin or destructive requests (or the list is empty), 0 if not, -1 on error. */
+int allowlist_permits(db *d, const char *addr);
 
 #endif

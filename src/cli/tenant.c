@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../auth/auth.h"
 #include "../db/migrate.h"
 #include "../tenancy/tenancy.h"
 
@@ -149,6 +150,51 @@ cli_tenant_delete(struct tenancy *t, const struct cli_opts *o)
 	return 0;
 }
 
+/* bulwark tenant allowlist clear SLUG: the operator's way back in. */
+static int
+cli_tenant_allowlist(const struct cli_opts *o)
+{
+	struct config cfg;
+	struct tenant *v = NULL, *tn = NULL;
+	size_t n = 0;
+	db *d = NULL;
+	char err[1024];
+	int rc = 1;
+	if (o->nargs != 3 || strcmp(o->args[1], "clear") != 0) {
+		fprintf(stderr, "usage: bulwark tenant allowlist clear SLUG\n");
+		return 2;
+	}
+	struct tenancy *t = cli_tenancy(o, &cfg, 0);
+	if (t == NULL)
+		return 1;
+	if (tenant_list(t, &v, &n, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", err);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].slug, o->args[2]) == 0)
+			tn = &v[i];
+	if (tn == NULL) {
+		fprintf(stderr, "bulwark: no tenant '%s'\n", o->args[2]);
+		goto out;
+	}
+	const char *none[] = {NULL};
+	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK ||
+	    db_exec_params(d, "DELETE FROM ip_allowlist", none) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", d ? db_errmsg(d) : err);
+		goto out;
+	}
+	auth_event(d, 0, "allowlist_cleared", "cli", "by the operator");
+	printf("admin allowlist of tenant %s cleared: every address may administer it again\n",
+	       tn->slug);
+	rc = 0;
+out:
+	db_close(d);
+	free(v);
+	tenancy_close(t);
+	return rc;
+}
+
 int
 cli_tenant(int argc, char **argv)
 {
@@ -167,6 +213,8 @@ cli_tenant(int argc, char **argv)
 		return 2;
 	}
 	const char *verb = o.args[0];
+	if (strcmp(verb, "allowlist") == 0)
+		return cli_tenant_allowlist(&o);
 	int needs_slug = strcmp(verb, "list") != 0;
 	if (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0 &&
 	    strcmp(verb, "suspend") != 0 && strcmp(verb, "resume") != 0 &&

@@ -170,10 +170,21 @@ static const char *const tenant_v3[] = {
 	NULL,
 };
 
+/* The admin IP allowlist: when not empty, admin and destructive requests must come from it. */
+static const char *const tenant_v4[] = {
+	"CREATE TABLE ip_allowlist ("
+	" id @ID,"
+	" cidr @STR(64) NOT NULL UNIQUE,"
+	" label @STR(100) NOT NULL,"
+	" created_at @INT NOT NULL)@OPTS",
+	NULL,
+};
+
 static const struct migration tenant_list[] = {
 	{1, "settings and users", tenant_v1},
 	{2, "integrations", tenant_v2},
 	{3, "identity: lockout, MFA, sessions, API tokens", tenant_v3},
+	{4, "admin IP allowlist", tenant_v4},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_list, BW_ARRAY_LEN(tenant_list)};

@@ -7,6 +7,7 @@
  */
 #include "http.h"
 
+#include "../auth/auth_api.h"
 #include "../crypto/crypto.h"
 #include "netaddr.h"
 
@@ -594,6 +595,17 @@ server_authorize(struct server *s, struct http_req *r)
 	    auth_mfa_required(d))
 		return response_error(r, BW_ERR_DENIED,
 				      "this organisation requires MFA: enrol before anything else");
+	/* 7. The admin IP allowlist, on every admin or destructive request. */
+	if ((rt->flags & (ROUTE_ADMIN | ROUTE_DESTRUCTIVE)) || r->method == HTTP_DELETE) {
+		int ok = allowlist_permits(d, r->client_ip);
+		if (ok < 0)
+			return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		if (!ok) {
+			auth_event(d, r->auth.user.id, "allowlist_denied", r->client_ip, rt->pattern);
+			return response_error(r, BW_ERR_DENIED,
+					      "this address is not on the organisation's admin allowlist");
+		}
+	}
 	/* Permission: self.* for every user, the rest for admins (until roles). */
 	const char *perm = rt->permission;
 	int self = strncmp(perm, "self.", 5) == 0;

@@ -1,0 +1,149 @@
+/*
+ * The admin IP allowlist of a tenant: when it has entries, every admin or
+ * destructive request must come from one of them, checked on every request
+ * (not at login), so a session cookie carried off the network cannot change
+ * or delete anything. An empty list allows every address.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../http/netaddr.h"
+#include "auth_api.h"
+
+/* 1 if addr may make admin/destructive requests; 0 if not; -1 on db error. */
+int
+allowlist_permits(db *d, const char *addr)
+{
+	static const char sql[] = "SELECT cidr FROM ip_allowlist";
+	db_stmt *s = NULL;
+	int row, entries = 0, ok = 0;
+	struct netaddr a;
+	int parsed = netaddr_parse(addr, &a) == BW_OK;
+	if (db_prepare_cached(d, sql, &s) != BW_OK)
+		return -1;
+	bw_err e;
+	while ((e = db_step(s, &row)) == BW_OK && row) {
+		struct netrange r;
+		entries++;
+		/* Entries were validated when stored; one that no longer parses matches nothing. */
+		if (parsed && netrange_parse(db_col_text(s, 0), &r) == BW_OK && netrange_contains(&r, &a))
+			ok = 1;
+	}
+	db_done(s);
+	if (e != BW_OK)
+		return -1;
+	return entries == 0 || ok;
+}
+
+static bw_err
+allowlist_get(struct http_req *req)
+{
+	db *d;
+	db_stmt *s;
+	int row;
+	json_t *list = json_array();
+	bw_err e = http_req_db(req, &d);
+	if (e == BW_OK && (e = db_prepare(d, "SELECT cidr, label FROM ip_allowlist ORDER BY id", &s)) == BW_OK) {
+		while ((e = db_step(s, &row)) == BW_OK && row)
+			json_array_append_new(list, json_pack("{s:s, s:s}", "cidr", db_col_text(s, 0),
+							      "label", db_col_text(s, 1)));
+		db_finalize(s);
+	}
+	if (e != BW_OK) {
+		json_decref(list);
+		return req->err != BW_OK ? req->err : response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
+	return response_json(req, 200,
+			     json_pack("{s:o, s:s}", "entries", list, "your_address", req->client_ip));
+}
+
+/*
+ * Replace the list. A list that would exclude the caller's own address
+ * needs "confirm_self_lockout": true (the operator can always clear it with
+ * `bulwark tenant allowlist clear SLUG`).
+ */
+static bw_err
+allowlist_put(struct http_req *req)
+{
+	json_t *in, *entries, *v;
+	db *d;
+	size_t i;
+	int includes_caller = 0;
+	struct netaddr caller;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	entries = json_object_get(in, "entries");
+	if (!json_is_array(entries) || json_array_size(entries) > 256) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID, "entries: an array of at most 256 {cidr, label}");
+	}
+	int have_caller = netaddr_parse(req->client_ip, &caller) == BW_OK;
+	json_array_foreach(entries, i, v)
+	{
+		const char *cidr = api_str(v, "cidr", 63), *label = api_str(v, "label", 100);
+		struct netrange r;
+		if (cidr == NULL || netrange_parse(cidr, &r) != BW_OK) {
+			const char *msg = pool_printf(req->pool,
+						      "entries[%zu].cidr: not an IPv4/IPv6 address or range "
+						      "(no host bits past the prefix)",
+						      i);
+			json_decref(in);
+			return response_error(req, BW_ERR_INVALID, msg);
+		}
+		if (json_object_get(v, "label") != NULL && label == NULL) {
+			json_decref(in);
+			return response_error(req, BW_ERR_INVALID, "label: a string of at most 100 bytes");
+		}
+		if (have_caller && netrange_contains(&r, &caller))
+			includes_caller = 1;
+	}
+	if (json_array_size(entries) > 0 && !includes_caller &&
+	    !json_is_true(json_object_get(in, "confirm_self_lockout"))) {
+		json_decref(in);
+		return response_error(req, BW_ERR_CONFLICT,
+				      "this list leaves out your own address; send "
+				      "\"confirm_self_lockout\": true to save it anyway");
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK) {
+		json_decref(in);
+		return e;
+	}
+	const char *none[] = {NULL};
+	char now[24];
+	snprintf(now, sizeof(now), "%lld", (long long)api_now());
+	e = db_begin(d);
+	if (e == BW_OK)
+		e = db_exec_params(d, "DELETE FROM ip_allowlist", none);
+	json_array_foreach(entries, i, v)
+	{
+		const char *label = api_str(v, "label", 100);
+		const char *p[] = {api_str(v, "cidr", 63), label ? label : "", now, NULL};
+		if (e == BW_OK)
+			e = db_exec_params(d,
+					   "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
+	}
+	if (e == BW_OK)
+		e = db_commit(d);
+	if (e != BW_OK) {
+		(void)db_rollback(d);
+		json_decref(in);
+		return response_error(req, e == BW_ERR_CONFLICT ? BW_ERR_INVALID : BW_ERR_UNAVAILABLE,
+				      e == BW_ERR_CONFLICT ? "an entry appears twice" : NULL);
+	}
+	char detail[64];
+	snprintf(detail, sizeof(detail), "allowlist set: %zu entries", json_array_size(entries));
+	auth_event(d, req->auth.user.id, "allowlist_changed", req->client_ip, detail);
+	json_decref(in);
+	return allowlist_get(req);
+}
+
+const struct route allowlist_routes[] = {
+	{HTTP_GET, "/api/v1/settings/allowlist", allowlist_get, ROUTE_ADMIN, "settings.view",
+	 ROUTE_BODY_NONE},
+	{HTTP_PUT, "/api/v1/settings/allowlist", allowlist_put, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
+	 "settings.edit", ROUTE_BODY_DEFAULT},
+};
+
+const size_t allowlist_routes_count = BW_ARRAY_LEN(allowlist_routes);

@@ -1,0 +1,78 @@
+"""The admin IP allowlist, checked on every admin or destructive request
+(not at login): a session cookie used from an address off the list cannot
+change anything, while harmless reads still work. Loopback gives the
+addresses: 127.0.0.1 and 127.0.0.2 are two different clients."""
+
+import json
+
+from conftest import unique_slug, wait_for
+
+PASSWORD = "correct horse battery staple"
+ALLOWLIST = "/api/v1/settings/allowlist"
+SECURITY = "/api/v1/settings/security"
+
+
+class Admin:
+    def __init__(self, srv, slug):
+        self.srv, self.slug, self.cookie = srv, slug, None
+
+    def call(self, method, path, body=None, source="127.0.0.1", xff=None):
+        host = self.srv.tenant_host(self.slug)
+        headers = {"Origin": f"https://{host}"}
+        if self.cookie:
+            headers["Cookie"] = f"__Host-bulwark_session={self.cookie}"
+        if xff:
+            headers["X-Forwarded-For"] = xff
+        data = json.dumps(body) if body is not None else None
+        r = self.srv.request(method, path, headers=headers, body=data, host=self.slug,
+                             source=source)
+        cookie = r.headers.get("set-cookie", "")
+        if cookie.startswith("__Host-bulwark_session="):
+            self.cookie = cookie.split("=", 1)[1].split(";", 1)[0] or None
+        return r
+
+
+def admin_of(start_server, tmp_path):
+    srv = start_server(login_rate_per_minute=100000)
+    slug = unique_slug("allow")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    srv.cli_ok("tenant", "create", slug, "--admin-email", f"admin@{slug}.example.com",
+               "--admin-password-file", pw)
+    a = Admin(srv, slug)
+    body = {"email": f"admin@{slug}.example.com", "password": PASSWORD}
+    assert wait_for(lambda: a.call("POST", "/api/v1/auth/login", body).status == 200, 5)
+    return srv, a
+
+
+def test_stolen_cookie_off_the_list(start_server, tmp_path):
+    srv, a = admin_of(start_server, tmp_path)
+    assert a.call("GET", ALLOWLIST).body["entries"] == []
+    # leaving out one's own address needs an explicit confirmation
+    entries = {"entries": [{"cidr": "127.0.0.2/32", "label": "office"}]}
+    assert a.call("PUT", ALLOWLIST, entries).status == 409
+    assert a.call("PUT", ALLOWLIST, {**entries, "confirm_self_lockout": True}).status == 200
+    # the same session from 127.0.0.1 (off the list): admin and destructive refused...
+    r = a.call("PUT", SECURITY, {"mfa_required": False})
+    assert r.status == 403 and "allowlist" in r.body["error"]["message"], r
+    assert a.call("PUT", ALLOWLIST, {"entries": []}).status == 403
+    # ...harmless reads still work
+    assert a.call("GET", "/api/v1/me").status == 200
+    # a spoofed X-Forwarded-For from an untrusted peer changes nothing
+    assert a.call("PUT", SECURITY, {"mfa_required": False}, xff="127.0.0.2").status == 403
+    # from the listed address, the very same cookie may
+    assert a.call("PUT", SECURITY, {"mfa_required": False}, source="127.0.0.2").status == 200
+    # the operator can always clear the list from the host
+    srv.cli_ok("tenant", "allowlist", "clear", a.slug)
+    assert a.call("PUT", SECURITY, {"mfa_required": False}).status == 200
+
+
+def test_bad_entries_refused(start_server, tmp_path):
+    srv, a = admin_of(start_server, tmp_path)
+    for bad in ("10.0.0.1/33", "1.2.3", "010.0.0.1", "10.0.0.1/8", "example.com", ""):
+        r = a.call("PUT", ALLOWLIST, {"entries": [{"cidr": bad, "label": "x"}]})
+        assert r.status == 400 and "entries[0].cidr" in r.body["error"]["message"], (bad, r)
+    r = a.call("PUT", ALLOWLIST, {"entries": [{"cidr": "127.0.0.0/8", "label": "loopback"},
+                                              {"cidr": "2001:db8::/32", "label": "v6"}]})
+    assert r.status == 200 and len(r.body["entries"]) == 2, r
+    assert a.call("PUT", SECURITY, {"mfa_required": False}).status == 200  # 127.0.0.1 is in /8
