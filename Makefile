@@ -61,7 +61,7 @@ deps-bench:
 
 _all: build/bulwark $(BENCHBIN)
 
-_san: build/san/bulwark $(UNITBIN)
+_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr
 
 _check: _all _san
 	@tests/run-all
@@ -93,6 +93,13 @@ build/san/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/dbenv.h $(SANLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(SAN) $(CFLAGS_PKG) $(CFLAGS_TEST) -Isrc $< $(SANLIB) -o $@ \
 	    $(LIBS_PKG) $(LIBS_TEST)
+
+# Fuzz targets: clang's libFuzzer with ASan/UBSan, over the parser sources they need.
+FUZZCC := clang-14
+build/fuzz/fuzz_netaddr: tests/fuzz/fuzz_netaddr.c src/http/netaddr.c src/core/util.c src/core/err.c src/core/log.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
 fmt:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)
