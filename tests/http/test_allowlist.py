@@ -32,8 +32,8 @@ class Admin:
         return r
 
 
-def admin_of(start_server, tmp_path):
-    srv = start_server(login_rate_per_minute=100000)
+def admin_of(start_server, tmp_path, **settings):
+    srv = start_server(login_rate_per_minute=100000, **settings)
     slug = unique_slug("allow")
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
@@ -76,3 +76,20 @@ def test_bad_entries_refused(start_server, tmp_path):
                                               {"cidr": "2001:db8::/32", "label": "v6"}]})
     assert r.status == 200 and len(r.body["entries"]) == 2, r
     assert a.call("PUT", SECURITY, {"mfa_required": False}).status == 200  # 127.0.0.1 is in /8
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(start_server, tmp_path):
+    # 127.0.0.3 plays the reverse proxy
+    srv, a = admin_of(start_server, tmp_path, trusted_proxies="127.0.0.3")
+    entries = {"entries": [{"cidr": "198.51.100.0/24", "label": "office"}],
+               "confirm_self_lockout": True}
+    assert a.call("PUT", ALLOWLIST, entries).status == 200
+    # through the proxy, for a client in the office range: allowed
+    assert a.call("PUT", SECURITY, {"mfa_required": False}, source="127.0.0.3",
+                  xff="198.51.100.20").status == 200
+    # through the proxy, for a client elsewhere: refused
+    assert a.call("PUT", SECURITY, {"mfa_required": False}, source="127.0.0.3",
+                  xff="203.0.113.5").status == 403
+    # the same claim straight from a non-proxy: ignored, so refused
+    assert a.call("PUT", SECURITY, {"mfa_required": False}, source="127.0.0.2",
+                  xff="198.51.100.20").status == 403
