@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "db/migrate.h"
 #include "tenancy/tenancy.h"
 
 static inline int
@@ -52,6 +53,31 @@ dbenv_config(struct config *cfg, const char *driver, const char *var_dir, const 
 			 getenv("BULWARK_TEST_MARIADB_SOCKET"));
 		snprintf(cfg->db_password_file, sizeof(cfg->db_password_file), "%s/control.pw", dir);
 	}
+}
+
+/*
+ * A fresh var dir (<tmpdir>/<driver>-<seq>) and control database
+ * (<ctl_prefix><seq>), created and migrated from nothing; *t open on it.
+ * BW_OK, or an error with the reason in err.
+ */
+static inline bw_err
+dbenv_open(struct config *cfg, const char *driver, const char *tmpdir, const char *ctl_prefix,
+	   int seq, struct tenancy **t, char *err, size_t errlen)
+{
+	char dir[128], ctl[64];
+	int from, to;
+	snprintf(dir, sizeof(dir), "%s/%s-%d", tmpdir, driver, seq);
+	snprintf(ctl, sizeof(ctl), "%s%d", ctl_prefix, seq);
+	dbenv_config(cfg, driver, dir, ctl);
+	bw_err e = tenancy_open(cfg, 1, t, err, errlen);
+	if (e != BW_OK)
+		return e;
+	e = migrate_run(tenancy_control(*t), &migrate_control, &from, &to, err, errlen);
+	if (e == BW_OK && (from != 0 || to != migrate_latest(&migrate_control))) {
+		snprintf(err, errlen, "control database migrated from %d to %d", from, to);
+		e = BW_ERR_INTERNAL;
+	}
+	return e;
 }
 
 /*

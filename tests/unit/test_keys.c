@@ -149,20 +149,15 @@ static int
 open_driver(void **state, const char *driver)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char dir[128], ctl[64], err[512], otp[64];
-	int from, to;
+	char err[512], otp[64];
 	if (strcmp(driver, "mariadb") == 0 && !dbenv_have_mariadb()) {
 		free(f);
 		*state = NULL;
 		return 0;
 	}
 	f->driver = driver;
-	seq++;
-	snprintf(dir, sizeof(dir), "%s/%s-%d", tmpdir, driver, seq);
-	snprintf(ctl, sizeof(ctl), "saas_control_keys%d", seq);
-	dbenv_config(&f->cfg, driver, dir, ctl);
-	if (tenancy_open(&f->cfg, 1, &f->t, err, sizeof(err)) != BW_OK ||
-	    migrate_run(tenancy_control(f->t), &migrate_control, &from, &to, err, sizeof(err)) != BW_OK)
+	if (dbenv_open(&f->cfg, driver, tmpdir, "saas_control_keys", ++seq, &f->t, err, sizeof(err)) !=
+	    BW_OK)
 		fail_msg("setup: %s", err);
 	for (int i = 0; i < 2; i++) {
 		snprintf(f->slug[i], sizeof(f->slug[i]), "k%d%c", seq, 'a' + i);
