@@ -4,6 +4,8 @@
  */
 #include "migrate.h"
 
+#include "../modules/module.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +84,8 @@ static const char *const control_v2[] = {
 };
 
 static const struct migration control_list[] = {
-	{1, "tenant registry and plans", control_v1},
-	{2, "data keys, rotation runs, secret rotation history", control_v2},
+	{1, "tenant registry and plans", control_v1, NULL},
+	{2, "data keys, rotation runs, secret rotation history", control_v2, NULL},
 };
 
 const struct migration_set migrate_control = {"control", control_list,
@@ -180,14 +182,80 @@ static const char *const tenant_v4[] = {
 	NULL,
 };
 
-static const struct migration tenant_list[] = {
-	{1, "settings and users", tenant_v1},
-	{2, "integrations", tenant_v2},
-	{3, "identity: lockout, MFA, sessions, API tokens", tenant_v3},
-	{4, "admin IP allowlist", tenant_v4},
+/*
+ * Roles. Built-in roles are rules in code (rbac.c) keyed by roles.builtin,
+ * so modules added later are covered without a migration; custom roles
+ * list their permissions. Admins of the interim scheme become admins.
+ */
+static const char *const tenant_v5[] = {
+	"CREATE TABLE roles ("
+	" id @ID,"
+	" name @STR(64) NOT NULL UNIQUE,"
+	" description @STR(255) NOT NULL,"
+	" builtin @STR(32) NOT NULL," /* '' for a custom role */
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"CREATE TABLE role_permissions ("
+	" id @ID,"
+	" role_id @INT NOT NULL,"
+	" permission @STR(100) NOT NULL,"
+	" UNIQUE (role_id, permission))@OPTS",
+	"CREATE TABLE user_roles ("
+	" id @ID,"
+	" user_id @INT NOT NULL,"
+	" role_id @INT NOT NULL,"
+	" UNIQUE (user_id, role_id))@OPTS",
+	"CREATE INDEX user_roles_role ON user_roles (role_id)",
+	"INSERT INTO roles (name, description, builtin, created_at, updated_at) VALUES"
+	" ('admin', 'Everything, including users, roles, settings and the audit log', 'admin', 0, 0),"
+	" ('staff', 'Technicians: service work on customers, tickets, projects, assets and devices', 'staff', 0, 0),"
+	" ('billing', 'Invoices, estimates, payments, products and contracts', 'billing', 0, 0),"
+	" ('sales', 'Customers, contacts, estimates and contracts', 'sales', 0, 0),"
+	" ('dispatch', 'Ticket intake and assignment', 'dispatch', 0, 0),"
+	" ('read_only', 'Sees the service and billing records, changes nothing', 'read_only', 0, 0)",
+	"INSERT INTO user_roles (user_id, role_id)"
+	" SELECT u.id, r.id FROM users u JOIN roles r ON r.builtin = 'admin' WHERE u.is_admin = 1",
+	NULL,
 };
 
-const struct migration_set migrate_tenant = {"tenant", tenant_list, BW_ARRAY_LEN(tenant_list)};
+/* The audit log: sealed details, plaintext columns for filtering, a MAC chain. */
+static const char *const tenant_v7[] = {
+	"CREATE TABLE audit_log ("
+	" id @ID,"
+	" seq @INT NOT NULL UNIQUE,"
+	" at @INT NOT NULL,"
+	" user_id @INT NOT NULL,"
+	" entity @STR(64) NOT NULL,"
+	" entity_id @INT NOT NULL,"
+	" action @STR(64) NOT NULL,"
+	" details @BLOB NOT NULL," /* sealed JSON */
+	" mac @STR(64) NOT NULL)@OPTS",
+	"CREATE INDEX audit_log_entity ON audit_log (entity, entity_id)",
+	"CREATE INDEX audit_log_at ON audit_log (at)",
+	"CREATE INDEX audit_log_user ON audit_log (user_id)",
+	/* One row: the chain's head (last seq and MAC) and the sealed audit MAC key. */
+	"CREATE TABLE audit_head ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" seq @INT NOT NULL,"
+	" mac @STR(64) NOT NULL,"
+	" mac_key @BLOB)@OPTS",
+	"INSERT INTO audit_head (id, seq, mac, mac_key) VALUES (1, 0, '', NULL)",
+	NULL,
+};
+
+static const char *const no_static_steps[] = {NULL};
+
+static const struct migration tenant_migrations[] = {
+	{1, "settings and users", tenant_v1, NULL},
+	{2, "integrations", tenant_v2, NULL},
+	{3, "identity: lockout, MFA, sessions, API tokens", tenant_v3, NULL},
+	{4, "admin IP allowlist", tenant_v4, NULL},
+	{5, "roles", tenant_v5, NULL},
+	{6, "PSA modules: the first eighteen tables", no_static_steps, module_schema_steps},
+	{7, "audit log", tenant_v7, NULL},
+};
+
+const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};
 
 /* --- runner -------------------------------------------------------------- */
 
@@ -319,13 +387,30 @@ migrate_run(db *d, const struct migration_set *set, int *from, int *to, char *er
 			snprintf(err, errlen, "migration %d: cannot begin: %s", m->version, db_errmsg(d));
 			return e;
 		}
+		/* The static steps, then the generated ones, as one numbered list. */
+		size_t nstatic = 0, ngen = 0;
+		while (m->steps[nstatic] != NULL)
+			nstatic++;
+		char **gen = m->generate ? m->generate(m->version) : NULL;
+		if (m->generate != NULL && gen == NULL) {
+			if (transactional)
+				(void)db_rollback(d);
+			snprintf(err, errlen, "migration %d: out of memory", m->version);
+			return BW_ERR_NOMEM;
+		}
+		while (gen != NULL && gen[ngen] != NULL)
+			ngen++;
+		size_t total = nstatic + ngen;
 		int step;
-		for (step = done; m->steps[step] != NULL; step++) {
-			e = migrate_exec_portable(d, m->steps[step]);
+		const char *stmt = NULL;
+		for (step = done; (size_t)step < total; step++) {
+			stmt = (size_t)step < nstatic ? m->steps[step] : gen[(size_t)step - nstatic];
+			e = migrate_exec_portable(d, stmt);
 			if (e == BW_OK && !transactional)
 				e = migrate_record(d, m, step + 1, 0);
 			if (e != BW_OK)
 				break;
+			stmt = NULL;
 		}
 		if (e == BW_OK)
 			e = migrate_record(d, m, step, 1);
@@ -334,11 +419,13 @@ migrate_run(db *d, const struct migration_set *set, int *from, int *to, char *er
 		if (e != BW_OK) {
 			snprintf(err, errlen, "migration %d (%s) step %d failed: %s -- statement: %.300s",
 				 m->version, m->name, step + 1, db_errmsg(d),
-				 m->steps[step] ? m->steps[step] : "(recording progress)");
+				 stmt ? stmt : "(recording progress)");
 			if (transactional)
 				(void)db_rollback(d);
+			module_schema_free(gen);
 			return e;
 		}
+		module_schema_free(gen);
 		*to = m->version;
 	}
 	return BW_OK;

@@ -11,6 +11,12 @@ struct migration {
 	int version;
 	const char *name;
 	const char *const *steps; /* portable SQL (see db_dialect_sql), NULL-ended */
+	/*
+	 * Steps generated from descriptors (the module engine), run after the
+	 * static ones; the same version always generates the same steps, so a
+	 * resumed migration counts them alike. NULL when there are none.
+	 */
+	char **(*generate)(int version);
 };
 
 struct migration_set {

@@ -61,6 +61,7 @@ struct route {
 	unsigned flags;         /* ROUTE_* */
 	const char *permission; /* e.g. "tickets.view"; NULL only if public */
 	size_t body_max;        /* ROUTE_BODY_DEFAULT, ROUTE_BODY_NONE or bytes */
+	const void *data;       /* the handler's own (the module engine: its descriptor) */
 };
 
 /* Per-request context. Everything in it is freed when the request ends. */

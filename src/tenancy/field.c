@@ -6,17 +6,53 @@
  */
 #include "tenancy.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../crypto/crypto.h"
+#include "../modules/module.h"
 
-const struct field_column field_columns[] = {
+static const struct field_column field_system[] = {
 	{"integrations", "secret"},
 	{"users", "mfa_secret"},
 	{"users", "mfa_pending"},
+	{"audit_log", "details"},
+	{"audit_head", "mac_key"},
 };
-const size_t field_columns_count = BW_ARRAY_LEN(field_columns);
+
+static struct field_column *field_all;
+static size_t field_all_n;
+static pthread_once_t field_once = PTHREAD_ONCE_INIT;
+
+/* The system columns, then every encrypted field of every module. */
+static void
+field_build(void)
+{
+	size_t n = BW_ARRAY_LEN(field_system);
+	for (size_t i = 0; i < module_catalog_count; i++)
+		for (size_t k = 0; k < module_catalog[i]->nfields; k++)
+			n += (module_catalog[i]->fields[k].flags & FF_ENCRYPTED) != 0;
+	field_all = calloc(n, sizeof(*field_all));
+	if (field_all == NULL)
+		abort(); /* at start-up, a few hundred bytes: nothing sensible to do */
+	memcpy(field_all, field_system, sizeof(field_system));
+	n = BW_ARRAY_LEN(field_system);
+	for (size_t i = 0; i < module_catalog_count; i++)
+		for (size_t k = 0; k < module_catalog[i]->nfields; k++)
+			if (module_catalog[i]->fields[k].flags & FF_ENCRYPTED)
+				field_all[n++] = (struct field_column){
+				    module_catalog[i]->name, module_catalog[i]->fields[k].name};
+	field_all_n = n;
+}
+
+const struct field_column *
+field_columns(size_t *n)
+{
+	pthread_once(&field_once, field_build);
+	*n = field_all_n;
+	return field_all;
+}
 
 bw_err
 field_seal(struct tenancy *t, const struct tenant *tn, const char *table, const char *column,

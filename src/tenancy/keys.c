@@ -116,21 +116,23 @@ keys_reencrypt(struct tenancy *t, const struct tenant *tn, uint32_t target, keys
 	db *d = NULL;
 	char sql[256];
 	int64_t total = 0, done = 0;
+	size_t ncols;
+	const struct field_column *cols = field_columns(&ncols);
 	bw_err e = tenancy_connect_tenant(t, tn, 0, &d, err, errlen);
 	if (e != BW_OK)
 		return e;
-	for (size_t c = 0; c < field_columns_count; c++) {
+	for (size_t c = 0; c < ncols; c++) {
 		int64_t n;
 		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE %s IS NOT NULL AND id > ?",
-			 field_columns[c].table, field_columns[c].column);
+			 cols[c].table, cols[c].column);
 		if ((e = keys_query_int(d, sql, 0, &n)) != BW_OK)
 			goto out;
 		total += n;
 	}
 	if (cb && total > 0)
 		cb(ud, tn->slug, ti, tcount, 0, total);
-	for (size_t c = 0; c < field_columns_count; c++) {
-		const char *table = field_columns[c].table, *col = field_columns[c].column;
+	for (size_t c = 0; c < ncols; c++) {
+		const char *table = cols[c].table, *col = cols[c].column;
 		char sel[256], upd[256];
 		int64_t last = 0;
 		snprintf(sel, sizeof(sel),
@@ -550,13 +552,15 @@ keys_count_uses(struct tenancy *t, const struct tenant *tn, uint32_t id)
 	db *d = NULL;
 	char err[256], sql[256];
 	int64_t count = 0;
+	size_t ncols;
+	const struct field_column *cols = field_columns(&ncols);
 	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK)
 		return -1;
-	for (size_t c = 0; c < field_columns_count && count >= 0; c++) {
+	for (size_t c = 0; c < ncols && count >= 0; c++) {
 		db_stmt *s;
 		int row;
 		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s IS NOT NULL",
-			 field_columns[c].column, field_columns[c].table, field_columns[c].column);
+			 cols[c].column, cols[c].table, cols[c].column);
 		if (db_prepare(d, sql, &s) != BW_OK) {
 			count = -1;
 			break;

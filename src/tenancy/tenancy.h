@@ -118,8 +118,8 @@ struct field_column {
 	const char *table;
 	const char *column;
 };
-extern const struct field_column field_columns[];
-extern const size_t field_columns_count;
+/* Every sealed column: the system's and each module's encrypted fields. */
+const struct field_column *field_columns(size_t *n);
 
 /*
  * Seal value for (tenant, table, column, row) with the tenant's active data

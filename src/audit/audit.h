@@ -1,0 +1,67 @@
+/*
+ * audit: the tenant's audit log. Every state change writes one row in the
+ * same transaction as the change (a failed audit write rolls the change
+ * back). A row's details are sealed with the tenant's data key (AES-256-GCM,
+ * bound to tenant, table, column and row) and the rows are chained: each
+ * carries HMAC-SHA256(audit key, previous MAC || row content), so an edited,
+ * inserted or deleted row breaks the chain at that row. The audit key is
+ * random per tenant and kept sealed in the tenant database (audit_head), so
+ * key rotation re-encrypts it like any sealed value and the chain survives.
+ */
+#ifndef BW_AUDIT_H
+#define BW_AUDIT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+#include "../db/db.h"
+#include "../tenancy/tenancy.h"
+
+struct http_req;
+
+enum audit_actor { AUDIT_USER = 1, AUDIT_TOKEN, AUDIT_SYSTEM };
+
+struct audit_entry {
+	enum audit_actor actor;
+	int64_t user_id;         /* the user (or the token's owner); 0 for system */
+	int64_t token_id;        /* AUDIT_TOKEN */
+	const char *actor_label; /* e-mail address, or e.g. "bulwark keys rotate" */
+	const char *client_ip;   /* or "" */
+	const char *request_id;  /* or "" */
+	const char *entity;      /* "customers", "users", "roles", "auth", "settings", "keys"... */
+	int64_t entity_id;       /* 0 when the entity has no row */
+	const char *action;      /* "create", "update", "delete", "assign", "login", ... */
+	json_t *before;          /* changed fields before (object) or NULL; borrowed */
+	json_t *after;           /* changed fields after (object) or NULL; borrowed */
+};
+
+/*
+ * Append e to tenant tn's audit log on d. The caller has begun the
+ * transaction of the change and commits it afterwards; on failure the
+ * caller rolls back. Never logs the details.
+ */
+bw_err audit_record(db *d, struct tenancy *t, const struct tenant *tn,
+		    const struct audit_entry *e) BW_MUST_USE;
+/* The same with actor, address and request id taken from an authenticated request. */
+bw_err audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id,
+		     const char *action, json_t *before, json_t *after) BW_MUST_USE;
+
+/*
+ * Check tenant tn's whole chain. BW_OK when intact (*rows = rows checked);
+ * BW_ERR_CRYPTO when broken, with *bad_seq the first bad row's sequence
+ * number and why in err; other errors for the database.
+ */
+bw_err audit_verify(db *d, struct tenancy *t, const struct tenant *tn, int64_t *rows,
+		    int64_t *bad_seq, char *err, size_t errlen) BW_MUST_USE;
+
+/* GET /api/v1/reporting/audit and the per-entity trail handler for module routes. */
+extern const struct route audit_routes[];
+extern const size_t audit_routes_count;
+/*
+ * Handler for GET /api/v1/<module>/:id/audit: the route's module name is
+ * taken from the path's third segment; the trail of that one row.
+ */
+bw_err audit_entity_trail(struct http_req *req);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * modules: PSA modules described as data. One descriptor per module
+ * (fields, types, encryption, parent scope, sortable and filterable fields,
+ * extra actions) gives the schema for both database drivers, the routes,
+ * the permissions, input validation, transparent field encryption and the
+ * metadata the web UI renders from. Behaviour beyond CRUD comes as small
+ * hooks on the descriptor, never as a second engine.
+ */
+#ifndef BW_MODULE_H
+#define BW_MODULE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+#include "../db/db.h"
+#include "../http/http.h"
+
+enum field_type {
+	FT_STRING = 1, /* one line of text, at most max_len bytes (required > 0) */
+	FT_TEXT,       /* long text, at most max_len bytes */
+	FT_INT,        /* integer within [min, max] */
+	FT_MONEY,      /* integer cents, never negative, at most max (0: 10^13) */
+	FT_BOOL,       /* true/false, stored 0/1 */
+	FT_ENUM,       /* one of enum_values */
+	FT_REF,        /* id of a row of the table named by ref (a module or "users") */
+	FT_DATE,       /* "YYYY-MM-DD", a real calendar date */
+	FT_EMAIL,      /* an e-mail address, at most max_len bytes */
+};
+
+enum field_flag {
+	FF_REQUIRED = 1 << 0,  /* must be given on create; never null */
+	FF_ENCRYPTED = 1 << 1, /* sealed at rest (AES-256-GCM, bound to its row) */
+	FF_PII = 1 << 2,       /* personal data: exports, erasure; implies nothing else */
+	FF_SORT = 1 << 3,      /* ?sort=field allowed (never with FF_ENCRYPTED) */
+	FF_FILTER = 1 << 4,    /* ?field=value allowed (never with FF_ENCRYPTED) */
+	FF_READONLY = 1 << 5,  /* computed or set by the server; refused in input */
+	FF_IMMUTABLE = 1 << 6, /* given on create only; refused on PATCH */
+	FF_WRITEONLY = 1 << 7, /* accepted in input, never shown (shown as <name>_set) */
+	FF_ACTION = 1 << 8,    /* changed only through an action (e.g. tickets.assign) */
+};
+
+struct field_desc {
+	const char *name;  /* column name: [a-z_][a-z0-9_]* */
+	const char *label; /* for the UI */
+	enum field_type type;
+	unsigned flags;                  /* FF_* */
+	int max_len;                     /* FT_STRING/FT_TEXT/FT_EMAIL: bytes */
+	int64_t min, max;                /* FT_INT bounds; FT_MONEY max (0: default) */
+	const char *const *enum_values;  /* FT_ENUM: NULL-ended */
+	const char *ref;                 /* FT_REF: the table referred to */
+	const char *def;                 /* default on create when not given (text form), or NULL */
+	int since;                       /* tenant schema version adding the column */
+};
+
+struct module_desc;
+
+/* What a hook sees: the request, its tenant database (in a transaction), the module. */
+struct module_ctx {
+	struct http_req *req;
+	db *d;
+	const struct module_desc *m;
+	int64_t id;      /* the row (0 before a create) */
+	json_t *before;  /* the stored row before the change (NULL on create), decrypted */
+	json_t *input;   /* the validated input object: the hook may add to it */
+};
+
+/*
+ * An action beyond CRUD: POST /api/v1/<module>/:id/<name>, permission
+ * "<module>.<name>". It runs in the request's transaction with the row
+ * locked; on success it sets *reply (a JSON object, or NULL for the row).
+ */
+struct action_desc {
+	const char *name;   /* "assign" */
+	const char *label;  /* for the UI */
+	unsigned route_flags; /* ROUTE_DESTRUCTIVE for e.g. void */
+	bw_err (*run)(struct module_ctx *ctx, json_t *body, json_t **reply);
+};
+
+struct module_desc {
+	const char *name;   /* table, route segment and permission prefix: "tickets" */
+	const char *label;  /* "Tickets" */
+	const char *parent; /* name of the FT_REF field naming the parent row, or NULL */
+	const struct field_desc *fields;
+	size_t nfields;
+	const struct action_desc *actions;
+	size_t nactions;
+	int since; /* tenant schema version creating the table */
+	/*
+	 * Hooks, all optional, all inside the transaction of the change:
+	 * check runs after field validation (create: before NULL) and may
+	 * refuse with a reply (response_error) or add computed fields to input;
+	 * after_write runs once the row is written (totals on a parent, ...);
+	 * present adds derived members to a row about to be shown (warnings).
+	 */
+	bw_err (*check)(struct module_ctx *ctx);
+	bw_err (*after_write)(struct module_ctx *ctx);
+	void (*present)(const struct module_desc *m, json_t *row);
+	/* Delete refused (409) unless this returns BW_OK; NULL: only references block it. */
+	bw_err (*can_delete)(struct module_ctx *ctx);
+};
+
+/* --- catalog.c: every module ------------------------------------------------ */
+extern const struct module_desc *const module_catalog[];
+extern const size_t module_catalog_count;
+/* The module called name, or NULL. */
+const struct module_desc *module_find(const char *name);
+/* The field of m called name, or NULL. */
+const struct field_desc *module_field(const struct module_desc *m, const char *name);
+
+/* --- engine.c: the routes every module gets ---------------------------------- */
+/*
+ * The routes of every module in the catalogue, built once (they live until
+ * exit): list, create, read, update, delete, export and each action.
+ */
+bw_err module_routes(const struct route **out, size_t *n) BW_MUST_USE;
+/* Read one row as JSON (decrypted, presented); BW_ERR_NOTFOUND if none. */
+bw_err module_read(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
+		   json_t **out) BW_MUST_USE;
+/* Write the given columns of a row (values from the JSON object, sealed where encrypted). */
+bw_err module_write_fields(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
+			   json_t *values) BW_MUST_USE;
+
+/* --- schema.c: the tables, as migration steps -------------------------------- */
+/*
+ * The portable DDL for tenant schema version v: CREATE TABLE for modules
+ * with since == v, ALTER TABLE ADD COLUMN for fields with since == v in
+ * older modules, their indexes. NULL-ended, malloc'd (free with
+ * module_schema_free), NULL on OOM.
+ */
+char **module_schema_steps(int version);
+void module_schema_free(char **steps);
+
+/* --- meta.c ------------------------------------------------------------------ */
+/* GET /api/v1/meta/modules and GET /api/v1/meta/permissions. */
+extern const struct route module_meta_routes[];
+extern const size_t module_meta_routes_count;
+
+#endif
