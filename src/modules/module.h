@@ -87,16 +87,27 @@ struct module_desc {
 	size_t nactions;
 	int since; /* tenant schema version creating the table */
 	/*
-	 * Hooks, all optional, all inside the transaction of the change:
-	 * check runs after field validation (create: before NULL) and may
-	 * refuse with a reply (response_error) or add computed fields to input;
-	 * after_write runs once the row is written (totals on a parent, ...);
-	 * present adds derived members to a row about to be shown (warnings).
+	 * Hooks, all optional, all inside the transaction of the change.
+	 *
+	 * check: after field validation. On create ctx->id is 0, ctx->before
+	 * NULL and ctx->input holds every given field plus defaults; on update
+	 * ctx->before is the stored row (decrypted, write-only fields too) and
+	 * ctx->input only the fields being changed. It may refuse (return
+	 * response_error(ctx->req, ...)) or add/replace members of ctx->input,
+	 * read-only ones included (computed totals), which are then written.
+	 *
+	 * after_write: once the row is created, updated or deleted (delete:
+	 * ctx->input NULL, ctx->before the row as it was), e.g. totals on a
+	 * parent. It may write other rows with SQL on ctx->d.
+	 *
+	 * present: adds derived members (warnings) to a row about to be shown.
+	 *
+	 * can_delete: refuses a delete (reply set) beyond what references
+	 * already refuse (a row still referred to is never deleted: 409).
 	 */
 	bw_err (*check)(struct module_ctx *ctx);
 	bw_err (*after_write)(struct module_ctx *ctx);
 	void (*present)(const struct module_desc *m, json_t *row);
-	/* Delete refused (409) unless this returns BW_OK; NULL: only references block it. */
 	bw_err (*can_delete)(struct module_ctx *ctx);
 };
 
