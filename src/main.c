@@ -82,6 +82,13 @@ static const struct cli_cmd cli_commands[] = {
 	 "purge     erase data keys retired more than 30 days ago that no value uses\n"
 	 "          (rotate and rollback also do this first); each purge is recorded.\n",
 	 cli_keys},
+	{"routes", "print every route with its permission (JSON)",
+	 "usage: bulwark routes\n"
+	 "\n"
+	 "Print the route table the server registers, one object per route: method,\n"
+	 "pattern, the permission it needs, its flags (public, admin, destructive, ...)\n"
+	 "and, for module routes, the module. Tests are generated from this list.\n",
+	 cli_routes},
 	{"user", "staff users: unlock after a lockout",
 	 "usage: bulwark user unlock SLUG EMAIL [-c FILE]\n"
 	 "\n"

@@ -16,9 +16,8 @@
 
 #include "../core/core.h"
 #include "../db/db.h"
+#include "../http/http.h"
 #include "../tenancy/tenancy.h"
-
-struct http_req;
 
 enum audit_actor { AUDIT_USER = 1, AUDIT_TOKEN, AUDIT_SYSTEM };
 

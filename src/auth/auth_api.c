@@ -13,6 +13,7 @@
 #include "../crypto/crypto.h"
 #include "../http/http.h"
 #include "auth_api.h"
+#include "../rbac/rbac.h"
 
 int64_t
 api_now(void)
@@ -211,8 +212,10 @@ api_login(struct http_req *req)
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
 	e = db_prepare(d,
-		       "SELECT id, email, is_admin, mfa_enabled, must_change_password, password_hash,"
-		       " locked_until, disabled FROM users WHERE email = ?",
+		       "SELECT u.id, u.email, EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON"
+		       " r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'),"
+		       " u.mfa_enabled, u.must_change_password, u.password_hash, u.locked_until,"
+		       " u.disabled FROM users u WHERE u.email = ?",
 		       &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
 	    row) {
@@ -492,12 +495,21 @@ api_token_create(struct http_req *req)
 				      "name (string), scopes (non-empty array of permissions) and "
 				      "optional expires_in_days (integer) are required");
 	}
-	/* A token never carries more than its owner has. */
+	/* A token never carries more than its owner has ("*": only an owner who has everything). */
+	if ((e = http_req_db(req, &d)) != BW_OK) {
+		json_decref(in);
+		return e;
+	}
 	json_array_foreach(scopes, i, v)
 	{
 		const char *sc = json_string_value(v);
-		if (sc == NULL || strlen(sc) > 64 ||
-		    (!req->auth.user.is_admin && strncmp(sc, "self.", 5) != 0) ||
+		int has = sc != NULL && rbac_perm_valid(sc, 1) ? rbac_user_has(d, req->auth.user.id, sc)
+							       : 0;
+		if (has < 0) {
+			json_decref(in);
+			return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		}
+		if (!has ||
 		    (req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, sc))) {
 			json_decref(in);
 			return response_error(req, BW_ERR_DENIED,
@@ -513,7 +525,7 @@ api_token_create(struct http_req *req)
 		expires = api_now() + (int64_t)days * 86400;
 	}
 	char *sj = json_dumps(scopes, JSON_COMPACT);
-	if (sj == NULL || (e = http_req_db(req, &d)) != BW_OK ||
+	if (sj == NULL ||
 	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) != BW_OK) {
 		free(sj);
 		json_decref(in);

@@ -53,18 +53,11 @@ cli_serve(int argc, char **argv)
 	log_info("bulwark %s starting (configuration: %s)", BULWARK_VERSION,
 		 cfg.source[0] ? cfg.source : "defaults");
 	/* Every route the server knows, in one table (it outlives the server). */
-	size_t nroutes =
-	    routes_builtin_count + auth_routes_count + mfa_routes_count + allowlist_routes_count;
-	if ((routes = calloc(nroutes, sizeof(*routes))) == NULL) {
+	size_t nroutes;
+	if (cli_route_table(&routes, &nroutes) != BW_OK) {
 		log_error("cannot start: out of memory");
 		goto out;
 	}
-	memcpy(routes, routes_builtin, routes_builtin_count * sizeof(*routes));
-	memcpy(routes + routes_builtin_count, auth_routes, auth_routes_count * sizeof(*routes));
-	memcpy(routes + routes_builtin_count + auth_routes_count, mfa_routes,
-	       mfa_routes_count * sizeof(*routes));
-	memcpy(routes + routes_builtin_count + auth_routes_count + mfa_routes_count, allowlist_routes,
-	       allowlist_routes_count * sizeof(*routes));
 	struct server_deps deps = {0};
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
 	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||

@@ -122,7 +122,7 @@ struct db_ops {
 
 enum { DB_BIND_NULL, DB_BIND_INT, DB_BIND_TEXT, DB_BIND_BLOB };
 
-#define DB_STMT_CACHE 16
+#define DB_STMT_CACHE 64
 
 struct db {
 	const struct db_ops *ops;

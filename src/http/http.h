@@ -96,6 +96,10 @@ struct http_req {
 	int begun, responded;
 	int status;
 	json_t *reply;         /* success body, owned */
+	char *reply_raw;       /* or a non-JSON success body (malloc'd, owned)... */
+	size_t reply_raw_len;
+	const char *reply_type; /* ...and its Content-Type */
+	const char *reply_disposition; /* Content-Disposition, or NULL */
 	bw_err err;            /* when not BW_OK, the error reply */
 	const char *err_msg;   /* from the pool or static; shown to the client */
 	const char *retry_after; /* Retry-After header on 429/503, or NULL */
@@ -137,6 +141,12 @@ const struct route *router_route(const struct router *r, size_t i);
 int response_status(bw_err e);
 /* Reply with a JSON body (reference stolen) and status. */
 bw_err response_json(struct http_req *req, int status, json_t *body) BW_MUST_USE;
+/*
+ * Reply with a non-JSON body (CSV exports): body is malloc'd and owned from
+ * here on, even on failure; type is a static Content-Type.
+ */
+bw_err response_raw(struct http_req *req, int status, const char *type, const char *disposition,
+		    char *body, size_t len) BW_MUST_USE;
 /* Record an error reply with a client-safe message; returns e. */
 bw_err response_error(struct http_req *req, bw_err e, const char *msg);
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
@@ -206,6 +216,8 @@ long server_inflight(const struct server *s);
  * (503) when the database cannot be reached.
  */
 bw_err http_req_db(struct http_req *req, db **out) BW_MUST_USE;
+/* The live route table (the permission catalogue is derived from it). */
+const struct router *http_req_router(const struct http_req *req);
 /* The server's configuration, tenancy and password hasher, for handlers. */
 const struct config *http_req_config(const struct http_req *req);
 struct tenancy *http_req_tenancy(const struct http_req *req);

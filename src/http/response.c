@@ -88,3 +88,18 @@ response_error_body(const struct http_req *req, size_t *len)
 		*len = strlen(s);
 	return s;
 }
+
+bw_err
+response_raw(struct http_req *req, int status, const char *type, const char *disposition,
+	     char *body, size_t len)
+{
+	if (body == NULL)
+		return response_error(req, BW_ERR_NOMEM, NULL);
+	free(req->reply_raw);
+	req->reply_raw = body;
+	req->reply_raw_len = len;
+	req->reply_type = type;
+	req->reply_disposition = disposition;
+	req->status = status;
+	return BW_OK;
+}

@@ -9,6 +9,7 @@
 
 #include "../auth/auth_api.h"
 #include "../crypto/crypto.h"
+#include "../rbac/rbac.h"
 #include "netaddr.h"
 
 #include <arpa/inet.h>
@@ -142,6 +143,7 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r->db != NULL)
 		connpool_return(s->pool, &r->tn, r->db);
 	json_decref(r->reply);
+	free(r->reply_raw);
 	free(r->body);
 	pool_free(r->pool);
 	free(r);
@@ -202,7 +204,13 @@ server_respond(struct server *s, struct http_req *r)
 	char *body = NULL;
 	size_t len = 0;
 
-	if (r->err == BW_OK && r->reply != NULL) {
+	const char *type = "application/json";
+	if (r->err == BW_OK && r->reply_raw != NULL) {
+		body = r->reply_raw; /* handed over to libmicrohttpd below */
+		len = r->reply_raw_len;
+		r->reply_raw = NULL;
+		type = r->reply_type;
+	} else if (r->err == BW_OK && r->reply != NULL) {
 		body = json_dumps(r->reply, JSON_COMPACT);
 		if (body != NULL)
 			len = strlen(body);
@@ -232,7 +240,9 @@ server_respond(struct server *s, struct http_req *r)
 	}
 	for (size_t i = 0; i < BW_ARRAY_LEN(server_headers); i++)
 		MHD_add_response_header(resp, server_headers[i][0], server_headers[i][1]);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Content-Type", r->err == BW_OK ? type : "application/json");
+	if (r->err == BW_OK && r->reply_disposition != NULL)
+		MHD_add_response_header(resp, "Content-Disposition", r->reply_disposition);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
 	if (r->status == 405) {
 		char allow[64];
@@ -493,6 +503,12 @@ http_req_db(struct http_req *req, db **out)
 	return BW_OK;
 }
 
+const struct router *
+http_req_router(const struct http_req *req)
+{
+	return req->srv->router;
+}
+
 const struct config *
 http_req_config(const struct http_req *req)
 {
@@ -536,8 +552,7 @@ http_req_json(struct http_req *req, json_t **out)
 /*
  * Stage 5-8 for routes that are not public: who is asking (session cookie
  * or API token), MFA state, CSRF for cookie-authenticated changes, and the
- * permission. Until roles exist (the RBAC issue), "self.*" permissions
- * belong to every user and every other permission to admins only.
+ * permission (rbac.c).
  */
 static bw_err
 server_authorize(struct server *s, struct http_req *r)
@@ -606,11 +621,18 @@ server_authorize(struct server *s, struct http_req *r)
 					      "this address is not on the organisation's admin allowlist");
 		}
 	}
-	/* Permission: self.* for every user, the rest for admins (until roles). */
+	/*
+	 * 8. Permission, from the roles the user holds now (a change of roles
+	 * counts from the next request); a token is limited to its scopes and
+	 * to what its owner holds at the time of use.
+	 */
 	const char *perm = rt->permission;
-	int self = strncmp(perm, "self.", 5) == 0;
-	if (!self && !r->auth.user.is_admin)
-		return response_error(r, BW_ERR_DENIED, "permission denied");
+	int has = rbac_user_has(d, r->auth.user.id, perm);
+	if (has < 0)
+		return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+	if (!has)
+		return response_error(r, BW_ERR_DENIED,
+				      pool_printf(r->pool, "permission denied (needs %s)", perm));
 	if (r->auth.kind == AUTH_TOKEN && !auth_scope_allows(r->auth.scopes, perm))
 		return response_error(r, BW_ERR_DENIED, "this API token is not scoped for that");
 	return BW_OK;

@@ -132,6 +132,12 @@ bw_err module_read(struct http_req *req, db *d, const struct module_desc *m, int
 bw_err module_write_fields(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
 			   json_t *values) BW_MUST_USE;
 
+/*
+ * 409 (reply set) when a module row still refers to row id of table (a
+ * module or "users"): nothing is deleted from under a reference.
+ */
+bw_err module_referenced(struct http_req *req, db *d, const char *table, int64_t id) BW_MUST_USE;
+
 /* --- schema.c: the tables, as migration steps -------------------------------- */
 /*
  * The portable DDL for tenant schema version v: CREATE TABLE for modules

@@ -311,6 +311,16 @@ tenant_insert_admin(db *d, const char *email, const char *password, int must_cha
 	    (e = db_bind_int(s, 4, tenant_now())) == BW_OK &&
 	    (e = db_bind_int(s, 5, tenant_now())) == BW_OK)
 		e = db_step(s, &row);
+	db_finalize(s);
+	s = NULL;
+	/* The first user holds the built-in admin role. */
+	if (e == BW_OK)
+		e = db_prepare(d,
+			       "INSERT INTO user_roles (user_id, role_id) SELECT u.id, r.id FROM users u"
+			       " JOIN roles r ON r.builtin = 'admin' WHERE u.email = ?",
+			       &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK)
+		e = db_step(s, &row);
 	if (e != BW_OK)
 		snprintf(err, errlen, "creating the admin user: %s", db_errmsg(d));
 	db_finalize(s);

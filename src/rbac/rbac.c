@@ -1,0 +1,201 @@
+/*
+ * Permission checks. The built-in roles are rules (patterns over the
+ * permission catalogue), kept here as data so that docs/rbac.md and the
+ * code say the same thing and a module added later is covered by them
+ * without touching a database. Patterns: "*" (everything), "<scope>.*"
+ * (every permission of a module or system area), "*.<verb>" (one verb
+ * across modules), or an exact name. Deny patterns win over allow ones.
+ */
+#include "rbac.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct rbac_rule {
+	const char *key;
+	const char *const *allow;
+	const char *const *deny;
+};
+
+/* Everything: the tenant's owners. */
+static const char *const rule_admin[] = {"*", NULL};
+
+/* Technicians: the service desk and the things it works on; no billing, no deletes of records. */
+static const char *const rule_staff[] = {
+    "customers.view", "customers.create", "customers.edit",
+    "contacts.view", "contacts.create", "contacts.edit",
+    "sites.view", "sites.create", "sites.edit",
+    "assets.view", "assets.create", "assets.edit",
+    "tickets.view", "tickets.create", "tickets.edit", "tickets.assign",
+    "ticket_comments.view", "ticket_comments.create", "ticket_comments.edit",
+    "time_entries.*",
+    "projects.view", "projects.create", "projects.edit",
+    "project_tasks.*",
+    "kb_articles.view", "kb_articles.create", "kb_articles.edit",
+    "network_devices.view", "network_devices.create", "network_devices.edit",
+    "network_devices.reveal_credential",
+    "products.view", "contracts.view", "users.view",
+    NULL,
+};
+
+/* Accounts receivable: money in and out, reading what it bills for. */
+static const char *const rule_billing[] = {
+    "customers.view", "customers.export", "contacts.view", "sites.view",
+    "tickets.view", "ticket_comments.view", "time_entries.view", "time_entries.export",
+    "projects.view", "project_tasks.view",
+    "products.*", "contracts.*", "invoices.*", "invoice_lines.*",
+    "estimates.*", "estimate_lines.*", "payments.*",
+    NULL,
+};
+
+/* Sales: prospects and customers, what they buy and are quoted; invoices read-only. */
+static const char *const rule_sales[] = {
+    "customers.view", "customers.create", "customers.edit", "customers.export",
+    "contacts.view", "contacts.create", "contacts.edit", "contacts.export",
+    "sites.view", "sites.create", "sites.edit",
+    "products.view", "contracts.view", "contracts.create", "contracts.edit",
+    "estimates.view", "estimates.create", "estimates.edit", "estimates.send",
+    "estimates.accept", "estimates.decline", "estimate_lines.*",
+    "invoices.view", "invoice_lines.view", "kb_articles.view",
+    NULL,
+};
+
+/* Dispatch: takes tickets in and hands them out; reads what it needs to route them. */
+static const char *const rule_dispatch[] = {
+    "customers.view", "contacts.view", "sites.view", "assets.view",
+    "tickets.view", "tickets.create", "tickets.edit", "tickets.assign",
+    "ticket_comments.view", "ticket_comments.create",
+    "time_entries.view", "projects.view", "project_tasks.view", "project_tasks.edit",
+    "kb_articles.view", "users.view",
+    NULL,
+};
+
+/* Read-only: every record view, nothing that changes, reveals or exports. */
+static const char *const rule_read_only[] = {"*.view", NULL};
+static const char *const deny_read_only[] = {
+    "users.view", "roles.view", "settings.view", "audit.view", NULL,
+};
+
+static const struct rbac_rule rbac_rules[] = {
+    {"admin", rule_admin, NULL},
+    {"staff", rule_staff, NULL},
+    {"billing", rule_billing, NULL},
+    {"sales", rule_sales, NULL},
+    {"dispatch", rule_dispatch, NULL},
+    {"read_only", rule_read_only, deny_read_only},
+};
+
+const char *const rbac_builtin_names[] = {"admin", "staff", "billing", "sales", "dispatch",
+					  "read_only"};
+const size_t rbac_builtin_count = BW_ARRAY_LEN(rbac_builtin_names);
+
+/* Whether pattern covers perm (see the top of this file). */
+static int
+rbac_match(const char *pattern, const char *perm)
+{
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	if (strcmp(perm, "*") == 0)
+		return 0; /* only "*" covers "*" */
+	const char *pd = strchr(pattern, '.'), *d = strchr(perm, '.');
+	if (pd == NULL || d == NULL)
+		return strcmp(pattern, perm) == 0;
+	size_t pl = (size_t)(pd - pattern), l = (size_t)(d - perm);
+	if (strcmp(pd + 1, "*") == 0)
+		return pl == l && strncmp(pattern, perm, l) == 0;
+	if (pl == 1 && pattern[0] == '*')
+		return strcmp(pd + 1, d + 1) == 0;
+	return strcmp(pattern, perm) == 0;
+}
+
+static int
+rbac_any(const char *const *patterns, const char *perm)
+{
+	for (; patterns && *patterns; patterns++)
+		if (rbac_match(*patterns, perm))
+			return 1;
+	return 0;
+}
+
+int
+rbac_builtin_grants(const char *key, const char *perm)
+{
+	for (size_t i = 0; i < BW_ARRAY_LEN(rbac_rules); i++)
+		if (strcmp(rbac_rules[i].key, key) == 0)
+			return rbac_any(rbac_rules[i].allow, perm) && !rbac_any(rbac_rules[i].deny, perm);
+	return 0;
+}
+
+int
+rbac_perm_valid(const char *perm, int star_ok)
+{
+	if (star_ok && strcmp(perm, "*") == 0)
+		return 1;
+	size_t n = strlen(perm), dots = 0;
+	if (n < 3 || n > RBAC_PERM_MAX || perm[0] == '.' || perm[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = perm[i];
+		if (c == '.')
+			dots++;
+		else if (!((c >= 'a' && c <= 'z') || c == '_'))
+			return 0;
+	}
+	return dots == 1;
+}
+
+int
+rbac_user_has(db *d, int64_t user_id, const char *perm)
+{
+	/* One statement: the user's built-in roles, and any custom role that lists perm. */
+	static const char sql[] =
+	    "SELECT r.builtin FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
+	    " WHERE ur.user_id = ? AND (r.builtin <> '' OR EXISTS (SELECT 1 FROM role_permissions"
+	    " rp WHERE rp.role_id = r.id AND rp.permission = ?))";
+	db_stmt *s;
+	int row, has = 0;
+	if (strncmp(perm, "self.", 5) == 0)
+		return 1;
+	if (db_prepare_cached(d, sql, &s) != BW_OK)
+		return -1;
+	bw_err e = db_bind_int(s, 1, user_id);
+	if (e == BW_OK)
+		e = db_bind_text(s, 2, perm);
+	while (e == BW_OK && !has && (e = db_step(s, &row)) == BW_OK && row) {
+		const char *key = db_col_text(s, 0);
+		has = key == NULL || key[0] == '\0' || rbac_builtin_grants(key, perm);
+	}
+	db_done(s);
+	return e == BW_OK ? has : -1;
+}
+
+static int
+rbac_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bw_err
+rbac_catalog(struct http_req *req, const char ***out, size_t *n)
+{
+	const struct router *rt = http_req_router(req);
+	size_t nr = router_count(rt), k = 0;
+	const char **v = pool_alloc(req->pool, (nr ? nr : 1) * sizeof(*v));
+	*out = NULL;
+	*n = 0;
+	if (v == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		const char *p = router_route(rt, i)->permission;
+		if (p != NULL)
+			v[k++] = p;
+	}
+	qsort(v, k, sizeof(*v), rbac_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || strcmp(v[u - 1], v[i]) != 0)
+			v[u++] = v[i];
+	*out = v;
+	*n = u;
+	return BW_OK;
+}
