@@ -1,0 +1,50 @@
+/*
+ * The hooks and actions of the catalogue's modules (hooks.c), internal to
+ * src/modules: catalog.c puts them on the descriptors. Semantics and what
+ * each may do are in module.h; every function returns BW_OK or the error
+ * it set on the request with response_error().
+ */
+#ifndef BW_MODULE_HOOKS_H
+#define BW_MODULE_HOOKS_H
+
+#include "module.h"
+
+/* tickets: the status workflow, and assign. */
+bw_err hooks_ticket_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_ticket_assign(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+
+/* time_entries: the signed-in user logs the time. */
+bw_err hooks_time_entry_check(struct module_ctx *ctx) BW_MUST_USE;
+
+/* contracts: the end is not before the start. */
+bw_err hooks_contract_check(struct module_ctx *ctx) BW_MUST_USE;
+
+/* invoices and estimates: only drafts change, totals, status actions. */
+bw_err hooks_invoice_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_invoice_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_invoice_send(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+bw_err hooks_invoice_void(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+bw_err hooks_estimate_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_estimate_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_estimate_send(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+bw_err hooks_estimate_accept(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+bw_err hooks_estimate_decline(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+
+/* invoice_lines and estimate_lines: amounts, and the parent's totals. */
+bw_err hooks_invoice_line_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_invoice_line_after_write(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_invoice_line_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_estimate_line_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_estimate_line_after_write(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_estimate_line_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+
+/* payments: checks, and marking the invoice paid. */
+bw_err hooks_payment_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_payment_after_write(struct module_ctx *ctx) BW_MUST_USE;
+
+/* network_devices: address check, password warning, credential reveal. */
+bw_err hooks_network_device_check(struct module_ctx *ctx) BW_MUST_USE;
+void hooks_network_device_present(const struct module_desc *m, json_t *row);
+bw_err hooks_network_device_reveal(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+
+#endif
