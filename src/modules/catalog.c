@@ -235,15 +235,15 @@ static const struct field_desc invoice_fields[] = {
 };
 
 static const struct action_desc invoice_actions[] = {
-	{"send", "Send", 0, hooks_invoice_send},
+	{"send", "Send", 0, hooks_doc_send},
 	{"void", "Void", ROUTE_DESTRUCTIVE, hooks_invoice_void},
 };
 
 static const struct module_desc invoices = {
 	MODULE("invoices", "Invoices", "customer_id", invoice_fields),
 	ACTIONS(invoice_actions),
-	.check = hooks_invoice_check,
-	.can_delete = hooks_invoice_can_delete,
+	.check = hooks_doc_check,
+	.can_delete = hooks_doc_can_delete,
 };
 
 /* The fields of a line of an invoice or estimate, under its parent reference. */
@@ -261,9 +261,9 @@ static const struct field_desc invoice_line_fields[] = {
 
 static const struct module_desc invoice_lines = {
 	MODULE("invoice_lines", "Invoice lines", "invoice_id", invoice_line_fields),
-	.check = hooks_invoice_line_check,
-	.after_write = hooks_invoice_line_after_write,
-	.can_delete = hooks_invoice_line_can_delete,
+	.check = hooks_line_check,
+	.after_write = hooks_line_after_write,
+	.can_delete = hooks_line_can_delete,
 };
 
 static const char *const estimate_status[] = {"draft", "sent", "accepted", "declined", NULL};
@@ -278,7 +278,7 @@ static const struct field_desc estimate_fields[] = {
 };
 
 static const struct action_desc estimate_actions[] = {
-	{"send", "Send", 0, hooks_estimate_send},
+	{"send", "Send", 0, hooks_doc_send},
 	{"accept", "Accept", 0, hooks_estimate_accept},
 	{"decline", "Decline", 0, hooks_estimate_decline},
 };
@@ -286,8 +286,8 @@ static const struct action_desc estimate_actions[] = {
 static const struct module_desc estimates = {
 	MODULE("estimates", "Estimates", "customer_id", estimate_fields),
 	ACTIONS(estimate_actions),
-	.check = hooks_estimate_check,
-	.can_delete = hooks_estimate_can_delete,
+	.check = hooks_doc_check,
+	.can_delete = hooks_doc_can_delete,
 };
 
 static const struct field_desc estimate_line_fields[] = {
@@ -296,9 +296,9 @@ static const struct field_desc estimate_line_fields[] = {
 
 static const struct module_desc estimate_lines = {
 	MODULE("estimate_lines", "Estimate lines", "estimate_id", estimate_line_fields),
-	.check = hooks_estimate_line_check,
-	.after_write = hooks_estimate_line_after_write,
-	.can_delete = hooks_estimate_line_can_delete,
+	.check = hooks_line_check,
+	.after_write = hooks_line_after_write,
+	.can_delete = hooks_line_can_delete,
 };
 
 static const char *const payment_methods[] = {"card", "ach", "check", "cash", "other", NULL};

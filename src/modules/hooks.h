@@ -19,24 +19,20 @@ bw_err hooks_time_entry_check(struct module_ctx *ctx) BW_MUST_USE;
 /* contracts: the end is not before the start. */
 bw_err hooks_contract_check(struct module_ctx *ctx) BW_MUST_USE;
 
-/* invoices and estimates: only drafts change, totals, status actions. */
-bw_err hooks_invoice_check(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_invoice_can_delete(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_invoice_send(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
+/*
+ * invoices and estimates, and their lines: one set of hooks for both,
+ * finding the tables from ctx->m. Only drafts change; lines compute their
+ * amount and the document's totals; status actions.
+ */
+bw_err hooks_doc_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_doc_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_doc_send(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
 bw_err hooks_invoice_void(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
-bw_err hooks_estimate_check(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_estimate_can_delete(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_estimate_send(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
 bw_err hooks_estimate_accept(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
 bw_err hooks_estimate_decline(struct module_ctx *ctx, json_t *body, json_t **reply) BW_MUST_USE;
-
-/* invoice_lines and estimate_lines: amounts, and the parent's totals. */
-bw_err hooks_invoice_line_check(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_invoice_line_after_write(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_invoice_line_can_delete(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_estimate_line_check(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_estimate_line_after_write(struct module_ctx *ctx) BW_MUST_USE;
-bw_err hooks_estimate_line_can_delete(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_line_check(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_line_after_write(struct module_ctx *ctx) BW_MUST_USE;
+bw_err hooks_line_can_delete(struct module_ctx *ctx) BW_MUST_USE;
 
 /* payments: checks, and marking the invoice paid. */
 bw_err hooks_payment_check(struct module_ctx *ctx) BW_MUST_USE;
