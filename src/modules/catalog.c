@@ -110,7 +110,7 @@ static const struct field_desc ticket_fields[] = {
 	F_CUSTOMER,
 	F_REF("contact_id", "Contact", "contacts", 0),
 	F_STR("subject", "Subject", 200, FF_REQUIRED | FF_SORT),
-	F_TEXT("description", "Description", 20000, 0),
+	F_TEXT("description", "Description", 20000, FF_ENCRYPTED | FF_PII),
 	F_ENUM("status", "Status", FF_SORT | FF_FILTER, ticket_status, "new"),
 	F_ENUM("priority", "Priority", FF_SORT | FF_FILTER, ticket_priority, "normal"),
 	F_REF("assignee_id", "Assignee", "users", FF_ACTION | FF_FILTER),
@@ -129,7 +129,7 @@ static const struct module_desc tickets = {
 
 static const struct field_desc ticket_comment_fields[] = {
 	F_PARENT("ticket_id", "Ticket", "tickets"),
-	F_TEXT("body", "Comment", 20000, FF_REQUIRED),
+	F_TEXT("body", "Comment", 20000, FF_REQUIRED | FF_ENCRYPTED | FF_PII),
 	F_BOOL("internal", "Internal", FF_FILTER, "0"),
 };
 
