@@ -47,6 +47,8 @@ bench: deps-bench
 	bench/tenancy_run
 	bench/rotation_run
 	bench/auth_run
+	bench/api_run
+	bench/api_run --driver mariadb
 
 deps-build:
 	@scripts/install-deps build
