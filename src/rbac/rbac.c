@@ -163,7 +163,11 @@ rbac_user_has(db *d, int64_t user_id, const char *perm)
 		e = db_bind_text(s, 2, perm);
 	while (e == BW_OK && !has && (e = db_step(s, &row)) == BW_OK && row) {
 		const char *key = db_col_text(s, 0);
-		has = key == NULL || key[0] == '\0' || rbac_builtin_grants(key, perm);
+		/* A custom role never stands for everything, even if a row says "*". */
+		if (key == NULL || key[0] == '\0')
+			has = strcmp(perm, "*") != 0;
+		else
+			has = rbac_builtin_grants(key, perm);
 	}
 	db_done(s);
 	return e == BW_OK ? has : -1;
