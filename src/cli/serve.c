@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../audit/audit.h"
 #include "../auth/auth_api.h"
 #include "../http/http.h"
 #include "../crypto/crypto.h"
@@ -54,7 +55,8 @@ cli_serve(int argc, char **argv)
 		 cfg.source[0] ? cfg.source : "defaults");
 	/* Every route the server knows, in one table (it outlives the server). */
 	size_t nroutes =
-	    routes_builtin_count + auth_routes_count + mfa_routes_count + allowlist_routes_count;
+	    routes_builtin_count + auth_routes_count + mfa_routes_count + allowlist_routes_count +
+	    audit_routes_count;
 	if ((routes = calloc(nroutes, sizeof(*routes))) == NULL) {
 		log_error("cannot start: out of memory");
 		goto out;
@@ -65,6 +67,9 @@ cli_serve(int argc, char **argv)
 	       mfa_routes_count * sizeof(*routes));
 	memcpy(routes + routes_builtin_count + auth_routes_count + mfa_routes_count, allowlist_routes,
 	       allowlist_routes_count * sizeof(*routes));
+	memcpy(routes + routes_builtin_count + auth_routes_count + mfa_routes_count +
+		   allowlist_routes_count,
+	       audit_routes, audit_routes_count * sizeof(*routes));
 	struct server_deps deps = {0};
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
 	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||
