@@ -46,6 +46,7 @@ int cli_migrate(int argc, char **argv);
 int cli_tenant(int argc, char **argv);
 int cli_keys(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 #define BULWARK_VERSION "0.1.0"
 
