@@ -16,7 +16,7 @@
 
 #include "../core/core.h"
 #include "../db/db.h"
-#include "../http/http.h"
+#include "../http/http.h" /* struct route, for audit_routes */
 #include "../tenancy/tenancy.h"
 
 enum audit_actor { AUDIT_USER = 1, AUDIT_TOKEN, AUDIT_SYSTEM };
@@ -53,6 +53,12 @@ bw_err audit_request(struct http_req *req, db *d, const char *entity, int64_t en
  */
 bw_err audit_verify(db *d, struct tenancy *t, const struct tenant *tn, int64_t *rows,
 		    int64_t *bad_seq, char *err, size_t errlen) BW_MUST_USE;
+/* Progress of a verification: done rows of about total (the head's seq). */
+typedef void (*audit_progress_fn)(void *ud, int64_t done, int64_t total);
+/* audit_verify() calling cb (when not NULL) after every row checked. */
+bw_err audit_verify_progress(db *d, struct tenancy *t, const struct tenant *tn, int64_t *rows,
+			     int64_t *bad_seq, char *err, size_t errlen, audit_progress_fn cb,
+			     void *ud) BW_MUST_USE;
 
 /* GET /api/v1/reporting/audit and the per-entity trail handler for module routes. */
 extern const struct route audit_routes[];

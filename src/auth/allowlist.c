@@ -58,6 +58,33 @@ allowlist_get(struct http_req *req)
 			     json_pack("{s:o, s:s}", "entries", list, "your_address", req->client_ip));
 }
 
+bw_err
+allowlist_entries(db *d, json_t **out)
+{
+	db_stmt *s;
+	int row;
+	json_t *list = json_array();
+	bw_err e = list ? db_prepare(d, "SELECT cidr, label FROM ip_allowlist ORDER BY id", &s)
+			: BW_ERR_NOMEM;
+	if (e != BW_OK) {
+		json_decref(list);
+		return e;
+	}
+	while ((e = db_step(s, &row)) == BW_OK && row)
+		if (json_array_append_new(list, json_pack("{s:s, s:s}", "cidr", db_col_text(s, 0),
+							  "label", db_col_text(s, 1))) != 0) {
+			e = BW_ERR_NOMEM;
+			break;
+		}
+	db_finalize(s);
+	if (e != BW_OK) {
+		json_decref(list);
+		return e;
+	}
+	*out = list;
+	return BW_OK;
+}
+
 /*
  * Replace the list. A list that would exclude the caller's own address
  * needs "confirm_self_lockout": true (the operator can always clear it with
@@ -113,8 +140,9 @@ allowlist_put(struct http_req *req)
 	const char *none[] = {NULL};
 	char now[24];
 	snprintf(now, sizeof(now), "%lld", (long long)api_now());
+	json_t *before = NULL;
 	e = db_begin(d);
-	if (e == BW_OK)
+	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK)
 		e = db_exec_params(d, "DELETE FROM ip_allowlist", none);
 	json_array_foreach(entries, i, v)
 	{
@@ -124,17 +152,21 @@ allowlist_put(struct http_req *req)
 			e = db_exec_params(d,
 					   "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
 	}
-	if (e == BW_OK)
-		e = db_commit(d);
-	if (e != BW_OK) {
-		(void)db_rollback(d);
+	json_t *after = NULL;
+	if (e == BW_OK && (e = allowlist_entries(d, &after)) == BW_OK) {
+		char detail[64];
+		snprintf(detail, sizeof(detail), "allowlist set: %zu entries", json_array_size(entries));
+		auth_event(d, req->auth.user.id, "allowlist_changed", req->client_ip, detail);
+		e = api_audit(req, d, "settings", 0, "update", json_pack("{s:o}", "allowlist", before),
+			      json_pack("{s:o}", "allowlist", after));
+		before = NULL;
+	}
+	json_decref(before);
+	if ((e = api_tx_end(d, e)) != BW_OK) {
 		json_decref(in);
 		return response_error(req, e == BW_ERR_CONFLICT ? BW_ERR_INVALID : BW_ERR_UNAVAILABLE,
 				      e == BW_ERR_CONFLICT ? "an entry appears twice" : NULL);
 	}
-	char detail[64];
-	snprintf(detail, sizeof(detail), "allowlist set: %zu entries", json_array_size(entries));
-	auth_event(d, req->auth.user.id, "allowlist_changed", req->client_ip, detail);
 	json_decref(in);
 	return allowlist_get(req);
 }

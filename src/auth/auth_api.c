@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../audit/audit.h"
 #include "../crypto/crypto.h"
 #include "../http/http.h"
 #include "auth_api.h"
@@ -134,11 +135,64 @@ api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until)
 	return 1;
 }
 
-/* The reserved attempt was wrong: record it (and the lockout it caused). */
-void
-api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const char *what)
+bw_err
+api_audit(struct http_req *req, db *d, const char *entity, int64_t id, const char *action,
+	  json_t *before, json_t *after)
 {
-	auth_event(d, id, locks ? "lockout" : "login_failure", req->client_ip, what);
+	bw_err e = audit_request(req, d, entity, id, action, before, after);
+	json_decref(before);
+	json_decref(after);
+	return e;
+}
+
+bw_err
+api_audit_signin(struct http_req *req, db *d, int64_t user_id, const char *email,
+		 const char *action, json_t *after)
+{
+	if (req->auth.kind != AUTH_NONE)
+		return api_audit(req, d, "auth", user_id, action, NULL, after);
+	struct audit_entry e = {
+	    .actor = AUDIT_USER,
+	    .user_id = user_id,
+	    .actor_label = email ? email : "",
+	    .client_ip = req->client_ip,
+	    .request_id = req->id,
+	    .entity = "auth",
+	    .entity_id = user_id,
+	    .action = action,
+	    .after = after,
+	};
+	bw_err r = audit_record(d, http_req_tenancy(req), &req->tn, &e);
+	json_decref(after);
+	return r;
+}
+
+bw_err
+api_tx_end(db *d, bw_err e)
+{
+	if (e == BW_OK)
+		e = db_commit(d);
+	if (e != BW_OK)
+		(void)db_rollback(d);
+	return e;
+}
+
+/*
+ * The reserved attempt was wrong: record it (and the lockout it caused).
+ * The count itself was committed before the (slow) check, so the record
+ * has its own transaction: no write lock is held across a password hash.
+ */
+bw_err
+api_attempt_failed(struct http_req *req, db *d, int64_t id, const char *email, int locks,
+		   const char *what)
+{
+	bw_err e = db_begin(d);
+	if (e == BW_OK) {
+		auth_event(d, id, locks ? "lockout" : "login_failure", req->client_ip, what);
+		e = api_audit_signin(req, d, id, email, locks ? "lockout" : "login_failure",
+				     json_pack("{s:s}", "reason", what));
+	}
+	return api_tx_end(d, e);
 }
 
 /* The reserved attempt was never checked (server busy): give it back. */
@@ -236,7 +290,18 @@ api_login(struct http_req *req)
 	if (!row || disabled) {
 		/* As slow as a real check, and the same answer. */
 		password_verify_dummy(http_req_hasher(req), password);
-		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+		/* An unknown address is kept only inside the sealed details. */
+		json_t *why = row ? json_pack("{s:s}", "reason", "account disabled")
+				  : json_pack("{s:s, s:s}", "reason", "unknown e-mail address", "email",
+					      email);
+		if ((e = db_begin(d)) == BW_OK)
+			e = api_audit_signin(req, d, row ? u.id : 0, row ? u.email : "", "login_failure",
+					     why);
+		else
+			json_decref(why);
+		e = api_tx_end(d, e) == BW_OK
+			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
+			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
 	int locks;
@@ -257,8 +322,9 @@ api_login(struct http_req *req)
 		goto out;
 	}
 	if (e != BW_OK) {
-		api_attempt_failed(req, d, u.id, locks, "wrong password");
-		e = response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+		e = api_attempt_failed(req, d, u.id, u.email, locks, "wrong password") == BW_OK
+			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
+			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
 	api_attempt_ok(d, u.id);
@@ -272,6 +338,11 @@ api_login(struct http_req *req)
 				log_warn("could not rehash a password: %s", db_errmsg(d));
 		}
 	}
+	/* The session and its audit row: both or neither. */
+	if ((e = db_begin(d)) != BW_OK) {
+		e = response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now");
+		goto out;
+	}
 	/* A brand-new session: whatever id the browser had before is worthless. */
 	char old[48];
 	const char *cookie = http_req_header(req, "Cookie");
@@ -283,12 +354,18 @@ api_login(struct http_req *req)
 			log_warn("could not drop the pre-login session");
 		crypto_wipe(old, sizeof(old));
 	}
-	if ((e = session_create(d, http_req_config(req), u.id, !u.mfa_enabled, req->client_ip,
-				secret)) != BW_OK) {
+	e = session_create(d, http_req_config(req), u.id, !u.mfa_enabled, req->client_ip, secret);
+	if (e == BW_OK) {
+		auth_event(d, u.id, "login", req->client_ip,
+			   u.mfa_enabled ? "password ok, MFA next" : "ok");
+		e = api_audit_signin(req, d, u.id, u.email, "login",
+				     json_pack("{s:b}", "mfa_next", u.mfa_enabled));
+	}
+	if ((e = api_tx_end(d, e)) != BW_OK) {
+		crypto_wipe(secret, sizeof(secret));
 		e = response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now");
 		goto out;
 	}
-	auth_event(d, u.id, "login", req->client_ip, u.mfa_enabled ? "password ok, MFA next" : "ok");
 	if ((e = api_set_session(req, secret)) == BW_OK)
 		e = response_json(req, 200,
 				  json_pack("{s:o, s:b}", "user", api_user_json(&u), "mfa_required",
@@ -308,9 +385,13 @@ api_logout(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	if (req->auth.kind == AUTH_SESSION) {
-		if (session_delete(d, req->auth.session_id) != BW_OK)
+		if ((e = db_begin(d)) == BW_OK && (e = session_delete(d, req->auth.session_id)) == BW_OK) {
+			auth_event(d, req->auth.user.id, "logout", req->client_ip, "");
+			e = api_audit_signin(req, d, req->auth.user.id, req->auth.user.email, "logout",
+					     NULL);
+		}
+		if (api_tx_end(d, e) != BW_OK)
 			return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-		auth_event(d, req->auth.user.id, "logout", req->client_ip, "");
 	}
 	if ((e = api_set_session(req, NULL)) != BW_OK)
 		return e;
@@ -352,7 +433,9 @@ api_recheck_password(struct http_req *req, db *d, const char *password)
 	if (e == BW_ERR_UNAVAILABLE)
 		api_attempt_undo(d, req->auth.user.id, locks);
 	if (e == BW_ERR_UNAUTHORIZED) {
-		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong password (re-check)");
+		if (api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+				       "wrong password (re-check)") != BW_OK)
+			return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		return response_error(req, BW_ERR_DENIED, "the current password is wrong");
 	}
 	if (e == BW_OK)
@@ -391,16 +474,21 @@ api_change_password(struct http_req *req)
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
 	const char *p[] = {phc, nowb, idb, NULL};
-	if ((e = db_exec_params(d,
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = db_exec_params(d,
 				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
 				" must_change_password = 0 WHERE id = ?",
-				p)) != BW_OK ||
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) != BW_OK) {
+				p)) == BW_OK &&
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "password_changed", req->client_ip,
+			   "other sessions ended");
+		e = api_audit(req, d, "users", req->auth.user.id, "password_changed", NULL,
+			      json_pack("{s:b}", "other_sessions_ended", 1));
+	}
+	if (api_tx_end(d, e) != BW_OK) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	auth_event(d, req->auth.user.id, "password_changed", req->client_ip,
-		   "other sessions ended");
 	e = response_json(req, 200, json_pack("{s:b}", "changed", 1));
 out:
 	crypto_wipe(phc, sizeof(phc));
@@ -415,9 +503,14 @@ api_end_other_sessions(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if (session_end_user(d, req->auth.user.id, req->auth.session_id) != BW_OK)
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip, "other sessions");
+		e = api_audit(req, d, "users", req->auth.user.id, "sessions_ended", NULL,
+			      json_pack("{s:s}", "sessions", "all but the current one"));
+	}
+	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip, "other sessions");
 	return response_json(req, 200, json_pack("{s:b}", "ended", 1));
 }
 
@@ -450,9 +543,13 @@ api_user_end_sessions(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
 		return e;
-	if (session_end_user(d, id, 0) != BW_OK)
+	if ((e = db_begin(d)) == BW_OK && (e = session_end_user(d, id, 0)) == BW_OK) {
+		auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
+		e = api_audit(req, d, "users", id, "sessions_ended", NULL,
+			      json_pack("{s:s}", "sessions", "all"));
+	}
+	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
 	return response_json(req, 200, json_pack("{s:b}", "ended", 1));
 }
 
@@ -467,10 +564,28 @@ api_user_unlock(struct http_req *req)
 		return e;
 	snprintf(idb, sizeof(idb), "%lld", (long long)id);
 	const char *p[] = {idb, NULL};
-	if (db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", p) !=
-	    BW_OK)
+	json_t *before = NULL;
+	db_stmt *s;
+	int row = 0;
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s)) ==
+		BW_OK) {
+		if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+			before = json_pack("{s:I, s:I}", "failed_logins", (json_int_t)db_col_int(s, 0),
+					   "locked_until", (json_int_t)db_col_int(s, 1));
+		db_finalize(s);
+	}
+	if (e == BW_OK &&
+	    (e = db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
+				p)) == BW_OK) {
+		auth_event(d, id, "unlock", req->client_ip, "by an admin");
+		e = api_audit(req, d, "users", id, "unlock", before,
+			      json_pack("{s:i, s:i}", "failed_logins", 0, "locked_until", 0));
+		before = NULL;
+	}
+	json_decref(before);
+	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	auth_event(d, id, "unlock", req->client_ip, "by an admin");
 	return response_json(req, 200, json_pack("{s:b}", "unlocked", 1));
 }
 
@@ -525,13 +640,25 @@ api_token_create(struct http_req *req)
 		expires = api_now() + (int64_t)days * 86400;
 	}
 	char *sj = json_dumps(scopes, JSON_COMPACT);
-	if (sj == NULL ||
-	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) != BW_OK) {
+	if (sj == NULL) {
 		free(sj);
 		json_decref(in);
-		return e == BW_OK ? BW_ERR_NOMEM : response_error(req, e, NULL);
+		return e == BW_OK ? BW_ERR_NOMEM : e;
 	}
-	auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
+		e = api_audit(req, d, "api_tokens", id, "create", NULL,
+			      json_pack("{s:s, s:O, s:I, s:I}", "name", name, "scopes", scopes,
+					"expires_at", (json_int_t)expires, "owner",
+					(json_int_t)req->auth.user.id));
+	}
+	if ((e = api_tx_end(d, e)) != BW_OK) {
+		crypto_wipe(token, sizeof(token));
+		free(sj);
+		json_decref(in);
+		return response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
+	}
 	e = response_json(req, 201,
 			  json_pack("{s:I, s:s, s:s, s:O, s:I}", "id", (json_int_t)id, "name", name,
 				    "token", token, "scopes", scopes, "expires_at", (json_int_t)expires));
@@ -590,6 +717,8 @@ api_token_revoke(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	/* Only one's own: another user's token id is simply not found. */
+	if ((e = db_begin(d)) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	e = db_prepare(d,
 		       "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND"
 		       " revoked_at = 0",
@@ -599,11 +728,17 @@ api_token_revoke(struct http_req *req)
 		e = db_step(s, &row);
 	int64_t n = e == BW_OK ? db_changes(s) : 0;
 	db_finalize(s);
-	if (e != BW_OK)
-		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	if (n == 0)
+	if (e == BW_OK && n == 0) {
+		(void)db_rollback(d);
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
-	auth_event(d, req->auth.user.id, "token_revoked", req->client_ip, "");
+	}
+	if (e == BW_OK) {
+		auth_event(d, req->auth.user.id, "token_revoked", req->client_ip, "");
+		e = api_audit(req, d, "api_tokens", id, "revoke", NULL,
+			      json_pack("{s:I}", "owner", (json_int_t)req->auth.user.id));
+	}
+	if (api_tx_end(d, e) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
 }
 

@@ -19,9 +19,27 @@ bw_err api_set_session(struct http_req *req, const char *secret) BW_MUST_USE;
  * -1 on a database error. Then report the outcome with one of the two below.
  */
 int api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until);
-void api_attempt_failed(struct http_req *req, db *d, int64_t id, int locks, const char *what);
+/* Records the failure (and a lockout) in auth_events and the audit log; BW_OK or the write's error. */
+bw_err api_attempt_failed(struct http_req *req, db *d, int64_t id, const char *email, int locks,
+			  const char *what) BW_MUST_USE;
 void api_attempt_ok(db *d, int64_t id);
 void api_attempt_undo(db *d, int64_t id, int locks);
+/*
+ * The audit row of the request's change, in the transaction the caller has
+ * begun; before and after (objects or NULL) are stolen.
+ */
+bw_err api_audit(struct http_req *req, db *d, const char *entity, int64_t id, const char *action,
+		 json_t *before, json_t *after) BW_MUST_USE;
+/*
+ * A sign-in event (entity "auth", the user's id): the actor is the user
+ * signing in (user_id 0 when the address matches no one) or, on an
+ * authenticated route, whoever the request is. after is stolen.
+ */
+bw_err api_audit_signin(struct http_req *req, db *d, int64_t user_id, const char *email,
+			const char *action, json_t *after) BW_MUST_USE;
+/* Commit when e is BW_OK, else roll back; the outcome. */
+bw_err api_tx_end(db *d, bw_err e) BW_MUST_USE;
+
 /* The 423 reply with the unlock time. */
 bw_err api_locked(struct http_req *req, int64_t until);
 /* Check the signed-in user's password again (reply set on failure). */
@@ -32,6 +50,8 @@ extern const size_t mfa_routes_count;
 extern const struct route allowlist_routes[];
 extern const size_t allowlist_routes_count;
 
+/* The allowlist as [{cidr, label}] (for the audit log); caller owns *out. */
+bw_err allowlist_entries(db *d, json_t **out) BW_MUST_USE;
 /* 1 if addr may make admin or destructive requests (or the list is empty), 0 if not, -1 on error. */
 int allowlist_permits(db *d, const char *addr);
 

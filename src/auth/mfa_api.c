@@ -72,25 +72,24 @@ mfa_load(struct http_req *req, db *d, int64_t id, const char *column, unsigned c
 	return e;
 }
 
-/* Ten new recovery codes for the user (old ones deleted); codes to out. */
+typedef char mfa_recovery_hashes[TOTP_RECOVERY_COUNT][256];
+
+/*
+ * Ten new recovery codes (to *out) and their hashes. Hashing is slow, so
+ * it is done before the transaction that stores them (mfa_recovery_store).
+ */
 static bw_err
-mfa_new_recovery(struct http_req *req, db *d, json_t **out)
+mfa_recovery_make(struct http_req *req, mfa_recovery_hashes phc, json_t **out)
 {
 	char codes[TOTP_RECOVERY_COUNT][TOTP_RECOVERY_SIZE], canon[TOTP_RECOVERY_LEN + 1];
-	char phc[256], uid[24];
 	bw_err e = totp_recovery_codes(codes);
 	json_t *list = json_array();
-	snprintf(uid, sizeof(uid), "%lld", (long long)req->auth.user.id);
-	const char *p[] = {uid, NULL};
-	if (e == BW_OK)
-		e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p);
+	if (list == NULL)
+		e = BW_ERR_NOMEM;
 	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++) {
 		if ((e = totp_recovery_normalize(codes[i], canon)) != BW_OK ||
-		    (e = password_hash(http_req_hasher(req), canon, phc, sizeof(phc))) != BW_OK)
+		    (e = password_hash(http_req_hasher(req), canon, phc[i], sizeof(phc[i]))) != BW_OK)
 			break;
-		const char *ins[] = {uid, phc, NULL};
-		e = db_exec_params(d, "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, 0)",
-				   ins);
 		json_array_append_new(list, json_string(codes[i]));
 	}
 	crypto_wipe(codes, sizeof(codes));
@@ -101,6 +100,22 @@ mfa_new_recovery(struct http_req *req, db *d, json_t **out)
 	}
 	*out = list;
 	return BW_OK;
+}
+
+/* Replace the user's recovery codes by those hashed in phc. */
+static bw_err
+mfa_recovery_store(struct http_req *req, db *d, mfa_recovery_hashes phc)
+{
+	char uid[24];
+	snprintf(uid, sizeof(uid), "%lld", (long long)req->auth.user.id);
+	const char *p[] = {uid, NULL};
+	bw_err e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p);
+	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++) {
+		const char *ins[] = {uid, phc[i], NULL};
+		e = db_exec_params(d, "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, 0)",
+				   ins);
+	}
+	return e;
 }
 
 static bw_err
@@ -196,15 +211,21 @@ mfa_check_recovery(struct http_req *req, db *d, int64_t id, const char *code)
 		return e;
 	if (hit == 0)
 		return BW_ERR_UNAUTHORIZED;
+	/* Used up and recorded together. */
+	if ((e = db_begin(d)) != BW_OK)
+		return e;
 	e = db_prepare(d, "UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at = 0", &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, api_now())) == BW_OK && (e = db_bind_int(s, 2, hit)) == BW_OK)
 		e = db_step(s, &row);
 	int64_t n = e == BW_OK ? db_changes(s) : 0;
 	db_finalize(s);
-	if (e != BW_OK)
-		return e;
-	if (n == 1)
+	if (e == BW_OK && n == 1) {
 		auth_event(d, id, "recovery_code_used", req->client_ip, "");
+		e = api_audit_signin(req, d, id, req->auth.user.email, "recovery_code_used",
+				     json_pack("{s:I}", "code_row", (json_int_t)hit));
+	}
+	if ((e = api_tx_end(d, e)) != BW_OK)
+		return e;
 	return n == 1 ? BW_OK : BW_ERR_UNAUTHORIZED;
 }
 
@@ -235,23 +256,33 @@ mfa_verify(struct http_req *req)
 	e = recovery ? mfa_check_recovery(req, d, req->auth.user.id, code)
 		     : mfa_check_code(req, d, req->auth.user.id, "mfa_secret", code);
 	if (e == BW_ERR_UNAUTHORIZED) {
-		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong MFA code");
-		e = locks ? api_locked(req, until)
-			  : response_error(req, BW_ERR_UNAUTHORIZED, "wrong or already used code");
+		if (api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+				       "wrong MFA code") != BW_OK)
+			e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		else
+			e = locks ? api_locked(req, until)
+				  : response_error(req, BW_ERR_UNAUTHORIZED, "wrong or already used code");
 		goto out;
 	}
 	if (e != BW_OK) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
+	api_attempt_ok(d, req->auth.user.id);
 	/* MFA done: a new session id (no fixation across the step up). */
-	if ((e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
-				secret)) != BW_OK) {
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+				secret)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip,
+			   recovery ? "recovery code" : "totp");
+		e = api_audit_signin(req, d, req->auth.user.id, req->auth.user.email, "mfa_verified",
+				     json_pack("{s:s}", "method", recovery ? "recovery code" : "totp"));
+	}
+	if (api_tx_end(d, e) != BW_OK) {
+		crypto_wipe(secret, sizeof(secret));
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	api_attempt_ok(d, req->auth.user.id);
-	auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip, recovery ? "recovery code" : "totp");
 	if ((e = api_set_session(req, secret)) == BW_OK)
 		e = response_json(req, 200, json_pack("{s:b}", "mfa_verified", 1));
 	crypto_wipe(secret, sizeof(secret));
@@ -271,6 +302,7 @@ mfa_confirm(struct http_req *req)
 	unsigned char secret[TOTP_SECRET_LEN];
 	int64_t last;
 	char sess[48];
+	mfa_recovery_hashes phc;
 	bw_err e;
 	const char *code = mfa_code_of(req, &in);
 	if (code == NULL) {
@@ -294,34 +326,45 @@ mfa_confirm(struct http_req *req)
 		goto out;
 	}
 	if (e == BW_ERR_UNAUTHORIZED) {
-		api_attempt_failed(req, d, req->auth.user.id, locks, "wrong MFA code (enrolment)");
-		e = response_error(req, BW_ERR_INVALID, "wrong code: check the device's clock and retry");
+		e = api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+				       "wrong MFA code (enrolment)") == BW_OK
+			? response_error(req, BW_ERR_INVALID,
+					 "wrong code: check the device's clock and retry")
+			: response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
 	if (e == BW_OK)
 		api_attempt_ok(d, req->auth.user.id);
 	if (e != BW_OK ||
 	    (e = mfa_load(req, d, req->auth.user.id, "mfa_pending", secret, &last)) != BW_OK ||
-	    (e = mfa_store(req, d, "mfa_secret", secret)) != BW_OK) {
+	    (e = mfa_recovery_make(req, phc, &codes)) != BW_OK) {
 		crypto_wipe(secret, sizeof(secret));
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	crypto_wipe(secret, sizeof(secret));
 	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	const char *p[] = {idb, NULL};
-	if ((e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
-				p)) != BW_OK ||
-	    (e = mfa_new_recovery(req, d, &codes)) != BW_OK ||
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) != BW_OK ||
-	    (req->auth.kind == AUTH_SESSION &&
+	/* MFA on, its codes, the other sessions ended and the audit row: all or nothing. */
+	if ((e = db_begin(d)) == BW_OK && (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
+	    (e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
+				p)) == BW_OK &&
+	    (e = mfa_recovery_store(req, d, phc)) == BW_OK &&
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
+	    (req->auth.kind != AUTH_SESSION ||
 	     (e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
-				 sess)) != BW_OK)) {
+				 sess)) == BW_OK)) {
+		auth_event(d, req->auth.user.id, "mfa_enrolled", req->client_ip, "other sessions ended");
+		e = api_audit(req, d, "users", req->auth.user.id, "mfa_enrolled",
+			      json_pack("{s:b}", "mfa_enabled", 0),
+			      json_pack("{s:b, s:b}", "mfa_enabled", 1, "other_sessions_ended", 1));
+	}
+	crypto_wipe(secret, sizeof(secret));
+	if (api_tx_end(d, e) != BW_OK) {
+		crypto_wipe(sess, sizeof(sess));
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	auth_event(d, req->auth.user.id, "mfa_enrolled", req->client_ip, "other sessions ended");
 	if (req->auth.kind == AUTH_SESSION && (e = api_set_session(req, sess)) != BW_OK)
 		goto out;
 	e = response_json(req, 200,
@@ -362,14 +405,21 @@ mfa_disable(struct http_req *req)
 	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	const char *p[] = {idb, NULL};
-	if (db_exec_params(d,
-			   "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
-			   " WHERE id = ?",
-			   p) != BW_OK ||
-	    db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p) != BW_OK ||
-	    session_end_user(d, req->auth.user.id, req->auth.session_id) != BW_OK)
+	bw_err e;
+	if ((e = db_begin(d)) == BW_OK &&
+	    (e = db_exec_params(d,
+				"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
+				" WHERE id = ?",
+				p)) == BW_OK &&
+	    (e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p)) == BW_OK &&
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
+		e = api_audit(req, d, "users", req->auth.user.id, "mfa_disabled",
+			      json_pack("{s:b}", "mfa_enabled", req->auth.user.mfa_enabled),
+			      json_pack("{s:b, s:b}", "mfa_enabled", 0, "other_sessions_ended", 1));
+	}
+	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	auth_event(d, req->auth.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
 	return response_json(req, 200, json_pack("{s:b}", "mfa_enabled", 0));
 }
 
@@ -383,9 +433,17 @@ mfa_regenerate(struct http_req *req)
 	json_decref(in);
 	if (!req->auth.user.mfa_enabled)
 		return response_error(req, BW_ERR_CONFLICT, "MFA is off");
-	if (mfa_new_recovery(req, d, &codes) != BW_OK)
+	mfa_recovery_hashes phc;
+	bw_err e = mfa_recovery_make(req, phc, &codes);
+	if (e == BW_OK && (e = db_begin(d)) == BW_OK && (e = mfa_recovery_store(req, d, phc)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
+		e = api_audit(req, d, "users", req->auth.user.id, "recovery_codes_regenerated", NULL,
+			      json_pack("{s:i}", "codes", TOTP_RECOVERY_COUNT));
+	}
+	if (api_tx_end(d, e) != BW_OK) {
+		json_decref(codes);
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
+	}
 	return response_json(req, 200, json_pack("{s:o}", "recovery_codes", codes));
 }
 
@@ -411,16 +469,22 @@ mfa_policy(struct http_req *req)
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		return e;
 	/* One transaction: a failed write never leaves the setting missing (= off). */
-	if (db_begin(d) != BW_OK ||
-	    db_exec_params(d, "DELETE FROM settings WHERE name = 'mfa_required'", del) != BW_OK ||
-	    db_exec_params(d, "INSERT INTO settings (name, value, updated_at) VALUES ('mfa_required', ?, ?)",
-			   ins) != BW_OK ||
-	    db_commit(d) != BW_OK) {
-		(void)db_rollback(d);
-		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	if ((e = db_begin(d)) == BW_OK) {
+		int was = auth_mfa_required(d); /* read inside: what this change replaces */
+		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = 'mfa_required'", del)) ==
+			BW_OK &&
+		    (e = db_exec_params(d,
+					"INSERT INTO settings (name, value, updated_at) VALUES"
+					" ('mfa_required', ?, ?)",
+					ins)) == BW_OK) {
+			auth_event(d, req->auth.user.id, "setting_changed", req->client_ip,
+				   val[0] == '1' ? "mfa_required on" : "mfa_required off");
+			e = api_audit(req, d, "settings", 0, "update", json_pack("{s:b}", "mfa_required", was),
+				      json_pack("{s:b}", "mfa_required", val[0] == '1'));
+		}
 	}
-	auth_event(d, req->auth.user.id, "setting_changed", req->client_ip,
-		   val[0] == '1' ? "mfa_required on" : "mfa_required off");
+	if (api_tx_end(d, e) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	return response_json(req, 200, json_pack("{s:b}", "mfa_required", val[0] == '1'));
 }
 

@@ -1,7 +1,10 @@
 #include "cli.h"
 
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -130,4 +133,16 @@ cli_config(int argc, char **argv)
 	else
 		printf("configuration OK (%s)\n", cfg.source[0] ? cfg.source : "defaults");
 	return 0;
+}
+
+/* Who ran it, for the history: the login behind sudo if any. */
+void
+cli_actor(char *out, size_t len)
+{
+	const char *u = getenv("SUDO_USER");
+	if (u == NULL || *u == '\0') {
+		struct passwd *pw = getpwuid(getuid());
+		u = pw ? pw->pw_name : "unknown";
+	}
+	snprintf(out, len, "cli:%s", u);
 }

@@ -36,6 +36,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o);
 /* Value of a value option, or NULL; whether a flag was given. */
 const char *cli_val(const struct cli_opts *o, const char *name);
 int cli_flag(const struct cli_opts *o, const char *name);
+/* Who ran the command (for histories and the audit log): "cli:LOGIN", sudo's user if any. */
+void cli_actor(char *out, size_t len);
 /* Load configuration as the subcommand's -c says; prints errors; 0/1. */
 int cli_load_config(const struct cli_opts *o, struct config *cfg);
 
@@ -50,6 +52,7 @@ int cli_routes(int argc, char **argv);
 struct route;
 /* Every route the server registers, in one malloc'd table (free it). */
 bw_err cli_route_table(struct route **out, size_t *n) BW_MUST_USE;
+int cli_audit(int argc, char **argv);
 
 #define BULWARK_VERSION "0.1.0"
 

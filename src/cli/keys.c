@@ -13,17 +13,6 @@
 #include "../crypto/crypto.h"
 #include "../tenancy/tenancy.h"
 
-/* Who ran it, for the history: the login behind sudo if any. */
-static void
-cli_actor(char *out, size_t len)
-{
-	const char *u = getenv("SUDO_USER");
-	if (u == NULL || *u == '\0') {
-		struct passwd *pw = getpwuid(getuid());
-		u = pw ? pw->pw_name : "unknown";
-	}
-	snprintf(out, len, "cli:%s", u);
-}
 
 struct cli_progress {
 	int tty;

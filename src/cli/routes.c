@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../audit/audit.h"
 #include "../auth/auth_api.h"
 #include "../http/http.h"
 #include "../modules/module.h"
@@ -36,6 +37,7 @@ cli_route_table(struct route **out, size_t *n)
 	    {allowlist_routes, allowlist_routes_count},
 	    {rbac_routes, rbac_routes_count},
 	    {module_meta_routes, module_meta_routes_count},
+	    {audit_routes, audit_routes_count},
 	    {mods, nmods},
 	};
 	size_t total = 0;

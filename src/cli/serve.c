@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../audit/audit.h"
 #include "../auth/auth_api.h"
 #include "../http/http.h"
 #include "../crypto/crypto.h"

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../audit/audit.h"
 #include "../auth/auth.h"
+#include "../auth/auth_api.h"
 #include "../db/migrate.h"
 #include "../tenancy/tenancy.h"
 
@@ -179,12 +181,41 @@ cli_tenant_allowlist(const struct cli_opts *o)
 		goto out;
 	}
 	const char *none[] = {NULL};
-	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK ||
-	    db_exec_params(d, "DELETE FROM ip_allowlist", none) != BW_OK) {
-		fprintf(stderr, "bulwark: %s\n", d ? db_errmsg(d) : err);
+	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", err);
 		goto out;
 	}
-	auth_event(d, 0, "allowlist_cleared", "cli", "by the operator");
+	/* Cleared and recorded together. */
+	json_t *before = NULL, *after = NULL;
+	char who[96];
+	cli_actor(who, sizeof(who));
+	bw_err e = db_begin(d);
+	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK &&
+	    (e = db_exec_params(d, "DELETE FROM ip_allowlist", none)) == BW_OK) {
+		json_t *b = json_pack("{s:O}", "allowlist", before);
+		after = json_pack("{s:[], s:s}", "allowlist", "operator", who);
+		struct audit_entry ae = {
+		    .actor = AUDIT_SYSTEM,
+		    .actor_label = "bulwark tenant allowlist clear",
+		    .entity = "settings",
+		    .entity_id = 0,
+		    .action = "update",
+		    .before = b,
+		    .after = after,
+		};
+		auth_event(d, 0, "allowlist_cleared", "cli", "by the operator");
+		e = b == NULL || after == NULL ? BW_ERR_NOMEM : audit_record(d, t, tn, &ae);
+		json_decref(b);
+	}
+	if (e == BW_OK)
+		e = db_commit(d);
+	json_decref(before);
+	json_decref(after);
+	if (e != BW_OK) {
+		(void)db_rollback(d);
+		fprintf(stderr, "bulwark: %s: %s\n", bw_strerror(e), db_errmsg(d));
+		goto out;
+	}
 	printf("admin allowlist of tenant %s cleared: every address may administer it again\n",
 	       tn->slug);
 	rc = 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../audit/audit.h"
 #include "../auth/auth.h"
 #include "../tenancy/tenancy.h"
 
@@ -47,24 +48,59 @@ cli_user(int argc, char **argv)
 		fprintf(stderr, "bulwark: %s\n", err);
 		goto out;
 	}
-	bw_err e = db_prepare(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE email = ?", &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, o.args[2])) == BW_OK)
-		e = db_step(s, &row);
-	int64_t changed = e == BW_OK ? db_changes(s) : 0;
-	db_finalize(s);
-	if (e != BW_OK) {
-		fprintf(stderr, "bulwark: %s\n", db_errmsg(d));
-		goto out;
+	/* The user, the change and its audit row in one transaction. */
+	int64_t id = 0, failed = 0, until = 0;
+	row = 0;
+	bw_err e = db_begin(d);
+	if (e == BW_OK &&
+	    (e = db_prepare(d, "SELECT id, failed_logins, locked_until FROM users WHERE email = ?",
+			    &s)) == BW_OK) {
+		if ((e = db_bind_text(s, 1, o.args[2])) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+		    row) {
+			id = db_col_int(s, 0);
+			failed = db_col_int(s, 1);
+			until = db_col_int(s, 2);
+		}
+		db_finalize(s);
 	}
-	if (changed == 0) {
+	if (e == BW_OK && id == 0) {
+		(void)db_rollback(d);
 		fprintf(stderr, "bulwark: no user %s in tenant %s\n", o.args[2], o.args[1]);
 		goto out;
 	}
-	/* The event names the user by id, as every auth event does. */
-	if (db_prepare(d, "SELECT id FROM users WHERE email = ?", &s) == BW_OK) {
-		if (db_bind_text(s, 1, o.args[2]) == BW_OK && db_step(s, &row) == BW_OK && row)
-			auth_event(d, db_col_int(s, 0), "unlock", "cli", "by the operator");
-		db_finalize(s);
+	char idb[24], who[96];
+	snprintf(idb, sizeof(idb), "%lld", (long long)id);
+	cli_actor(who, sizeof(who));
+	const char *p[] = {idb, NULL};
+	json_t *before = json_pack("{s:I, s:I}", "failed_logins", (json_int_t)failed, "locked_until",
+				   (json_int_t)until),
+	       *after = json_pack("{s:i, s:i, s:s}", "failed_logins", 0, "locked_until", 0,
+				  "operator", who);
+	struct audit_entry ae = {
+	    .actor = AUDIT_SYSTEM,
+	    .actor_label = "bulwark user unlock",
+	    .entity = "users",
+	    .entity_id = id,
+	    .action = "unlock",
+	    .before = before,
+	    .after = after,
+	};
+	if (e == BW_OK && (before == NULL || after == NULL))
+		e = BW_ERR_NOMEM;
+	if (e == BW_OK &&
+	    (e = db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
+				p)) == BW_OK) {
+		auth_event(d, id, "unlock", "cli", "by the operator");
+		e = audit_record(d, t, tn, &ae);
+	}
+	if (e == BW_OK)
+		e = db_commit(d);
+	json_decref(before);
+	json_decref(after);
+	if (e != BW_OK) {
+		(void)db_rollback(d);
+		fprintf(stderr, "bulwark: %s: %s\n", bw_strerror(e), db_errmsg(d));
+		goto out;
 	}
 	printf("%s in tenant %s unlocked\n", o.args[2], o.args[1]);
 	rc = 0;

@@ -1255,7 +1255,7 @@ engine_build(void)
 {
 	size_t n = 0, i;
 	for (i = 0; i < module_catalog_count; i++)
-		n += 6 + module_catalog[i]->nactions;
+		n += 7 + module_catalog[i]->nactions;
 	engine_mods = calloc(module_catalog_count ? module_catalog_count : 1, sizeof(*engine_mods));
 	engine_routes = calloc(n ? n : 1, sizeof(*engine_routes));
 	if (engine_mods == NULL || engine_routes == NULL)
@@ -1297,6 +1297,8 @@ engine_build(void)
 		    {HTTP_GET, "/:id", engine_get, "view", 0, ROUTE_BODY_NONE},
 		    {HTTP_PATCH, "/:id", engine_update, "edit", 0, ROUTE_BODY_DEFAULT},
 		    {HTTP_DELETE, "/:id", engine_delete, "delete", ROUTE_DESTRUCTIVE, ROUTE_BODY_NONE},
+		    /* The row's audit trail: its permission is the audit log's, not the module's. */
+		    {HTTP_GET, "/:id/audit", audit_entity_trail, NULL, 0, ROUTE_BODY_NONE},
 		};
 		for (size_t c = 0; c < BW_ARRAY_LEN(crud); c++) {
 			struct route *r = &engine_routes[engine_nroutes++];
@@ -1304,7 +1306,8 @@ engine_build(void)
 			r->pattern = engine_strf("/api/v1/%s%s", m->name, crud[c].suffix);
 			r->handler = crud[c].h;
 			r->flags = crud[c].flags;
-			r->permission = engine_strf("%s.%s", m->name, crud[c].verb);
+			r->permission = crud[c].verb ? engine_strf("%s.%s", m->name, crud[c].verb)
+						     : "audit.view";
 			r->body_max = crud[c].body;
 			r->data = m;
 			if (r->pattern == NULL || r->permission == NULL)

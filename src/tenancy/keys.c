@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../audit/audit.h"
 #include "../crypto/crypto.h"
 
 bw_err
@@ -103,24 +104,69 @@ keys_query_int(db *c, const char *sql, int64_t param, int64_t *out)
 }
 
 /*
+ * One audit row in tenant tn's log for a rotation step (its own
+ * transaction): actor system, entity "keys", the run as entity id.
+ */
+static bw_err
+keys_audit(db *d, struct tenancy *t, const struct tenant *tn, const char *kind, const char *step,
+	   const char *operator, int64_t run, uint32_t target, int64_t values)
+{
+	char label[48], action[48];
+	snprintf(label, sizeof(label), "bulwark keys %s", kind);
+	snprintf(action, sizeof(action), "%s_%s", kind, step);
+	json_t *after = json_pack("{s:I, s:I, s:s}", "run", (json_int_t)run, "data_key",
+				  (json_int_t)target, "operator", operator ? operator : "");
+	if (after == NULL)
+		return BW_ERR_NOMEM;
+	if (values >= 0 && json_object_set_new(after, "values_reencrypted", json_integer(values)) != 0) {
+		json_decref(after);
+		return BW_ERR_NOMEM;
+	}
+	struct audit_entry e = {
+	    .actor = AUDIT_SYSTEM,
+	    .actor_label = label,
+	    .client_ip = "",
+	    .request_id = "",
+	    .entity = "keys",
+	    .entity_id = run,
+	    .action = action,
+	    .after = after,
+	};
+	bw_err r = db_begin(d);
+	if (r == BW_OK && (r = audit_record(d, t, tn, &e)) == BW_OK)
+		r = db_commit(d);
+	if (r != BW_OK)
+		(void)db_rollback(d);
+	json_decref(after);
+	return r;
+}
+
+/*
  * Re-encrypt every sealed value of tenant tn that is not under key target.
  * Each batch is one transaction and each row is replaced only if it still
  * holds what was read (an application write in between wins), so at every
  * moment every value is sealed under a key that exists.
  */
 static bw_err
-keys_reencrypt(struct tenancy *t, const struct tenant *tn, uint32_t target, keys_progress_fn cb,
-	       void *ud, size_t ti, size_t tcount, int64_t *fields, char *err, size_t errlen)
+keys_reencrypt(struct tenancy *t, const struct tenant *tn, uint32_t target, const char *kind,
+	       const char *actor, int64_t run, keys_progress_fn cb, void *ud, size_t ti,
+	       size_t tcount, int64_t *fields, char *err, size_t errlen)
 {
 	struct keyring *kr = tenancy_keyring(t);
 	db *d = NULL;
 	char sql[256];
-	int64_t total = 0, done = 0;
+	int64_t total = 0, done = 0, before = *fields;
 	size_t ncols;
 	const struct field_column *cols = field_columns(&ncols);
 	bw_err e = tenancy_connect_tenant(t, tn, 0, &d, err, errlen);
 	if (e != BW_OK)
 		return e;
+	/* Sealed under target already, so this row needs no re-encryption. */
+	if ((e = keys_audit(d, t, tn, kind, "started", actor, run, target, -1)) != BW_OK) {
+		snprintf(err, errlen, "tenant %s: cannot write the audit row (%s): %s", tn->slug,
+			 bw_strerror(e), db_errmsg(d));
+		goto out;
+	}
 	for (size_t c = 0; c < ncols; c++) {
 		int64_t n;
 		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE %s IS NOT NULL AND id > ?",
@@ -210,6 +256,10 @@ keys_reencrypt(struct tenancy *t, const struct tenant *tn, uint32_t target, keys
 			goto out;
 		}
 	}
+	if ((e = keys_audit(d, t, tn, kind, "completed", actor, run, target, *fields - before)) !=
+	    BW_OK)
+		snprintf(err, errlen, "tenant %s: cannot write the audit row (%s): %s", tn->slug,
+			 bw_strerror(e), db_errmsg(d));
 out:
 	db_close(d);
 	return e;
@@ -395,7 +445,8 @@ keys_rotate(struct tenancy *t, const char *actor, keys_progress_fn cb, void *ud,
 			goto out;
 		}
 		v[i].active_key_id = target;
-		if ((e = keys_reencrypt(t, &v[i], target, cb, ud, i, n, &rep->fields, err, errlen)) !=
+		if ((e = keys_reencrypt(t, &v[i], target, "rotate", actor, run, cb, ud, i, n, &rep->fields, err,
+					   errlen)) !=
 		    BW_OK)
 			goto out;
 		rep->tenants++;
@@ -519,8 +570,8 @@ keys_rollback(struct tenancy *t, const char *actor, keys_progress_fn cb, void *u
 			}
 		}
 		v[i].active_key_id = (uint32_t)prev;
-		if ((e = keys_reencrypt(t, &v[i], (uint32_t)prev, cb, ud, i, n, &rep->fields, err,
-					errlen)) != BW_OK)
+		if ((e = keys_reencrypt(t, &v[i], (uint32_t)prev, "rollback", actor, run, cb, ud, i, n,
+					&rep->fields, err, errlen)) != BW_OK)
 			goto out;
 		rep->tenants++;
 	}

@@ -1,0 +1,284 @@
+"""The audit log, black box: sign-in and identity events show up through
+GET /api/v1/reporting/audit for an admin (and for no one else), the filters
+and page bounds hold, `bulwark audit verify` passes an intact chain and
+names the row someone changed behind bulwark's back, key rotation keeps the
+chain intact, and audited values are sealed at rest.
+
+Runs once per database driver like the other suites. Helpers (tenants,
+sign-in, SQL behind bulwark's back) come from test_identity.
+"""
+
+import re
+import secrets
+import urllib.parse
+
+import pytest
+
+from conftest import DRIVER, check_error_body
+from test_identity import (MANY, TOKENS, add_user, call, check_unauthorized, login, login_reply,
+                           make_tenant, mint, sql_one, stored_text, tenant_sql, user_id)
+
+AUDIT = "/api/v1/reporting/audit"
+ROW_KEYS = {"seq", "at", "actor", "user_id", "token_id", "actor_label", "client_ip",
+            "request_id", "entity", "entity_id", "action", "before", "after"}
+
+
+@pytest.fixture
+def srv(start_server):
+    return start_server(login_rate_per_minute=MANY)
+
+
+def audit(srv, t, session=None, token=None, **params):
+    """GET the audit log with params -> Reply."""
+    q = urllib.parse.urlencode(params)
+    return call(srv, "GET", AUDIT + (f"?{q}" if q else ""), t.slug, session=session, token=token)
+
+
+def rows(srv, t, session, **params):
+    r = audit(srv, t, session, **params)
+    assert r.status == 200, r
+    assert set(r.body) == {"data", "page", "per_page", "has_more"}, r.body
+    for row in r.body["data"]:
+        assert set(row) == ROW_KEYS, row
+    return r.body["data"]
+
+
+def verify(srv, slug):
+    return srv.cli("audit", "verify", slug)
+
+
+# --- what is recorded, and who may read it --------------------------------------
+
+def test_sign_in_events_and_filters(srv):
+    t = make_tenant(srv, "aud")
+    uid = user_id(srv, t)
+    ghost = f"ghost-{secrets.token_hex(4)}@nowhere.example"
+    bad = login_reply(srv, t, password="Wrong-Guess-Xylophone-31")
+    check_unauthorized(bad)
+    check_unauthorized(login_reply(srv, t, email=ghost))
+    ok = login_reply(srv, t)
+    session = login(srv, t)
+
+    data = rows(srv, t, session)
+    # newest first, contiguous
+    seqs = [r["seq"] for r in data]
+    assert seqs == sorted(seqs, reverse=True) and seqs == list(range(seqs[0], 0, -1)), seqs
+    by_req = {r["request_id"]: r for r in data}
+
+    failed = by_req[bad.headers["x-request-id"]]
+    assert (failed["entity"], failed["entity_id"], failed["action"]) == ("auth", uid,
+                                                                        "login_failure")
+    assert failed["actor"] == "user" and failed["user_id"] == uid and failed["token_id"] == 0
+    assert failed["actor_label"] == t.email and failed["client_ip"] == "127.0.0.1"
+    assert failed["after"] == {"reason": "wrong password"} and failed["before"] is None
+
+    unknown = [r for r in data if r["user_id"] == 0 and r["action"] == "login_failure"]
+    assert len(unknown) == 1, data
+    assert unknown[0]["after"]["email"] == ghost and unknown[0]["entity_id"] == 0
+    assert unknown[0]["actor_label"] == ""
+
+    good = by_req[ok.headers["x-request-id"]]
+    assert (good["entity"], good["entity_id"], good["action"]) == ("auth", uid, "login")
+    assert good["after"] == {"mfa_next": False}
+    assert abs(good["at"] - int(sql_one(srv, t.slug, "SELECT MAX(at) FROM audit_log"))) < 60
+
+    # filters
+    assert {r["action"] for r in rows(srv, t, session, action="login")} == {"login"}
+    assert len(rows(srv, t, session, action="login")) == 2
+    assert len(rows(srv, t, session, action="login_failure")) == 2
+    assert len(rows(srv, t, session, user_id=0)) == 1
+    assert len(rows(srv, t, session, user_id=uid)) == len(data) - 1
+    assert len(rows(srv, t, session, entity="auth", entity_id=uid)) == len(data) - 1
+    assert rows(srv, t, session, entity="users") == []
+    assert rows(srv, t, session, to=0) == []
+    assert rows(srv, t, session, **{"from": 4102444800}) == []  # 2100
+    assert len(rows(srv, t, session, **{"from": good["at"] - 60, "to": good["at"] + 60})) == \
+        len(data)
+    # percent-encoded values are decoded
+    r = call(srv, "GET", AUDIT + "?action=log%69n&format=json", t.slug, session=session)
+    assert r.status == 200 and len(r.body["data"]) == 2, r
+
+
+def test_identity_changes_recorded(srv):
+    t = make_tenant(srv, "audch")
+    uid = user_id(srv, t)
+    session = login(srv, t)
+    tok = mint(srv, t, session, ["*"])
+    r = call(srv, "DELETE", f"{TOKENS}/{tok['id']}", t.slug, session=session)
+    assert r.status == 200, r
+    r = call(srv, "PUT", "/api/v1/settings/security", t.slug, session=session,
+             body={"mfa_required": True})
+    assert r.status == 200, r
+    # off again behind bulwark's back, or the admin must enrol before anything else
+    tenant_sql(srv, t.slug, "UPDATE settings SET value = '0' WHERE name = 'mfa_required'")
+    r = call(srv, "PUT", "/api/v1/settings/allowlist", t.slug, session=session,
+             body={"entries": [{"cidr": "127.0.0.0/8", "label": "loopback"}]})
+    assert r.status == 200, r
+    r = call(srv, "POST", "/api/v1/auth/sessions/end-others", t.slug, session=session)
+    assert r.status == 200, r
+
+    data = rows(srv, t, session)
+    got = [(r["entity"], r["entity_id"], r["action"]) for r in reversed(data)]
+    assert got[-6:] == [("auth", uid, "login"), ("api_tokens", tok["id"], "create"),
+                        ("api_tokens", tok["id"], "revoke"), ("settings", 0, "update"),
+                        ("settings", 0, "update"), ("users", uid, "sessions_ended")], got
+    create, _, mfa, allow = list(reversed(data))[-5:-1]
+    assert create["after"]["name"] == tok["name"] and create["after"]["scopes"] == ["*"]
+    assert tok["token"] not in str(data)
+    assert mfa["before"] == {"mfa_required": False} and mfa["after"] == {"mfa_required": True}
+    assert allow["before"] == {"allowlist": []}
+    assert allow["after"] == {"allowlist": [{"cidr": "127.0.0.0/8", "label": "loopback"}]}
+
+    # a token acts as itself: actor "token", its id and owner
+    tok2 = mint(srv, t, session, ["audit.view", "self.tokens"])
+    r = call(srv, "POST", TOKENS, t.slug, token=tok2["token"],
+             body={"name": "by-token", "scopes": ["audit.view"]})
+    assert r.status == 201, r
+    r = audit(srv, t, token=tok2["token"], action="create", per_page=1)
+    assert r.status == 200, r
+    row = r.body["data"][0]
+    assert (row["actor"], row["token_id"], row["user_id"]) == ("token", tok2["id"], uid), row
+
+
+def test_lockout_and_unlocks_recorded(srv):
+    t = make_tenant(srv, "audlk")
+    u, uid = add_user(srv, t, "tech")
+    for _ in range(5):  # [auth] lockout_threshold, default
+        login_reply(srv, u, password="Wrong-Guess-Xylophone-31")
+    assert login_reply(srv, u).status == 423
+    admin = login(srv, t)
+    locked = rows(srv, t, admin, action="lockout")
+    assert len(locked) == 1 and locked[0]["entity_id"] == uid, locked
+    assert len(rows(srv, t, admin, action="login_failure", user_id=uid)) == 4
+
+    r = call(srv, "POST", f"/api/v1/users/{uid}/unlock", t.slug, session=admin)
+    assert r.status == 200, r
+    for _ in range(5):
+        login_reply(srv, u, password="Wrong-Guess-Xylophone-31")
+    srv.cli_ok("user", "unlock", t.slug, u.email)
+    unlocks = rows(srv, t, admin, action="unlock")
+    assert len(unlocks) == 2, unlocks
+    cli, api = unlocks
+    assert (cli["actor"], cli["actor_label"], cli["user_id"]) == ("system", "bulwark user unlock", 0)
+    assert cli["before"]["failed_logins"] == 5 and cli["after"]["failed_logins"] == 0
+    assert re.fullmatch(r"cli:.+", cli["after"]["operator"]), cli
+    assert (api["actor"], api["user_id"], api["entity"], api["entity_id"]) == \
+        ("user", user_id(srv, t), "users", uid)
+    assert verify(srv, t.slug).returncode == 0
+
+
+def test_only_admins_read_the_log(srv):
+    t = make_tenant(srv, "audrb")
+    u, _ = add_user(srv, t, "staff")
+    staff = login(srv, u)
+    check_error_body(audit(srv, t, staff), 403, "forbidden")
+    admin = login(srv, t)
+    narrow = mint(srv, t, admin, ["self.view"])["token"]
+    check_error_body(audit(srv, t, token=narrow), 403, "forbidden")
+    check_unauthorized(audit(srv, t))
+    assert audit(srv, t, admin).status == 200
+
+
+def test_pages_and_bad_parameters(srv):
+    t = make_tenant(srv, "audpg")
+    session = login(srv, t)
+    for _ in range(4):
+        mint(srv, t, session, ["self.view"])
+    everything = rows(srv, t, session)
+    n = len(everything)
+    assert n >= 5
+    seen = []
+    page = 1
+    while True:
+        r = audit(srv, t, session, per_page=2, page=page)
+        assert r.status == 200 and r.body["page"] == page and r.body["per_page"] == 2, r
+        seen += r.body["data"]
+        assert len(r.body["data"]) == 2 if r.body["has_more"] else 1 <= len(r.body["data"]) <= 2
+        if not r.body["has_more"]:
+            break
+        page += 1
+    assert seen == everything
+    assert rows(srv, t, session, per_page=2, page=page + 5) == []
+    assert len(rows(srv, t, session, per_page=200)) == n
+
+    for params, name in ((dict(per_page=1000), "per_page"), (dict(per_page=0), "per_page"),
+                         (dict(page=0), "page"), (dict(page="x"), "page"),
+                         (dict(user_id="abc"), "user_id"), (dict(entity="Users!"), "entity"),
+                         (dict(action=""), "action"), (dict(bogus=1), "bogus"),
+                         (dict(format="xml"), "format"), (dict(format="csv"), "format"),
+                         ({"from": 10, "to": 5}, "from"), ({"from": -1}, "from")):
+        r = audit(srv, t, session, **params)
+        check_error_body(r, 400, "invalid")
+        assert f"'{name}'" in r.body["error"]["message"], (params, r.body)
+    for raw, name in (("action=login&action=login", "action"), ("page=%zz", None),
+                      ("entity=%00", None)):
+        r = call(srv, "GET", f"{AUDIT}?{raw}", t.slug, session=session)
+        check_error_body(r, 400, "invalid")
+        if name:
+            assert f"'{name}'" in r.body["error"]["message"], r.body
+
+
+# --- the chain ------------------------------------------------------------------------
+
+def test_verify_intact_and_tampered(srv):
+    t = make_tenant(srv, "audvf")
+    session = login(srv, t)
+    for _ in range(3):
+        mint(srv, t, session, ["self.view"])
+    n = int(sql_one(srv, t.slug, "SELECT COUNT(*) FROM audit_log"))
+    assert n == 4
+    ok = verify(srv, t.slug)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip() == f"{t.slug}: {n} rows, chain intact"
+
+    # an action rewritten behind bulwark's back
+    tenant_sql(srv, t.slug, "UPDATE audit_log SET action = 'revoke' WHERE seq = 3")
+    bad = verify(srv, t.slug)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "row 3" in bad.stdout and "action" in bad.stdout, bad.stdout
+    tenant_sql(srv, t.slug, "UPDATE audit_log SET action = 'create' WHERE seq = 3")
+    assert verify(srv, t.slug).returncode == 0
+
+    # the newest row removed
+    tenant_sql(srv, t.slug, f"DELETE FROM audit_log WHERE seq = {n}")
+    bad = verify(srv, t.slug)
+    assert bad.returncode == 1 and f"row {n}" in bad.stdout, bad.stdout
+
+    # an unknown tenant is not a broken chain
+    other = verify(srv, "no-such-tenant")
+    assert other.returncode == 2 and "no tenant" in other.stderr, other
+
+
+def test_rotation_keeps_the_chain(srv):
+    t = make_tenant(srv, "audrt")
+    session = login(srv, t)
+    mint(srv, t, session, ["self.view"])
+    assert verify(srv, t.slug).returncode == 0
+    srv.cli_ok("keys", "rotate")
+    ok = verify(srv, t.slug)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    keys = rows(srv, t, session, entity="keys")
+    assert [r["action"] for r in keys] == ["rotate_completed", "rotate_started"], keys
+    assert {(r["actor"], r["actor_label"], r["user_id"]) for r in keys} == \
+        {("system", "bulwark keys rotate", 0)}
+    assert keys[0]["entity_id"] == keys[1]["entity_id"] > 0
+    # still readable, still writable, still intact
+    mint(srv, t, session, ["self.view"])
+    srv.cli_ok("keys", "rollback")
+    assert verify(srv, t.slug).returncode == 0
+    assert len(rows(srv, t, session, entity="keys")) == 4
+
+
+def test_audited_values_sealed_at_rest(srv):
+    t = make_tenant(srv, "audpl")
+    ghost = f"ghost-{secrets.token_hex(6)}@nowhere.example"
+    check_unauthorized(login_reply(srv, t, email=ghost))
+    session = login(srv, t)
+    data = rows(srv, t, session, user_id=0)
+    assert data[0]["after"]["email"] == ghost  # readable through the API...
+    text = stored_text(srv, [t.slug])
+    assert b"audit_log" in text or DRIVER == "sqlite", "nothing scanned?"
+    assert t.email.encode() in text, "nothing scanned?"
+    # ...but neither in the database files (SQLite and its WAL), a dump, nor the logs
+    assert ghost.encode() not in text
+    assert ghost.split("@")[0].encode() not in text
