@@ -47,6 +47,7 @@ bench: deps-bench
 	bench/tenancy_run
 	bench/rotation_run
 	bench/auth_run
+	bench/audit_run
 	bench/api_run
 	bench/api_run --driver mariadb
 

@@ -152,6 +152,18 @@ bw_err response_error(struct http_req *req, bw_err e, const char *msg);
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
 char *response_error_body(const struct http_req *req, size_t *len);
 
+/* --- csv.c: exports ------------------------------------------------------ */
+#define CSV_MAX ((size_t)256 * 1024 * 1024)
+struct csv {
+	char *b; /* malloc'd; hand it to response_raw() or free it */
+	size_t len, cap;
+	int failed; /* out of memory or past CSV_MAX: the rest was dropped */
+};
+void csv_put(struct csv *c, const char *s, size_t n);
+/* One quoted cell (strings, numbers, booleans; objects as JSON text), comma first unless first. */
+void csv_cell(struct csv *c, json_t *v, int first);
+void csv_end_line(struct csv *c);
+
 /* --- ratelimit.c ------------------------------------------------------ */
 struct ratelimit;
 /* Token bucket per client address; rate 0 disables. NULL on OOM. */

@@ -827,68 +827,6 @@ engine_list(struct http_req *req)
 				       "per_page", (int)per_page, "has_more", more));
 }
 
-/* A growable CSV buffer with a hard maximum. */
-struct engine_csv {
-	char *b;
-	size_t len, cap;
-	int failed;
-};
-
-#define ENGINE_CSV_MAX ((size_t)256 * 1024 * 1024)
-
-static void
-engine_csv_put(struct engine_csv *c, const char *s, size_t n)
-{
-	if (c->failed)
-		return;
-	if (n > ENGINE_CSV_MAX - c->len) {
-		c->failed = 1;
-		return;
-	}
-	if (c->len + n + 1 > c->cap) {
-		size_t nc = c->cap ? c->cap : 4096;
-		while (nc < c->len + n + 1)
-			nc *= 2;
-		char *nb = realloc(c->b, nc);
-		if (nb == NULL) {
-			c->failed = 1;
-			return;
-		}
-		c->b = nb;
-		c->cap = nc;
-	}
-	memcpy(c->b + c->len, s, n);
-	c->len += n;
-	c->b[c->len] = '\0';
-}
-
-/* One quoted cell; text that a spreadsheet would run as a formula is defused. */
-static void
-engine_csv_cell(struct engine_csv *c, json_t *v, int first)
-{
-	char num[32];
-	const char *s = "";
-	if (!first)
-		engine_csv_put(c, ",", 1);
-	if (json_is_string(v)) {
-		s = json_string_value(v);
-	} else if (json_is_boolean(v)) {
-		s = json_is_true(v) ? "true" : "false";
-	} else if (json_is_integer(v)) {
-		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-		s = num;
-	}
-	engine_csv_put(c, "\"", 1);
-	if (json_is_string(v) && strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0')
-		engine_csv_put(c, "'", 1);
-	for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
-		engine_csv_put(c, s, (size_t)(q - s));
-		engine_csv_put(c, "\"\"", 2);
-	}
-	engine_csv_put(c, s, strlen(s));
-	engine_csv_put(c, "\"", 1);
-}
-
 /* The visible column names of m, in order. */
 static json_t *
 engine_columns(const struct module_desc *m)
@@ -943,16 +881,16 @@ engine_export(struct http_req *req)
 	if (strcmp(format, "json") == 0)
 		return response_json(req, 200, json_pack("{s:o, s:i}", "data", data, "count", (int)n));
 
-	struct engine_csv c = {0};
+	struct csv c = {0};
 	json_t *cols = engine_columns(m), *col, *r;
 	size_t i, j;
-	json_array_foreach(cols, j, col) engine_csv_cell(&c, col, j == 0);
-	engine_csv_put(&c, "\r\n", 2);
+	json_array_foreach(cols, j, col) csv_cell(&c, col, j == 0);
+	csv_end_line(&c);
 	json_array_foreach(data, i, r)
 	{
 		json_array_foreach(cols, j, col)
-		    engine_csv_cell(&c, json_object_get(r, json_string_value(col)), j == 0);
-		engine_csv_put(&c, "\r\n", 2);
+		    csv_cell(&c, json_object_get(r, json_string_value(col)), j == 0);
+		csv_end_line(&c);
 	}
 	json_decref(cols);
 	json_decref(data);
