@@ -183,7 +183,9 @@ session_check(db *d, const struct config *cfg, const char *secret, struct auth_c
 	/* Once per request: a statement kept with the connection. */
 	static const char sql[] =
 	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, u.id, u.email,"
-	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled, u.must_change_password FROM sessions s JOIN"
+	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
+	    " WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled,"
+	    " u.must_change_password FROM sessions s JOIN"
 	    " users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.disabled = 0";
 	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
@@ -255,7 +257,9 @@ token_check(db *d, const char *token, struct auth_ctx *ctx)
 	auth_secret_hash(token, hash);
 	static const char sql[] =
 	    "SELECT t.id, t.expires_at, t.last_used_at, t.scopes, u.id, u.email,"
-	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled, u.must_change_password FROM api_tokens t"
+	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
+	    " WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled,"
+	    " u.must_change_password FROM api_tokens t"
 	    " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND"
 	    " t.revoked_at = 0 AND u.disabled = 0";
 	bw_err e = db_prepare_cached(d, sql, &s);
