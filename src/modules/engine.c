@@ -37,7 +37,10 @@ struct engine_mod {
 	char *sql_read;    /* SELECT <cols> FROM m WHERE id = ? */
 	char *sql_lock;    /* UPDATE m SET id = id WHERE id = ?: row lock and existence */
 	char *sql_delete;
+	char *sql_exists; /* SELECT 1 FROM m WHERE id = ?: references to m are checked with it */
 };
+
+static const char engine_users_exists[] = "SELECT 1 FROM users WHERE id = ?";
 
 static struct engine_mod *engine_mods;
 static struct route *engine_routes;
@@ -186,16 +189,17 @@ engine_check_value(struct http_req *req, db *d, const struct field_desc *f, json
 				msg = pool_printf(req->pool, "field '%s' must be a positive id", n);
 				break;
 			}
-			/* SQL from compiled-in names only; the id is bound. */
-			char sql[160];
+			/* SQL built once from compiled-in names; the id is bound. */
+			const struct module_desc *target = module_find(f->ref);
+			const char *sql = target ? engine_mod_of(target)->sql_exists
+						 : engine_users_exists;
 			db_stmt *s;
 			int row = 0;
-			snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id = ?", f->ref);
-			bw_err e = db_prepare(d, sql, &s);
+			bw_err e = db_prepare_cached(d, sql, &s);
 			if (e == BW_OK) {
 				if ((e = db_bind_int(s, 1, i)) == BW_OK)
 					e = db_step(s, &row);
-				db_finalize(s);
+				db_done(s);
 			}
 			if (e != BW_OK)
 				return response_error(req, BW_ERR_UNAVAILABLE,
@@ -1218,7 +1222,9 @@ engine_build(void)
 		em->sql_read = engine_strf("SELECT %s FROM %s WHERE id = ?", em->select_cols, m->name);
 		em->sql_lock = engine_strf("UPDATE %s SET id = id WHERE id = ?", m->name);
 		em->sql_delete = engine_strf("DELETE FROM %s WHERE id = ?", m->name);
-		if (em->sql_read == NULL || em->sql_lock == NULL || em->sql_delete == NULL)
+		em->sql_exists = engine_strf("SELECT 1 FROM %s WHERE id = ?", m->name);
+		if (em->sql_read == NULL || em->sql_lock == NULL || em->sql_delete == NULL ||
+		    em->sql_exists == NULL)
 			goto oom;
 
 		struct {
