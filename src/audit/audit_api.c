@@ -17,7 +17,6 @@
 #define AUDIT_PER_PAGE_MAX 200
 #define AUDIT_CSV_PAGE_MAX 10000
 #define AUDIT_PAGE_MAX 1000000L
-#define AUDIT_QUERY_MAX 4096 /* bytes of query string looked at */
 #define AUDIT_VALUE_MAX 128  /* bytes of one decoded name or value */
 #define AUDIT_INT_MAX 0x7fffffffffffffffLL
 
@@ -47,48 +46,6 @@ struct audit_query {
 	int csv;
 	char entity[65], action[65];
 };
-
-static int
-audit_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decode in[0..n) into out (outlen bytes, NUL added); '+' is a
- * space. -1 on a bad escape, an encoded NUL or when out is too small.
- */
-static int
-audit_unescape(const char *in, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= n || (hi = audit_hexval(in[i + 1])) < 0 ||
-			    (lo = audit_hexval(in[i + 2])) < 0)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			if (c == '\0')
-				return -1;
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (o + 1 >= outlen)
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return 0;
-}
 
 /* [a-z0-9_.-], 1..64 bytes: the shape of entity and action names. */
 static int
@@ -129,37 +86,23 @@ audit_bad_param(struct http_req *req, const char *name, const char *why)
 static bw_err
 audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 {
-	const char *p = req->query;
+	struct http_query hq;
 	memset(q, 0, sizeof(*q));
 	q->page = 1;
 	q->per_page = AUDIT_PER_PAGE_DEFAULT;
-	if (p == NULL || *p == '\0')
-		return BW_OK;
-	size_t total = strlen(p);
-	if (total > AUDIT_QUERY_MAX)
-		return response_error(req, BW_ERR_INVALID, "the query string is too long");
-	while (*p != '\0') {
-		const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		char name[AUDIT_VALUE_MAX + 1], val[AUDIT_VALUE_MAX + 1];
+	bw_err e = http_query_parse(req, &hq);
+	if (e != BW_OK)
+		return e;
+	for (size_t qi = 0; qi < hq.n; qi++) {
+		const char *name = hq.key[qi], *val = hq.val[qi];
 		int k = -1;
-		if (end == p) { /* "a=1&&b=2": an empty pair is skipped */
-			p = amp ? amp + 1 : end;
-			continue;
-		}
-		size_t nlen = eq ? (size_t)(eq - p) : (size_t)(end - p);
-		if (audit_unescape(p, nlen, name, sizeof(name)) != 0)
-			return response_error(req, BW_ERR_INVALID, "a query parameter name is malformed");
 		for (int i = 0; i < AP__COUNT; i++)
 			if ((allowed & (1u << i)) && strcmp(name, audit_param_names[i]) == 0)
 				k = i;
 		if (k < 0)
 			return audit_bad_param(req, name, "unknown parameter");
-		if (eq == NULL || audit_unescape(eq + 1, (size_t)(end - eq - 1), val, sizeof(val)) != 0 ||
-		    val[0] == '\0')
+		if (val[0] == '\0' || strlen(val) > AUDIT_VALUE_MAX)
 			return audit_bad_param(req, name, "needs a value (percent-encoded, at most 128 bytes)");
-		if (q->have[k])
-			return audit_bad_param(req, name, "given twice");
 		q->have[k] = 1;
 		int64_t v;
 		switch ((enum audit_param)k) {
@@ -204,7 +147,6 @@ audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 		default:
 			abort();
 		}
-		p = amp ? amp + 1 : end;
 	}
 	/* An export takes bigger pages than a screen does. */
 	if (q->csv && !q->have[AP_PER_PAGE])

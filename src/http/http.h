@@ -152,6 +152,17 @@ bw_err response_error(struct http_req *req, bw_err e, const char *msg);
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
 char *response_error_body(const struct http_req *req, size_t *len);
 
+/* --- query.c ----------------------------------------------------------- */
+#define HTTP_QUERY_MAX 32
+#define HTTP_QUERY_LEN_MAX 4096
+struct http_query {
+	size_t n;
+	const char *key[HTTP_QUERY_MAX]; /* decoded, in the request's pool */
+	const char *val[HTTP_QUERY_MAX]; /* "" when the pair has no '=' */
+};
+/* Split and decode req->query; BW_ERR_INVALID (reply set) when malformed or a name repeats. */
+bw_err http_query_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
+
 /* --- csv.c: exports ------------------------------------------------------ */
 #define CSV_MAX ((size_t)256 * 1024 * 1024)
 struct csv {

@@ -27,7 +27,6 @@
 #define ENGINE_PAGE_DEFAULT 25
 #define ENGINE_PAGE_MAX 100
 #define ENGINE_EXPORT_MAX 100000
-#define ENGINE_QUERY_MAX 32
 #define ENGINE_MONEY_MAX 10000000000000LL /* 10^13 cents */
 
 /* Per module, built once: the SQL that does not depend on input. */
@@ -577,78 +576,6 @@ engine_masked(const struct module_desc *m, json_t *row)
 
 /* --- query strings ------------------------------------------------------------- */
 
-struct engine_query {
-	size_t n;
-	const char *key[ENGINE_QUERY_MAX];
-	const char *val[ENGINE_QUERY_MAX];
-};
-
-static int
-engine_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode one query component ('+' is a space); NULL if malformed. */
-static char *
-engine_unescape(pool *p, const char *s, size_t n)
-{
-	char *o = pool_alloc(p, n + 1);
-	size_t j = 0;
-	if (o == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			int hi, lo;
-			if (n - i < 3 || (hi = engine_hex(s[i + 1])) < 0 ||
-			    (lo = engine_hex(s[i + 2])) < 0)
-				return NULL;
-			char c = (char)(hi << 4 | lo);
-			if (c == '\0')
-				return NULL;
-			o[j++] = c;
-			i += 2;
-		} else {
-			o[j++] = s[i] == '+' ? ' ' : s[i];
-		}
-	}
-	o[j] = '\0';
-	return o;
-}
-
-static bw_err
-engine_parse_query(struct http_req *req, struct engine_query *q)
-{
-	const char *p = req->query;
-	q->n = 0;
-	while (p != NULL && *p != '\0') {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-		if (len > 0) {
-			const char *eq = memchr(p, '=', len);
-			if (q->n == ENGINE_QUERY_MAX)
-				return response_error(req, BW_ERR_INVALID, "too many query parameters");
-			size_t kl = eq ? (size_t)(eq - p) : len;
-			q->key[q->n] = engine_unescape(req->pool, p, kl);
-			q->val[q->n] = eq ? engine_unescape(req->pool, eq + 1, len - kl - 1) : "";
-			if (q->key[q->n] == NULL || q->val[q->n] == NULL)
-				return response_error(req, BW_ERR_INVALID, "malformed query string");
-			for (size_t i = 0; i < q->n; i++)
-				if (strcmp(q->key[i], q->key[q->n]) == 0)
-					return response_error(
-					    req, BW_ERR_INVALID,
-					    pool_printf(req->pool, "query parameter '%.64s' given twice",
-							q->key[q->n]));
-			q->n++;
-		}
-		p = amp ? amp + 1 : NULL;
-	}
-	return BW_OK;
-}
-
 static int64_t
 engine_path_id(struct http_req *req)
 {
@@ -674,16 +601,16 @@ engine_query(struct http_req *req, db *d, const struct module_desc *m, int expor
 	     db_stmt **out, long *page, long *per_page, const char **format)
 {
 	const struct engine_mod *em = engine_mod_of(m);
-	struct engine_query q;
-	const struct field_desc *filt[ENGINE_QUERY_MAX];
-	const char *fval[ENGINE_QUERY_MAX];
+	struct http_query q;
+	const struct field_desc *filt[HTTP_QUERY_MAX];
+	const char *fval[HTTP_QUERY_MAX];
 	size_t nf = 0;
 	const char *sort = "id", *dir = "ASC";
 	*out = NULL;
 	*page = 1;
 	*per_page = export_all ? ENGINE_EXPORT_MAX : ENGINE_PAGE_DEFAULT;
 	*format = "json";
-	bw_err e = engine_parse_query(req, &q);
+	bw_err e = http_query_parse(req, &q);
 	if (e != BW_OK)
 		return e;
 	for (size_t i = 0; i < q.n; i++) {
@@ -793,39 +720,58 @@ engine_query(struct http_req *req, db *d, const struct module_desc *m, int expor
 	return BW_OK;
 }
 
+/*
+ * Run the list query of this request and collect up to per_page rows
+ * (export: all, up to ENGINE_EXPORT_MAX) into *data; *more when a further
+ * row exists.
+ */
 static bw_err
-engine_list(struct http_req *req)
+engine_collect(struct http_req *req, int export_all, json_t **data, long *page, long *per_page,
+	       const char **format, int *more)
 {
 	const struct module_desc *m = req->route->data;
 	db *d;
 	db_stmt *s;
-	long page, per_page;
-	const char *format;
 	int row;
+	long n = 0;
+	*data = NULL;
+	*more = 0;
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if ((e = engine_query(req, d, m, 0, &s, &page, &per_page, &format)) != BW_OK)
+	if ((e = engine_query(req, d, m, export_all, &s, page, per_page, format)) != BW_OK)
 		return e;
-	json_t *data = json_array();
-	long n = 0;
-	int more = 0;
-	while (data != NULL && (e = db_step(s, &row)) == BW_OK && row) {
-		if (n == per_page) {
-			more = 1;
+	json_t *a = json_array();
+	while (a != NULL && (e = db_step(s, &row)) == BW_OK && row) {
+		if (n == *per_page) {
+			*more = 1;
 			break;
 		}
 		json_t *o;
 		if ((e = engine_row(req, m, s, 0, &o)) != BW_OK)
 			break;
-		json_array_append_new(data, o);
+		json_array_append_new(a, o);
 		n++;
 	}
 	db_finalize(s);
-	if (e != BW_OK || data == NULL) {
-		json_decref(data);
+	if (e != BW_OK || a == NULL) {
+		json_decref(a);
 		return e != BW_OK ? e : BW_ERR_NOMEM;
 	}
+	*data = a;
+	return BW_OK;
+}
+
+static bw_err
+engine_list(struct http_req *req)
+{
+	json_t *data;
+	long page, per_page;
+	const char *format;
+	int more;
+	bw_err e = engine_collect(req, 0, &data, &page, &per_page, &format, &more);
+	if (e != BW_OK)
+		return e;
 	return response_json(req, 200,
 			     json_pack("{s:o, s:i, s:i, s:b}", "data", data, "page", (int)page,
 				       "per_page", (int)per_page, "has_more", more));
@@ -852,36 +798,19 @@ static bw_err
 engine_export(struct http_req *req)
 {
 	const struct module_desc *m = req->route->data;
-	db *d;
-	db_stmt *s;
-	long page, per_page;
+	json_t *data;
+	long page, per_page, n;
 	const char *format;
-	int row;
-	bw_err e = http_req_db(req, &d);
+	int more;
+	bw_err e = engine_collect(req, 1, &data, &page, &per_page, &format, &more);
 	if (e != BW_OK)
 		return e;
-	if ((e = engine_query(req, d, m, 1, &s, &page, &per_page, &format)) != BW_OK)
-		return e;
-	json_t *data = json_array();
-	long n = 0;
-	while (data != NULL && (e = db_step(s, &row)) == BW_OK && row) {
-		if (n == ENGINE_EXPORT_MAX) {
-			db_finalize(s);
-			json_decref(data);
-			return response_error(req, BW_ERR_TOO_LARGE,
-					      "more than 100000 rows: narrow the export with filters");
-		}
-		json_t *o;
-		if ((e = engine_row(req, m, s, 0, &o)) != BW_OK)
-			break;
-		json_array_append_new(data, o);
-		n++;
-	}
-	db_finalize(s);
-	if (e != BW_OK || data == NULL) {
+	if (more) {
 		json_decref(data);
-		return e != BW_OK ? e : BW_ERR_NOMEM;
+		return response_error(req, BW_ERR_TOO_LARGE,
+				      "more than 100000 rows: narrow the export with filters");
 	}
+	n = (long)json_array_size(data);
 	if (strcmp(format, "json") == 0)
 		return response_json(req, 200, json_pack("{s:o, s:i}", "data", data, "count", (int)n));
 

@@ -232,6 +232,31 @@ rbac_valid_role_name(const char *s)
 	return 1;
 }
 
+/*
+ * A role body: only name, description and permissions; a name of 1 to 64
+ * letters, digits, spaces, '-' or '_' (required on create); a description
+ * of at most 255 bytes. BW_OK or the 400 reply set.
+ */
+static bw_err
+rbac_role_input(struct http_req *req, json_t *in, int create)
+{
+	const char *key;
+	json_t *v, *nj = json_object_get(in, "name"), *dj = json_object_get(in, "description");
+	json_object_foreach(in, key, v)
+	{
+		if (strcmp(key, "name") && strcmp(key, "description") && strcmp(key, "permissions"))
+			return response_error(req, BW_ERR_INVALID,
+					      pool_printf(req->pool, "unknown field '%.64s'", key));
+	}
+	if ((create || nj != NULL) && !rbac_valid_role_name(json_string_value(nj)))
+		return response_error(req, BW_ERR_INVALID,
+				      "field 'name': 1 to 64 letters, digits, spaces, '-' or '_'");
+	if (dj != NULL && (!json_is_string(dj) || strlen(json_string_value(dj)) > 255))
+		return response_error(req, BW_ERR_INVALID,
+				      "field 'description': a string of at most 255 bytes");
+	return BW_OK;
+}
+
 static bw_err
 rbac_roles_list(struct http_req *req)
 {
@@ -324,28 +349,11 @@ rbac_role_create(struct http_req *req)
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
+	if ((e = rbac_role_input(req, in, 1)) != BW_OK)
+		goto out;
 	const char *name = json_string_value(json_object_get(in, "name"));
 	json_t *dj = json_object_get(in, "description");
 	const char *desc = dj ? json_string_value(dj) : "";
-	const char *key;
-	json_t *v;
-	json_object_foreach(in, key, v)
-	{
-		if (strcmp(key, "name") && strcmp(key, "description") && strcmp(key, "permissions")) {
-			e = response_error(req, BW_ERR_INVALID,
-					   pool_printf(req->pool, "unknown field '%.64s'", key));
-			goto out;
-		}
-	}
-	if (!rbac_valid_role_name(name)) {
-		e = response_error(req, BW_ERR_INVALID,
-				   "field 'name': 1 to 64 letters, digits, spaces, '-' or '_'");
-		goto out;
-	}
-	if (desc == NULL || strlen(desc) > 255) {
-		e = response_error(req, BW_ERR_INVALID, "field 'description': a string of at most 255 bytes");
-		goto out;
-	}
 	if ((e = rbac_check_perms(req, json_object_get(in, "permissions"), &perms)) != BW_OK ||
 	    (e = http_req_db(req, &d)) != BW_OK || (e = rbac_may_grant(req, d, perms)) != BW_OK ||
 	    (e = db_begin(d)) != BW_OK)
@@ -386,26 +394,9 @@ rbac_role_update(struct http_req *req)
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
-	const char *key;
-	json_t *v;
-	json_object_foreach(in, key, v)
-	{
-		if (strcmp(key, "name") && strcmp(key, "description") && strcmp(key, "permissions")) {
-			e = response_error(req, BW_ERR_INVALID,
-					   pool_printf(req->pool, "unknown field '%.64s'", key));
-			goto out;
-		}
-	}
+	if ((e = rbac_role_input(req, in, 0)) != BW_OK)
+		goto out;
 	json_t *nj = json_object_get(in, "name"), *dj = json_object_get(in, "description");
-	if (nj && !rbac_valid_role_name(json_string_value(nj))) {
-		e = response_error(req, BW_ERR_INVALID,
-				   "field 'name': 1 to 64 letters, digits, spaces, '-' or '_'");
-		goto out;
-	}
-	if (dj && (!json_is_string(dj) || strlen(json_string_value(dj)) > 255)) {
-		e = response_error(req, BW_ERR_INVALID, "field 'description': a string of at most 255 bytes");
-		goto out;
-	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
 	if ((e = rbac_role_get(d, rbac_path_id(req), &r)) == BW_ERR_NOTFOUND) {
