@@ -153,7 +153,9 @@ rbac_role_json(struct http_req *req, db *d, const struct rbac_role *r, json_t **
 
 /*
  * Whether the signed-in user may hand out every permission in perms (a
- * JSON array): they must hold each one themselves.
+ * JSON array): they must hold each one themselves, and a request made
+ * with an API token only what the token is scoped for too, so a token
+ * scoped to users.create cannot mint an admin.
  */
 static bw_err
 rbac_may_grant(struct http_req *req, db *d, json_t *perms)
@@ -162,7 +164,10 @@ rbac_may_grant(struct http_req *req, db *d, json_t *perms)
 	json_t *v;
 	json_array_foreach(perms, i, v)
 	{
-		int has = rbac_user_has(d, req->auth.user.id, json_string_value(v));
+		const char *p = json_string_value(v);
+		int has = p != NULL ? rbac_user_has(d, req->auth.user.id, p) : 0;
+		if (has > 0 && req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, p))
+			has = 0;
 		if (has < 0)
 			return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		if (!has)
