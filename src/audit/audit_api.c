@@ -215,10 +215,28 @@ audit_csv(struct http_req *req, json_t *data)
 			csv_cell(&c, json_object_get(row, audit_columns[k]), k == 0);
 		csv_end_line(&c);
 	}
+	size_t nrows = json_array_size(data);
 	json_decref(data);
 	if (c.failed) {
 		free(c.b);
 		return response_error(req, BW_ERR_TOO_LARGE, "the export is too large: narrow it");
+	}
+	/* An export of the log is itself an event in it. */
+	db *d;
+	bw_err e = http_req_db(req, &d);
+	if (e == BW_OK && (e = db_begin(d)) == BW_OK) {
+		json_t *after = json_pack("{s:s, s:I, s:s?}", "format", "csv", "rows",
+					  (json_int_t)nrows, "query", req->query);
+		e = after ? audit_request(req, d, "audit", 0, "export", NULL, after) : BW_ERR_NOMEM;
+		json_decref(after);
+		if (e == BW_OK)
+			e = db_commit(d);
+		else
+			(void)db_rollback(d);
+	}
+	if (e != BW_OK) {
+		free(c.b);
+		return e;
 	}
 	return response_raw(req, 200, "text/csv; charset=utf-8", "attachment; filename=\"audit.csv\"",
 			    c.b, c.len);

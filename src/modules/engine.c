@@ -794,6 +794,31 @@ engine_columns(const struct module_desc *m)
 	return cols;
 }
 
+/* Commit when e is BW_OK, else roll back; returns e (or the commit's error). */
+static bw_err
+engine_finish(db *d, bw_err e)
+{
+	if (e == BW_OK)
+		return db_commit(d);
+	(void)db_rollback(d);
+	return e;
+}
+
+/* The audit row of an export, in its own transaction (an export changes nothing else). */
+static bw_err
+engine_audit_export(struct http_req *req, const struct module_desc *m, const char *format, long n)
+{
+	db *d;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK || (e = db_begin(d)) != BW_OK)
+		return e;
+	json_t *after = json_pack("{s:s, s:I, s:s?}", "format", format, "rows", (json_int_t)n,
+				  "query", req->query);
+	e = after ? audit_request(req, d, m->name, 0, "export", NULL, after) : BW_ERR_NOMEM;
+	json_decref(after);
+	return engine_finish(d, e);
+}
+
 static bw_err
 engine_export(struct http_req *req)
 {
@@ -811,6 +836,11 @@ engine_export(struct http_req *req)
 				      "more than 100000 rows: narrow the export with filters");
 	}
 	n = (long)json_array_size(data);
+	/* Records leaving in bulk are an event of their own: who, what, how many. */
+	if ((e = engine_audit_export(req, m, format, n)) != BW_OK) {
+		json_decref(data);
+		return e;
+	}
 	if (strcmp(format, "json") == 0)
 		return response_json(req, 200, json_pack("{s:o, s:i}", "data", data, "count", (int)n));
 
@@ -855,16 +885,6 @@ engine_get(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	return response_json(req, 200, o);
-}
-
-/* Commit when e is BW_OK, else roll back; returns e (or the commit's error). */
-static bw_err
-engine_finish(db *d, bw_err e)
-{
-	if (e == BW_OK)
-		return db_commit(d);
-	(void)db_rollback(d);
-	return e;
 }
 
 /* Lock row id of m for this transaction; BW_ERR_NOTFOUND if there is none. */
