@@ -68,6 +68,7 @@ class Client:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
         h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}  # None: leave the header out
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = self.srv.connection()

@@ -387,3 +387,61 @@ def test_disabled_user_signed_out_at_once(env):
     env.admin.ok("PATCH", f"{API}/users/{uid}", {"disabled": False})
     check_error_body(u.get(f"{API}/me"), 401, "unauthorized")  # the session stays ended
     assert sign_in(env.srv, env.slug, email).get(f"{API}/customers").status == 200
+
+
+# --- tokens delegate no more than their scopes ---------------------------------------------
+
+def test_scoped_token_cannot_grant_beyond_its_scopes(env):
+    """An admin's token scoped to users.create (or roles.create / users.edit)
+    must not hand out permissions the token itself does not carry: the same
+    rule POST /api/v1/auth/tokens applies to tokens minting tokens. Otherwise
+    a narrow token (say, for a provisioning script) makes a full admin."""
+    admin, srv, slug = env.admin, env.srv, env.slug
+
+    def scoped(*scopes):
+        return Client(srv, slug, token=admin.ok("POST", f"{API}/auth/tokens",
+                                                {"name": "narrow", "scopes": list(scopes)},
+                                                status=201)["token"])
+
+    victim, _ = new_user(admin, ["read_only"])
+    before = snapshot(srv, slug)
+    email = f"provisioned-{secrets.token_hex(3)}@{slug}.example.com"
+    r = scoped("users.create").post(f"{API}/users", {"email": email, "password": PASSWORD,
+                                                     "roles": ["admin"]})
+    r2 = scoped("users.edit").patch(f"{API}/users/{victim}", {"roles": ["admin"]})
+    r3 = scoped("roles.create").post(f"{API}/roles", {"name": f"esc-{secrets.token_hex(2)}",
+                                                      "permissions": ["invoices.void"]})
+    after = snapshot(srv, slug, skip=("api_tokens",))
+    assert [x.status for x in (r, r2, r3)] == [403, 403, 403], \
+        f"a narrow token granted more than it carries:\n{r}\n{r2}\n{r3}"
+    for x in (r, r2, r3):
+        check_forbidden(x)
+    assert {k: v for k, v in before.items() if k != "api_tokens"} == after, \
+        snapshot_diff(before, after)
+
+
+# --- CSRF on module routes; what the users API shows -----------------------------------------
+
+def test_module_changes_need_the_tenants_origin(env):
+    staff = role_user(env, "staff")
+    n = sql_one(env.srv, env.slug, "SELECT COUNT(*) FROM customers")
+    body = valid_body(env.meta, "customers", env.ids, "csrf")
+    c = Client(env.srv, env.slug, session=staff.session)
+    for h in ({"Origin": "https://evil.example"}, {"Origin": None},
+              {"Origin": None, "Referer": "https://evil.example/x"},
+              {"Origin": f"https://{env.srv.tenant_host(env.slug)}.evil.example"}):
+        check_forbidden(c.request("POST", f"{API}/customers", body=body, headers=h))
+        check_forbidden(c.request("DELETE", f"{API}/customers/{env.ids['customers']}",
+                                  headers=h))
+    assert c.request("POST", f"{API}/customers", body=body).status == 201
+    n = str(int(n) + 1)
+    assert sql_one(env.srv, env.slug, "SELECT COUNT(*) FROM customers") == n
+
+
+def test_users_api_shows_no_secrets(env):
+    r = env.admin.get(f"{API}/users")
+    assert r.status == 200 and r.body["users"], r
+    for u in r.body["users"]:
+        assert set(u) == {"id", "email", "disabled", "mfa_enabled", "locked_until",
+                          "must_change_password", "created_at", "roles"}, u
+    assert b"argon2" not in r.raw and b"password_hash" not in r.raw and b"mfa_secret" not in r.raw
