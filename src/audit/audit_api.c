@@ -44,6 +44,7 @@ struct audit_query {
 	int64_t user_id, entity_id, from, to;
 	long page, per_page;
 	int csv;
+	int trail; /* one row's trail: empty means no such row */
 	char entity[65], action[65];
 };
 
@@ -334,6 +335,15 @@ audit_page(struct http_req *req, const struct audit_query *q)
 					      (long long)bad);
 		return response_error(req, BW_ERR_CRYPTO, msg);
 	}
+	/*
+	 * A row's trail with nothing in it on its first page: the row never
+	 * existed here (every row written through the API has its create
+	 * row, and a deleted one its delete row). Not found, like the row.
+	 */
+	if (q->trail && q->page == 1 && json_array_size(data) == 0) {
+		json_decref(data);
+		return response_error(req, BW_ERR_NOTFOUND, "no such record");
+	}
 	if (q->csv)
 		return audit_csv(req, data);
 	return response_json(req, 200,
@@ -384,6 +394,7 @@ audit_entity_trail(struct http_req *req)
 		return response_error(req, BW_ERR_NOTFOUND, "no such record");
 	snprintf(q.entity, sizeof(q.entity), "%s", entity);
 	q.have[AP_ENTITY] = q.have[AP_ENTITY_ID] = 1;
+	q.trail = 1;
 	return audit_page(req, &q);
 }
 
