@@ -345,6 +345,26 @@ rbac_role_set_perms(db *d, int64_t id, json_t *perms)
 	return e;
 }
 
+/*
+ * Whether another role (not id) has this name, ignoring case: MariaDB's
+ * collation already compares names so, and SQLite must agree with it.
+ */
+static bw_err
+rbac_name_taken(struct http_req *req, db *d, const char *name, int64_t id)
+{
+	db_stmt *s;
+	int row = 0;
+	bw_err e = db_prepare(d, "SELECT 1 FROM roles WHERE LOWER(name) = LOWER(?) AND id <> ?", &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_text(s, 1, name)) == BW_OK && (e = db_bind_int(s, 2, id)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	if (e == BW_OK && row)
+		e = response_error(req, BW_ERR_CONFLICT, "a role with that name exists");
+	return e;
+}
+
 static bw_err
 rbac_role_create(struct http_req *req)
 {
@@ -364,10 +384,11 @@ rbac_role_create(struct http_req *req)
 	    (e = db_begin(d)) != BW_OK)
 		goto out;
 	const void *args[] = {name, desc, &now, &now};
-	e = rbac_run(d,
-		     "INSERT INTO roles (name, description, builtin, created_at, updated_at)"
-		     " VALUES (?, ?, '', ?, ?)",
-		     "ssii", args, &id);
+	if ((e = rbac_name_taken(req, d, name, 0)) == BW_OK)
+		e = rbac_run(d,
+			     "INSERT INTO roles (name, description, builtin, created_at, updated_at)"
+			     " VALUES (?, ?, '', ?, ?)",
+			     "ssii", args, &id);
 	if (e == BW_ERR_CONFLICT)
 		e = response_error(req, e, "a role with that name exists");
 	if (e == BW_OK)
@@ -427,8 +448,9 @@ rbac_role_update(struct http_req *req)
 	a = json_object();
 	if (nj && strcmp(json_string_value(nj), r.name) != 0) {
 		const void *args[] = {json_string_value(nj), &now, &r.id};
-		e = rbac_run(d, "UPDATE roles SET name = ?, updated_at = ? WHERE id = ?", "sii", args,
-			     NULL);
+		if ((e = rbac_name_taken(req, d, json_string_value(nj), r.id)) == BW_OK)
+			e = rbac_run(d, "UPDATE roles SET name = ?, updated_at = ? WHERE id = ?", "sii",
+				     args, NULL);
 		if (e == BW_ERR_CONFLICT)
 			e = response_error(req, e, "a role with that name exists");
 		json_object_set_new(b, "name", json_string(r.name));
@@ -829,6 +851,29 @@ out:
 	return e;
 }
 
+/*
+ * Whether the signed-in user may change or delete user uid: only someone
+ * who holds everything uid holds, so that nobody disables, demotes or
+ * deletes a user more powerful than themselves. 403 (reply set) if not.
+ */
+static bw_err
+rbac_may_manage(struct http_req *req, db *d, int64_t uid)
+{
+	json_t *names;
+	int64_t ids[RBAC_ROLES_PER_USER];
+	size_t n;
+	bw_err e = rbac_user_roles(d, uid, &names);
+	if (e != BW_OK)
+		return e;
+	e = rbac_resolve_roles(req, d, names, ids, &n);
+	json_decref(names);
+	if (e == BW_ERR_DENIED)
+		return response_error(req, e,
+				      "this user holds permissions you do not: only someone who holds "
+				      "all of them can change or delete it");
+	return e;
+}
+
 static bw_err
 rbac_user_update(struct http_req *req)
 {
@@ -861,7 +906,8 @@ rbac_user_update(struct http_req *req)
 		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
 		goto out;
 	}
-	if (roles != NULL && (e = rbac_resolve_roles(req, d, roles, ids, &nids)) != BW_OK)
+	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
+	    (roles != NULL && (e = rbac_resolve_roles(req, d, roles, ids, &nids)) != BW_OK))
 		goto out;
 	if ((e = db_begin(d)) != BW_OK)
 		goto out;
@@ -934,6 +980,8 @@ rbac_user_delete(struct http_req *req)
 	if ((e = rbac_count(d, "SELECT COUNT(*) FROM users WHERE id = ?", uid, &exists)) == BW_OK &&
 	    !exists)
 		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
+	if (e == BW_OK)
+		e = rbac_may_manage(req, d, uid);
 	if (e == BW_OK && (e = rbac_other_admins(d, uid, &others)) == BW_OK && others == 0)
 		e = response_error(req, BW_ERR_CONFLICT,
 				   "this is the last active admin: make another admin first");

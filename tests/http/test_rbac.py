@@ -452,3 +452,49 @@ def test_users_api_shows_no_secrets(env):
         assert set(u) == {"id", "email", "disabled", "mfa_enabled", "locked_until",
                           "must_change_password", "created_at", "roles"}, u
     assert b"argon2" not in r.raw and b"password_hash" not in r.raw and b"mfa_secret" not in r.raw
+
+
+# --- nobody manages a user more powerful than themselves; role names ignore case ------
+
+def test_users_managed_only_by_someone_who_holds_as_much(env):
+    """A user with users.edit and users.delete but not everything cannot
+    disable, demote or delete an admin (even with another admin left), but
+    can manage a user whose permissions it holds."""
+    admin = env.admin
+    _, manager_role = new_role(admin, ["users.view", "users.edit", "users.delete",
+                                       "customers.view", "customers.edit"])
+    _, email = new_user(admin, [manager_role], f"mgr-{secrets.token_hex(2)}")
+    manager = sign_in(env.srv, env.slug, email)
+    other_admin, _ = new_user(admin, ["admin"], f"adm2-{secrets.token_hex(2)}")
+    _, small_role = new_role(admin, ["customers.view"])
+    small, _ = new_user(admin, [small_role], f"small-{secrets.token_hex(2)}")
+    before = snapshot(env.srv, env.slug, skip=("audit_log", "audit_head"))
+    for method, body in (("PATCH", {"disabled": True}), ("PATCH", {"roles": []}),
+                         ("DELETE", None)):
+        r = manager.request(method, f"{API}/users/{other_admin}", body=body)
+        check_forbidden(r)
+        assert "holds permissions you do not" in r.body["error"]["message"], r.body
+    assert snapshot(env.srv, env.slug, skip=("audit_log", "audit_head")) == before
+    # ... nor one holding even a single permission it lacks (read_only's views).
+    ro, _ = new_user(admin, ["read_only"], f"ro-{secrets.token_hex(2)}")
+    check_forbidden(manager.request("PATCH", f"{API}/users/{ro}", body={"disabled": True}))
+    # A user within its own permissions: it may.
+    r = manager.request("PATCH", f"{API}/users/{small}", body={"disabled": True})
+    assert r.status == 200 and r.body["disabled"] is True, r
+    assert manager.request("DELETE", f"{API}/users/{small}").status == 200
+
+
+def test_role_names_are_unique_ignoring_case(env):
+    """"Triage" and "triage" are one name on both drivers (MariaDB's
+    collation ignores case; SQLite is made to agree)."""
+    name = f"Triage-{secrets.token_hex(2)}"
+    rid, _ = new_role(env.admin, ["tickets.view"], name=name)
+    check_error(env.admin.request("POST", f"{API}/roles",
+                                  body={"name": name.lower(), "permissions": ["tickets.view"]}),
+                409, "conflict")
+    other, _ = new_role(env.admin, ["tickets.view"])
+    check_error(env.admin.request("PATCH", f"{API}/roles/{other}", body={"name": name.upper()}),
+                409, "conflict")
+    # Its own name in another case is a rename of itself, not a clash.
+    r = env.admin.request("PATCH", f"{API}/roles/{rid}", body={"name": name.upper()})
+    assert r.status == 200 and r.body["name"] == name.upper(), r
