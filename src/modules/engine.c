@@ -301,19 +301,32 @@ engine_column(struct http_req *req, const struct module_desc *m, const struct fi
 		return BW_OK;
 	}
 	if (f->flags & FF_ENCRYPTED) {
-		size_t len, plen;
-		const void *b = db_col_blob(s, col, &len);
-		char *plain;
-		bw_err e = field_open(http_req_tenancy(req), req->tn.slug, m->name, f->name, id, b,
-				      len, &plain, &plen);
+		/* Short values (most of them) open on the stack: no allocation per field. */
+		unsigned char small[1024];
+		size_t len;
+		const unsigned char *b = db_col_blob(s, col, &len);
+		struct seal_place pl = {req->tn.slug, m->name, f->name, id};
+		bw_err e = BW_ERR_CRYPTO;
+		unsigned char *plain = small;
+		if (b != NULL && len >= SEAL_OVERHEAD) {
+			if (len - SEAL_OVERHEAD > sizeof(small))
+				plain = malloc(len - SEAL_OVERHEAD);
+			e = plain == NULL ? BW_ERR_NOMEM
+					  : keyring_open_sealed(tenancy_keyring(http_req_tenancy(req)), &pl,
+								b, len, plain);
+		}
+		if (e == BW_OK)
+			*out = json_stringn((const char *)plain, len - SEAL_OVERHEAD);
+		/* Wiped whatever happened: a failed open may have written some plaintext. */
+		if (plain != NULL && b != NULL && len >= SEAL_OVERHEAD)
+			crypto_wipe(plain, len - SEAL_OVERHEAD);
+		if (plain != small)
+			free(plain);
 		if (e != BW_OK) {
 			log_error("tenant %s: %s.%s row %lld does not open (%s)", req->tn.slug,
 				  m->name, f->name, (long long)id, bw_strerror(e));
-			return BW_ERR_CRYPTO;
+			return e == BW_ERR_NOMEM ? e : BW_ERR_CRYPTO;
 		}
-		*out = json_stringn(plain, plen);
-		crypto_wipe(plain, plen);
-		free(plain);
 		return *out ? BW_OK : BW_ERR_NOMEM;
 	}
 	switch (f->type) {
