@@ -105,7 +105,7 @@ main(int argc, char **argv)
 	const int iters = strcmp(driver, "sqlite") == 0 ? 200000 : 20000;
 	uint64_t t0 = util_now_us();
 	for (int i = 0; i < iters; i++)
-		if (session_check(d, &cfg, secret, &ctx) != BW_OK)
+		if (session_check(d, &cfg, secret, "customers.view", &ctx) != BW_OK)
 			return 1;
 	printf("%s: session check per authenticated request: %.2f us\n", driver,
 	       (double)(util_now_us() - t0) / iters);

@@ -58,7 +58,14 @@ struct auth_ctx {
 	int mfa_verified;   /* AUTH_SESSION: 0 while MFA is still to be entered */
 	int64_t token_id;   /* AUTH_TOKEN */
 	char scopes[1024];  /* AUTH_TOKEN: JSON array of permissions */
+	/* Read with the session or token, for the permission stage: */
+	char builtin_roles[256]; /* the built-in roles held, comma-separated ("admin,staff") */
+	int perm_custom;         /* a custom role held grants the permission asked about */
+	int mfa_required;        /* the tenant requires MFA of every staff user */
 };
+
+/* Whether a comma-separated list holds item exactly. */
+int auth_list_has(const char *list, const char *item);
 
 /* A new random secret (base64url, 43 chars) and its SHA-256 hex (64). */
 bw_err auth_secret_new(char secret[48], char hash[65]) BW_MUST_USE;
@@ -74,8 +81,10 @@ bw_err session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_
 /*
  * Look up the session a cookie value names; BW_ERR_UNAUTHORIZED if none,
  * expired (idle or absolute: then it is deleted) or its user disabled.
+ * With the user come the built-in roles held, whether a custom role grants
+ * perm (NULL: none asked) and the tenant's MFA requirement, in ctx.
  */
-bw_err session_check(db *d, const struct config *cfg, const char *secret,
+bw_err session_check(db *d, const struct config *cfg, const char *secret, const char *perm,
 		     struct auth_ctx *ctx) BW_MUST_USE;
 /* Replace session id by a new one (new secret), keeping its user; MFA done. */
 bw_err session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_verified,
@@ -87,7 +96,8 @@ bw_err session_end_user(db *d, int64_t user_id, int64_t keep) BW_MUST_USE;
 /* An API token: "bwk_" + secret; returns the id. */
 bw_err token_create(db *d, int64_t user_id, const char *name, const char *scopes_json,
 		    int64_t expires_at, char token[64], int64_t *id) BW_MUST_USE;
-bw_err token_check(db *d, const char *token, struct auth_ctx *ctx) BW_MUST_USE;
+/* The same for an API token ("bwk_..."); scopes into ctx->scopes. */
+bw_err token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx) BW_MUST_USE;
 
 /* Record a security event for the audit log (issue 7). */
 void auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip,

@@ -160,19 +160,52 @@ auth_touch(db *d, const char *sql, int64_t now, int64_t id)
 	return e;
 }
 
-/* Fill ctx->user from a users row selected as: id, email, is_admin, mfa, must_change. */
-static void
-auth_user_from(db_stmt *s, int col, struct auth_user *u)
+int
+auth_list_has(const char *list, const char *item)
 {
+	size_t n = strlen(item);
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len == n && strncmp(p, item, n) == 0)
+			return 1;
+		p = c ? c + 1 : NULL;
+	}
+	return 0;
+}
+
+/*
+ * The user columns of the per-request lookup, and with them, in the same
+ * statement, what the pipeline needs next: the built-in roles held, whether
+ * a custom role grants the route's permission (the first parameter), and
+ * the tenant's MFA requirement. One statement, not four, per request.
+ */
+#define AUTH_USER_COLS \
+	" u.id, u.email, (SELECT GROUP_CONCAT(r.builtin) FROM user_roles ur JOIN roles r" \
+	" ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin <> ''), u.mfa_enabled," \
+	" u.must_change_password, EXISTS (SELECT 1 FROM user_roles ur2 JOIN role_permissions rp" \
+	" ON rp.role_id = ur2.role_id WHERE ur2.user_id = u.id AND rp.permission = ?)," \
+	" (SELECT value FROM settings WHERE name = 'mfa_required')"
+
+/* Fill ctx from the AUTH_USER_COLS selected from column col on. */
+static void
+auth_ctx_from(db_stmt *s, int col, struct auth_ctx *ctx)
+{
+	struct auth_user *u = &ctx->user;
+	const char *roles = db_col_text(s, col + 2), *mfa = db_col_text(s, col + 6);
 	u->id = db_col_int(s, col);
 	snprintf(u->email, sizeof(u->email), "%s", db_col_text(s, col + 1));
-	u->is_admin = (int)db_col_int(s, col + 2);
+	snprintf(ctx->builtin_roles, sizeof(ctx->builtin_roles), "%s", roles ? roles : "");
+	u->is_admin = auth_list_has(ctx->builtin_roles, "admin");
 	u->mfa_enabled = (int)db_col_int(s, col + 3);
 	u->must_change_password = (int)db_col_int(s, col + 4);
+	ctx->perm_custom = (int)db_col_int(s, col + 5);
+	ctx->mfa_required = mfa != NULL && strcmp(mfa, "1") == 0;
 }
 
 bw_err
-session_check(db *d, const struct config *cfg, const char *secret, struct auth_ctx *ctx)
+session_check(db *d, const struct config *cfg, const char *secret, const char *perm,
+	      struct auth_ctx *ctx)
 {
 	char hash[65];
 	db_stmt *s = NULL;
@@ -182,19 +215,17 @@ session_check(db *d, const struct config *cfg, const char *secret, struct auth_c
 	memset(ctx, 0, sizeof(*ctx));
 	/* Once per request: a statement kept with the connection. */
 	static const char sql[] =
-	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, u.id, u.email,"
-	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
-	    " WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled,"
-	    " u.must_change_password FROM sessions s JOIN"
-	    " users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.disabled = 0";
+	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at," AUTH_USER_COLS
+	    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
+	    " AND u.disabled = 0";
 	bw_err e = db_prepare_cached(d, sql, &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
-	    row) {
+	if (e == BW_OK && (e = db_bind_text(s, 1, perm ? perm : "")) == BW_OK &&
+	    (e = db_bind_text(s, 2, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
 		sid = db_col_int(s, 0);
 		ctx->mfa_verified = (int)db_col_int(s, 1);
 		last = db_col_int(s, 2);
 		expires = db_col_int(s, 3);
-		auth_user_from(s, 4, &ctx->user);
+		auth_ctx_from(s, 4, ctx);
 	}
 	db_done(s);
 	if (e != BW_OK)
@@ -245,7 +276,7 @@ token_create(db *d, int64_t user_id, const char *name, const char *scopes_json, 
 }
 
 bw_err
-token_check(db *d, const char *token, struct auth_ctx *ctx)
+token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx)
 {
 	char hash[65];
 	db_stmt *s = NULL;
@@ -256,20 +287,17 @@ token_check(db *d, const char *token, struct auth_ctx *ctx)
 		return BW_ERR_UNAUTHORIZED;
 	auth_secret_hash(token, hash);
 	static const char sql[] =
-	    "SELECT t.id, t.expires_at, t.last_used_at, t.scopes, u.id, u.email,"
-	    " EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
-	    " WHERE ur.user_id = u.id AND r.builtin = 'admin'), u.mfa_enabled,"
-	    " u.must_change_password FROM api_tokens t"
-	    " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND"
-	    " t.revoked_at = 0 AND u.disabled = 0";
+	    "SELECT t.id, t.expires_at, t.last_used_at, t.scopes," AUTH_USER_COLS
+	    " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+	    " AND t.revoked_at = 0 AND u.disabled = 0";
 	bw_err e = db_prepare_cached(d, sql, &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
-	    row) {
+	if (e == BW_OK && (e = db_bind_text(s, 1, perm ? perm : "")) == BW_OK &&
+	    (e = db_bind_text(s, 2, hash)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
 		tid = db_col_int(s, 0);
 		expires = db_col_int(s, 1);
 		last = db_col_int(s, 2);
 		snprintf(ctx->scopes, sizeof(ctx->scopes), "%s", db_col_text(s, 3));
-		auth_user_from(s, 4, &ctx->user);
+		auth_ctx_from(s, 4, ctx);
 	}
 	db_done(s);
 	if (e != BW_OK)

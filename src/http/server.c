@@ -591,9 +591,9 @@ server_authorize(struct server *s, struct http_req *r)
 	if ((e = http_req_db(r, &d)) != BW_OK)
 		return e;
 	if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0)
-		e = token_check(d, authz + 7, &r->auth);
+		e = token_check(d, authz + 7, rt->permission, &r->auth);
 	else if (has_cookie)
-		e = session_check(d, &s->cfg, secret, &r->auth);
+		e = session_check(d, &s->cfg, secret, rt->permission, &r->auth);
 	else
 		e = BW_ERR_UNAUTHORIZED;
 	crypto_wipe(secret, sizeof(secret));
@@ -607,7 +607,7 @@ server_authorize(struct server *s, struct http_req *r)
 		return response_error(r, BW_ERR_DENIED,
 				      "change the one-time password first (POST /api/v1/auth/password)");
 	if (!r->auth.user.mfa_enabled && !(rt->flags & (ROUTE_MFA_ENROL | ROUTE_MFA_PENDING)) &&
-	    auth_mfa_required(d))
+	    r->auth.mfa_required)
 		return response_error(r, BW_ERR_DENIED,
 				      "this organisation requires MFA: enrol before anything else");
 	/* 7. The admin IP allowlist, on every admin or destructive request. */
@@ -627,10 +627,7 @@ server_authorize(struct server *s, struct http_req *r)
 	 * to what its owner holds at the time of use.
 	 */
 	const char *perm = rt->permission;
-	int has = rbac_user_has(d, r->auth.user.id, perm);
-	if (has < 0)
-		return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
-	if (!has)
+	if (!rbac_ctx_has(&r->auth, perm))
 		return response_error(r, BW_ERR_DENIED,
 				      pool_printf(r->pool, "permission denied (needs %s)", perm));
 	if (r->auth.kind == AUTH_TOKEN && !auth_scope_allows(r->auth.scopes, perm))

@@ -203,3 +203,27 @@ rbac_catalog(struct http_req *req, const char ***out, size_t *n)
 	*n = u;
 	return BW_OK;
 }
+
+int
+rbac_ctx_has(const struct auth_ctx *ctx, const char *perm)
+{
+	if (strncmp(perm, "self.", 5) == 0)
+		return 1;
+	if (ctx->perm_custom && strcmp(perm, "*") != 0)
+		return 1;
+	char key[33];
+	for (const char *p = ctx->builtin_roles; *p != '\0';) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len < sizeof(key)) {
+			memcpy(key, p, len);
+			key[len] = '\0';
+			if (rbac_builtin_grants(key, perm))
+				return 1;
+		}
+		if (c == NULL)
+			break;
+		p = c + 1;
+	}
+	return 0;
+}

@@ -37,6 +37,12 @@ int rbac_perm_valid(const char *perm, int star_ok);
  */
 int rbac_user_has(db *d, int64_t user_id, const char *perm);
 
+/*
+ * The same from what the session or token lookup read along (the pipeline's
+ * one statement per request): 1 if the roles in ctx grant perm, else 0.
+ */
+int rbac_ctx_has(const struct auth_ctx *ctx, const char *perm);
+
 /* Every permission the live route table uses, sorted, without duplicates (pool-allocated). */
 bw_err rbac_catalog(struct http_req *req, const char ***out, size_t *n) BW_MUST_USE;
 

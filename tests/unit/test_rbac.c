@@ -73,6 +73,32 @@ test_perm_names(void **state)
 	assert_false(rbac_perm_valid("cust omers.view", 0));
 }
 
+/* What the per-request lookup read along: built-in roles and the custom-role flag. */
+static void
+test_ctx_has(void **state)
+{
+	(void)state;
+	struct auth_ctx c = {0};
+	assert_true(rbac_ctx_has(&c, "self.view"));
+	assert_false(rbac_ctx_has(&c, "customers.view"));
+	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "read_only,dispatch");
+	assert_true(rbac_ctx_has(&c, "customers.view"));  /* read_only */
+	assert_true(rbac_ctx_has(&c, "tickets.assign"));  /* dispatch */
+	assert_false(rbac_ctx_has(&c, "invoices.void"));
+	assert_false(rbac_ctx_has(&c, "*"));
+	c.perm_custom = 1; /* a custom role listed the permission asked about */
+	assert_true(rbac_ctx_has(&c, "invoices.void"));
+	assert_false(rbac_ctx_has(&c, "*"));
+	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "read_onl,admi");
+	c.perm_custom = 0;
+	assert_false(rbac_ctx_has(&c, "customers.view")); /* no prefix matches */
+	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "staff,admin");
+	assert_true(rbac_ctx_has(&c, "*"));
+	assert_true(auth_list_has("staff,admin", "admin"));
+	assert_false(auth_list_has("staff,administrator", "admin"));
+	assert_false(auth_list_has("", "admin"));
+}
+
 static void
 exec(db *d, const char *sql)
 {
@@ -137,6 +163,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_rules),
 		cmocka_unit_test(test_perm_names),
+		cmocka_unit_test(test_ctx_has),
 		cmocka_unit_test(test_user_has),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
