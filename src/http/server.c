@@ -695,7 +695,10 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 		e = BW_ERR_CONFIG;
 		goto fail;
 	}
-	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
+	/* A MariaDB statement is a network round trip that holds its thread. */
+	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads
+			   : strcmp(cfg->db_driver, "mariadb") == 0 ? 4u * (unsigned)util_ncpu()
+								    : (unsigned)util_ncpu();
 	/* Headers live in MHD's per-connection pool; leave room beyond our own limit. */
 	size_t mem = (size_t)cfg->header_max * 2 + 32768;
 	struct MHD_OptionItem opts[] = {
