@@ -97,17 +97,23 @@ static const struct cli_cmd cli_commands[] = {
 	 "         recorded as an auth event\n",
 	 cli_user},
 	{"audit", "verify a tenant's audit log chain",
-	 "usage: bulwark audit verify SLUG [-c FILE]\n"
+	 "usage: bulwark audit verify SLUG | --all [-c FILE]\n"
 	 "\n"
-	 "verify   walk tenant SLUG's audit log from the first row: every row must be\n"
-	 "         there (seq 1, 2, 3, ...), its sealed details must open, its plaintext\n"
+	 "verify   walk tenant SLUG's audit log (or, with --all, every active or\n"
+	 "         suspended tenant's) from the first row: every row must be there\n"
+	 "         (seq 1, 2, 3, ...), its sealed details must open, its plaintext\n"
 	 "         columns must match them and its MAC must chain from the row before;\n"
-	 "         the chain head must name the last row. Prints 'SLUG: N rows, chain\n"
-	 "         intact', or the first bad row and why. Progress goes to stderr (a\n"
-	 "         redrawn line on a terminal, else a line every 10000 rows).\n"
+	 "         the chain head must name the last row. Then the anchor left by the\n"
+	 "         last successful verify (in the control database) must still match:\n"
+	 "         rows cut from the end together with the head, or a chain rewritten\n"
+	 "         from an older row, are caught there. On success the anchor moves to\n"
+	 "         the head just verified, so run it regularly (cron: --all).\n"
+	 "         Prints 'SLUG: N rows, chain intact', or the first bad row and why.\n"
+	 "         Progress goes to stderr (a redrawn line on a terminal, else a line\n"
+	 "         every 10000 rows).\n"
 	 "\n"
 	 "Exit status: 0 intact, 1 broken (tampered with), 2 not checked (usage,\n"
-	 "unknown tenant, database or keys unavailable).\n",
+	 "unknown tenant, database or keys unavailable); with --all the worst of all.\n",
 	 cli_audit},
 	{"version", "print the version", "usage: bulwark version\n", cli_version},
 };

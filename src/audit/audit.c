@@ -506,3 +506,85 @@ audit_verify(db *d, struct tenancy *t, const struct tenant *tn, int64_t *rows, i
 {
 	return audit_verify_progress(d, t, tn, rows, bad_seq, err, errlen, NULL, NULL);
 }
+
+/* --- anchors in the control database ---------------------------------------- */
+
+bw_err
+audit_head_now(db *d, int64_t *seq, char mac[65])
+{
+	*seq = 0;
+	mac[0] = '\0';
+	bw_err e = audit_head_read(d, seq, mac, NULL, NULL);
+	return e == BW_ERR_NOTFOUND ? BW_ERR_CRYPTO : e; /* the head row is gone */
+}
+
+bw_err
+audit_anchor_check(db *ctl, db *d, const struct tenant *tn, int64_t *seq, char *why, size_t whylen)
+{
+	db_stmt *s;
+	int row = 0;
+	char amac[AUDIT_MAC_HEX + 1] = "", now_mac[AUDIT_MAC_HEX + 1] = "";
+	int64_t aseq = 0, at = 0;
+	*seq = 0;
+	bw_err e = db_prepare(ctl, "SELECT seq, mac, verified_at FROM audit_anchors WHERE tenant_id = ?",
+			      &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, tn->id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
+		aseq = db_col_int(s, 0);
+		snprintf(amac, sizeof(amac), "%s", db_col_text(s, 1) ? db_col_text(s, 1) : "");
+		at = db_col_int(s, 2);
+	}
+	db_finalize(s);
+	if (e != BW_OK || !row || aseq <= 0)
+		return e;
+	*seq = aseq;
+	row = 0;
+	if ((e = db_prepare(d, "SELECT mac FROM audit_log WHERE seq = ?", &s)) != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, aseq)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		snprintf(now_mac, sizeof(now_mac), "%s", db_col_text(s, 0) ? db_col_text(s, 0) : "");
+	db_finalize(s);
+	if (e != BW_OK)
+		return e;
+	if (!row) {
+		snprintf(why, whylen,
+			 "the log ends before row %lld, which was there when it was verified at %lld"
+			 " (the newest rows were cut)",
+			 (long long)aseq, (long long)at);
+		return BW_ERR_CRYPTO;
+	}
+	if (strlen(now_mac) != strlen(amac) ||
+	    CRYPTO_memcmp(now_mac, amac, strlen(amac)) != 0) {
+		snprintf(why, whylen,
+			 "row %lld is not the row verified at %lld (the chain was rewritten from there"
+			 " or before)",
+			 (long long)aseq, (long long)at);
+		return BW_ERR_CRYPTO;
+	}
+	return BW_OK;
+}
+
+bw_err
+audit_anchor_save(db *ctl, const struct tenant *tn, int64_t seq, const char *mac)
+{
+	char id[24], sq[24], now[24];
+	snprintf(id, sizeof(id), "%lld", (long long)tn->id);
+	snprintf(sq, sizeof(sq), "%lld", (long long)seq);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	const char *del[] = {id, NULL};
+	const char *ins[] = {id, tn->slug, sq, mac, now, NULL};
+	bw_err e = db_begin(ctl);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_exec_params(ctl, "DELETE FROM audit_anchors WHERE tenant_id = ?", del)) == BW_OK)
+		e = db_exec_params(ctl,
+				   "INSERT INTO audit_anchors (tenant_id, tenant_slug, seq, mac, verified_at)"
+				   " VALUES (?, ?, ?, ?, ?)",
+				   ins);
+	if (e != BW_OK) {
+		(void)db_rollback(ctl);
+		return e;
+	}
+	return db_commit(ctl);
+}

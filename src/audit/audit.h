@@ -60,6 +60,21 @@ bw_err audit_verify_progress(db *d, struct tenancy *t, const struct tenant *tn, 
 			     int64_t *bad_seq, char *err, size_t errlen, audit_progress_fn cb,
 			     void *ud) BW_MUST_USE;
 
+/*
+ * Anchors: where tenant tn's chain stood at its last successful verification,
+ * kept in the control database (ctl). audit_anchor_check() compares the
+ * anchor with the chain now: BW_OK when there is none or the anchored row is
+ * still there with the same MAC; BW_ERR_CRYPTO with why (and *seq, the
+ * anchored row) when the chain was cut or rewritten behind it.
+ * audit_anchor_save() moves the anchor to (seq, mac), the head that was just
+ * verified.
+ */
+bw_err audit_anchor_check(db *ctl, db *d, const struct tenant *tn, int64_t *seq, char *why,
+			  size_t whylen) BW_MUST_USE;
+bw_err audit_anchor_save(db *ctl, const struct tenant *tn, int64_t seq, const char *mac) BW_MUST_USE;
+/* The head (seq, MAC) as it is now; seq 0 for an empty log. */
+bw_err audit_head_now(db *d, int64_t *seq, char mac[65]) BW_MUST_USE;
+
 /* GET /api/v1/reporting/audit and the per-entity trail handler for module routes. */
 extern const struct route audit_routes[];
 extern const size_t audit_routes_count;

@@ -14,6 +14,15 @@
 #include "../audit/audit.h"
 #include "../tenancy/tenancy.h"
 
+static int
+tenant_known(const struct tenant *v, size_t n, const char *slug)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].slug, slug) == 0)
+			return 1;
+	return 0;
+}
+
 struct cli_audit_progress {
 	int tty;
 	uint64_t last_us;
@@ -38,25 +47,71 @@ cli_audit_progress_cb(void *ud, int64_t done, int64_t total)
 	}
 }
 
+/*
+ * Verify one tenant: the chain, then the anchor of its last verification;
+ * on success the anchor moves to the head verified now. 0, 1 or 2 as the
+ * command's exit status.
+ */
+static int
+cli_audit_one(struct tenancy *t, const struct tenant *tn)
+{
+	db *d = NULL;
+	char err[1024], why[512], mac[65];
+	int64_t rows = 0, bad = 0, head = 0, anchored = 0;
+	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", err);
+		return 2;
+	}
+	int rc = 2;
+	/* The head before the walk: every row up to it is checked by the walk. */
+	bw_err e = audit_head_now(d, &head, mac);
+	struct cli_audit_progress p = {isatty(STDERR_FILENO), 0, tn->slug};
+	if (e == BW_OK || e == BW_ERR_CRYPTO)
+		e = audit_verify_progress(d, t, tn, &rows, &bad, why, sizeof(why),
+					  cli_audit_progress_cb, &p);
+	if (p.tty && p.last_us != 0)
+		fputc('\n', stderr);
+	if (e == BW_OK)
+		e = audit_anchor_check(tenancy_control(t), d, tn, &anchored, why, sizeof(why));
+	if (e == BW_OK) {
+		if (head > 0 && audit_anchor_save(tenancy_control(t), tn, head, mac) != BW_OK)
+			fprintf(stderr, "bulwark: tenant %s: chain intact, but its anchor could not be "
+					"saved: %s\n",
+				tn->slug, db_errmsg(tenancy_control(t)));
+		printf("%s: %lld rows, chain intact\n", tn->slug, (long long)rows);
+		rc = 0;
+	} else if (e == BW_ERR_CRYPTO && anchored > 0) {
+		printf("%s: chain broken at row %lld: %s\n", tn->slug, (long long)anchored, why);
+		rc = 1;
+	} else if (e == BW_ERR_CRYPTO) {
+		printf("%s: chain broken at row %lld: %s (%lld rows before it intact)\n", tn->slug,
+		       (long long)bad, why, (long long)rows);
+		rc = 1;
+	} else {
+		fprintf(stderr, "bulwark: tenant %s: cannot verify: %s\n", tn->slug, why);
+	}
+	db_close(d);
+	return rc;
+}
+
 int
 cli_audit(int argc, char **argv)
 {
+	static const char *const flagopts[] = {"--all", NULL};
 	struct cli_opts o;
 	struct config cfg;
 	struct tenancy *t = NULL;
-	struct tenant *v = NULL, *tn = NULL;
+	struct tenant *v = NULL;
 	size_t n = 0;
-	db *d = NULL;
-	char err[1024], why[512];
-	int64_t rows = 0, bad = 0;
-	int rc = cli_parse(argc, argv, &o);
+	char err[1024];
+	int rc = cli_parse_with(argc, argv, NULL, flagopts, &o);
 	if (rc != 0)
 		return rc;
-	if (o.nargs != 2 || strcmp(o.args[0], "verify") != 0) {
-		fprintf(stderr, "usage: bulwark audit verify SLUG (see --help)\n");
+	int all = cli_flag(&o, "--all");
+	if (o.nargs < 1 || strcmp(o.args[0], "verify") != 0 || (all ? o.nargs != 1 : o.nargs != 2)) {
+		fprintf(stderr, "usage: bulwark audit verify SLUG | --all (see --help)\n");
 		return 2;
 	}
-	const char *slug = o.args[1];
 	if (cli_load_config(&o, &cfg) != 0)
 		return 2;
 	rc = 2;
@@ -65,34 +120,24 @@ cli_audit(int argc, char **argv)
 		fprintf(stderr, "bulwark: %s\n", err);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].slug, slug) == 0)
-			tn = &v[i];
-	if (tn == NULL) {
-		fprintf(stderr, "bulwark: no tenant '%s'\n", slug);
+	if (!all) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(v[i].slug, o.args[1]) == 0)
+				rc = cli_audit_one(t, &v[i]);
+		if (rc == 2 && !tenant_known(v, n, o.args[1]))
+			fprintf(stderr, "bulwark: no tenant '%s'\n", o.args[1]);
 		goto out;
 	}
-	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK) {
-		fprintf(stderr, "bulwark: %s\n", err);
-		goto out;
-	}
-	struct cli_audit_progress p = {isatty(STDERR_FILENO), 0, tn->slug};
-	bw_err e = audit_verify_progress(d, t, tn, &rows, &bad, why, sizeof(why),
-					 cli_audit_progress_cb, &p);
-	if (p.tty && p.last_us != 0)
-		fputc('\n', stderr);
-	if (e == BW_OK) {
-		printf("%s: %lld rows, chain intact\n", tn->slug, (long long)rows);
-		rc = 0;
-	} else if (e == BW_ERR_CRYPTO) {
-		printf("%s: chain broken at row %lld: %s (%lld rows before it intact)\n", tn->slug,
-		       (long long)bad, why, (long long)rows);
-		rc = 1;
-	} else {
-		fprintf(stderr, "bulwark: tenant %s: cannot verify: %s\n", tn->slug, why);
+	/* Every tenant that serves: the worst outcome is the exit status. */
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].state != TENANT_ACTIVE && v[i].state != TENANT_SUSPENDED)
+			continue;
+		int r = cli_audit_one(t, &v[i]);
+		if (r == 1 || (r == 2 && rc == 0))
+			rc = r;
 	}
 out:
-	db_close(d);
 	free(v);
 	tenancy_close(t);
 	return rc;

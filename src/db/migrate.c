@@ -83,9 +83,25 @@ static const char *const control_v2[] = {
 	NULL,
 };
 
+/*
+ * Where each tenant's audit chain stood at its last successful verification,
+ * kept apart from the tenant's own database: someone who can write there
+ * can cut the newest rows and rewind the head, but cannot rewind this.
+ */
+static const char *const control_v3[] = {
+	"CREATE TABLE audit_anchors ("
+	" tenant_id @INT NOT NULL PRIMARY KEY,"
+	" tenant_slug @STR(32) NOT NULL,"
+	" seq @INT NOT NULL,"
+	" mac @STR(64) NOT NULL,"
+	" verified_at @INT NOT NULL)@OPTS",
+	NULL,
+};
+
 static const struct migration control_list[] = {
 	{1, "tenant registry and plans", control_v1, NULL},
 	{2, "data keys, rotation runs, secret rotation history", control_v2, NULL},
+	{3, "audit chain anchors", control_v3, NULL},
 };
 
 const struct migration_set migrate_control = {"control", control_list,

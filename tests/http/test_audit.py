@@ -277,6 +277,38 @@ def test_verify_intact_and_tampered(srv):
     assert other.returncode == 2 and "no tenant" in other.stderr, other
 
 
+def test_cut_tail_caught_by_the_anchor(srv):
+    """Someone with write access to the tenant database cuts the newest rows
+    and rewinds the head to the last row kept: the chain alone is then
+    consistent, but the anchor the previous verify left in the control
+    database is not; and --all checks every tenant the same way."""
+    t = make_tenant(srv, "audcut")
+    session = login(srv, t)
+    for _ in range(4):
+        mint(srv, t, session, ["self.view"])
+    n = int(sql_one(srv, t.slug, "SELECT COUNT(*) FROM audit_log"))
+    assert verify(srv, t.slug).returncode == 0  # anchors at row n
+    keep = n - 2
+    mac = sql_one(srv, t.slug, f"SELECT mac FROM audit_log WHERE seq = {keep}")
+    tenant_sql(srv, t.slug, f"DELETE FROM audit_log WHERE seq > {keep}")
+    tenant_sql(srv, t.slug, f"UPDATE audit_head SET seq = {keep}, mac = '{mac}' WHERE id = 1")
+    bad = verify(srv, t.slug)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"row {n}" in bad.stdout and "cut" in bad.stdout, bad.stdout
+    # New rows written after the cut do not hide it: row n is now another row.
+    mint(srv, t, session, ["self.view"])
+    mint(srv, t, session, ["self.view"])
+    bad = verify(srv, t.slug)
+    assert bad.returncode == 1 and f"row {n}" in bad.stdout, bad.stdout
+    assert "rewritten" in bad.stdout, bad.stdout
+    # --all reports it too (and the worst outcome is its exit status).
+    good = make_tenant(srv, "audall")
+    everyone = srv.cli("audit", "verify", "--all")
+    assert everyone.returncode == 1, everyone.stdout + everyone.stderr
+    assert f"{good.slug}: " in everyone.stdout and "chain intact" in everyone.stdout
+    assert f"{t.slug}: chain broken" in everyone.stdout, everyone.stdout
+
+
 def test_rotation_keeps_the_chain(srv):
     t = make_tenant(srv, "audrt")
     session = login(srv, t)
