@@ -16,6 +16,7 @@
 #define AUTH_SESSION_COOKIE "__Host-bulwark_session"
 #define AUTH_PASSWORD_MIN 12
 #define AUTH_PASSWORD_MAX 1024
+#define AUTH_SCOPES_MAX 4608 /* bytes of a token's scopes as JSON: 64 of 64 bytes, quoted */
 
 /* --- password.c ----------------------------------------------------------- */
 struct auth_hasher;
@@ -57,7 +58,7 @@ struct auth_ctx {
 	int64_t session_id; /* AUTH_SESSION */
 	int mfa_verified;   /* AUTH_SESSION: 0 while MFA is still to be entered */
 	int64_t token_id;   /* AUTH_TOKEN */
-	char scopes[1024];  /* AUTH_TOKEN: JSON array of permissions */
+	char scopes[AUTH_SCOPES_MAX]; /* AUTH_TOKEN: JSON array of permissions */
 	/* Read with the session or token, for the permission stage: */
 	char builtin_roles[256]; /* the built-in roles held, comma-separated ("admin,staff") */
 	int perm_custom;         /* a custom role held grants the permission asked about */

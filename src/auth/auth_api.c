@@ -541,7 +541,8 @@ api_user_end_sessions(struct http_req *req)
 	db *d;
 	int64_t id;
 	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
+	    (e = rbac_may_manage(req, d, id)) != BW_OK)
 		return e;
 	if ((e = db_begin(d)) == BW_OK && (e = session_end_user(d, id, 0)) == BW_OK) {
 		auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
@@ -560,7 +561,8 @@ api_user_unlock(struct http_req *req)
 	int64_t id;
 	char idb[24];
 	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
+	    (e = rbac_may_manage(req, d, id)) != BW_OK)
 		return e;
 	snprintf(idb, sizeof(idb), "%lld", (long long)id);
 	const char *p[] = {idb, NULL};
@@ -640,6 +642,11 @@ api_token_create(struct http_req *req)
 		expires = api_now() + (int64_t)days * 86400;
 	}
 	char *sj = json_dumps(scopes, JSON_COMPACT);
+	if (sj != NULL && strlen(sj) >= AUTH_SCOPES_MAX) {
+		free(sj);
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID, "scopes: too many, or too long");
+	}
 	if (sj == NULL) {
 		free(sj);
 		json_decref(in);

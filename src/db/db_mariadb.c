@@ -105,6 +105,14 @@ my_open(const struct db_params *p, db *d, char *err, size_t errlen)
 	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
 	mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &off);
 	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/*
+	 * READ COMMITTED: a statement reads what is committed when it runs.
+	 * Under InnoDB's default (REPEATABLE READ) a transaction keeps reading
+	 * the snapshot of its first read, so a row locked and then read could
+	 * still show the state from before the lock was granted (a voided
+	 * invoice read as sent). SQLite's writers are serialised anyway.
+	 */
+	mysql_options(m, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 	const char *host = p->host != NULL && p->host[0] != '\0' ? p->host : NULL;
 	const char *sock = p->socket != NULL && p->socket[0] != '\0' ? p->socket : NULL;
 	if (host == NULL && sock == NULL)

@@ -32,6 +32,9 @@
 #define F_ENUM(n, l, fl, v, d) \
 	{.name = n, .label = l, .type = FT_ENUM, .flags = (fl), .enum_values = (v), .def = (d), V6}
 #define F_REF(n, l, table, fl) {.name = n, .label = l, .type = FT_REF, .flags = (fl), .ref = (table), V6}
+/* A reference to a row of the same customer only (a ticket's contact, a device's site). */
+#define F_REF_SAME(n, l, table, fl, shared) \
+	{.name = n, .label = l, .type = FT_REF, .flags = (fl), .ref = (table), .same = (shared), V6}
 #define F_DATE(n, l, fl) {.name = n, .label = l, .type = FT_DATE, .flags = (fl), V6}
 
 /* The reference to the owning row of a child module: given once, on create. */
@@ -88,7 +91,7 @@ static const char *const asset_kinds[] = {"workstation", "laptop", "server", "pr
 
 static const struct field_desc asset_fields[] = {
 	F_CUSTOMER,
-	F_REF("site_id", "Site", "sites", FF_FILTER),
+	F_REF_SAME("site_id", "Site", "sites", FF_FILTER, "customer_id"),
 	F_STR("name", "Name", 200, FF_REQUIRED | FF_SORT),
 	F_ENUM("kind", "Kind", FF_FILTER, asset_kinds, "other"),
 	F_STR("serial", "Serial number", 100, FF_FILTER),
@@ -108,7 +111,7 @@ static const char *const ticket_priority[] = {"low", "normal", "high", "urgent",
 
 static const struct field_desc ticket_fields[] = {
 	F_CUSTOMER,
-	F_REF("contact_id", "Contact", "contacts", 0),
+	F_REF_SAME("contact_id", "Contact", "contacts", 0, "customer_id"),
 	F_STR("subject", "Subject", 200, FF_REQUIRED | FF_SORT),
 	F_TEXT("description", "Description", 20000, FF_ENCRYPTED | FF_PII),
 	F_ENUM("status", "Status", FF_SORT | FF_FILTER, ticket_status, "new"),
@@ -341,7 +344,7 @@ static const char *const device_auth[] = {"ssh_key", "password", "none", NULL};
  */
 static const struct field_desc network_device_fields[] = {
 	F_CUSTOMER,
-	F_REF("site_id", "Site", "sites", FF_FILTER),
+	F_REF_SAME("site_id", "Site", "sites", FF_FILTER, "customer_id"),
 	F_STR("name", "Name", 200, FF_REQUIRED | FF_SORT),
 	F_ENUM("kind", "Kind", FF_FILTER, device_kinds, "other"),
 	F_STR("management_address", "Management address", 255, FF_ENCRYPTED),
@@ -352,7 +355,8 @@ static const struct field_desc network_device_fields[] = {
 };
 
 static const struct action_desc network_device_actions[] = {
-	{"reveal_credential", "Reveal credential", 0, hooks_network_device_reveal},
+	/* An admin route: the IP allowlist decides where credentials can be revealed from. */
+	{"reveal_credential", "Reveal credential", ROUTE_ADMIN, hooks_network_device_reveal},
 };
 
 static const struct module_desc network_devices = {

@@ -27,6 +27,7 @@
 #define ENGINE_PAGE_DEFAULT 25
 #define ENGINE_PAGE_MAX 100
 #define ENGINE_EXPORT_MAX 100000
+#define ENGINE_EXPORT_BYTES ((size_t)64 * 1024 * 1024)
 #define ENGINE_MONEY_MAX 10000000000000LL /* 10^13 cents */
 
 /* Per module, built once: the SQL that does not depend on input. */
@@ -733,6 +734,17 @@ engine_query(struct http_req *req, db *d, const struct module_desc *m, int expor
 	return BW_OK;
 }
 
+/* About how many bytes a row takes (its text values and a little per field). */
+static size_t
+engine_row_bytes(json_t *row)
+{
+	const char *key;
+	json_t *v;
+	size_t n = 0;
+	json_object_foreach(row, key, v) n += 24 + (json_is_string(v) ? json_string_length(v) : 0);
+	return n;
+}
+
 /*
  * Run the list query of this request and collect up to per_page rows
  * (export: all, up to ENGINE_EXPORT_MAX) into *data; *more when a further
@@ -755,6 +767,7 @@ engine_collect(struct http_req *req, int export_all, json_t **data, long *page, 
 	if ((e = engine_query(req, d, m, export_all, &s, page, per_page, format)) != BW_OK)
 		return e;
 	json_t *a = json_array();
+	size_t bytes = 0;
 	while (a != NULL && (e = db_step(s, &row)) == BW_OK && row) {
 		if (n == *per_page) {
 			*more = 1;
@@ -765,6 +778,13 @@ engine_collect(struct http_req *req, int export_all, json_t **data, long *page, 
 			break;
 		json_array_append_new(a, o);
 		n++;
+		/* An export is bounded in bytes too, not only in rows (long texts). */
+		if (export_all && (bytes += engine_row_bytes(o)) > ENGINE_EXPORT_BYTES) {
+			db_finalize(s);
+			json_decref(a);
+			return response_error(req, BW_ERR_TOO_LARGE,
+					      "the export is over 64 MiB: narrow it with filters");
+		}
 	}
 	db_finalize(s);
 	if (e != BW_OK || a == NULL) {
@@ -900,9 +920,8 @@ engine_get(struct http_req *req)
 	return response_json(req, 200, o);
 }
 
-/* Lock row id of m for this transaction; BW_ERR_NOTFOUND if there is none. */
-static bw_err
-engine_lock(struct http_req *req, db *d, const struct module_desc *m, int64_t id)
+bw_err
+module_lock(db *d, const struct module_desc *m, int64_t id)
 {
 	db_stmt *s;
 	int row;
@@ -911,9 +930,62 @@ engine_lock(struct http_req *req, db *d, const struct module_desc *m, int64_t id
 		return e;
 	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
 	    db_changes(s) != 1)
-		e = response_error(req, BW_ERR_NOTFOUND, "no such record");
+		e = BW_ERR_NOTFOUND;
 	db_done(s);
 	return e;
+}
+
+/* module_lock() with the 404 reply for a row that is not there. */
+static bw_err
+engine_lock(struct http_req *req, db *d, const struct module_desc *m, int64_t id)
+{
+	bw_err e = module_lock(d, m, id);
+	return e == BW_ERR_NOTFOUND ? response_error(req, e, "no such record") : e;
+}
+
+/*
+ * References scoped to a parent: a ticket's contact, an asset's or a
+ * device's site must belong to the same customer as the row itself. The
+ * values are the input's, else the stored row's (before; NULL on create).
+ */
+static bw_err
+engine_check_same(struct http_req *req, db *d, const struct module_desc *m, json_t *input,
+		  json_t *before)
+{
+	for (size_t k = 0; k < m->nfields; k++) {
+		const struct field_desc *f = &m->fields[k];
+		if (f->type != FT_REF || f->same == NULL)
+			continue;
+		if (json_object_get(input, f->name) == NULL && json_object_get(input, f->same) == NULL)
+			continue; /* neither side changes */
+		json_t *ref = json_object_get(input, f->name), *mine = json_object_get(input, f->same);
+		if (ref == NULL && before != NULL)
+			ref = json_object_get(before, f->name);
+		if (mine == NULL && before != NULL)
+			mine = json_object_get(before, f->same);
+		if (!json_is_integer(ref) || !json_is_integer(mine))
+			continue; /* no reference (null), or nothing to compare with */
+		char *sql = pool_printf(req->pool, "SELECT %s FROM %s WHERE id = ?", f->same, f->ref);
+		db_stmt *s;
+		int row = 0, same = 0;
+		if (sql == NULL)
+			return BW_ERR_NOMEM;
+		bw_err e = db_prepare(d, sql, &s);
+		if (e != BW_OK)
+			return e;
+		if ((e = db_bind_int(s, 1, json_integer_value(ref))) == BW_OK &&
+		    (e = db_step(s, &row)) == BW_OK && row)
+			same = !db_col_null(s, 0) && db_col_int(s, 0) == json_integer_value(mine);
+		db_finalize(s);
+		if (e != BW_OK)
+			return e;
+		if (!same)
+			return response_error(
+			    req, BW_ERR_INVALID,
+			    pool_printf(req->pool, "field '%s' refers to a %s record of another %s",
+					f->name, f->ref, f->same));
+	}
+	return BW_OK;
 }
 
 static bw_err
@@ -929,7 +1001,8 @@ engine_create(struct http_req *req)
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		goto out;
 	struct module_ctx ctx = {req, d, m, 0, NULL, NULL};
-	if ((e = engine_validate(req, d, m, in, 1, &input)) == BW_OK) {
+	if ((e = engine_validate(req, d, m, in, 1, &input)) == BW_OK &&
+	    (e = engine_check_same(req, d, m, input, NULL)) == BW_OK) {
 		ctx.input = input;
 		if (m->check != NULL)
 			e = m->check(&ctx);
@@ -973,19 +1046,20 @@ engine_update(struct http_req *req)
 	struct module_ctx ctx = {req, d, m, id, NULL, NULL};
 	if ((e = engine_lock(req, d, m, id)) == BW_OK &&
 	    (e = engine_read(req, d, m, id, 1, &before)) == BW_OK &&
-	    (e = engine_validate(req, d, m, in, 0, &input)) == BW_OK) {
+	    (e = engine_validate(req, d, m, in, 0, &input)) == BW_OK &&
+	    (e = engine_check_same(req, d, m, input, before)) == BW_OK) {
 		ctx.before = before;
 		ctx.input = input;
 		if (m->check != NULL)
 			e = m->check(&ctx);
 	}
-	if (e == BW_OK && json_object_size(input) > 0 &&
-	    (e = module_write_fields(req, d, m, id, input)) == BW_OK && m->after_write != NULL)
-		e = m->after_write(&ctx);
-	if (e == BW_OK) {
+	/* An update that changes nothing is not a change: nothing written, no audit row. */
+	if (e == BW_OK)
 		engine_diff(m, before, input, &b, &a);
-		/* An update that changes nothing is not a change: no audit row. */
-		if (json_object_size(a) > 0)
+	if (e == BW_OK && json_object_size(a) > 0) {
+		if ((e = module_write_fields(req, d, m, id, input)) == BW_OK && m->after_write != NULL)
+			e = m->after_write(&ctx);
+		if (e == BW_OK)
 			e = audit_request(req, d, m->name, id, "update", b, a);
 	}
 	if (e == BW_OK)

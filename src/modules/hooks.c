@@ -304,8 +304,16 @@ doc_load(struct module_ctx *ctx, const struct doc_kind *k, int64_t id, struct do
 	db_stmt *s;
 	int row = 0;
 	memset(out, 0, sizeof(*out));
-	bw_err e = db_prepare_cached(ctx->d, k->sql_doc, &s);
-	if (e != BW_OK)
+	*found = 0;
+	/*
+	 * The document is locked before it is read: a payment, a line and the
+	 * document's own send or void then take their turns, so none of them
+	 * acts on a status another has just changed (MariaDB reads a snapshot).
+	 */
+	bw_err e = module_lock(ctx->d, module_find(k->module), id);
+	if (e == BW_ERR_NOTFOUND)
+		return BW_OK;
+	if (e != BW_OK || (e = db_prepare_cached(ctx->d, k->sql_doc, &s)) != BW_OK)
 		return hooks_db_error(ctx, e);
 	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
 		const char *st = db_col_text(s, 0);

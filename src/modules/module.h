@@ -49,6 +49,7 @@ struct field_desc {
 	int64_t min, max;                /* FT_INT bounds; FT_MONEY max (0: default) */
 	const char *const *enum_values;  /* FT_ENUM: NULL-ended */
 	const char *ref;                 /* FT_REF: the table referred to */
+	const char *same;                /* FT_REF: a field the referred row must share (customer_id) */
 	const char *def;                 /* default on create when not given (text form), or NULL */
 	int since;                       /* tenant schema version adding the column */
 };
@@ -132,6 +133,12 @@ bw_err module_read(struct http_req *req, db *d, const struct module_desc *m, int
 bw_err module_write_fields(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
 			   json_t *values) BW_MUST_USE;
 
+/*
+ * Lock row id of m for the rest of the transaction (a write lock: on
+ * MariaDB the row's, on SQLite the database's), so that what a hook reads
+ * of it stays true until the commit. BW_ERR_NOTFOUND (no reply) if none.
+ */
+bw_err module_lock(db *d, const struct module_desc *m, int64_t id) BW_MUST_USE;
 /*
  * 409 (reply set) when a module row still refers to row id of table (a
  * module or "users"): nothing is deleted from under a reference.

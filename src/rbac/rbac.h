@@ -46,6 +46,13 @@ int rbac_ctx_has(const struct auth_ctx *ctx, const char *perm);
 /* Every permission the live route table uses, sorted, without duplicates (pool-allocated). */
 bw_err rbac_catalog(struct http_req *req, const char ***out, size_t *n) BW_MUST_USE;
 
+/*
+ * Whether the signed-in user may act on user uid (change, delete, unlock,
+ * sign out): only someone who holds everything uid holds. BW_OK, or 403
+ * (reply set).
+ */
+bw_err rbac_may_manage(struct http_req *req, db *d, int64_t uid) BW_MUST_USE;
+
 /* Roles and users: /api/v1/roles..., /api/v1/users... */
 extern const struct route rbac_routes[];
 extern const size_t rbac_routes_count;

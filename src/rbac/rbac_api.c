@@ -22,6 +22,7 @@
 
 #define RBAC_BODY 65536
 #define RBAC_ROLES_PER_USER 16
+#define RBAC_ROLES_MAX 1000 /* custom roles a tenant may have */
 
 static int64_t
 rbac_now(void)
@@ -63,6 +64,21 @@ rbac_run(db *d, const char *sql, const char *types, const void *const *args, int
 				    : db_bind_text(s, i + 1, (const char *)args[i]);
 	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && last_id != NULL)
 		*last_id = db_last_id(s);
+	db_finalize(s);
+	return e;
+}
+
+static bw_err
+rbac_count(db *d, const char *sql, int64_t id, int64_t *n)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, sql, &s);
+	*n = 0;
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		*n = db_col_int(s, 0);
 	db_finalize(s);
 	return e;
 }
@@ -179,6 +195,18 @@ rbac_may_grant(struct http_req *req, db *d, json_t *perms)
 	return BW_OK;
 }
 
+/* rbac_may_grant() for a role's present permissions, with its own message. */
+static bw_err
+rbac_may_hold_role(struct http_req *req, db *d, json_t *perms)
+{
+	bw_err e = rbac_may_grant(req, d, perms);
+	if (e == BW_ERR_DENIED)
+		return response_error(req, e,
+				      "this role holds permissions you do not: only someone who holds "
+				      "all of them can change or delete it");
+	return e;
+}
+
 /*
  * Validate a permissions array: known permissions of the catalogue only
  * (no "*", no self.*), no duplicates. On success *clean is a sorted copy.
@@ -280,16 +308,22 @@ rbac_roles_list(struct http_req *req)
 	}
 	/* Collect first: a role's permissions need their own statement. */
 	struct rbac_role *v = NULL;
-	size_t n = 0;
-	while ((e = db_step(s, &row)) == BW_OK && row && n < 10000) {
-		struct rbac_role *nv = pool_alloc(req->pool, (n + 1) * sizeof(*nv));
-		if (nv == NULL) {
-			e = BW_ERR_NOMEM;
+	size_t n = 0, cap = 0;
+	while ((e = db_step(s, &row)) == BW_OK && row) {
+		if (n == RBAC_ROLES_MAX) {
+			e = response_error(req, BW_ERR_TOO_LARGE, "more than 1000 roles");
 			break;
 		}
-		if (n)
-			memcpy(nv, v, n * sizeof(*nv));
-		v = nv;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct rbac_role *nv = realloc(v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				e = BW_ERR_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
 		v[n].id = db_col_int(s, 0);
 		snprintf(v[n].name, sizeof(v[n].name), "%s", db_col_text(s, 1));
 		snprintf(v[n].description, sizeof(v[n].description), "%s", db_col_text(s, 2));
@@ -303,6 +337,7 @@ rbac_roles_list(struct http_req *req)
 		if ((e = rbac_role_json(req, d, &r, &o)) == BW_OK)
 			json_array_append_new(list, o);
 	}
+	free(v);
 	if (e != BW_OK) {
 		json_decref(list);
 		return e;
@@ -384,7 +419,11 @@ rbac_role_create(struct http_req *req)
 	    (e = db_begin(d)) != BW_OK)
 		goto out;
 	const void *args[] = {name, desc, &now, &now};
-	if ((e = rbac_name_taken(req, d, name, 0)) == BW_OK)
+	int64_t nroles = 0;
+	if ((e = rbac_count(d, "SELECT COUNT(*) FROM roles WHERE id > ?", 0, &nroles)) == BW_OK &&
+	    nroles >= RBAC_ROLES_MAX)
+		e = response_error(req, BW_ERR_CONFLICT, "a tenant has at most 1000 roles");
+	if (e == BW_OK && (e = rbac_name_taken(req, d, name, 0)) == BW_OK)
 		e = rbac_run(d,
 			     "INSERT INTO roles (name, description, builtin, created_at, updated_at)"
 			     " VALUES (?, ?, '', ?, ?)",
@@ -442,7 +481,9 @@ rbac_role_update(struct http_req *req)
 		goto out;
 	if ((e = db_begin(d)) != BW_OK)
 		goto out;
-	if ((e = rbac_role_perms(req, d, &r, &old)) != BW_OK)
+	/* A role is changed only by someone who holds all it holds now, too. */
+	if ((e = rbac_role_perms(req, d, &r, &old)) != BW_OK ||
+	    (e = rbac_may_hold_role(req, d, old)) != BW_OK)
 		goto done;
 	b = json_object();
 	a = json_object();
@@ -482,20 +523,6 @@ out:
 	return e == BW_OK ? response_json(req, 200, shown) : e;
 }
 
-static bw_err
-rbac_count(db *d, const char *sql, int64_t id, int64_t *n)
-{
-	db_stmt *s;
-	int row;
-	bw_err e = db_prepare(d, sql, &s);
-	*n = 0;
-	if (e != BW_OK)
-		return e;
-	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-		*n = db_col_int(s, 0);
-	db_finalize(s);
-	return e;
-}
 
 static bw_err
 rbac_role_delete(struct http_req *req)
@@ -521,7 +548,8 @@ rbac_role_delete(struct http_req *req)
 				   pool_printf(req->pool,
 					       "%lld user(s) hold this role: take it from them first",
 					       (long long)users));
-	if (e == BW_OK && (e = rbac_role_perms(req, d, &r, &perms)) == BW_OK) {
+	if (e == BW_OK && (e = rbac_role_perms(req, d, &r, &perms)) == BW_OK &&
+	    (e = rbac_may_hold_role(req, d, perms)) == BW_OK) {
 		const void *args[] = {&r.id};
 		if ((e = rbac_run(d, "DELETE FROM role_permissions WHERE role_id = ?", "i", args,
 				  NULL)) == BW_OK)
@@ -852,11 +880,31 @@ out:
 }
 
 /*
+ * Take the tenant's one lock for changes of who holds what (the built-in
+ * admin role's row): on MariaDB, two transactions that each count the
+ * other admins would otherwise both see one left and both go ahead.
+ * SQLite's BEGIN IMMEDIATE serialises writers already.
+ */
+static bw_err
+rbac_serialise(db *d)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, "UPDATE roles SET updated_at = updated_at WHERE builtin = 'admin'",
+			      &s);
+	if (e != BW_OK)
+		return e;
+	e = db_step(s, &row);
+	db_finalize(s);
+	return e;
+}
+
+/*
  * Whether the signed-in user may change or delete user uid: only someone
  * who holds everything uid holds, so that nobody disables, demotes or
  * deletes a user more powerful than themselves. 403 (reply set) if not.
  */
-static bw_err
+bw_err
 rbac_may_manage(struct http_req *req, db *d, int64_t uid)
 {
 	json_t *names;
@@ -898,22 +946,21 @@ rbac_user_update(struct http_req *req)
 		e = response_error(req, BW_ERR_INVALID, "field 'disabled' must be true or false");
 		goto out;
 	}
-	if ((e = http_req_db(req, &d)) != BW_OK)
-		goto out;
-	if ((e = rbac_count(d, "SELECT COUNT(*) FROM users WHERE id = ?", uid, &exists)) != BW_OK)
-		goto out;
-	if (!exists) {
-		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
-		goto out;
-	}
-	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
-	    (roles != NULL && (e = rbac_resolve_roles(req, d, roles, ids, &nids)) != BW_OK))
-		goto out;
-	if ((e = db_begin(d)) != BW_OK)
+	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		goto out;
 	b = json_object();
 	a = json_object();
-	if ((e = rbac_user_roles(d, uid, &old)) != BW_OK)
+	/* Serialised, then checked: two admins cannot demote each other at once. */
+	if ((e = rbac_serialise(d)) != BW_OK ||
+	    (e = rbac_count(d, "SELECT COUNT(*) FROM users WHERE id = ?", uid, &exists)) != BW_OK)
+		goto done;
+	if (!exists) {
+		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
+		goto done;
+	}
+	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
+	    (roles != NULL && (e = rbac_resolve_roles(req, d, roles, ids, &nids)) != BW_OK) ||
+	    (e = rbac_user_roles(d, uid, &old)) != BW_OK)
 		goto done;
 	if (roles != NULL) {
 		if ((e = rbac_set_user_roles(d, uid, ids, nids)) != BW_OK ||
@@ -977,7 +1024,8 @@ rbac_user_delete(struct http_req *req)
 		return response_error(req, BW_ERR_CONFLICT, "you cannot delete yourself");
 	if ((e = db_begin(d)) != BW_OK)
 		return e;
-	if ((e = rbac_count(d, "SELECT COUNT(*) FROM users WHERE id = ?", uid, &exists)) == BW_OK &&
+	if ((e = rbac_serialise(d)) == BW_OK &&
+	    (e = rbac_count(d, "SELECT COUNT(*) FROM users WHERE id = ?", uid, &exists)) == BW_OK &&
 	    !exists)
 		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
 	if (e == BW_OK)

@@ -514,3 +514,85 @@ def test_delete_refused_while_referenced(work, srv):
     t.admin.ok("POST", f"{API}/tickets/{tk['id']}/assign", {"assignee_id": uid})
     check_error(t.admin.delete(f"{API}/users/{uid}"), 409, "conflict")
     assert t.admin.get(f"{API}/users/{uid}").status == 200
+
+
+# --- found by review: references across customers; billing races ---------------------------
+
+def test_references_stay_within_the_customer(work):
+    a = work.admin
+    ca = a.ok("POST", f"{API}/customers", {"name": "A"})["id"]
+    cb = a.ok("POST", f"{API}/customers", {"name": "B"})["id"]
+    contact_a = a.ok("POST", f"{API}/contacts", {"customer_id": ca, "first_name": "Ann"})["id"]
+    contact_b = a.ok("POST", f"{API}/contacts", {"customer_id": cb, "first_name": "Bob"})["id"]
+    site_b = a.ok("POST", f"{API}/sites", {"customer_id": cb, "name": "B HQ"})["id"]
+    n = count(work, "tickets"), count(work, "network_devices"), count(work, "assets")
+    check_error(a.post(f"{API}/tickets", {"customer_id": ca, "contact_id": contact_b,
+                                          "subject": "x"}), 400, "invalid", "'contact_id'")
+    check_error(a.post(f"{API}/network_devices", {"customer_id": ca, "site_id": site_b,
+                                                  "name": "fw", "auth_method": "none"}),
+                400, "invalid", "'site_id'")
+    check_error(a.post(f"{API}/assets", {"customer_id": ca, "site_id": site_b, "name": "pc"}),
+                400, "invalid", "'site_id'")
+    assert (count(work, "tickets"), count(work, "network_devices"), count(work, "assets")) == n
+    # Within the customer it is fine; and a PATCH cannot move the reference out of it.
+    t = a.ok("POST", f"{API}/tickets", {"customer_id": ca, "contact_id": contact_a,
+                                        "subject": "ok"})["id"]
+    check_error(a.patch(f"{API}/tickets/{t}", {"contact_id": contact_b}), 400, "invalid",
+                "'contact_id'")
+    assert a.ok("GET", f"{API}/tickets/{t}")["contact_id"] == contact_a
+
+
+def race(fns):
+    import threading
+    out = [None] * len(fns)
+    bar = threading.Barrier(len(fns))
+
+    def run(i):
+        bar.wait()
+        out[i] = fns[i]()
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def test_payment_and_void_race(work, srv):
+    """A payment and a void of the same invoice at once: never both (on
+    MariaDB, before the invoice was locked, a void invoice ended up paid)."""
+    a = work.admin
+    c1, c2 = admin_client(srv, work.account), admin_client(srv, work.account)
+    cust = a.ok("POST", f"{API}/customers", {"name": "Pay"})["id"]
+    for _ in range(12):
+        inv = a.ok("POST", f"{API}/invoices", {"customer_id": cust})["id"]
+        a.ok("POST", f"{API}/invoice_lines", {"invoice_id": inv, "description": "x",
+                                              "quantity": 1, "unit_price_cents": 1000})
+        a.ok("POST", f"{API}/invoices/{inv}/send")
+        r1, r2 = race([lambda: c1.post(f"{API}/payments", {
+                           "invoice_id": inv, "amount_cents": 1000, "method": "cash",
+                           "received_on": "2026-01-01"}),
+                       lambda: c2.post(f"{API}/invoices/{inv}/void")])
+        status = a.ok("GET", f"{API}/invoices/{inv}")["status"]
+        assert not (r1.status == 201 and r2.status == 200), (r1, r2, status)
+        assert status == ("paid" if r1.status == 201 else "void"), (r1, r2, status)
+
+
+def test_line_and_send_race(work, srv):
+    """A new line and sending the invoice at once: the sent invoice never
+    changes after it was sent."""
+    a = work.admin
+    c1, c2 = admin_client(srv, work.account), admin_client(srv, work.account)
+    cust = a.ok("POST", f"{API}/customers", {"name": "Line"})["id"]
+    for _ in range(12):
+        inv = a.ok("POST", f"{API}/invoices", {"customer_id": cust})["id"]
+        a.ok("POST", f"{API}/invoice_lines", {"invoice_id": inv, "description": "x",
+                                              "quantity": 1, "unit_price_cents": 1000})
+        r1, r2 = race([lambda: c1.post(f"{API}/invoice_lines", {
+                           "invoice_id": inv, "description": "late", "quantity": 1,
+                           "unit_price_cents": 99999}),
+                       lambda: c2.post(f"{API}/invoices/{inv}/send")])
+        got = a.ok("GET", f"{API}/invoices/{inv}")
+        assert r2.status == 200 and got["status"] == "sent", (r1, r2, got)
+        assert not (r1.status == 201 and r2.body.get("total_cents") != got["total_cents"]), \
+            (r1, r2, got)

@@ -498,3 +498,81 @@ def test_role_names_are_unique_ignoring_case(env):
     # Its own name in another case is a rename of itself, not a clash.
     r = env.admin.request("PATCH", f"{API}/roles/{rid}", body={"name": name.upper()})
     assert r.status == 200 and r.body["name"] == name.upper(), r
+
+
+# --- found by review: more-powerful users and roles, many roles, races --------------------
+
+def test_roles_editor_cannot_strip_a_more_powerful_role(env):
+    big_id, big = new_role(env.admin, ["customers.view", "users.edit", "users.view",
+                                       "invoices.delete", "invoices.view"])
+    new_user(env.admin, [big])
+    _, small = new_role(env.admin, ["roles.edit", "roles.view", "roles.delete",
+                                    "customers.view"])
+    _, m_email = new_user(env.admin, [small])
+    m = sign_in(env.srv, env.slug, m_email)
+    before = env.admin.ok("GET", f"{API}/roles/{big_id}")
+    r = m.patch(f"{API}/roles/{big_id}", {"permissions": ["customers.view"], "name": "by-m"})
+    check_forbidden(r)
+    assert "holds permissions you do not" in r.body["error"]["message"], r.body
+    assert env.admin.ok("GET", f"{API}/roles/{big_id}") == before
+    # A role within the editor's own permissions it may change.
+    mine_id, _ = new_role(env.admin, ["customers.view"])
+    assert m.patch(f"{API}/roles/{mine_id}", {"description": "edited by m"}).status == 200
+
+
+def test_unlock_and_sign_out_only_users_one_covers(env):
+    _, role = new_role(env.admin, ["users.sessions", "users.unlock", "users.view"])
+    _, m_email = new_user(env.admin, [role])
+    m = sign_in(env.srv, env.slug, m_email)
+    check_forbidden(m.post(f"{API}/users/{env.admin_id}/unlock"))
+    check_forbidden(m.post(f"{API}/users/{env.admin_id}/sessions/end"))
+    plain, _ = new_user(env.admin, [])
+    assert m.post(f"{API}/users/{plain}/unlock").status == 200
+    assert m.post(f"{API}/users/{plain}/sessions/end").status == 200
+
+
+def test_many_custom_roles_still_listed(env):
+    for i in range(90):
+        new_role(env.admin, ["customers.view"], f"many-{i}-{secrets.token_hex(2)}")
+    r = env.admin.get(f"{API}/roles")
+    assert r.status == 200 and len(r.body["roles"]) > 90, r
+
+
+def race(fns):
+    """Run the callables at the same moment (threads behind a barrier)."""
+    import threading
+    out = [None] * len(fns)
+    bar = threading.Barrier(len(fns))
+
+    def run(i):
+        bar.wait()
+        out[i] = fns[i]()
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def test_two_admins_cannot_disable_each_other_at_once(env):
+    """The last-admin guard holds under a race: of two admins disabling each
+    other at the same moment, one must lose (on MariaDB this raced through
+    before the change lock)."""
+    srv = env.srv
+    for _ in range(15):
+        acct = make_tenant(srv, "lar")
+        a = admin_client(srv, acct)
+        a_id = a.ok("GET", f"{API}/me")["user"]["id"]
+        b_id, b_email = new_user(a, ["admin"])
+        bs = sign_in(srv, acct.slug, b_email)
+        b = Client(srv, acct.slug, token=bs.ok("POST", f"{API}/auth/tokens",
+                                                {"name": "t", "scopes": ["*"]})["token"])
+        r1, r2 = race([lambda: a.patch(f"{API}/users/{b_id}", {"disabled": True}),
+                       lambda: b.patch(f"{API}/users/{a_id}", {"disabled": True})])
+        active = sql_one(srv, acct.slug,
+                         "SELECT COUNT(*) FROM users u WHERE u.disabled = 0 AND EXISTS (SELECT 1"
+                         " FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE"
+                         " ur.user_id = u.id AND r.builtin = 'admin')")
+        assert int(active) >= 1, (r1, r2)
+        assert sorted([r1.status, r2.status]) in ([200, 401], [200, 403], [200, 409]), (r1, r2)

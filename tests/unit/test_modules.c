@@ -81,6 +81,14 @@ check_field(size_t i, const struct field_desc *f)
 	RULE(!(f->flags & FF_WRITEONLY) || !(f->flags & (FF_SORT | FF_FILTER)), mn, fn);
 	RULE(!((f->flags & FF_READONLY) && (f->flags & FF_REQUIRED)), mn, fn);
 	RULE(f->type == FT_REF || f->ref == NULL, mn, fn);
+	/* A reference scoped to a parent names a field both rows have (customer_id). */
+	if (f->same != NULL) {
+		const struct module_desc *target = module_find(f->ref);
+		RULE(f->type == FT_REF, mn, fn);
+		RULE(module_field(module_catalog[i], f->same) != NULL, mn, fn);
+		RULE(target != NULL && module_field(target, f->same) != NULL, mn, fn);
+		RULE(!(module_field(module_catalog[i], f->same)->flags & FF_ENCRYPTED), mn, fn);
+	}
 	RULE(f->type == FT_ENUM || f->enum_values == NULL, mn, fn);
 	switch (f->type) {
 	case FT_STRING:
