@@ -78,10 +78,33 @@ audit_content(const struct audit_entry *e, int64_t seq, int64_t at)
 	    json_object_set_new(o, "entity_id", json_integer(e->entity_id)) == 0 &&
 	    json_object_set_new(o, "action", json_string(e->action)) == 0 &&
 	    json_object_set(o, "before", e->before ? e->before : json_null()) == 0 &&
-	    json_object_set(o, "after", e->after ? e->after : json_null()) == 0)
+	    json_object_set(o, "after", e->after ? e->after : json_null()) == 0 &&
+	    (e->effects == NULL || json_array_size(e->effects) == 0 ||
+	     json_object_set(o, "effects", e->effects) == 0))
 		s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(o);
 	return s;
+}
+
+/* effects: NULL, or an array of at most 64 {"entity": name, "entity_id": id > 0, ...}. */
+static int
+audit_effects_ok(json_t *effects)
+{
+	size_t i;
+	json_t *v;
+	if (effects == NULL)
+		return 1;
+	if (!json_is_array(effects) || json_array_size(effects) > 64)
+		return 0;
+	json_array_foreach(effects, i, v)
+	{
+		const char *ent = json_string_value(json_object_get(v, "entity"));
+		json_t *id = json_object_get(v, "entity_id");
+		if (!json_is_object(v) || ent == NULL || !audit_text_ok(ent, 64) || ent[0] == '\0' ||
+		    !json_is_integer(id) || json_integer_value(id) <= 0)
+			return 0;
+	}
+	return 1;
 }
 
 /* Lower-case hex HMAC-SHA256(key, prev || content) into out (65 bytes). */
@@ -202,7 +225,7 @@ audit_record(db *d, struct tenancy *t, const struct tenant *tn, const struct aud
 	    !audit_text_ok(e->action, 64) || e->entity[0] == '\0' || e->action[0] == '\0' ||
 	    e->user_id < 0 || e->token_id < 0 || e->entity_id < 0 ||
 	    (e->before != NULL && !json_is_object(e->before)) ||
-	    (e->after != NULL && !json_is_object(e->after)) ||
+	    (e->after != NULL && !json_is_object(e->after)) || !audit_effects_ok(e->effects) ||
 	    (e->actor_label != NULL && !audit_text_ok(e->actor_label, 255)) ||
 	    (e->client_ip != NULL && !audit_text_ok(e->client_ip, 64)) ||
 	    (e->request_id != NULL && !audit_text_ok(e->request_id, 64)))
@@ -240,6 +263,25 @@ audit_record(db *d, struct tenancy *t, const struct tenant *tn, const struct aud
 	s = NULL;
 	if (r != BW_OK)
 		goto out;
+	/* A link per other row touched, so that its trail finds this row too. */
+	size_t li;
+	json_t *fx;
+	json_array_foreach(e->effects, li, fx)
+	{
+		r = db_prepare_cached(d,
+				      "INSERT INTO audit_links (seq, entity, entity_id) VALUES (?, ?, ?)",
+				      &s);
+		if (r == BW_OK && (r = db_bind_int(s, 1, seq)) == BW_OK &&
+		    (r = db_bind_text(s, 2, json_string_value(json_object_get(fx, "entity")))) ==
+			BW_OK &&
+		    (r = db_bind_int(s, 3, json_integer_value(json_object_get(fx, "entity_id")))) ==
+			BW_OK)
+			r = db_step(s, &row);
+		db_done(s);
+		s = NULL;
+		if (r != BW_OK)
+			goto out;
+	}
 	r = db_prepare_cached(d, "UPDATE audit_head SET mac = ? WHERE id = 1 AND seq = ?", &s);
 	if (r == BW_OK && (r = db_bind_text(s, 1, mac)) == BW_OK && (r = db_bind_int(s, 2, seq)) == BW_OK)
 		r = db_step(s, &row);
@@ -265,6 +307,13 @@ bw_err
 audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id,
 	      const char *action, json_t *before, json_t *after)
 {
+	return audit_request_effects(req, d, entity, entity_id, action, before, after, NULL);
+}
+
+bw_err
+audit_request_effects(struct http_req *req, db *d, const char *entity, int64_t entity_id,
+		      const char *action, json_t *before, json_t *after, json_t *effects)
+{
 	struct audit_entry e = {
 	    .actor = AUDIT_USER,
 	    .user_id = req->auth.user.id,
@@ -276,6 +325,7 @@ audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id
 	    .action = action,
 	    .before = before,
 	    .after = after,
+	    .effects = effects,
 	};
 	if (req->tenant == NULL)
 		return BW_ERR_INTERNAL;
@@ -334,6 +384,42 @@ audit_columns_match(json_t *c, int64_t seq, int64_t at, int64_t user_id, const c
 	if (!json_is_string(v) || action == NULL || strcmp(json_string_value(v), action) != 0)
 		return "action differs from its sealed details";
 	return NULL;
+}
+
+/*
+ * Whether the links stored for row seq are exactly the rows its sealed
+ * effects name: 0 yes, 1 no, -1 on a database error.
+ */
+static int
+audit_links_match(db *d, int64_t seq, json_t *effects)
+{
+	db_stmt *s;
+	int row;
+	size_t want = json_is_array(effects) ? json_array_size(effects) : 0, got = 0, i;
+	json_t *fx;
+	int bad = 0;
+	if (db_prepare_cached(d, "SELECT entity, entity_id FROM audit_links WHERE seq = ?", &s) !=
+	    BW_OK)
+		return -1;
+	bw_err e = db_bind_int(s, 1, seq);
+	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
+		const char *ent = db_col_text(s, 0);
+		int64_t id = db_col_int(s, 1), found = 0;
+		got++;
+		json_array_foreach(effects, i, fx)
+		{
+			const char *fe = json_string_value(json_object_get(fx, "entity"));
+			if (fe != NULL && ent != NULL && strcmp(fe, ent) == 0 &&
+			    json_integer_value(json_object_get(fx, "entity_id")) == id)
+				found = 1;
+		}
+		if (!found)
+			bad = 1;
+	}
+	db_done(s);
+	if (e != BW_OK)
+		return -1;
+	return bad || got != want;
 }
 
 /* Head seq and MAC (and the sealed key, malloc'd, when key_out is set). */
@@ -437,7 +523,16 @@ audit_verify_progress(db *d, struct tenancy *t, const struct tenant *tn, int64_t
 		json_t *c = json_loadb(pt, ptlen, JSON_REJECT_DUPLICATES, &je);
 		why = audit_columns_match(c, seq, db_col_int(s, 2), db_col_int(s, 3), db_col_text(s, 4),
 					  db_col_int(s, 5), db_col_text(s, 6));
+		int links = why == NULL ? audit_links_match(d, seq, json_object_get(c, "effects")) : 0;
 		json_decref(c);
+		if (links < 0) {
+			crypto_wipe(pt, ptlen);
+			free(pt);
+			e = BW_ERR_DB;
+			break;
+		}
+		if (links > 0)
+			why = "its links to other rows differ from its sealed details";
 		if (why == NULL && audit_mac(key, prev, pt, ptlen, mac) != BW_OK)
 			why = "its MAC cannot be computed";
 		if (why == NULL && (stored == NULL || strlen(stored) != AUDIT_MAC_HEX ||
@@ -490,10 +585,25 @@ audit_verify_progress(db *d, struct tenancy *t, const struct tenant *tn, int64_t
 		snprintf(err, errlen, "reading audit_log: %s", db_errmsg(d));
 		goto out;
 	}
-	if (max_seq > head_after)
+	if (max_seq > head_after) {
 		e = audit_bad(head_after + 1, bad_seq, err, errlen,
 			      "row %lld lies beyond the chain head (%lld): inserted behind bulwark's back",
 			      (long long)max_seq, (long long)head_after);
+		goto out;
+	}
+	/* A link to a row that is not in the chain. */
+	max_seq = 0;
+	e = db_prepare(d, "SELECT MAX(seq) FROM audit_links", &s);
+	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row && !db_col_null(s, 0))
+		max_seq = db_col_int(s, 0);
+	db_finalize(s);
+	s = NULL;
+	if (e != BW_OK)
+		snprintf(err, errlen, "reading audit_links: %s", db_errmsg(d));
+	else if (max_seq > head_after)
+		e = audit_bad(max_seq, bad_seq, err, errlen,
+			      "a link names row %lld, beyond the chain head (%lld)", (long long)max_seq,
+			      (long long)head_after);
 out:
 	crypto_wipe(key, sizeof(key));
 	crypto_wipe(prev, sizeof(prev));

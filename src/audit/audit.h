@@ -33,6 +33,12 @@ struct audit_entry {
 	const char *action;      /* "create", "update", "delete", "assign", "login", ... */
 	json_t *before;          /* changed fields before (object) or NULL; borrowed */
 	json_t *after;           /* changed fields after (object) or NULL; borrowed */
+	/*
+	 * Other rows the change touched (a payment marking its invoice paid):
+	 * an array of {"entity", "entity_id", "before", "after"}, or NULL;
+	 * borrowed. Each shows in its own row's trail as well.
+	 */
+	json_t *effects;
 };
 
 /*
@@ -45,6 +51,10 @@ bw_err audit_record(db *d, struct tenancy *t, const struct tenant *tn,
 /* The same with actor, address and request id taken from an authenticated request. */
 bw_err audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id,
 		     const char *action, json_t *before, json_t *after) BW_MUST_USE;
+/* audit_request() with the other rows the change touched (see audit_entry.effects). */
+bw_err audit_request_effects(struct http_req *req, db *d, const char *entity, int64_t entity_id,
+			     const char *action, json_t *before, json_t *after,
+			     json_t *effects) BW_MUST_USE;
 
 /*
  * Check tenant tn's whole chain. BW_OK when intact (*rows = rows checked);

@@ -159,10 +159,9 @@ audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 	return BW_OK;
 }
 
-static const char *const audit_columns[] = {"seq",	"at",	     "actor",	   "user_id",
-					   "token_id",	"actor_label", "client_ip", "request_id",
-					   "entity",	"entity_id",  "action",	   "before",
-					   "after"};
+static const char *const audit_columns[] = {
+	"seq",	     "at",	   "actor",  "user_id", "token_id", "actor_label", "client_ip",
+	"request_id", "entity", "entity_id", "action", "before",   "after",	    "effects"};
 
 /* One opened row as the API shows it; NULL when it does not open. */
 static json_t *
@@ -265,9 +264,15 @@ audit_page(struct http_req *req, const struct audit_query *q)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
+	/* One row's trail: its own rows, and the rows of changes that touched it. */
+	static const char trail[] =
+		" AND ((entity = ? AND entity_id = ?) OR seq IN (SELECT seq FROM audit_links"
+		" WHERE entity = ? AND entity_id = ?))";
 	n = (size_t)snprintf(sql, sizeof(sql), "%s", head);
+	if (q->trail)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", trail);
 	for (int i = 0; i < AP__COUNT; i++)
-		if (q->have[i] && cond[i] != NULL)
+		if (q->have[i] && cond[i] != NULL && !q->trail)
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", cond[i]);
 	n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", tail);
 	if (n >= sizeof(sql))
@@ -276,7 +281,10 @@ audit_page(struct http_req *req, const struct audit_query *q)
 	if (data == NULL)
 		return BW_ERR_NOMEM;
 	e = db_prepare(d, sql, &s);
-	for (int i = 0; e == BW_OK && i < AP__COUNT; i++) {
+	for (int k = 0; q->trail && e == BW_OK && k < 2; k++)
+		if ((e = db_bind_text(s, idx++, q->entity)) == BW_OK)
+			e = db_bind_int(s, idx++, q->entity_id);
+	for (int i = 0; e == BW_OK && !q->trail && i < AP__COUNT; i++) {
 		if (!q->have[i] || cond[i] == NULL)
 			continue;
 		switch ((enum audit_param)i) {

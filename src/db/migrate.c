@@ -259,6 +259,22 @@ static const char *const tenant_v7[] = {
 	NULL,
 };
 
+/*
+ * Rows a change touched besides its own (a payment marks its invoice paid):
+ * one link per row, so that row's trail shows the change too. The sealed
+ * details list the same rows, and verify compares the two.
+ */
+static const char *const tenant_v8[] = {
+	"CREATE TABLE audit_links ("
+	" id @ID,"
+	" seq @INT NOT NULL,"
+	" entity @STR(64) NOT NULL,"
+	" entity_id @INT NOT NULL)@OPTS",
+	"CREATE INDEX audit_links_entity ON audit_links (entity, entity_id)",
+	"CREATE INDEX audit_links_seq ON audit_links (seq)",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -269,6 +285,7 @@ static const struct migration tenant_migrations[] = {
 	{5, "roles", tenant_v5, NULL},
 	{6, "PSA modules: the first eighteen tables", no_static_steps, module_schema_steps},
 	{7, "audit log", tenant_v7, NULL},
+	{8, "audit links to the other rows a change touched", tenant_v8, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -443,6 +443,22 @@ engine_bind(struct http_req *req, db_stmt *s, int idx, const struct module_desc 
 }
 
 bw_err
+module_effect(struct module_ctx *ctx, const struct module_desc *m, int64_t id, json_t *before,
+	      json_t *after)
+{
+	if (ctx->effects == NULL && (ctx->effects = json_array()) == NULL) {
+		json_decref(before);
+		json_decref(after);
+		return BW_ERR_NOMEM;
+	}
+	json_t *o = json_pack("{s:s, s:I, s:o?, s:o?}", "entity", m->name, "entity_id",
+			      (json_int_t)id, "before", before, "after", after);
+	if (o == NULL || json_array_append_new(ctx->effects, o) != 0)
+		return BW_ERR_NOMEM;
+	return BW_OK;
+}
+
+bw_err
 module_write_fields(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
 		    json_t *values)
 {
@@ -991,6 +1007,7 @@ engine_check_same(struct http_req *req, db *d, const struct module_desc *m, json
 static bw_err
 engine_create(struct http_req *req)
 {
+	struct module_ctx ctx = {0};
 	const struct module_desc *m = req->route->data;
 	json_t *in = NULL, *input = NULL, *row = NULL, *after = NULL;
 	int64_t id = 0;
@@ -1000,7 +1017,7 @@ engine_create(struct http_req *req)
 		return e;
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		goto out;
-	struct module_ctx ctx = {req, d, m, 0, NULL, NULL};
+	ctx = (struct module_ctx){req, d, m, 0, NULL, NULL, NULL};
 	if ((e = engine_validate(req, d, m, in, 1, &input)) == BW_OK &&
 	    (e = engine_check_same(req, d, m, input, NULL)) == BW_OK) {
 		ctx.input = input;
@@ -1014,9 +1031,10 @@ engine_create(struct http_req *req)
 	}
 	if (e == BW_OK && (e = engine_read(req, d, m, id, 0, &row)) == BW_OK &&
 	    (after = engine_masked(m, input)) != NULL)
-		e = audit_request(req, d, m->name, id, "create", NULL, after);
+		e = audit_request_effects(req, d, m->name, id, "create", NULL, after, ctx.effects);
 	e = engine_finish(d, e);
 out:
+	json_decref(ctx.effects);
 	json_decref(in);
 	json_decref(input);
 	json_decref(after);
@@ -1030,6 +1048,7 @@ out:
 static bw_err
 engine_update(struct http_req *req)
 {
+	struct module_ctx ctx = {0};
 	const struct module_desc *m = req->route->data;
 	int64_t id = engine_path_id(req);
 	json_t *in = NULL, *input = NULL, *before = NULL, *row = NULL, *b = NULL, *a = NULL;
@@ -1043,7 +1062,7 @@ engine_update(struct http_req *req)
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		goto out;
-	struct module_ctx ctx = {req, d, m, id, NULL, NULL};
+	ctx = (struct module_ctx){req, d, m, id, NULL, NULL, NULL};
 	if ((e = engine_lock(req, d, m, id)) == BW_OK &&
 	    (e = engine_read(req, d, m, id, 1, &before)) == BW_OK &&
 	    (e = engine_validate(req, d, m, in, 0, &input)) == BW_OK &&
@@ -1060,12 +1079,13 @@ engine_update(struct http_req *req)
 		if ((e = module_write_fields(req, d, m, id, input)) == BW_OK && m->after_write != NULL)
 			e = m->after_write(&ctx);
 		if (e == BW_OK)
-			e = audit_request(req, d, m->name, id, "update", b, a);
+			e = audit_request_effects(req, d, m->name, id, "update", b, a, ctx.effects);
 	}
 	if (e == BW_OK)
 		e = engine_read(req, d, m, id, 0, &row);
 	e = engine_finish(d, e);
 out:
+	json_decref(ctx.effects);
 	json_decref(in);
 	json_decref(input);
 	json_decref(before);
@@ -1115,6 +1135,7 @@ module_referenced(struct http_req *req, db *d, const char *table, int64_t id)
 static bw_err
 engine_delete(struct http_req *req)
 {
+	struct module_ctx ctx = {0};
 	const struct module_desc *m = req->route->data;
 	int64_t id = engine_path_id(req);
 	json_t *before = NULL, *masked = NULL;
@@ -1126,7 +1147,7 @@ engine_delete(struct http_req *req)
 		return response_error(req, BW_ERR_NOTFOUND, "no such record");
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		return e;
-	struct module_ctx ctx = {req, d, m, id, NULL, NULL};
+	ctx = (struct module_ctx){req, d, m, id, NULL, NULL, NULL};
 	if ((e = engine_lock(req, d, m, id)) == BW_OK &&
 	    (e = engine_read(req, d, m, id, 1, &before)) == BW_OK &&
 	    (e = module_referenced(req, d, m->name, id)) == BW_OK) {
@@ -1142,8 +1163,9 @@ engine_delete(struct http_req *req)
 	if (e == BW_OK && m->after_write != NULL)
 		e = m->after_write(&ctx);
 	if (e == BW_OK && (masked = engine_masked(m, before)) != NULL)
-		e = audit_request(req, d, m->name, id, "delete", masked, NULL);
+		e = audit_request_effects(req, d, m->name, id, "delete", masked, NULL, ctx.effects);
 	e = engine_finish(d, e);
+	json_decref(ctx.effects);
 	json_decref(before);
 	json_decref(masked);
 	if (e != BW_OK)
@@ -1165,6 +1187,7 @@ engine_action_of(struct http_req *req, const struct module_desc *m)
 static bw_err
 engine_action(struct http_req *req)
 {
+	struct module_ctx ctx = {0};
 	const struct module_desc *m = req->route->data;
 	const struct action_desc *a = engine_action_of(req, m);
 	int64_t id = engine_path_id(req);
@@ -1181,7 +1204,7 @@ engine_action(struct http_req *req)
 		return BW_ERR_NOMEM;
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = db_begin(d)) != BW_OK)
 		goto out;
-	struct module_ctx ctx = {req, d, m, id, NULL, NULL};
+	ctx = (struct module_ctx){req, d, m, id, NULL, NULL, NULL};
 	if ((e = engine_lock(req, d, m, id)) == BW_OK &&
 	    (e = engine_read(req, d, m, id, 1, &before)) == BW_OK) {
 		ctx.before = before;
@@ -1193,12 +1216,13 @@ engine_action(struct http_req *req)
 		json_object_del(c, "updated_at");
 		json_object_del(b, "updated_by");
 		json_object_del(c, "updated_by");
-		e = audit_request(req, d, m->name, id, a->name, b, c);
+		e = audit_request_effects(req, d, m->name, id, a->name, b, c, ctx.effects);
 	}
 	if (e == BW_OK && reply == NULL)
 		e = engine_read(req, d, m, id, 0, &shown);
 	e = engine_finish(d, e);
 out:
+	json_decref(ctx.effects);
 	json_decref(body);
 	json_decref(before);
 	json_decref(after);

@@ -516,7 +516,15 @@ hooks_line_after_write(struct module_ctx *ctx)
 	    (e = db_bind_int(s, 5, id)) == BW_OK)
 		e = db_step(s, &row);
 	db_done(s);
-	return e == BW_OK ? BW_OK : hooks_db_error(ctx, e);
+	if (e != BW_OK)
+		return hooks_db_error(ctx, e);
+	/* The document's new totals belong in the line's audit row and the document's trail. */
+	if (total == doc.total_cents)
+		return BW_OK;
+	return module_effect(ctx, module_find(k->module), id,
+			     json_pack("{s:I}", "total_cents", (json_int_t)doc.total_cents),
+			     json_pack("{s:I, s:I, s:I}", "subtotal_cents", (json_int_t)subtotal,
+				       "tax_cents", (json_int_t)tax, "total_cents", (json_int_t)total));
 }
 
 bw_err
@@ -585,7 +593,10 @@ hooks_payment_after_write(struct module_ctx *ctx)
 	const struct module_desc *invoices = module_find(doc_invoice.module);
 	if (invoices == NULL)
 		return response_error(ctx->req, BW_ERR_INTERNAL, NULL);
-	return hooks_write_text(ctx, invoices, id, "status", to);
+	if ((e = hooks_write_text(ctx, invoices, id, "status", to)) != BW_OK)
+		return e;
+	return module_effect(ctx, invoices, id, json_pack("{s:s}", "status", inv.status),
+			     json_pack("{s:s}", "status", to));
 }
 
 /* --- network devices ---------------------------------------------------------------- */

@@ -64,7 +64,16 @@ struct module_ctx {
 	int64_t id;      /* the row (0 before a create) */
 	json_t *before;  /* the stored row before the change (NULL on create), decrypted */
 	json_t *input;   /* the validated input object: the hook may add to it */
+	json_t *effects; /* other rows the change touched (module_effect), for its audit row */
 };
+
+/*
+ * Record that the change also changed row id of module m (a payment
+ * marking its invoice paid): it goes into the change's audit row and shows
+ * in that row's trail. before and after (objects, or NULL) are stolen.
+ */
+bw_err module_effect(struct module_ctx *ctx, const struct module_desc *m, int64_t id,
+		     json_t *before, json_t *after) BW_MUST_USE;
 
 /*
  * An action beyond CRUD: POST /api/v1/<module>/:id/<name>, permission

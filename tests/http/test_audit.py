@@ -20,7 +20,7 @@ from test_identity import (MANY, TOKENS, add_user, call, check_unauthorized, log
                            make_tenant, mint, sql_one, stored_text, tenant_sql, user_id)
 
 AUDIT = "/api/v1/reporting/audit"
-ROW_KEYS = {"seq", "at", "actor", "user_id", "token_id", "actor_label", "client_ip",
+ROW_KEYS = {"seq", "at", "actor", "user_id", "token_id", "actor_label", "client_ip", "effects",
             "request_id", "entity", "entity_id", "action", "before", "after"}
 
 

@@ -293,3 +293,42 @@ def test_failed_audit_write_rolls_the_change_back(env):
     # And the server writes again once the table is back.
     row, _ = one_row(env, "PATCH", f"{API}/customers/{i}", {"name": "changed with audit"})
     assert row == ("customers", i, "update")
+
+
+def test_side_effects_show_on_the_row_they_touched(env):
+    """A payment that marks its invoice paid, and a line that changes its
+    invoice's totals, are one audit row each (the payment's, the line's),
+    and that row is in the invoice's trail too, with what changed there;
+    links removed or added behind the server's back fail verify."""
+    inv = document_with_line(env, "invoices")
+    trail = env.admin.ok("GET", f"{API}/invoices/{inv}/audit")["data"]
+    line_rows = [r for r in trail if r["entity"] == "invoice_lines"]
+    assert line_rows and line_rows[0]["effects"][0]["entity"] == "invoices", trail
+    assert line_rows[0]["effects"][0]["after"]["total_cents"] > 0, line_rows
+    env.admin.ok("POST", f"{API}/invoices/{inv}/send")
+    total = env.admin.ok("GET", f"{API}/invoices/{inv}")["total_cents"]
+    (row, body) = one_row(env, "POST", f"{API}/payments", {
+        "invoice_id": inv, "amount_cents": total, "method": "cash", "received_on": "2026-02-01"})
+    assert row == ("payments", body["id"], "create"), row
+    assert env.admin.ok("GET", f"{API}/invoices/{inv}")["status"] == "paid"
+    trail = env.admin.ok("GET", f"{API}/invoices/{inv}/audit")["data"]
+    paid = [r for r in trail if r["entity"] == "payments"]
+    assert len(paid) == 1, trail
+    assert paid[0]["effects"] == [{"entity": "invoices", "entity_id": inv,
+                                   "before": {"status": "sent"}, "after": {"status": "paid"}}]
+    assert env.srv.cli("audit", "verify", env.slug).returncode == 0
+    # The link is covered by the chain: removing it, or adding one, is caught.
+    seq = paid[0]["seq"]
+    tenant_sql(env.srv, env.slug, f"DELETE FROM audit_links WHERE seq = {seq}")
+    bad = env.srv.cli("audit", "verify", env.slug)
+    assert bad.returncode == 1 and f"row {seq}" in bad.stdout and "links" in bad.stdout, bad
+    tenant_sql(env.srv, env.slug, "INSERT INTO audit_links (seq, entity, entity_id) VALUES"
+               f" ({seq}, 'invoices', {inv})")
+    assert env.srv.cli("audit", "verify", env.slug).returncode == 0
+    tenant_sql(env.srv, env.slug, "INSERT INTO audit_links (seq, entity, entity_id) VALUES"
+               f" ({seq}, 'customers', 1)")
+    bad = env.srv.cli("audit", "verify", env.slug)
+    assert bad.returncode == 1 and f"row {seq}" in bad.stdout, bad
+    tenant_sql(env.srv, env.slug, f"DELETE FROM audit_links WHERE seq = {seq} AND"
+               " entity = 'customers'")
+    assert env.srv.cli("audit", "verify", env.slug).returncode == 0
