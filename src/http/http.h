@@ -160,6 +160,8 @@ struct http_query {
 	const char *key[HTTP_QUERY_MAX]; /* decoded, in the request's pool */
 	const char *val[HTTP_QUERY_MAX]; /* "" when the pair has no '=' */
 };
+/* The value of a hex digit, or -1 (paths and query strings are decoded with it). */
+int http_hexval(char c);
 /* Split and decode req->query; BW_ERR_INVALID (reply set) when malformed or a name repeats. */
 bw_err http_query_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
 

@@ -7,8 +7,8 @@
 
 #include <string.h>
 
-static int
-query_hex(char c)
+int
+http_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -31,7 +31,7 @@ query_unescape(pool *p, const char *s, size_t n)
 		char c = s[i];
 		if (c == '%') {
 			int hi, lo;
-			if (n - i < 3 || (hi = query_hex(s[i + 1])) < 0 || (lo = query_hex(s[i + 2])) < 0)
+			if (n - i < 3 || (hi = http_hexval(s[i + 1])) < 0 || (lo = http_hexval(s[i + 2])) < 0)
 				return NULL;
 			c = (char)(hi << 4 | lo);
 			if (c == '\0')

@@ -206,17 +206,6 @@ router_free(struct router *r)
 	free(r);
 }
 
-static int
-router_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
 static int
@@ -269,8 +258,8 @@ router_decode(pool *p, const char *s, size_t n, int *bad)
 				*bad = 1;
 				return NULL;
 			}
-			int hi = router_hexval(s[i + 1]);
-			int lo = router_hexval(s[i + 2]);
+			int hi = http_hexval(s[i + 1]);
+			int lo = http_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0) {
 				*bad = 1;
 				return NULL;

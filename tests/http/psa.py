@@ -11,6 +11,7 @@ import json
 import secrets
 import sqlite3
 import subprocess
+import threading
 
 from conftest import BIN, DRIVER, MARIADB_SOCKET, check_error_body, child_env, mariadb_root
 from test_identity import PASSWORD, COOKIE, login, make_tenant, tenant_sql  # noqa: F401
@@ -329,3 +330,19 @@ def fill(pattern, ids):
         return pattern
     owner = seg[seg.index(":id") - 1]
     return pattern.replace(":id", str(ids[owner]))
+
+
+def race(fns):
+    """Run the callables at the same moment (threads behind a barrier) -> results."""
+    out = [None] * len(fns)
+    bar = threading.Barrier(len(fns))
+
+    def run(i):
+        bar.wait()
+        out[i] = fns[i]()
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out

@@ -17,7 +17,7 @@ import pytest
 from conftest import DRIVER, MARIADB_SOCKET, _servers
 from psa import (API, Client, admin_client, check_error, check_forbidden, fill, make_rows,
                  make_tenant, modules_meta, new_role, new_user, route_table, sign_in, snapshot,
-                 snapshot_diff, update_body, valid_body)
+                 snapshot_diff, update_body, valid_body, race)
 from test_identity import sql_one, tenant_sql
 
 MANY = 100000
@@ -540,22 +540,6 @@ def test_references_stay_within_the_customer(work):
     check_error(a.patch(f"{API}/tickets/{t}", {"contact_id": contact_b}), 400, "invalid",
                 "'contact_id'")
     assert a.ok("GET", f"{API}/tickets/{t}")["contact_id"] == contact_a
-
-
-def race(fns):
-    import threading
-    out = [None] * len(fns)
-    bar = threading.Barrier(len(fns))
-
-    def run(i):
-        bar.wait()
-        out[i] = fns[i]()
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def test_payment_and_void_race(work, srv):

@@ -21,7 +21,7 @@ from conftest import _servers, check_error_body
 from test_identity import sql_one
 from psa import (API, MUTATING, PASSWORD, Client, admin_client, check_error, check_forbidden,
                  fill, is_public, make_rows, make_tenant, modules_meta, new_role, new_user,
-                 route_table, sign_in, snapshot, snapshot_diff, update_body, valid_body)
+                 route_table, sign_in, snapshot, snapshot_diff, update_body, valid_body, race)
 
 MANY = 100000
 
@@ -536,23 +536,6 @@ def test_many_custom_roles_still_listed(env):
         new_role(env.admin, ["customers.view"], f"many-{i}-{secrets.token_hex(2)}")
     r = env.admin.get(f"{API}/roles")
     assert r.status == 200 and len(r.body["roles"]) > 90, r
-
-
-def race(fns):
-    """Run the callables at the same moment (threads behind a barrier)."""
-    import threading
-    out = [None] * len(fns)
-    bar = threading.Barrier(len(fns))
-
-    def run(i):
-        bar.wait()
-        out[i] = fns[i]()
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def test_two_admins_cannot_disable_each_other_at_once(env):
