@@ -359,7 +359,12 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
 	if (!(r->route->flags & ROUTE_NO_TENANT)) {
 		e = server_authorize(s, r);
-		server_release_db(s, r);
+		/*
+		 * Keep the connection for the handler only when no body is to be
+		 * waited for (GET, DELETE): one borrow per request, not two.
+		 */
+		if (e != BW_OK || *expect_body)
+			server_release_db(s, r);
 		if (e != BW_OK)
 			return e;
 	}
