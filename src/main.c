@@ -98,6 +98,7 @@ static const struct cli_cmd cli_commands[] = {
 	 cli_user},
 	{"audit", "verify a tenant's audit log chain",
 	 "usage: bulwark audit verify SLUG | --all [-c FILE]\n"
+	 "       bulwark audit reanchor SLUG [-c FILE]\n"
 	 "\n"
 	 "verify   walk tenant SLUG's audit log (or, with --all, every active or\n"
 	 "         suspended tenant's) from the first row: every row must be there\n"
@@ -111,6 +112,10 @@ static const struct cli_cmd cli_commands[] = {
 	 "         Prints 'SLUG: N rows, chain intact', or the first bad row and why.\n"
 	 "         Progress goes to stderr (a redrawn line on a terminal, else a line\n"
 	 "         every 10000 rows).\n"
+	 "\n"
+	 "reanchor after restoring a tenant's database from a backup the anchor is\n"
+	 "         ahead of the log and verify says so; reanchor walks the chain\n"
+	 "         and, if it holds, anchors it at its head as it is now.\n"
 	 "\n"
 	 "Exit status: 0 intact, 1 broken (tampered with), 2 not checked (usage,\n"
 	 "unknown tenant, database or keys unavailable); with --all the worst of all.\n",

@@ -678,23 +678,5 @@ audit_anchor_check(db *ctl, db *d, const struct tenant *tn, int64_t *seq, char *
 bw_err
 audit_anchor_save(db *ctl, const struct tenant *tn, int64_t seq, const char *mac)
 {
-	char id[24], sq[24], now[24];
-	snprintf(id, sizeof(id), "%lld", (long long)tn->id);
-	snprintf(sq, sizeof(sq), "%lld", (long long)seq);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	const char *del[] = {id, NULL};
-	const char *ins[] = {id, tn->slug, sq, mac, now, NULL};
-	bw_err e = db_begin(ctl);
-	if (e != BW_OK)
-		return e;
-	if ((e = db_exec_params(ctl, "DELETE FROM audit_anchors WHERE tenant_id = ?", del)) == BW_OK)
-		e = db_exec_params(ctl,
-				   "INSERT INTO audit_anchors (tenant_id, tenant_slug, seq, mac, verified_at)"
-				   " VALUES (?, ?, ?, ?, ?)",
-				   ins);
-	if (e != BW_OK) {
-		(void)db_rollback(ctl);
-		return e;
-	}
-	return db_commit(ctl);
+	return tenancy_anchor_advance(ctl, tn->id, tn->slug, seq, mac);
 }

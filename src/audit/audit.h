@@ -76,8 +76,7 @@ bw_err audit_verify_progress(db *d, struct tenancy *t, const struct tenant *tn, 
  * anchor with the chain now: BW_OK when there is none or the anchored row is
  * still there with the same MAC; BW_ERR_CRYPTO with why (and *seq, the
  * anchored row) when the chain was cut or rewritten behind it.
- * audit_anchor_save() moves the anchor to (seq, mac), the head that was just
- * verified.
+ * audit_anchor_save() moves the anchor forward to (seq, mac), never back.
  */
 bw_err audit_anchor_check(db *ctl, db *d, const struct tenant *tn, int64_t *seq, char *why,
 			  size_t whylen) BW_MUST_USE;

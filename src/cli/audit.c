@@ -47,13 +47,17 @@ cli_audit_progress_cb(void *ud, int64_t done, int64_t total)
 	}
 }
 
+static int cli_audit_one(struct tenancy *t, const struct tenant *tn, int reanchor);
+
 /*
  * Verify one tenant: the chain, then the anchor of its last verification;
- * on success the anchor moves to the head verified now. 0, 1 or 2 as the
+ * on success the anchor moves to the head verified now. reanchor: after a
+ * restore from backup (the anchor is ahead of the log, rightly), accept the
+ * log as it is if its chain holds, and anchor it there. 0, 1 or 2 as the
  * command's exit status.
  */
 static int
-cli_audit_one(struct tenancy *t, const struct tenant *tn)
+cli_audit_one(struct tenancy *t, const struct tenant *tn, int reanchor)
 {
 	db *d = NULL;
 	char err[1024], why[512], mac[65];
@@ -71,6 +75,18 @@ cli_audit_one(struct tenancy *t, const struct tenant *tn)
 					  cli_audit_progress_cb, &p);
 	if (p.tty && p.last_us != 0)
 		fputc('\n', stderr);
+	if (e == BW_OK && reanchor) {
+		/* The chain holds: whatever the old anchor said, it starts again from here. */
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", (long long)tn->id);
+		const char *params[] = {id, NULL};
+		if (db_exec_params(tenancy_control(t), "DELETE FROM audit_anchors WHERE tenant_id = ?",
+				   params) != BW_OK)
+			e = BW_ERR_DB;
+		else
+			fprintf(stderr, "bulwark: tenant %s: anchor reset to row %lld\n", tn->slug,
+				(long long)head);
+	}
 	if (e == BW_OK)
 		e = audit_anchor_check(tenancy_control(t), d, tn, &anchored, why, sizeof(why));
 	if (e == BW_OK) {
@@ -108,8 +124,11 @@ cli_audit(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	int all = cli_flag(&o, "--all");
-	if (o.nargs < 1 || strcmp(o.args[0], "verify") != 0 || (all ? o.nargs != 1 : o.nargs != 2)) {
-		fprintf(stderr, "usage: bulwark audit verify SLUG | --all (see --help)\n");
+	int reanchor = o.nargs >= 1 && strcmp(o.args[0], "reanchor") == 0;
+	if (o.nargs < 1 || (strcmp(o.args[0], "verify") != 0 && !reanchor) ||
+	    (all ? o.nargs != 1 || reanchor : o.nargs != 2)) {
+		fprintf(stderr, "usage: bulwark audit verify SLUG | --all, or bulwark audit reanchor "
+				"SLUG (see --help)\n");
 		return 2;
 	}
 	if (cli_load_config(&o, &cfg) != 0)
@@ -123,7 +142,7 @@ cli_audit(int argc, char **argv)
 	if (!all) {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(v[i].slug, o.args[1]) == 0)
-				rc = cli_audit_one(t, &v[i]);
+				rc = cli_audit_one(t, &v[i], reanchor);
 		if (rc == 2 && !tenant_known(v, n, o.args[1]))
 			fprintf(stderr, "bulwark: no tenant '%s'\n", o.args[1]);
 		goto out;
@@ -133,7 +152,7 @@ cli_audit(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].state != TENANT_ACTIVE && v[i].state != TENANT_SUSPENDED)
 			continue;
-		int r = cli_audit_one(t, &v[i]);
+		int r = cli_audit_one(t, &v[i], 0);
 		if (r == 1 || (r == 2 && rc == 0))
 			rc = r;
 	}

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -542,4 +543,38 @@ bw_err
 tenancy_bump_registry(struct tenancy *t)
 {
 	return db_exec(t->control, "UPDATE registry_version SET version = version + 1 WHERE id = 1");
+}
+
+bw_err
+tenancy_anchor_advance(db *ctl, int64_t tenant_id, const char *slug, int64_t seq, const char *mac)
+{
+	db_stmt *s;
+	int row;
+	int64_t now = (int64_t)time(NULL);
+	bw_err e = db_prepare(ctl,
+			      "UPDATE audit_anchors SET seq = ?, mac = ?, verified_at = ? WHERE"
+			      " tenant_id = ? AND seq < ?",
+			      &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, seq)) == BW_OK && (e = db_bind_text(s, 2, mac)) == BW_OK &&
+	    (e = db_bind_int(s, 3, now)) == BW_OK && (e = db_bind_int(s, 4, tenant_id)) == BW_OK &&
+	    (e = db_bind_int(s, 5, seq)) == BW_OK)
+		e = db_step(s, &row);
+	int64_t changed = e == BW_OK ? db_changes(s) : 0;
+	db_finalize(s);
+	if (e != BW_OK || changed > 0)
+		return e;
+	/* No anchor yet (or one at or past seq: then the insert conflicts, and that is fine). */
+	if ((e = db_prepare(ctl,
+			    "INSERT INTO audit_anchors (tenant_id, tenant_slug, seq, mac, verified_at)"
+			    " VALUES (?, ?, ?, ?, ?)",
+			    &s)) != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, tenant_id)) == BW_OK && (e = db_bind_text(s, 2, slug)) == BW_OK &&
+	    (e = db_bind_int(s, 3, seq)) == BW_OK && (e = db_bind_text(s, 4, mac)) == BW_OK &&
+	    (e = db_bind_int(s, 5, now)) == BW_OK)
+		e = db_step(s, &row);
+	db_finalize(s);
+	return e == BW_ERR_CONFLICT ? BW_OK : e;
 }

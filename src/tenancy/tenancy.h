@@ -108,6 +108,13 @@ bw_err tenancy_tenant_password(struct tenancy *t, const struct tenant *tn, char 
 bw_err tenancy_tenant_rewrap_password(struct tenancy *t, struct tenant *tn) BW_MUST_USE;
 bw_err tenancy_tenant_new_password(struct tenancy *t, struct tenant *tn, int create, char *pw,
 				   size_t pwlen, char *err, size_t errlen) BW_MUST_USE;
+/*
+ * Move tenant tenant_id's audit anchor in the control database forward to
+ * (seq, mac); an anchor already at or past seq is left alone, so two
+ * verifications running at once never move it back.
+ */
+bw_err tenancy_anchor_advance(db *ctl, int64_t tenant_id, const char *slug, int64_t seq,
+			      const char *mac) BW_MUST_USE;
 /* Bump the registry version so every app server reloads. */
 bw_err tenancy_bump_registry(struct tenancy *t) BW_MUST_USE;
 

@@ -307,6 +307,14 @@ def test_cut_tail_caught_by_the_anchor(srv):
     assert everyone.returncode == 1, everyone.stdout + everyone.stderr
     assert f"{good.slug}: " in everyone.stdout and "chain intact" in everyone.stdout
     assert f"{t.slug}: chain broken" in everyone.stdout, everyone.stdout
+    # After a restore from backup the cut is real and accepted: reanchor starts
+    # from the log as it is (its chain holds), and verify passes again.
+    again = srv.cli("audit", "reanchor", t.slug)
+    assert again.returncode == 0 and "anchor reset" in again.stderr, again.stdout + again.stderr
+    assert verify(srv, t.slug).returncode == 0
+    # reanchor does not bless a broken chain.
+    tenant_sql(srv, t.slug, "UPDATE audit_log SET action = 'forged' WHERE seq = 2")
+    assert srv.cli("audit", "reanchor", t.slug).returncode == 1
 
 
 def test_rotation_keeps_the_chain(srv):
