@@ -189,6 +189,25 @@ engine_check_value(struct http_req *req, db *d, const struct field_desc *f, json
 				msg = pool_printf(req->pool, "field '%s' must be a positive id", n);
 				break;
 			}
+			/*
+			 * Referring to a row needs the right to see such rows: otherwise
+			 * whether the reference is accepted would tell whether the row
+			 * exists. A token needs that in its scopes too.
+			 */
+			char *view = pool_printf(req->pool, "%s.view", f->ref);
+			if (view == NULL)
+				return BW_ERR_NOMEM;
+			int may = rbac_user_has(d, req->auth.user.id, view);
+			if (may < 0)
+				return response_error(req, BW_ERR_UNAVAILABLE,
+						      "the tenant database is unavailable");
+			if (!may || (req->auth.kind == AUTH_TOKEN &&
+				     !auth_scope_allows(req->auth.scopes, view)))
+				return response_error(
+				    req, BW_ERR_DENIED,
+				    pool_printf(req->pool,
+						"field '%s': referring to %s needs permission %s", n,
+						f->ref, view));
 			/* SQL built once from compiled-in names; the id is bound. */
 			const struct module_desc *target = module_find(f->ref);
 			const char *sql = target ? engine_mod_of(target)->sql_exists

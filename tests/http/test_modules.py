@@ -580,3 +580,30 @@ def test_line_and_send_race(work, srv):
         assert r2.status == 200 and got["status"] == "sent", (r1, r2, got)
         assert not (r1.status == 201 and r2.body.get("total_cents") != got["total_cents"]), \
             (r1, r2, got)
+
+
+def test_references_need_the_right_to_see_them(work, srv):
+    """Whether a reference is accepted must not tell someone who may not see
+    such rows whether one exists: referring needs <target>.view (and, for a
+    token, that scope)."""
+    a = work.admin
+    cust = a.ok("POST", f"{API}/customers", {"name": "Ref"})["id"]
+    contact = a.ok("POST", f"{API}/contacts", {"customer_id": cust, "first_name": "C"})["id"]
+    _, role = new_role(a, ["tickets.create", "tickets.view", "customers.view"])
+    _, email = new_user(a, [role])
+    u = sign_in(srv, work.slug, email)
+    n = count(work, "tickets")
+    for cid in (contact, contact + 100000):  # an existing and a missing contact: the same answer
+        r = u.post(f"{API}/tickets", {"customer_id": cust, "contact_id": cid, "subject": "s"})
+        check_forbidden(r)
+        assert "'contact_id'" in r.body["error"]["message"] and "contacts.view" in \
+            r.body["error"]["message"], r.body
+    assert count(work, "tickets") == n
+    assert u.post(f"{API}/tickets", {"customer_id": cust, "subject": "s"}).status == 201
+    # A token scoped to tickets.create alone may not refer to a customer either.
+    tok = a.ok("POST", f"{API}/auth/tokens", {"name": "narrow",
+                                             "scopes": ["tickets.create"]})["token"]
+    r = Client(srv, work.slug, token=tok).post(f"{API}/tickets",
+                                               {"customer_id": cust, "subject": "s"})
+    check_forbidden(r)
+    assert "customers.view" in r.body["error"]["message"], r.body
