@@ -7,6 +7,8 @@
  */
 #include "hooks.h"
 
+#include "../rbac/rbac.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +198,14 @@ hooks_ticket_assign(struct module_ctx *ctx, json_t *body, json_t **reply)
 	if (json_is_integer(who)) {
 		int64_t disabled = 1;
 		int found;
+		/* Choosing a user means seeing users, as for any reference (engine.c). */
+		int may = rbac_user_has(ctx->d, ctx->req->auth.user.id, "users.view");
+		if (may < 0)
+			return hooks_db_error(ctx, BW_ERR_UNAVAILABLE);
+		if (!may || (ctx->req->auth.kind == AUTH_TOKEN &&
+			     !auth_scope_allows(ctx->req->auth.scopes, "users.view")))
+			return response_error(ctx->req, BW_ERR_DENIED,
+					      "assignee_id: assigning needs permission users.view");
 		if ((e = hooks_select_int(ctx, sql_user_disabled, (int64_t)json_integer_value(who),
 					  &disabled, &found)) != BW_OK)
 			return e;

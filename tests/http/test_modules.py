@@ -607,3 +607,21 @@ def test_references_need_the_right_to_see_them(work, srv):
                                                {"customer_id": cust, "subject": "s"})
     check_forbidden(r)
     assert "customers.view" in r.body["error"]["message"], r.body
+
+
+def test_assigning_needs_the_right_to_see_users(work, srv):
+    a = work.admin
+    cust = a.ok("POST", f"{API}/customers", {"name": "Asg"})["id"]
+    t = a.ok("POST", f"{API}/tickets", {"customer_id": cust, "subject": "s"})["id"]
+    _, role = new_role(a, ["tickets.assign", "tickets.view"])
+    _, email = new_user(a, [role])
+    u = sign_in(srv, work.slug, email)
+    for uid in (work.admin_id, 999999):  # an existing and a missing user: the same answer
+        r = u.post(f"{API}/tickets/{t}/assign", {"assignee_id": uid})
+        check_forbidden(r)
+        assert "users.view" in r.body["error"]["message"], r.body
+    assert a.ok("GET", f"{API}/tickets/{t}")["assignee_id"] is None
+    _, role2 = new_role(a, ["tickets.assign", "tickets.view", "users.view"])
+    _, email2 = new_user(a, [role2])
+    u2 = sign_in(srv, work.slug, email2)
+    assert u2.post(f"{API}/tickets/{t}/assign", {"assignee_id": work.admin_id}).status == 200
