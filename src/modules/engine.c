@@ -378,14 +378,14 @@ engine_row(struct http_req *req, const struct module_desc *m, db_stmt *s, int se
 	*out = NULL;
 	if (o == NULL)
 		return BW_ERR_NOMEM;
-	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new_nocheck(o, "id", json_integer(id));
 	int col = 1;
 	for (size_t k = 0; k < m->nfields; k++, col++) {
 		const struct field_desc *f = &m->fields[k];
 		if ((f->flags & FF_WRITEONLY) && !secrets) {
 			char name[80];
 			snprintf(name, sizeof(name), "%s_set", f->name);
-			json_object_set_new(o, name, json_boolean(!db_col_null(s, col)));
+			json_object_set_new_nocheck(o, name, json_boolean(!db_col_null(s, col)));
 			continue;
 		}
 		json_t *v;
@@ -394,11 +394,11 @@ engine_row(struct http_req *req, const struct module_desc *m, db_stmt *s, int se
 			json_decref(o);
 			return e;
 		}
-		json_object_set_new(o, f->name, v);
+		json_object_set_new_nocheck(o, f->name, v);
 	}
 	static const char *const frame[] = {"created_at", "updated_at", "created_by", "updated_by"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(frame); i++, col++)
-		json_object_set_new(o, frame[i], json_integer(db_col_int(s, col)));
+		json_object_set_new_nocheck(o, frame[i], json_integer(db_col_int(s, col)));
 	if (!secrets && m->present != NULL)
 		m->present(m, o);
 	*out = o;
