@@ -90,6 +90,13 @@ void util_hex(const void *in, size_t n, char *out);
 bw_err util_parse_long(const char *s, long min, long max, long *out) BW_MUST_USE;
 /* Number of online CPUs, at least 1. */
 int util_ncpu(void);
+/*
+ * A plausible e-mail address: one '@' with text before it, a dot in the
+ * domain (not first or last), at most 254 bytes, no spaces, controls,
+ * double quotes, backslashes, angle brackets, commas or semicolons (an
+ * apostrophe is allowed: o'brien@example.com). 1 or 0.
+ */
+int util_valid_email(const char *s);
 
 #define BW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

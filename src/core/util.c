@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include <string.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +95,18 @@ util_ncpu(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : (int)(n > 256 ? 256 : n);
+}
+
+int
+util_valid_email(const char *s)
+{
+	const char *at = s ? strchr(s, '@') : NULL;
+	if (at == NULL || at == s || strlen(s) > 254 || strchr(at + 1, '@') != NULL ||
+	    strchr(at + 1, '.') == NULL || at[1] == '.' || s[strlen(s) - 1] == '.')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f || *p == '<' || *p == '>' ||
+		    *p == ',' || *p == ';' || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
 }

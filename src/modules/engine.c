@@ -84,19 +84,6 @@ engine_valid_date(const char *s)
 	return !(m == 2 && d == 29 && !leap);
 }
 
-static int
-engine_valid_email(const char *s)
-{
-	const char *at = strchr(s, '@');
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || strchr(at + 1, '.') == NULL)
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == ';' ||
-		    *p == '"' || *p == '\\')
-			return 0;
-	return at[1] != '.' && s[strlen(s) - 1] != '.';
-}
-
 /* No control characters but tab and (in long text) newlines. */
 static int
 engine_clean_text(const char *s, int multiline)
@@ -157,7 +144,7 @@ engine_check_value(struct http_req *req, db *d, const struct field_desc *f, json
 			msg = pool_printf(req->pool, "field '%s' is required and cannot be empty", n);
 		} else if (!engine_clean_text(s, f->type == FT_TEXT)) {
 			msg = pool_printf(req->pool, "field '%s' contains control characters", n);
-		} else if (f->type == FT_EMAIL && !engine_valid_email(s)) {
+		} else if (f->type == FT_EMAIL && !util_valid_email(s)) {
 			msg = pool_printf(req->pool, "field '%s' is not an e-mail address", n);
 		}
 		break;

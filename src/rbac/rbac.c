@@ -211,19 +211,9 @@ rbac_ctx_has(const struct auth_ctx *ctx, const char *perm)
 		return 1;
 	if (ctx->perm_custom && strcmp(perm, "*") != 0)
 		return 1;
-	char key[33];
-	for (const char *p = ctx->builtin_roles; *p != '\0';) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len < sizeof(key)) {
-			memcpy(key, p, len);
-			key[len] = '\0';
-			if (rbac_builtin_grants(key, perm))
-				return 1;
-		}
-		if (c == NULL)
-			break;
-		p = c + 1;
-	}
+	for (size_t i = 0; i < rbac_builtin_count; i++)
+		if (auth_list_has(ctx->builtin_roles, rbac_builtin_names[i]) &&
+		    rbac_builtin_grants(rbac_builtin_names[i], perm))
+			return 1;
 	return 0;
 }

@@ -777,19 +777,6 @@ rbac_other_admins(db *d, int64_t uid, int64_t *n)
 			  uid, n);
 }
 
-static int
-rbac_valid_email(const char *s)
-{
-	const char *at = s ? strchr(s, '@') : NULL;
-	if (at == NULL || at == s || strlen(s) > 254 || strchr(at + 1, '@') || !strchr(at, '.'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '<' || *p == '>' ||
-		    *p == '\'' || *p == ',' || *p == ';')
-			return 0;
-	return 1;
-}
-
 static bw_err
 rbac_user_create(struct http_req *req)
 {
@@ -815,7 +802,7 @@ rbac_user_create(struct http_req *req)
 			goto out;
 		}
 	}
-	if (!rbac_valid_email(email)) {
+	if (!util_valid_email(email)) {
 		e = response_error(req, BW_ERR_INVALID, "field 'email' is not an e-mail address");
 		goto out;
 	}

@@ -346,3 +346,18 @@ def race(fns):
     for t in ts:
         t.join()
     return out
+
+
+class Env:
+    """A tenant to test against: its admin (an API token scoped "*"), the
+    module metadata and one row of every module (ids: module -> id)."""
+
+    def __init__(self, srv, prefix, marker_prefix):
+        self.srv = srv
+        self.account = make_tenant(srv, prefix)
+        self.slug = self.account.slug
+        self.admin = admin_client(srv, self.account)
+        self.admin_id = self.admin.ok("GET", f"{API}/me")["user"]["id"]
+        self.meta = modules_meta(self.admin)
+        self.marker = marker_prefix + secrets.token_hex(4)
+        self.ids = make_rows(self.admin, self.meta, self.marker, self.admin_id)

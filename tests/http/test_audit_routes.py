@@ -12,7 +12,7 @@ import pytest
 
 from conftest import _servers
 from test_identity import sql_one, tenant_sql
-from psa import (API, MUTATING, PASSWORD, admin_client, fill, is_public, make_rows,
+from psa import (API, MUTATING, PASSWORD, Env, admin_client, fill, is_public, make_rows,
                  make_tenant, modules_meta, new_role, new_user, route_table, update_body,
                  valid_body)
 
@@ -34,21 +34,9 @@ def srv(tmp_path_factory, tls_cert):
         yield make(login_rate_per_minute=MANY).start()
 
 
-class Env:
-    pass
-
-
 @pytest.fixture(scope="module")
 def env(srv):
-    e = Env()
-    e.srv = srv
-    e.account = make_tenant(srv, "audr")
-    e.slug = e.account.slug
-    e.admin = admin_client(srv, e.account)
-    e.admin_id = e.admin.ok("GET", f"{API}/me")["user"]["id"]
-    e.meta = modules_meta(e.admin)
-    e.marker = "AR" + secrets.token_hex(4)
-    e.ids = make_rows(e.admin, e.meta, e.marker, e.admin_id)
+    e = Env(srv, "audr", "AR")
     e.routes = route_table()
     return e
 

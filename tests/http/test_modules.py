@@ -625,3 +625,25 @@ def test_assigning_needs_the_right_to_see_users(work, srv):
     _, email2 = new_user(a, [role2])
     u2 = sign_in(srv, work.slug, email2)
     assert u2.post(f"{API}/tickets/{t}/assign", {"assignee_id": work.admin_id}).status == 200
+
+
+def test_credential_reveal_is_behind_the_admin_allowlist(srv):
+    """reveal_credential is an admin route: from an address off the tenant's
+    admin IP allowlist it is refused (403) even for an admin, while reading
+    the device (with no credential in it) still works."""
+    t = Tenant(srv, "alw")
+    cust = t.admin.ok("POST", f"{API}/customers", {"name": "Net"})["id"]
+    dev = t.admin.ok("POST", f"{API}/network_devices", {
+        "customer_id": cust, "name": "fw", "auth_method": "password",
+        "credential": "Sw1tch-Secret-" + secrets.token_hex(4)})["id"]
+    assert t.admin.post(f"{API}/network_devices/{dev}/reveal_credential").status == 200
+    t.admin.ok("PUT", f"{API}/settings/allowlist", {
+        "entries": [{"cidr": "192.0.2.0/24", "label": "office"}], "confirm_self_lockout": True})
+    try:
+        r = t.admin.post(f"{API}/network_devices/{dev}/reveal_credential")
+        check_forbidden(r)
+        assert "allowlist" in r.body["error"]["message"], r.body
+        assert "credential" not in t.admin.ok("GET", f"{API}/network_devices/{dev}")
+    finally:
+        srv.cli_ok("tenant", "allowlist", "clear", t.slug)
+    assert t.admin.post(f"{API}/network_devices/{dev}/reveal_credential").status == 200

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import _servers, check_error_body
 from test_identity import sql_one
-from psa import (API, MUTATING, PASSWORD, Client, admin_client, check_error, check_forbidden,
+from psa import (API, Env, MUTATING, PASSWORD, Client, admin_client, check_error, check_forbidden,
                  fill, is_public, make_rows, make_tenant, modules_meta, new_role, new_user,
                  route_table, sign_in, snapshot, snapshot_diff, update_body, valid_body, race)
 
@@ -37,24 +37,12 @@ def routes():
     return route_table()
 
 
-class Env:
-    pass
-
-
 @pytest.fixture(scope="module")
 def env(srv):
-    e = Env()
-    e.srv = srv
-    e.account = make_tenant(srv, "rbac")
-    e.slug = e.account.slug
-    e.admin = admin_client(srv, e.account)
-    e.admin_id = e.admin.ok("GET", f"{API}/me")["user"]["id"]
-    e.meta = modules_meta(e.admin)
+    e = Env(srv, "rbac", "RB")
     perms = e.admin.ok("GET", f"{API}/meta/permissions")["permissions"]
     e.all_perms = sorted(p["permission"] for p in perms)
     e.grantable = [p for p in e.all_perms if not p.startswith("self.")]
-    e.marker = "RB" + secrets.token_hex(4)
-    e.ids = make_rows(e.admin, e.meta, e.marker, e.admin_id)
     e.ids["users"], _ = new_user(e.admin, ["staff"], "victim")
     e.ids["roles"], _ = new_role(e.admin, ["customers.view"])
     e.ids["tokens"] = 1
