@@ -51,6 +51,8 @@ static const struct config_key config_keys[] = {
 	INT_KEY("limits", "max_connections", max_connections, 1, 100000, "1024"),
 	INT_KEY("limits", "max_connections_per_ip", max_connections_per_ip, 1, 100000, "128"),
 	INT_KEY("limits", "connection_timeout", connection_timeout, 1, 3600, "30"),
+	INT_KEY("limits", "header_timeout", header_timeout, 1, 3600, "10"),
+	INT_KEY("limits", "body_min_rate", body_min_rate, 0, 1073741824, "1024"),
 	INT_KEY("limits", "header_max", header_max, 1024, 1048576, "16384"),
 	INT_KEY("limits", "body_max", body_max, 0, 1073741824, "1048576"),
 	INT_KEY("limits", "rate_per_second", rate_per_second, 0, 1000000, "200"),

@@ -27,6 +27,8 @@ struct config {
 	long max_connections;
 	long max_connections_per_ip;
 	long connection_timeout; /* seconds of silence before a connection is cut */
+	long header_timeout;     /* seconds from accept to the end of the request head */
+	long body_min_rate;      /* bytes/s a request body must average; 0: no minimum */
 	long header_max;         /* bytes of request line + headers */
 	long body_max;           /* default body limit for routes that set none */
 	long rate_per_second;    /* per client address; 0 disables */

@@ -35,6 +35,7 @@ typedef enum bw_err {
 	BW_ERR_CRYPTO,
 	BW_ERR_CONFIG,
 	BW_ERR_INTERNAL,
+	BW_ERR_UNSUPPORTED,  /* a protocol feature we do not implement (501) */
 	BW_ERR__COUNT
 } bw_err;
 

@@ -24,6 +24,7 @@ static const struct {
 	[BW_ERR_CRYPTO] = {"crypto_error", "cryptographic failure"},
 	[BW_ERR_CONFIG] = {"config_error", "configuration error"},
 	[BW_ERR_INTERNAL] = {"internal_error", "internal error"},
+	[BW_ERR_UNSUPPORTED] = {"not_implemented", "not implemented"},
 };
 
 const char *

@@ -106,6 +106,8 @@ struct http_req {
 	const char *set_cookie;  /* Set-Cookie header, or NULL */
 
 	struct auth_ctx auth; /* who is asking (kind AUTH_NONE on public routes) */
+
+	struct conntrack_entry *track; /* the connection's deadlines, or NULL */
 };
 
 /* --- router.c --------------------------------------------------------- */
@@ -151,6 +153,69 @@ bw_err response_raw(struct http_req *req, int status, const char *type, const ch
 bw_err response_error(struct http_req *req, bw_err e, const char *msg);
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
 char *response_error_body(const struct http_req *req, size_t *len);
+
+/* --- framing.c: what the front door refuses ---------------------------- */
+/* One request header field as the parser left it: pointers into its buffer. */
+struct http_field {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
+/* How the body of a request that passed the check is framed. */
+struct framing {
+	int chunked;    /* Transfer-Encoding: chunked */
+	int has_length; /* Content-Length given... */
+	size_t length;  /* ...with this value */
+};
+#define FRAMING_FIELDS_MAX 256 /* header fields in one request */
+#define FRAMING_OWS_MAX 1024   /* white space between a colon and its value */
+/*
+ * Check a request head laid out as libmicrohttpd 0.9.75 leaves it (see
+ * framing.c): version is the request line's HTTP-version, f the n fields
+ * in order, end the first byte after the head (NULL: not known). Refuses
+ * (BW_ERR_INVALID, 400) a name that is not a token, a control character in
+ * a value, anything between the lines but CRLF (obs-fold, NUL, bare LF),
+ * two Host fields (or none in HTTP/1.1), two framings; BW_ERR_UNSUPPORTED (501) for a transfer
+ * coding other than chunked. *why says which, for the client.
+ */
+bw_err framing_check(const char *version, const struct http_field *f, size_t n, const char *end,
+		     struct framing *out, const char **why) BW_MUST_USE;
+
+/* --- conntrack.c: deadlines for slow clients ------------------------------ */
+struct conntrack;
+struct conntrack_entry;
+struct conntrack_conf {
+	long header_timeout; /* s from accept (or from a keep-alive request line) to the end of the head */
+	long idle_timeout;   /* s of keep-alive before the next head's deadline starts */
+	long body_min_rate;  /* bytes/s a body must average after the grace; 0: no minimum */
+	long soft_max;       /* connections; beyond it a new one displaces a slow one; 0: none */
+};
+#define CONNTRACK_TICK_MS 250
+/* A tracker; with watchdog, a thread that cuts connections past their deadline. */
+bw_err conntrack_new(const struct conntrack_conf *conf, int watchdog,
+		     struct conntrack **out) BW_MUST_USE;
+/* Stop the watchdog and free; accepts NULL. */
+void conntrack_free(struct conntrack *ct);
+void conntrack_configure(struct conntrack *ct, const struct conntrack_conf *conf);
+/*
+ * A new connection on socket fd, in its head phase. When this makes more
+ * than soft_max, the oldest connection still in its head or idle is shut
+ * down (this one if there is no other). NULL on OOM, fd then shut down.
+ */
+struct conntrack_entry *conntrack_open(struct conntrack *ct, int fd, uint64_t now_us);
+/* The connection is gone (before its descriptor is closed); accepts NULL. */
+void conntrack_close(struct conntrack *ct, struct conntrack_entry *e);
+/* Phase changes; each accepts NULL. */
+void conntrack_request_line(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us);
+void conntrack_headers_done(struct conntrack *ct, struct conntrack_entry *e, int body,
+			    uint64_t now_us);
+void conntrack_body(struct conntrack *ct, struct conntrack_entry *e, size_t n);
+void conntrack_busy(struct conntrack *ct, struct conntrack_entry *e);
+void conntrack_idle(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us);
+/* 1 if the tracker shut this connection down (its request is logged as 408). */
+int conntrack_was_cut(struct conntrack *ct, struct conntrack_entry *e);
+/* Cut every connection past its deadline at now_us; how many (the watchdog's tick). */
+size_t conntrack_sweep(struct conntrack *ct, uint64_t now_us);
+size_t conntrack_count(struct conntrack *ct);
 
 /* --- query.c ----------------------------------------------------------- */
 #define HTTP_QUERY_MAX 32

@@ -1,9 +1,10 @@
 /*
  * The HTTPS server: libmicrohttpd with its internal thread pool (poll; ADR
  * 0002 says why not epoll) and GnuTLS. Each request passes the pipeline
- * stages in order (limits, client address, tenant, rate, route, body limit,
- * authentication, CSRF, permission, handler); any stage that refuses
- * answers at once with a JSON error.
+ * stages in order (client address, limits, framing, tenant, rate, route,
+ * body limit, authentication, CSRF, permission, handler); any stage that
+ * refuses answers at once with a JSON error. Every connection also has
+ * deadlines of its own (conntrack.c), so slow clients cannot hold slots.
  */
 #include "http.h"
 
@@ -34,6 +35,7 @@ struct server {
 	struct router *router;
 	struct ratelimit *rl;
 	struct accesslog *alog;
+	struct conntrack *ct;
 	_Atomic long inflight;
 	_Atomic int draining;
 	_Atomic long header_max;
@@ -117,6 +119,9 @@ server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 	snprintf(r->client_ip, sizeof(r->client_ip), "-");
 	/* Known now, so even a request cut before its headers end is logged with it. */
 	server_client_ip(c, r);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	r->track = ci != NULL ? ci->socket_context : NULL;
+	conntrack_request_line(s->ct, r->track, r->start_us);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
@@ -136,9 +141,13 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
 		if (ci != NULL && ci->http_status != 0)
 			r->status = (int)ci->http_status;
-		else /* ...or nobody did: cut by the timeout, or the client went away */
-			r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+		else /* ...or nobody did: cut by a deadline, or the client went away */
+			r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ||
+					    conntrack_was_cut(s->ct, r->track)
+					? 408
+					: 499;
 	}
+	conntrack_idle(s->ct, r->track, util_now_us());
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
 	if (r->db != NULL)
 		connpool_return(s->pool, &r->tn, r->db);
@@ -148,6 +157,52 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	pool_free(r->pool);
 	free(r);
 	atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* Connections come and go: each gets its deadlines (conntrack.c). */
+static void
+server_notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+		   enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = conntrack_open(s->ct, ci != NULL ? (int)ci->connect_fd : -1,
+						 util_now_us());
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conntrack_close(s->ct, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* Every X-Forwarded-For line, in order, as one list (RFC 9110 5.3). */
+struct server_xff {
+	char buf[2048];
+	size_t len;
+	int lines, overflow;
+};
+
+static enum MHD_Result
+server_xff_line(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+		const char *value, size_t value_size)
+{
+	(void)kind;
+	struct server_xff *x = cls;
+	if (key_size != 15 || strncasecmp(key, "X-Forwarded-For", 15) != 0)
+		return MHD_YES;
+	size_t need = value_size + (x->lines > 0 ? 1 : 0);
+	if (need >= sizeof(x->buf) - x->len) {
+		x->overflow = 1;
+		return MHD_NO;
+	}
+	if (x->lines > 0)
+		x->buf[x->len++] = ',';
+	memcpy(x->buf + x->len, value, value_size);
+	x->len += value_size;
+	x->buf[x->len] = '\0';
+	x->lines++;
+	return MHD_YES;
 }
 
 static void
@@ -171,10 +226,12 @@ server_client_ip(struct MHD_Connection *c, struct http_req *r)
 	}
 	/* Headers exist only once the request line has been followed by them. */
 	const struct server *s = r->srv;
-	const char *xff = r->begun ? MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-								    "X-Forwarded-For")
-				   : NULL;
-	netaddr_client(&peer, xff, s->proxies, s->nproxies, &client);
+	struct server_xff xff = {.len = 0};
+	if (r->begun)
+		MHD_get_connection_values_n(c, MHD_HEADER_KIND, server_xff_line, &xff);
+	/* A list too long to be a real proxy chain: the client is unknown ("::"). */
+	netaddr_client(&peer, xff.overflow ? "," : xff.lines > 0 ? xff.buf : NULL, s->proxies,
+		       s->nproxies, &client);
 	netaddr_format(&client, r->client_ip, sizeof(r->client_ip));
 }
 
@@ -187,12 +244,24 @@ server_sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const cha
 	return MHD_YES;
 }
 
+/* The header fields in order, for the framing check. */
+struct server_fields {
+	struct http_field f[FRAMING_FIELDS_MAX];
+	size_t n;
+	int overflow;
+};
+
 static enum MHD_Result
-server_count_cl(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+server_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+	     const char *value, size_t value_size)
 {
-	(void)kind, (void)value;
-	if (strcasecmp(key, "Content-Length") == 0)
-		(*(size_t *)cls)++;
+	(void)kind;
+	struct server_fields *sf = cls;
+	if (sf->n == FRAMING_FIELDS_MAX) {
+		sf->overflow = 1;
+		return MHD_NO;
+	}
+	sf->f[sf->n++] = (struct http_field){key, value ? value : "", key_size, value_size};
 	return MHD_YES;
 }
 
@@ -261,22 +330,6 @@ server_respond(struct server *s, struct http_req *r)
 	return ret;
 }
 
-/* Strict Content-Length: digits only, no overflow. */
-static bw_err
-server_content_length(const char *v, size_t *out)
-{
-	size_t n = 0;
-	if (v == NULL || *v == '\0')
-		return BW_ERR_INVALID;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9' || n > (SIZE_MAX - 9) / 10)
-			return BW_ERR_INVALID;
-		n = n * 10 + (size_t)(*v - '0');
-	}
-	*out = n;
-	return BW_OK;
-}
-
 static bw_err server_authorize(struct server *s, struct http_req *r);
 static void server_release_db(struct server *s, struct http_req *r);
 
@@ -286,40 +339,52 @@ static void server_release_db(struct server *s, struct http_req *r);
  * recorded in r.
  */
 static bw_err
-server_admit(struct server *s, struct http_req *r, int *expect_body)
+server_admit(struct server *s, struct http_req *r, const char *method, const char *version,
+	     int *expect_body)
 {
 	struct MHD_Connection *c = r->conn;
-	*expect_body = 0;
+	/* Until the framing is known to be sound, a refusal hangs up after its reply. */
+	*expect_body = 1;
 
 	/* 2. client address, first so that every refusal is logged with it */
 	server_client_ip(c, r);
 	if (r->path == NULL)
 		return response_error(r, BW_ERR_NOMEM, NULL);
 
-	/* 1. limits: body, before anything is read */
-	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-	size_t clen = 0, ncl = 0;
-	MHD_get_connection_values(c, MHD_HEADER_KIND, server_count_cl, &ncl);
-	if (ncl > 1 || (cl != NULL && te != NULL)) {
-		/* Two framings for one body is how requests get smuggled (RFC 9112 6.3). */
-		*expect_body = 1;
-		return response_error(r, BW_ERR_INVALID, "conflicting Content-Length/Transfer-Encoding");
-	}
-	if (cl != NULL && server_content_length(cl, &clen) != BW_OK) {
-		*expect_body = 1; /* unknown length: hang up after the reply */
-		return response_error(r, BW_ERR_INVALID, "malformed Content-Length");
-	}
-	int chunked = te != NULL && strcasecmp(te, "identity") != 0;
-	*expect_body = clen > 0 || chunked;
-	if (clen > router_max_body(s->router))
-		return response_error(r, BW_ERR_TOO_LARGE, "request body too large");
-
 	/* 1. limits: headers */
 	size_t hsum = strlen(r->path) + (r->query ? strlen(r->query) + 1 : 0);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, server_sum_header, &hsum);
 	if (hsum > (size_t)atomic_load(&s->header_max))
 		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "request headers too large");
+
+	/*
+	 * 1. framing, before anything else reads a header: what the parser let
+	 * through that RFC 9112 refuses (framing.c), so that no front end and
+	 * this server can disagree on where a request ends.
+	 */
+	if (strchr(r->path, ' ') != NULL || (r->query != NULL && strchr(r->query, ' ') != NULL))
+		return response_error(r, BW_ERR_INVALID, "white space in the request target");
+	struct server_fields *sf = pool_alloc(r->pool, sizeof(*sf));
+	if (sf == NULL)
+		return response_error(r, BW_ERR_NOMEM, NULL);
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, server_field, sf);
+	if (sf->overflow)
+		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "too many request header fields");
+	const union MHD_ConnectionInfo *hs =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	struct framing fr;
+	const char *why;
+	bw_err e = framing_check(version, sf->f, sf->n, hs != NULL ? method + hs->header_size : NULL,
+				 &fr, &why);
+	if (e != BW_OK)
+		return response_error(r, e, why);
+	size_t clen = fr.has_length ? fr.length : 0;
+	int chunked = fr.chunked;
+
+	/* 1. limits: body, before anything is read */
+	*expect_body = clen > 0 || chunked;
+	if (clen > router_max_body(s->router))
+		return response_error(r, BW_ERR_TOO_LARGE, "request body too large");
 
 	/* 3. tenant from the Host header; whether the route needs one is known after routing */
 	char slug[TENANT_SLUG_MAX + 1];
@@ -335,7 +400,7 @@ server_admit(struct server *s, struct http_req *r, int *expect_body)
 	}
 
 	/* 4. route */
-	bw_err e = router_match(s->router, r);
+	e = router_match(s->router, r);
 	switch (e) {
 	case BW_OK:
 		break;
@@ -397,6 +462,7 @@ server_body_append(struct http_req *r, const char *data, size_t n)
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
 	r->body[r->body_len] = '\0';
+	conntrack_body(r->srv->ct, r->track, n);
 	return BW_OK;
 }
 
@@ -417,9 +483,20 @@ server_release_db(struct server *s, struct http_req *r)
 static enum MHD_Result
 server_run(struct server *s, struct http_req *r)
 {
+	conntrack_busy(s->ct, r->track);
 	bw_err e = r->route->handler(r);
-	if (e != BW_OK && r->err == BW_OK)
+	if (e != BW_OK && r->err == BW_OK) {
 		(void)response_error(r, e, NULL);
+	} else if (e == BW_OK && (r->err != BW_OK || r->status >= 400)) {
+		/*
+		 * A handler that decided "no" must say so in its return value: its
+		 * caller may have gone on as if it had succeeded (a locked account's
+		 * password re-check once did). Never pass such a reply on.
+		 */
+		log_error("request %s: bug: handler for %s %s returned success with status %d (%s)",
+			  r->id, r->method_name, r->route->pattern, r->status, bw_errcode(r->err));
+		(void)response_error(r, BW_ERR_INTERNAL, NULL);
+	}
 	server_release_db(s, r);
 	return server_respond(s, r);
 }
@@ -429,7 +506,7 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 	      const char *version, const char *upload_data, size_t *upload_data_size,
 	      void **req_cls)
 {
-	(void)url, (void)version;
+	(void)url;
 	struct server *s = cls;
 	struct http_req *r = *req_cls;
 	if (r == NULL)
@@ -449,8 +526,10 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 		 * (closing is then what we want: it is never read). Everything
 		 * else answers on the next call and keeps the connection alive.
 		 */
-		if (server_admit(s, r, &expect_body) != BW_OK && expect_body)
+		bw_err e = server_admit(s, r, method, version, &expect_body);
+		if (e != BW_OK && expect_body)
 			return server_respond(s, r);
+		conntrack_headers_done(s->ct, r->track, e == BW_OK && expect_body, util_now_us());
 		return MHD_YES;
 	}
 	if (r->responded)
@@ -640,6 +719,25 @@ server_authorize(struct server *s, struct http_req *r)
 	return BW_OK;
 }
 
+static struct conntrack_conf
+server_conntrack_conf(const struct config *cfg)
+{
+	return (struct conntrack_conf){
+	    .header_timeout = cfg->header_timeout,
+	    .idle_timeout = cfg->connection_timeout,
+	    .body_min_rate = cfg->body_min_rate,
+	    .soft_max = cfg->max_connections,
+	};
+}
+
+/* Connections libmicrohttpd accepts beyond max_connections, each displacing a slow one. */
+static long
+server_slack(const struct config *cfg)
+{
+	long slack = cfg->max_connections / 8;
+	return slack < 16 ? 16 : slack;
+}
+
 bw_err
 server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
 	     const struct server_deps *deps, struct server **out, char *err, size_t errlen)
@@ -682,6 +780,9 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 		e = BW_ERR_NOMEM;
 		goto fail;
 	}
+	struct conntrack_conf ctc = server_conntrack_conf(cfg);
+	if ((e = conntrack_new(&ctc, 1, &s->ct)) != BW_OK)
+		goto fail;
 	if ((e = accesslog_open(cfg->access_log, &s->alog)) != BW_OK) {
 		snprintf(err, errlen, "[log] access_log %s: cannot open: %s", cfg->access_log,
 			 strerror(errno));
@@ -713,14 +814,21 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	    {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
 	    {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, tls_cert_callback()},
 	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
-	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
+	    /* Room above max_connections for newcomers that displace slow clients (conntrack.c). */
+	    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(cfg->max_connections + server_slack(cfg)), NULL},
 	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->connection_timeout, NULL},
 	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL},
-	    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
+	    /*
+	     * Not libmicrohttpd's own checks (Host present, no space in the
+	     * target): the framing stage makes them, answering as every other
+	     * refusal does, with the security headers and a JSON body.
+	     */
+	    {MHD_OPTION_STRICT_FOR_CLIENT, 0, NULL},
 	    {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)server_no_unescape, NULL},
 	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)server_begin, s},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)server_completed, s},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)server_notify_conn, s},
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, server_access, s, MHD_OPTION_ARRAY,
@@ -755,6 +863,10 @@ server_reload(struct server *s, const struct config *cfg, char *err, size_t errl
 		return BW_ERR_IO;
 	}
 	ratelimit_configure(s->rl, (double)cfg->rate_per_second, cfg->rate_burst);
+	struct conntrack_conf ctc = server_conntrack_conf(cfg);
+	ctc.soft_max = s->cfg.max_connections; /* restart only, as the hard limit */
+	ctc.idle_timeout = s->cfg.connection_timeout;
+	conntrack_configure(s->ct, &ctc);
 	ratelimit_configure(s->login_rl, (double)cfg->auth_login_rate / 60.0,
 			    cfg->auth_login_rate > 0 ? cfg->auth_login_rate : 1);
 	atomic_store(&s->header_max, cfg->header_max);
@@ -806,6 +918,7 @@ server_free(struct server *s)
 		return;
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
+	conntrack_free(s->ct); /* after the daemon: every connection has been closed */
 	tls_unload();
 	accesslog_close(s->alog);
 	ratelimit_free(s->rl);

@@ -63,6 +63,7 @@ KEY_SECTIONS = {
     "tls_cert": "server", "tls_key": "server", "threads": "server", "trusted_proxies": "server",
     "max_connections": "limits", "max_connections_per_ip": "limits",
     "connection_timeout": "limits", "header_max": "limits", "body_max": "limits",
+    "header_timeout": "limits", "body_min_rate": "limits",
     "rate_per_second": "limits", "rate_burst": "limits", "drain_timeout": "limits",
     "var_dir": "paths", "level": "log", "access_log": "log",
     # [database] port is left out: the name is taken by [server] port.

@@ -93,3 +93,30 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(start_server, tmp_p
     # the same claim straight from a non-proxy: ignored, so refused
     assert a.call("PUT", SECURITY, {"mfa_required": False}, source="127.0.0.2",
                   xff="198.51.100.20").status == 403
+
+
+def test_forged_first_forwarded_for_line_refused(start_server, tmp_path):
+    # Behind a proxy that appends its own X-Forwarded-For line, a client's own
+    # first line "10.1.2.3" must not pass for the allowlisted office address.
+    srv, a = admin_of(start_server, tmp_path, trusted_proxies="127.0.0.1")
+    office = {"entries": [{"cidr": "10.1.2.3/32", "label": "office"}]}
+    assert a.call("PUT", ALLOWLIST, office, xff="10.1.2.3").status == 200
+    host = srv.tenant_host(a.slug)
+    body = json.dumps({"entries": []}).encode()
+
+    def put(*xff):
+        lines = b"".join(b"X-Forwarded-For: " + v.encode() + b"\r\n" for v in xff)
+        return srv.raw_request(
+            b"PUT " + ALLOWLIST.encode() + b" HTTP/1.1\r\nHost: " + host.encode() +
+            b"\r\nOrigin: https://" + host.encode() +
+            b"\r\nCookie: __Host-bulwark_session=" + a.cookie.encode() +
+            b"\r\nContent-Type: application/json\r\n" + lines +
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body,
+            source="127.0.0.1", method="PUT")
+
+    r = put("10.1.2.3", "203.0.113.7")
+    assert r.status == 403 and "allowlist" in r.body["error"]["message"], r
+    assert a.call("GET", ALLOWLIST, xff="10.1.2.3").body["entries"][0]["cidr"] == "10.1.2.3/32"
+    # the office itself, behind the same proxy, still may
+    assert put("10.1.2.3").status == 200
+    assert a.call("GET", ALLOWLIST, xff="10.1.2.3").body["entries"] == []

@@ -54,3 +54,28 @@ def test_bad_trusted_proxies_refused(server_config, run_cli):
         conf = server_config(migrate=False, trusted_proxies=bad)
         proc = run_cli("config", "check", "-c", conf)
         assert proc.returncode != 0 and "trusted_proxies" in proc.stderr, (bad, proc)
+
+
+def test_every_forwarded_for_line_is_read(behind_proxy):
+    # Several lines are one comma-joined list (RFC 9110 5.3): a proxy that adds
+    # its own line (HAProxy's option forwardfor) leaves a forged first line in
+    # front of the address it saw; the client is still the right-most one.
+    srv = behind_proxy
+
+    def client(*lines):
+        head = b"".join(b"X-Forwarded-For: " + v + b"\r\n" for v in lines)
+        r = srv.raw_request(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + head +
+                            b"Connection: close\r\n\r\n", source="127.0.0.1")
+        assert r.status == 200, r
+        [entry] = srv.logged([r.headers["x-request-id"]])
+        return entry["client"]
+
+    assert client(b"10.1.2.3", b"203.0.113.7") == "203.0.113.7"
+    assert client(b"6.6.6.6, 10.1.2.3", b"198.51.100.9", b"10.0.0.5") == "198.51.100.9"
+    # the same values on one line give the same client
+    assert client(b"10.1.2.3, 203.0.113.7") == "203.0.113.7"
+    # a malformed entry on any line: unknown
+    assert client(b"not-an-address", b"203.0.113.7, 10.0.0.5") == "203.0.113.7"
+    assert client(b"203.0.113.7", b"bogus") == "::"
+    # an empty line is a malformed entry, not nothing
+    assert client(b"203.0.113.7", b"") == "::"

@@ -51,6 +51,21 @@ h_dberr(struct http_req *req)
 	return BW_ERR_DB;
 }
 
+/* The bug the server must catch: a refusal written, success returned. */
+static bw_err
+h_refuse_ok(struct http_req *req)
+{
+	(void)response_error(req, BW_ERR_LOCKED, "locked");
+	return BW_OK;
+}
+
+/* Likewise an error status dressed as a success body. */
+static bw_err
+h_error_json_ok(struct http_req *req)
+{
+	return response_json(req, 423, json_pack("{s:s}", "changed", "no"));
+}
+
 static bw_err
 h_header(struct http_req *req)
 {
@@ -65,6 +80,9 @@ static const struct route test_routes[] = {
 	{HTTP_GET, "/conflict", h_conflict, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
 	{HTTP_GET, "/dberr", h_dberr, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
 	{HTTP_GET, "/header", h_header, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
+	{HTTP_GET, "/refuse-ok", h_refuse_ok, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL, ROUTE_BODY_NONE},
+	{HTTP_GET, "/error-json-ok", h_error_json_ok, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL,
+	 ROUTE_BODY_NONE},
 };
 
 static long
@@ -258,6 +276,18 @@ test_handler_errors(void **state)
 	assert_int_equal(req("GET", "/dberr", NULL, 0, 0, &st, &b), CURLE_OK);
 	assert_int_equal(st, 503);
 	assert_non_null(strstr(b.data, "database_error"));
+	/*
+	 * A handler that wrote a refusal and returned success is a bug the
+	 * server catches: its caller went on as if it had succeeded, so the
+	 * reply is a 500, never the refusal (nor a success) it wrote.
+	 */
+	assert_int_equal(req("GET", "/refuse-ok", NULL, 0, 0, &st, &b), CURLE_OK);
+	assert_int_equal(st, 500);
+	assert_non_null(strstr(b.data, "internal_error"));
+	assert_null(strstr(b.data, "locked"));
+	assert_int_equal(req("GET", "/error-json-ok", NULL, 0, 0, &st, &b), CURLE_OK);
+	assert_int_equal(st, 500);
+	assert_null(strstr(b.data, "changed"));
 }
 
 static void

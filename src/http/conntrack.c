@@ -1,0 +1,351 @@
+/*
+ * Deadlines for slow clients. libmicrohttpd 0.9.75 only times out silence,
+ * so a client that sends a byte every few seconds keeps a connection slot
+ * for ever, and a handful of addresses fill the table (slowloris). Here
+ * every connection has a phase and a deadline of its own:
+ *
+ *   open     TLS handshake, request line and headers: header_timeout from
+ *            accept, however busy the client keeps the line;
+ *   body     the body must arrive at body_min_rate bytes/s on average once
+ *            a grace of header_timeout has passed;
+ *   busy     the handler runs and the reply is sent: no deadline here;
+ *   idle     between keep-alive requests: the next request line and its
+ *            headers must come within connection_timeout + header_timeout.
+ *
+ * A watchdog thread shuts down the socket of a connection past its
+ * deadline; libmicrohttpd then sees the connection end and cleans it up as
+ * usual. And when more than max_connections are open, a new connection
+ * displaces the oldest one that is still in its head or idle, so clients
+ * that send a whole request promptly are served even while slow ones fill
+ * the table. The socket is only ever shut down under the lock that the
+ * close notification also takes, and libmicrohttpd notifies before it
+ * closes the descriptor, so a descriptor is never shut down after reuse.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+enum ct_phase { CT_HEAD, CT_BODY, CT_BUSY, CT_IDLE, CT_CUT };
+
+struct conntrack_entry {
+	struct conntrack_entry *prev, *next;
+	int fd;
+	enum ct_phase phase;
+	uint64_t opened_us;
+	uint64_t deadline_us; /* CT_HEAD, CT_IDLE */
+	uint64_t body_from_us; /* CT_BODY: when the headers were complete */
+	uint64_t body_got;
+	int cut; /* shut down by us: the request's log line says 408 */
+};
+
+struct conntrack {
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	pthread_t thread;
+	int running, stop;
+	struct conntrack_conf conf;
+	struct conntrack_entry *head, *tail; /* oldest first */
+	size_t count;
+	_Atomic uint64_t cut_head, cut_body, displaced;
+};
+
+static void
+ct_unlink(struct conntrack *ct, struct conntrack_entry *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		ct->head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		ct->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+/* Called with ct->mu held. */
+static void
+ct_cut(struct conntrack_entry *e)
+{
+	if (e->phase == CT_CUT)
+		return;
+	e->phase = CT_CUT;
+	e->cut = 1;
+	if (e->fd >= 0)
+		(void)shutdown(e->fd, SHUT_RDWR);
+}
+
+static uint64_t
+ct_us(long seconds)
+{
+	return seconds > 0 ? (uint64_t)seconds * 1000000u : 0;
+}
+
+size_t
+conntrack_sweep(struct conntrack *ct, uint64_t now_us)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&ct->mu);
+	for (struct conntrack_entry *e = ct->head; e != NULL; e = e->next) {
+		switch (e->phase) {
+		case CT_HEAD:
+		case CT_IDLE:
+			if (now_us >= e->deadline_us) {
+				ct_cut(e);
+				atomic_fetch_add(&ct->cut_head, 1);
+				n++;
+			}
+			break;
+		case CT_BODY: {
+			uint64_t grace = ct_us(ct->conf.header_timeout);
+			if (ct->conf.body_min_rate <= 0 || now_us < e->body_from_us + grace)
+				break;
+			/* On average at least body_min_rate bytes/s since the grace ended. */
+			uint64_t due = (now_us - e->body_from_us - grace) *
+				       (uint64_t)ct->conf.body_min_rate / 1000000u;
+			if (e->body_got < due) {
+				ct_cut(e);
+				atomic_fetch_add(&ct->cut_body, 1);
+				n++;
+			}
+			break;
+		}
+		case CT_BUSY:
+		case CT_CUT:
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ct->mu);
+	return n;
+}
+
+static void *
+ct_watchdog(void *arg)
+{
+	struct conntrack *ct = arg;
+	uint64_t logged_head = 0, logged_body = 0, logged_displaced = 0;
+	pthread_mutex_lock(&ct->mu);
+	while (!ct->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CONNTRACK_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&ct->wake, &ct->mu, &ts);
+		if (ct->stop)
+			break;
+		pthread_mutex_unlock(&ct->mu);
+		(void)conntrack_sweep(ct, util_now_us());
+		/* One line per tick at most, however many were cut: an attack must not flood the log. */
+		uint64_t h = atomic_load(&ct->cut_head), b = atomic_load(&ct->cut_body),
+			 d = atomic_load(&ct->displaced);
+		if (h != logged_head || b != logged_body || d != logged_displaced)
+			log_warn("slow clients: %llu cut past the header deadline, %llu below the "
+				 "body rate, %llu displaced by new connections (totals)",
+				 (unsigned long long)h, (unsigned long long)b, (unsigned long long)d);
+		logged_head = h, logged_body = b, logged_displaced = d;
+		pthread_mutex_lock(&ct->mu);
+	}
+	pthread_mutex_unlock(&ct->mu);
+	return NULL;
+}
+
+bw_err
+conntrack_new(const struct conntrack_conf *conf, int watchdog, struct conntrack **out)
+{
+	struct conntrack *ct = calloc(1, sizeof(*ct));
+	*out = NULL;
+	if (ct == NULL)
+		return BW_ERR_NOMEM;
+	ct->conf = *conf;
+	if (pthread_mutex_init(&ct->mu, NULL) != 0) {
+		free(ct);
+		return BW_ERR_NOMEM;
+	}
+	if (pthread_cond_init(&ct->wake, NULL) != 0) {
+		pthread_mutex_destroy(&ct->mu);
+		free(ct);
+		return BW_ERR_NOMEM;
+	}
+	if (watchdog) {
+		if (pthread_create(&ct->thread, NULL, ct_watchdog, ct) != 0) {
+			pthread_cond_destroy(&ct->wake);
+			pthread_mutex_destroy(&ct->mu);
+			free(ct);
+			return BW_ERR_NOMEM;
+		}
+		ct->running = 1;
+	}
+	*out = ct;
+	return BW_OK;
+}
+
+void
+conntrack_free(struct conntrack *ct)
+{
+	if (ct == NULL)
+		return;
+	if (ct->running) {
+		pthread_mutex_lock(&ct->mu);
+		ct->stop = 1;
+		pthread_cond_signal(&ct->wake);
+		pthread_mutex_unlock(&ct->mu);
+		pthread_join(ct->thread, NULL);
+	}
+	/* libmicrohttpd has closed every connection by now; free what is left all the same. */
+	struct conntrack_entry *e = ct->head;
+	while (e != NULL) {
+		struct conntrack_entry *next = e->next;
+		free(e);
+		e = next;
+	}
+	pthread_cond_destroy(&ct->wake);
+	pthread_mutex_destroy(&ct->mu);
+	free(ct);
+}
+
+void
+conntrack_configure(struct conntrack *ct, const struct conntrack_conf *conf)
+{
+	pthread_mutex_lock(&ct->mu);
+	ct->conf = *conf;
+	pthread_mutex_unlock(&ct->mu);
+}
+
+struct conntrack_entry *
+conntrack_open(struct conntrack *ct, int fd, uint64_t now_us)
+{
+	struct conntrack_entry *e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		/* Untracked means undeadlined: refuse it rather. */
+		if (fd >= 0)
+			(void)shutdown(fd, SHUT_RDWR);
+		return NULL;
+	}
+	e->fd = fd;
+	e->phase = CT_HEAD;
+	e->opened_us = now_us;
+	pthread_mutex_lock(&ct->mu);
+	e->deadline_us = now_us + ct_us(ct->conf.header_timeout);
+	e->prev = ct->tail;
+	if (ct->tail != NULL)
+		ct->tail->next = e;
+	else
+		ct->head = e;
+	ct->tail = e;
+	ct->count++;
+	if (ct->conf.soft_max > 0 && ct->count > (size_t)ct->conf.soft_max) {
+		/* Full: the oldest connection that has not sent a whole request yet makes room. */
+		struct conntrack_entry *v = ct->head;
+		while (v != NULL && (v == e || (v->phase != CT_HEAD && v->phase != CT_IDLE)))
+			v = v->next;
+		ct_cut(v != NULL ? v : e);
+		atomic_fetch_add(&ct->displaced, 1);
+	}
+	pthread_mutex_unlock(&ct->mu);
+	return e;
+}
+
+void
+conntrack_close(struct conntrack *ct, struct conntrack_entry *e)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	ct_unlink(ct, e);
+	ct->count--;
+	e->fd = -1;
+	pthread_mutex_unlock(&ct->mu);
+	free(e);
+}
+
+void
+conntrack_request_line(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	if (e->phase == CT_IDLE) {
+		uint64_t d = now_us + ct_us(ct->conf.header_timeout);
+		e->phase = CT_HEAD;
+		if (d < e->deadline_us)
+			e->deadline_us = d;
+	}
+	pthread_mutex_unlock(&ct->mu);
+}
+
+void
+conntrack_headers_done(struct conntrack *ct, struct conntrack_entry *e, int body, uint64_t now_us)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	if (e->phase != CT_CUT) {
+		e->phase = body ? CT_BODY : CT_BUSY;
+		e->body_from_us = now_us;
+		e->body_got = 0;
+	}
+	pthread_mutex_unlock(&ct->mu);
+}
+
+void
+conntrack_body(struct conntrack *ct, struct conntrack_entry *e, size_t n)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	e->body_got += n;
+	pthread_mutex_unlock(&ct->mu);
+}
+
+void
+conntrack_busy(struct conntrack *ct, struct conntrack_entry *e)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	if (e->phase != CT_CUT)
+		e->phase = CT_BUSY;
+	pthread_mutex_unlock(&ct->mu);
+}
+
+void
+conntrack_idle(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	if (e->phase != CT_CUT) {
+		e->phase = CT_IDLE;
+		e->deadline_us =
+		    now_us + ct_us(ct->conf.idle_timeout) + ct_us(ct->conf.header_timeout);
+	}
+	pthread_mutex_unlock(&ct->mu);
+}
+
+int
+conntrack_was_cut(struct conntrack *ct, struct conntrack_entry *e)
+{
+	if (e == NULL)
+		return 0;
+	pthread_mutex_lock(&ct->mu);
+	int cut = e->cut;
+	pthread_mutex_unlock(&ct->mu);
+	return cut;
+}
+
+size_t
+conntrack_count(struct conntrack *ct)
+{
+	pthread_mutex_lock(&ct->mu);
+	size_t n = ct->count;
+	pthread_mutex_unlock(&ct->mu);
+	return n;
+}
