@@ -64,7 +64,7 @@ deps-bench:
 
 _all: build/bulwark $(BENCHBIN)
 
-_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query
+_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing
 
 _check: _all _san
 	@tests/run-all
@@ -109,6 +109,11 @@ build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c src/http/query.c src/http/csv.c s
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \
 	    $(shell pkg-config --libs jansson) -lcrypto
+
+build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
 fmt:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)

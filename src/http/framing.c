@@ -48,22 +48,33 @@ framing_at(const char *p, const char *q)
 }
 
 /*
+ * A NUL at p, read only when p lies inside the head (before end, when end
+ * is known): nothing past the head is ever read.
+ */
+static int
+framing_nul(const char *p, const char *end)
+{
+	return (end == NULL || (uintptr_t)p < (uintptr_t)end) && *p == '\0';
+}
+
+/*
  * The field's line in the buffer: name, the colon (now NUL), optional
  * white space, the value, then CR LF (now NUL NUL). Returns the first byte
  * after the line, or NULL when the field is not laid out as one line.
  */
 static const char *
-framing_line(const struct http_field *f)
+framing_line(const struct http_field *f, const char *end)
 {
 	const char *colon = f->name + f->name_len;
 	uintptr_t from = (uintptr_t)(colon + 1), to = (uintptr_t)f->value;
-	if (*colon != '\0' || to < from || to - from > FRAMING_OWS_MAX)
+	if (*colon != '\0' || to < from || to - from > FRAMING_OWS_MAX ||
+	    (end != NULL && to > (uintptr_t)end))
 		return NULL;
 	for (const char *p = colon + 1; !framing_at(p, f->value); p++)
 		if (*p != ' ' && *p != '\t')
 			return NULL;
 	const char *eol = f->value + f->value_len;
-	if (eol[0] != '\0' || eol[1] != '\0')
+	if (!framing_nul(eol, end) || !framing_nul(eol + 1, end))
 		return NULL;
 	return eol + 2;
 }
@@ -84,16 +95,26 @@ framing_check(const char *version, const struct http_field *f, size_t n, const c
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
 
-	const char *next = NULL;
-	if (version != NULL && version[0] != '\0') {
-		size_t vl = strlen(version);
-		if (version[vl + 1] != '\0') {
-			*why = "malformed request line";
+	/*
+	 * Each name must start where the line before it ended, checked before
+	 * its line is read: so every byte read lies between two pointers into
+	 * the head. The parser hands over only HTTP/1.x, so a version is there.
+	 */
+	if (version == NULL || version[0] == '\0') {
+		*why = "malformed request line";
+		return BW_ERR_INVALID;
+	}
+	size_t vl = strlen(version);
+	if (!framing_nul(version + vl + 1, end)) {
+		*why = "malformed request line";
+		return BW_ERR_INVALID;
+	}
+	const char *next = version + vl + 2;
+	for (size_t i = 0; i < n; i++) {
+		if (!framing_at(f[i].name, next)) {
+			*why = "header lines are not CRLF-separated fields (folded line, NUL or bare LF)";
 			return BW_ERR_INVALID;
 		}
-		next = version + vl + 2;
-	}
-	for (size_t i = 0; i < n; i++) {
 		if (f[i].name_len == 0) {
 			*why = "empty header field name";
 			return BW_ERR_INVALID;
@@ -107,11 +128,7 @@ framing_check(const char *version, const struct http_field *f, size_t n, const c
 			*why = "control character in a header field value";
 			return BW_ERR_INVALID;
 		}
-		if (next != NULL && !framing_at(f[i].name, next)) {
-			*why = "header lines are not CRLF-separated fields (folded line, NUL or bare LF)";
-			return BW_ERR_INVALID;
-		}
-		if ((next = framing_line(&f[i])) == NULL) {
+		if ((next = framing_line(&f[i], end)) == NULL) {
 			*why = "header lines are not CRLF-separated fields (folded line, NUL or bare LF)";
 			return BW_ERR_INVALID;
 		}
@@ -123,8 +140,8 @@ framing_check(const char *version, const struct http_field *f, size_t n, const c
 			tes++, te = &f[i];
 	}
 	/* The head ends with an empty line: NUL NUL once more, then end. */
-	if (end != NULL && next != NULL &&
-	    (next[0] != '\0' || next[1] != '\0' || !framing_at(next + 2, end))) {
+	if (end != NULL &&
+	    (!framing_at(next + 2, end) || !framing_nul(next, end) || !framing_nul(next + 1, end))) {
 		*why = "header lines are not CRLF-separated fields (folded line, NUL or bare LF)";
 		return BW_ERR_INVALID;
 	}
