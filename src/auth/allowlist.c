@@ -1,8 +1,10 @@
 /*
- * The admin IP allowlist of a tenant: when it has entries, every admin or
- * destructive request must come from one of them, checked on every request
- * (not at login), so a session cookie carried off the network cannot change
- * or delete anything. An empty list allows every address.
+ * The admin IP allowlist of a tenant: when it has entries, every guarded
+ * request (router_guard: admin, security-sensitive and destructive routes;
+ * with "guard_all_changes" every change too) must come from one of them,
+ * checked on every request (not at login), so a session cookie or token
+ * carried off the network cannot reach them. An empty list allows every
+ * address.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,51 +13,73 @@
 #include "../http/netaddr.h"
 #include "auth_api.h"
 
-/* 1 if addr may make admin/destructive requests; 0 if not; -1 on db error. */
-int
-allowlist_permits(db *d, const char *addr)
+/* The settings row holding the tenant's choice to guard every change. */
+#define ALLOWLIST_GUARD_ALL "allowlist_guard_all_changes"
+
+/*
+ * One statement, kept with the connection: every entry, each carrying the
+ * guard-every-change setting, so a change costs one round trip too. No
+ * rows means an empty list, which allows everything whatever the setting.
+ */
+bw_err
+allowlist_permits(db *d, const char *addr, int change_only)
 {
-	static const char sql[] = "SELECT cidr FROM ip_allowlist";
+	static const char sql[] = "SELECT a.cidr, (SELECT s.value FROM settings s WHERE s.name = '"
+				  ALLOWLIST_GUARD_ALL "') FROM ip_allowlist a";
 	db_stmt *s = NULL;
-	int row, entries = 0, ok = 0;
+	int row, entries = 0, listed = 0, guard_all = 0;
 	struct netaddr a;
 	int parsed = netaddr_parse(addr, &a) == BW_OK;
-	if (db_prepare_cached(d, sql, &s) != BW_OK)
-		return -1;
-	bw_err e;
+	bw_err e = db_prepare_cached(d, sql, &s);
+	if (e != BW_OK)
+		return BW_ERR_DB;
 	while ((e = db_step(s, &row)) == BW_OK && row) {
 		struct netrange r;
+		const char *g = db_col_text(s, 1);
 		entries++;
+		guard_all = g != NULL && strcmp(g, "1") == 0;
 		/* Entries were validated when stored; one that no longer parses matches nothing. */
 		if (parsed && netrange_parse(db_col_text(s, 0), &r) == BW_OK && netrange_contains(&r, &a))
-			ok = 1;
+			listed = 1;
 	}
 	db_done(s);
 	if (e != BW_OK)
+		return BW_ERR_DB;
+	if (entries == 0 || listed || (change_only && !guard_all))
+		return BW_OK;
+	return BW_ERR_DENIED;
+}
+
+/* The guard-every-change setting: 1 on, 0 off, -1 on a database error. */
+static int
+allowlist_guard_all(db *d)
+{
+	db_stmt *s;
+	int row = 0, on = 0;
+	if (db_prepare(d, "SELECT value FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'", &s) !=
+	    BW_OK)
 		return -1;
-	return entries == 0 || ok;
+	bw_err e = db_step(s, &row);
+	const char *v = e == BW_OK && row ? db_col_text(s, 0) : NULL;
+	on = v != NULL && strcmp(v, "1") == 0;
+	db_finalize(s);
+	return e == BW_OK ? on : -1;
 }
 
 static bw_err
 allowlist_get(struct http_req *req)
 {
 	db *d;
-	db_stmt *s;
-	int row;
-	json_t *list = json_array();
+	json_t *list = NULL;
 	bw_err e = http_req_db(req, &d);
-	if (e == BW_OK && (e = db_prepare(d, "SELECT cidr, label FROM ip_allowlist ORDER BY id", &s)) == BW_OK) {
-		while ((e = db_step(s, &row)) == BW_OK && row)
-			json_array_append_new(list, json_pack("{s:s, s:s}", "cidr", db_col_text(s, 0),
-							      "label", db_col_text(s, 1)));
-		db_finalize(s);
-	}
-	if (e != BW_OK) {
-		json_decref(list);
-		return req->err != BW_OK ? req->err : response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	}
+	if (e != BW_OK)
+		return e;
+	int guard_all = allowlist_guard_all(d);
+	if (guard_all < 0 || allowlist_entries(d, &list) != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	return response_json(req, 200,
-			     json_pack("{s:o, s:s}", "entries", list, "your_address", req->client_ip));
+			     json_pack("{s:o, s:b, s:s}", "entries", list, "guard_all_changes",
+				       guard_all, "your_address", req->client_ip));
 }
 
 bw_err
@@ -86,9 +110,11 @@ allowlist_entries(db *d, json_t **out)
 }
 
 /*
- * Replace the list. A list that would exclude the caller's own address
- * needs "confirm_self_lockout": true (the operator can always clear it with
- * `bulwark tenant allowlist clear SLUG`).
+ * Replace the list, and with "guard_all_changes" (a boolean; left as it was
+ * when absent, so a client that only knows the list never turns it off)
+ * whether every change is held to it. A list that would exclude the
+ * caller's own address needs "confirm_self_lockout": true (the operator can
+ * always clear it with `bulwark tenant allowlist clear SLUG`).
  */
 static bw_err
 allowlist_put(struct http_req *req)
@@ -105,6 +131,11 @@ allowlist_put(struct http_req *req)
 	if (!json_is_array(entries) || json_array_size(entries) > 256) {
 		json_decref(in);
 		return response_error(req, BW_ERR_INVALID, "entries: an array of at most 256 {cidr, label}");
+	}
+	json_t *guard = json_object_get(in, "guard_all_changes");
+	if (guard != NULL && !json_is_boolean(guard)) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID, "guard_all_changes: a boolean");
 	}
 	int have_caller = netaddr_parse(req->client_ip, &caller) == BW_OK;
 	json_array_foreach(entries, i, v)
@@ -152,13 +183,29 @@ allowlist_put(struct http_req *req)
 			e = db_exec_params(d,
 					   "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
 	}
+	/* Read inside the transaction: what this change replaces. */
+	int was = e == BW_OK ? allowlist_guard_all(d) : 0, now_on = was;
+	if (was < 0)
+		e = BW_ERR_DB;
+	if (e == BW_OK && guard != NULL) {
+		const char *ins[] = {json_is_true(guard) ? "1" : "0", now, NULL};
+		now_on = json_is_true(guard);
+		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'",
+					none)) == BW_OK)
+			e = db_exec_params(d,
+					   "INSERT INTO settings (name, value, updated_at) VALUES ('" ALLOWLIST_GUARD_ALL
+					   "', ?, ?)",
+					   ins);
+	}
 	json_t *after = NULL;
 	if (e == BW_OK && (e = allowlist_entries(d, &after)) == BW_OK) {
-		char detail[64];
-		snprintf(detail, sizeof(detail), "allowlist set: %zu entries", json_array_size(entries));
+		char detail[80];
+		snprintf(detail, sizeof(detail), "allowlist set: %zu entries, guard_all_changes %s",
+			 json_array_size(entries), now_on ? "on" : "off");
 		auth_event(d, req->auth.user.id, "allowlist_changed", req->client_ip, detail);
-		e = api_audit(req, d, "settings", 0, "update", json_pack("{s:o}", "allowlist", before),
-			      json_pack("{s:o}", "allowlist", after));
+		e = api_audit(req, d, "settings", 0, "update",
+			      json_pack("{s:o, s:b}", "allowlist", before, "guard_all_changes", was),
+			      json_pack("{s:o, s:b}", "allowlist", after, "guard_all_changes", now_on));
 		before = NULL;
 	}
 	json_decref(before);

@@ -52,7 +52,12 @@ extern const size_t allowlist_routes_count;
 
 /* The allowlist as [{cidr, label}] (for the audit log); caller owns *out. */
 bw_err allowlist_entries(db *d, json_t **out) BW_MUST_USE;
-/* 1 if addr may make admin or destructive requests (or the list is empty), 0 if not, -1 on error. */
-int allowlist_permits(db *d, const char *addr);
+/*
+ * Whether addr may make a guarded request: BW_OK when the list is empty or
+ * addr is on it, or when change_only (a change not guarded by itself) and
+ * the tenant does not guard every change; BW_ERR_DENIED when not;
+ * BW_ERR_DB when the list cannot be read. One statement, cached.
+ */
+bw_err allowlist_permits(db *d, const char *addr, int change_only) BW_MUST_USE;
 
 #endif

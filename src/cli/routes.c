@@ -61,6 +61,7 @@ static const struct {
 	{ROUTE_ADMIN, "admin"},         {ROUTE_DESTRUCTIVE, "destructive"},
 	{ROUTE_NO_TENANT, "no_tenant"}, {ROUTE_MFA_PENDING, "mfa_pending"},
 	{ROUTE_MFA_ENROL, "mfa_enrol"}, {ROUTE_PW_CHANGE, "pw_change"},
+	{ROUTE_ROUTINE, "routine"},
 };
 
 int
@@ -101,10 +102,11 @@ cli_routes(int argc, char **argv)
 		for (size_t k = 0; k < module_catalog_count; k++)
 			if (v[i].data == module_catalog[k])
 				m = module_catalog[k];
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:o, s:s?}", "method", method,
-						      "pattern", v[i].pattern, "permission",
-						      v[i].permission, "flags", flags, "module",
-						      m ? m->name : NULL));
+		json_array_append_new(
+		    list, json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:s}", "method", method, "pattern",
+				    v[i].pattern, "permission", v[i].permission, "flags", flags,
+				    "module", m ? m->name : NULL, "allowlist",
+				    router_guard_name(router_guard(&v[i]))));
 	}
 	free(v);
 	char *s = json_dumps(list, JSON_INDENT(1));

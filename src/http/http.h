@@ -37,6 +37,20 @@ enum route_flags {
 	ROUTE_MFA_PENDING = 1 << 5, /* reachable before the MFA code is entered */
 	ROUTE_MFA_ENROL = 1 << 6,   /* reachable by a user who must still enrol in MFA */
 	ROUTE_PW_CHANGE = 1 << 7,   /* reachable with a one-time password not yet changed */
+	ROUTE_ROUTINE = 1 << 8,     /* a module action that is ordinary record work (assign,
+				     * accept): the allowlist treats it as an edit, see router_guard */
+};
+
+/*
+ * How the admin IP allowlist applies to a route (docs/adr/0010): whenever
+ * the tenant's list has entries (ALWAYS), only when the tenant also guards
+ * every change (CHANGE), or never (NONE: public routes, reads of records,
+ * signing out and the MFA code).
+ */
+enum route_guard {
+	ROUTE_GUARD_NONE,
+	ROUTE_GUARD_CHANGE,
+	ROUTE_GUARD_ALWAYS,
 };
 
 /* Body limit values for struct route.body_max. */
@@ -134,6 +148,14 @@ size_t router_max_body(const struct router *r);
 unsigned router_method(const char *name);
 /* "GET, HEAD, POST" for an allow mask into out. */
 void router_allow_string(unsigned allow, char *out, size_t outlen);
+/*
+ * The allowlist class of a route, from its flags, method and permission
+ * alone, so that a route added later is classified without anyone
+ * remembering to: see docs/auth.md "Admin IP allowlist" for the rule.
+ */
+enum route_guard router_guard(const struct route *route);
+/* "always", "changes" or "never", as `bulwark routes` prints it. */
+const char *router_guard_name(enum route_guard g);
 /* Routes for iteration by tests and the permission catalogue. */
 size_t router_count(const struct router *r);
 const struct route *router_route(const struct router *r, size_t i);

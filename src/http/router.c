@@ -375,3 +375,82 @@ router_route(const struct router *r, size_t i)
 {
 	return i < r->n ? r->routes[i].r : NULL;
 }
+
+/*
+ * The system scopes: permissions outside them are a module's, and a
+ * module's verb outside router_record_verbs is one of its actions.
+ */
+static const char *const router_system_scopes[] = {"self", "users", "roles", "settings", "audit"};
+static const char *const router_record_verbs[] = {"view", "create", "edit", "delete", "export"};
+
+static int
+router_is(const char *s, size_t n, const char *word)
+{
+	return strlen(word) == n && strncmp(s, word, n) == 0;
+}
+
+static int
+router_in(const char *s, size_t n, const char *const *words, size_t nwords)
+{
+	for (size_t i = 0; i < nwords; i++)
+		if (router_is(s, n, words[i]))
+			return 1;
+	return 0;
+}
+
+enum route_guard
+router_guard(const struct route *rt)
+{
+	if (rt->flags & ROUTE_PUBLIC)
+		return ROUTE_GUARD_NONE; /* before sign-in: there is no session to steal */
+	if ((rt->flags & (ROUTE_ADMIN | ROUTE_DESTRUCTIVE)) || rt->method == HTTP_DELETE)
+		return ROUTE_GUARD_ALWAYS;
+	const char *perm = rt->permission ? rt->permission : "";
+	const char *dot = strchr(perm, '.');
+	size_t slen = dot ? (size_t)(dot - perm) : strlen(perm);
+	const char *verb = dot ? dot + 1 : "";
+	size_t vlen = strlen(verb);
+	/* The admin area: settings (the allowlist itself) and the audit log, reads included. */
+	if (router_is(perm, slen, "settings") || router_is(perm, slen, "audit"))
+		return ROUTE_GUARD_ALWAYS;
+	/* Who may do what: every users.* and roles.* but the plain reads. */
+	if ((router_is(perm, slen, "users") || router_is(perm, slen, "roles")) &&
+	    !router_is(verb, vlen, "view"))
+		return ROUTE_GUARD_ALWAYS;
+	/* One's own credentials: API tokens, MFA, password. */
+	if (router_is(perm, slen, "self") &&
+	    (router_is(verb, vlen, "tokens") || router_is(verb, vlen, "mfa") ||
+	     router_is(verb, vlen, "password")))
+		return ROUTE_GUARD_ALWAYS;
+	/* Bulk reads out of the tenant. */
+	if (router_is(verb, vlen, "export"))
+		return ROUTE_GUARD_ALWAYS;
+	/*
+	 * A module action (send, void, reveal_credential, ...) is guarded unless
+	 * it says it is routine record work: one added later is guarded until
+	 * someone decides otherwise. A permission of no known shape counts as one.
+	 */
+	if (!router_in(perm, slen, router_system_scopes, BW_ARRAY_LEN(router_system_scopes)) &&
+	    !router_in(verb, vlen, router_record_verbs, BW_ARRAY_LEN(router_record_verbs)) &&
+	    !(rt->flags & ROUTE_ROUTINE))
+		return ROUTE_GUARD_ALWAYS;
+	/* Any other change, but signing out and the MFA code (reachable before it). */
+	if ((rt->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) && !(rt->flags & ROUTE_MFA_PENDING))
+		return ROUTE_GUARD_CHANGE;
+	return ROUTE_GUARD_NONE;
+}
+
+const char *
+router_guard_name(enum route_guard g)
+{
+	switch (g) {
+	case ROUTE_GUARD_NONE:
+		return "never";
+	case ROUTE_GUARD_CHANGE:
+		return "changes";
+	case ROUTE_GUARD_ALWAYS:
+		return "always";
+	default:
+		abort();
+	}
+}

@@ -694,16 +694,21 @@ server_authorize(struct server *s, struct http_req *r)
 	    r->auth.mfa_required)
 		return response_error(r, BW_ERR_DENIED,
 				      "this organisation requires MFA: enrol before anything else");
-	/* 7. The admin IP allowlist, on every admin or destructive request. */
-	if ((rt->flags & (ROUTE_ADMIN | ROUTE_DESTRUCTIVE)) || r->method == HTTP_DELETE) {
-		int ok = allowlist_permits(d, r->client_ip);
-		if (ok < 0)
-			return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
-		if (!ok) {
+	/*
+	 * 7. The admin IP allowlist: on every guarded request (router_guard),
+	 * and on every other change when the tenant guards every change; the
+	 * same one statement reads both, and a read of records reads neither.
+	 */
+	enum route_guard guard = router_guard(rt);
+	if (guard != ROUTE_GUARD_NONE) {
+		e = allowlist_permits(d, r->client_ip, guard == ROUTE_GUARD_CHANGE);
+		if (e == BW_ERR_DENIED) {
 			auth_event(d, r->auth.user.id, "allowlist_denied", r->client_ip, rt->pattern);
 			return response_error(r, BW_ERR_DENIED,
 					      "this address is not on the organisation's admin allowlist");
 		}
+		if (e != BW_OK)
+			return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 	}
 	/*
 	 * 8. Permission, from the roles the user holds now (a change of roles

@@ -120,8 +120,12 @@ static const struct field_desc ticket_fields[] = {
 	F_DATE("due_on", "Due on", FF_SORT),
 };
 
+/*
+ * Actions are held to the admin IP allowlist unless ROUTE_ROUTINE says they
+ * are ordinary record work, like an edit (docs/adr/0010-allowlist-scope.md).
+ */
 static const struct action_desc ticket_actions[] = {
-	{"assign", "Assign", 0, hooks_ticket_assign},
+	{"assign", "Assign", ROUTE_ROUTINE, hooks_ticket_assign},
 };
 
 static const struct module_desc tickets = {
@@ -282,8 +286,8 @@ static const struct field_desc estimate_fields[] = {
 
 static const struct action_desc estimate_actions[] = {
 	{"send", "Send", 0, hooks_doc_send},
-	{"accept", "Accept", 0, hooks_estimate_accept},
-	{"decline", "Decline", 0, hooks_estimate_decline},
+	{"accept", "Accept", ROUTE_ROUTINE, hooks_estimate_accept},
+	{"decline", "Decline", ROUTE_ROUTINE, hooks_estimate_decline},
 };
 
 static const struct module_desc estimates = {

@@ -50,10 +50,12 @@ class Reply:
 
 class Client:
     """Requests to one tenant as one user (API token or session), on one
-    kept-alive connection (re-opened when the server closes it)."""
+    kept-alive connection (re-opened when the server closes it), from the
+    source address given (loopback 127.0.0.x: a client elsewhere) or 127.0.0.1."""
 
-    def __init__(self, srv, slug, token=None, session=None):
+    def __init__(self, srv, slug, token=None, session=None, source=None):
         self.srv, self.slug, self.token, self.session = srv, slug, token, session
+        self.source = source
         self.conn = None
 
     def request(self, method, path, body=None, headers=None):
@@ -72,7 +74,7 @@ class Client:
         h = {k: v for k, v in h.items() if v is not None}  # None: leave the header out
         for attempt in (0, 1):
             if self.conn is None:
-                self.conn = self.srv.connection()
+                self.conn = self.srv.connection(self.source)
             try:
                 self.conn.request(method, path, body=data, headers=h)
                 resp = self.conn.getresponse()

@@ -127,8 +127,9 @@ def test_identity_changes_recorded(srv):
     assert create["after"]["name"] == tok["name"] and create["after"]["scopes"] == ["*"]
     assert tok["token"] not in str(data)
     assert mfa["before"] == {"mfa_required": False} and mfa["after"] == {"mfa_required": True}
-    assert allow["before"] == {"allowlist": []}
-    assert allow["after"] == {"allowlist": [{"cidr": "127.0.0.0/8", "label": "loopback"}]}
+    assert allow["before"] == {"allowlist": [], "guard_all_changes": False}
+    assert allow["after"] == {"allowlist": [{"cidr": "127.0.0.0/8", "label": "loopback"}],
+                              "guard_all_changes": False}
 
     # a token acts as itself: actor "token", its id and owner
     tok2 = mint(srv, t, session, ["audit.view", "self.tokens"])

@@ -201,6 +201,54 @@ test_builtin_routes_register(void **state)
 	router_free(rt);
 }
 
+/* The allowlist class: from flags, method and permission name (ADR 0010). */
+static void
+test_guard_classes(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned method, flags;
+		const char *perm;
+		enum route_guard want;
+	} cases[] = {
+	    {HTTP_POST, ROUTE_PUBLIC, NULL, ROUTE_GUARD_NONE},
+	    {HTTP_GET, 0, "customers.view", ROUTE_GUARD_NONE},
+	    {HTTP_GET, 0, "self.view", ROUTE_GUARD_NONE},
+	    {HTTP_GET, 0, "users.view", ROUTE_GUARD_NONE},
+	    {HTTP_GET, 0, "roles.view", ROUTE_GUARD_NONE},
+	    {HTTP_POST, ROUTE_MFA_PENDING, "self.session", ROUTE_GUARD_NONE},
+	    {HTTP_POST, 0, "self.session", ROUTE_GUARD_CHANGE},
+	    {HTTP_POST, 0, "customers.create", ROUTE_GUARD_CHANGE},
+	    {HTTP_PATCH, 0, "customers.edit", ROUTE_GUARD_CHANGE},
+	    {HTTP_POST, ROUTE_ROUTINE, "tickets.assign", ROUTE_GUARD_CHANGE},
+	    {HTTP_POST, 0, "tickets.assign", ROUTE_GUARD_ALWAYS},
+	    {HTTP_POST, 0, "invoices.send", ROUTE_GUARD_ALWAYS},
+	    {HTTP_POST, ROUTE_ROUTINE | ROUTE_DESTRUCTIVE, "invoices.void", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "customers.export", ROUTE_GUARD_ALWAYS},
+	    {HTTP_DELETE, 0, "customers.delete", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, ROUTE_ADMIN, "customers.view", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "audit.view", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "settings.view", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "users.tokens", ROUTE_GUARD_ALWAYS},
+	    {HTTP_POST, 0, "users.unlock", ROUTE_GUARD_ALWAYS},
+	    {HTTP_PATCH, 0, "roles.edit", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "self.tokens", ROUTE_GUARD_ALWAYS},
+	    {HTTP_POST, ROUTE_MFA_ENROL, "self.mfa", ROUTE_GUARD_ALWAYS},
+	    {HTTP_POST, ROUTE_PW_CHANGE, "self.password", ROUTE_GUARD_ALWAYS},
+	    /* no known shape: guarded */
+	    {HTTP_GET, 0, "oddity", ROUTE_GUARD_ALWAYS},
+	    {HTTP_GET, 0, "usersx.view", ROUTE_GUARD_NONE},
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(cases); i++) {
+		struct route r = {cases[i].method, "/x", h_ok, cases[i].flags, cases[i].perm,
+				  ROUTE_BODY_NONE, NULL};
+		if ((int)router_guard(&r) != (int)cases[i].want)
+			fail_msg("case %zu (%s): got %s", i, cases[i].perm ? cases[i].perm : "-",
+				 router_guard_name(router_guard(&r)));
+	}
+	assert_string_equal(router_guard_name(ROUTE_GUARD_CHANGE), "changes");
+}
+
 int
 main(void)
 {
@@ -212,6 +260,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
 		cmocka_unit_test(test_registration_refusals),
 		cmocka_unit_test(test_builtin_routes_register),
+		cmocka_unit_test(test_guard_classes),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
