@@ -122,7 +122,7 @@ static const struct field_desc ticket_fields[] = {
 
 /*
  * Actions are held to the admin IP allowlist unless ROUTE_ROUTINE says they
- * are ordinary record work, like an edit (docs/adr/0010-allowlist-scope.md).
+ * are ordinary record work, like an edit (docs/adr/0011-allowlist-scope.md).
  */
 static const struct action_desc ticket_actions[] = {
 	{"assign", "Assign", ROUTE_ROUTINE, hooks_ticket_assign},

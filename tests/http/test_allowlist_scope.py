@@ -1,5 +1,5 @@
 """What the admin IP allowlist guards, generated from `bulwark routes`
-(docs/adr/0010-allowlist-scope.md, docs/auth.md "Admin IP allowlist").
+(docs/adr/0011-allowlist-scope.md, docs/auth.md "Admin IP allowlist").
 
 The set of routes that must be guarded is derived here from each route's
 method and permission name alone (must_guard), never from its flags or
@@ -25,7 +25,7 @@ MANY = 100000
 ON, OFF = "127.0.0.1", "127.0.0.2"
 ALLOWLIST = f"{API}/settings/allowlist"
 
-# The decision of ADR 0010, written out independently of the server's code.
+# The decision of ADR 0011, written out independently of the server's code.
 SYSTEM_SCOPES = {"self", "users", "roles", "settings", "audit"}
 RECORD_VERBS = {"view", "create", "edit", "delete", "export"}
 # Module actions that are ordinary record work: held to the list only when

@@ -201,7 +201,7 @@ test_builtin_routes_register(void **state)
 	router_free(rt);
 }
 
-/* The allowlist class: from flags, method and permission name (ADR 0010). */
+/* The allowlist class: from flags, method and permission name (ADR 0011). */
 static void
 test_guard_classes(void **state)
 {
