@@ -219,7 +219,7 @@ def test_users_roles_and_settings_write_one_row_each(env):
     row, _ = one_row(env, "PUT", f"{API}/settings/security", {"mfa_required": False})
     assert row[0] == "settings", row
     row, body = one_row(env, "POST", f"{API}/auth/tokens",
-                        {"name": "audited", "scopes": ["self.view"]})
+                        {"name": "audited", "scopes": ["self.view"], "password": PASSWORD})
     assert row == ("api_tokens", body["id"], "create"), row
     row, _ = one_row(env, "DELETE", f"{API}/auth/tokens/{body['id']}")
     assert row == ("api_tokens", body["id"], "revoke"), row
