@@ -97,6 +97,11 @@ bw_err session_end_user(db *d, int64_t user_id, int64_t keep) BW_MUST_USE;
 /* An API token: "bwk_" + secret; returns the id. */
 bw_err token_create(db *d, int64_t user_id, const char *name, const char *scopes_json,
 		    int64_t expires_at, char token[64], int64_t *id) BW_MUST_USE;
+/*
+ * Revoke every live API token of user_id except keep (0: all); how many in
+ * *n. BW_OK or the database's error.
+ */
+bw_err token_revoke_user(db *d, int64_t user_id, int64_t keep, int64_t *n) BW_MUST_USE;
 /* The same for an API token ("bwk_..."); scopes into ctx->scopes. */
 bw_err token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx) BW_MUST_USE;
 

@@ -223,19 +223,20 @@ api_attempt_ok(db *d, int64_t id)
 		log_warn("could not reset the failure count: %s", db_errmsg(d));
 }
 
+/*
+ * Refuse the attempt of a locked account: BW_ERR_LOCKED (423), with the
+ * unlock time in the error. Always an error, so no caller can go on.
+ */
 bw_err
 api_locked(struct http_req *req, int64_t until)
 {
 	char ts[32];
 	time_t t = (time_t)until;
 	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "code", "locked", "message",
-			      "account locked after too many failed sign-ins", "locked_until", ts,
-			      "request_id", req->id);
-	bw_err e = response_json(req, 423, o);
-	return e;
+	if (gmtime_r(&t, &tm) == NULL || strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(ts, sizeof(ts), "%s", "unknown");
+	return response_error_detail(req, BW_ERR_LOCKED, "account locked after too many failed sign-ins",
+				     json_pack("{s:s}", "locked_until", ts));
 }
 
 static bw_err
@@ -443,6 +444,16 @@ api_recheck_password(struct http_req *req, db *d, const char *password)
 	return e == BW_OK ? BW_OK : response_error(req, e, NULL);
 }
 
+bw_err
+api_body_password(struct http_req *req, db *d, json_t *body)
+{
+	const char *pw = api_str(body, "password", AUTH_PASSWORD_MAX);
+	if (pw == NULL)
+		return response_error(req, BW_ERR_INVALID,
+				      "password (string): your current password is required");
+	return api_recheck_password(req, d, pw);
+}
+
 static bw_err
 api_change_password(struct http_req *req)
 {
@@ -474,44 +485,84 @@ api_change_password(struct http_req *req)
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
 	const char *p[] = {phc, nowb, idb, NULL};
+	int64_t revoked = 0;
+	/*
+	 * Whoever else holds a session or an API token of this user loses it
+	 * with the old password: both are ended in the same transaction.
+	 */
 	if ((e = db_begin(d)) == BW_OK &&
 	    (e = db_exec_params(d,
 				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
 				" must_change_password = 0 WHERE id = ?",
 				p)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
+	    (e = token_revoke_user(d, req->auth.user.id, 0, &revoked)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "password_changed", req->client_ip,
-			   "other sessions ended");
+			   "other sessions ended, tokens revoked");
 		e = api_audit(req, d, "users", req->auth.user.id, "password_changed", NULL,
-			      json_pack("{s:b}", "other_sessions_ended", 1));
+			      json_pack("{s:b, s:I}", "other_sessions_ended", 1, "tokens_revoked",
+					(json_int_t)revoked));
 	}
 	if (api_tx_end(d, e) != BW_OK) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	e = response_json(req, 200, json_pack("{s:b}", "changed", 1));
+	e = response_json(req, 200,
+			  json_pack("{s:b, s:I}", "changed", 1, "tokens_revoked", (json_int_t)revoked));
 out:
 	crypto_wipe(phc, sizeof(phc));
 	json_decref(in);
 	return e;
 }
 
+/*
+ * End the user's other sessions; with {"tokens": true} also revoke their
+ * API tokens (but the one making the request, when it is one).
+ */
 static bw_err
 api_end_other_sessions(struct http_req *req)
 {
 	db *d;
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK)
+	json_t *in = NULL;
+	int tokens = 0;
+	int64_t revoked = 0;
+	bw_err e;
+	if (req->body_len > 0) {
+		if ((e = http_req_json(req, &in)) != BW_OK)
+			return e;
+		json_t *t = json_object_get(in, "tokens");
+		const char *key;
+		json_t *v;
+		json_object_foreach(in, key, v)
+		{
+			if (strcmp(key, "tokens") != 0) {
+				json_decref(in);
+				return response_error(req, BW_ERR_INVALID, "the only field is 'tokens' (boolean)");
+			}
+		}
+		if (t != NULL && !json_is_boolean(t)) {
+			json_decref(in);
+			return response_error(req, BW_ERR_INVALID, "field 'tokens' must be true or false");
+		}
+		tokens = json_is_true(t);
+		json_decref(in);
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK)
 		return e;
 	if ((e = db_begin(d)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip, "other sessions");
+	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
+	    (!tokens || (e = token_revoke_user(d, req->auth.user.id, req->auth.token_id, &revoked)) ==
+			    BW_OK)) {
+		auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip,
+			   tokens ? "other sessions and tokens" : "other sessions");
 		e = api_audit(req, d, "users", req->auth.user.id, "sessions_ended", NULL,
-			      json_pack("{s:s}", "sessions", "all but the current one"));
+			      json_pack("{s:s, s:I}", "sessions", "all but the current one",
+					"tokens_revoked", (json_int_t)revoked));
 	}
 	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	return response_json(req, 200, json_pack("{s:b}", "ended", 1));
+	return response_json(req, 200,
+			     json_pack("{s:b, s:I}", "ended", 1, "tokens_revoked", (json_int_t)revoked));
 }
 
 /* The user id in the path, which must exist in this tenant. */
@@ -561,8 +612,18 @@ api_user_unlock(struct http_req *req)
 	int64_t id;
 	char idb[24];
 	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
-	    (e = rbac_may_manage(req, d, id)) != BW_OK)
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+		return e;
+	/*
+	 * A lockout stops whoever is guessing this user's password; if that is
+	 * someone holding the user's own session, unlocking oneself would hand
+	 * them a fresh count. Someone else must do it.
+	 */
+	if (id == req->auth.user.id)
+		return response_error(req, BW_ERR_DENIED,
+				      "you cannot unlock your own account: another admin, or the "
+				      "operator with 'bulwark user unlock', must do it");
+	if ((e = rbac_may_manage(req, d, id)) != BW_OK)
 		return e;
 	snprintf(idb, sizeof(idb), "%lld", (long long)id);
 	const char *p[] = {idb, NULL};
@@ -591,13 +652,18 @@ api_user_unlock(struct http_req *req)
 	return response_json(req, 200, json_pack("{s:b}", "unlocked", 1));
 }
 
+/*
+ * A new API token: {"name", "scopes", "expires_in_days"?, "password"}. The
+ * password is re-checked (counted, refused when locked), so a stolen
+ * session or token cannot turn itself into a credential that outlives it.
+ */
 static bw_err
 api_token_create(struct http_req *req)
 {
 	json_t *in, *scopes, *v;
 	db *d;
 	size_t i;
-	char token[64];
+	char token[64] = "", *sj = NULL;
 	int64_t id, expires = 0;
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
@@ -607,51 +673,48 @@ api_token_create(struct http_req *req)
 	json_t *exp = json_object_get(in, "expires_in_days");
 	if (name == NULL || name[0] == '\0' || !json_is_array(scopes) || json_array_size(scopes) == 0 ||
 	    json_array_size(scopes) > 64 || (exp != NULL && !json_is_integer(exp))) {
-		json_decref(in);
-		return response_error(req, BW_ERR_INVALID,
-				      "name (string), scopes (non-empty array of permissions) and "
-				      "optional expires_in_days (integer) are required");
+		e = response_error(req, BW_ERR_INVALID,
+				   "name (string), scopes (non-empty array of permissions), password "
+				   "(string) and optional expires_in_days (integer) are required");
+		goto out;
+	}
+	if (exp != NULL) {
+		json_int_t days = json_integer_value(exp);
+		if (days < 1 || days > 3650) {
+			e = response_error(req, BW_ERR_INVALID, "expires_in_days: 1 to 3650");
+			goto out;
+		}
+		expires = api_now() + (int64_t)days * 86400;
 	}
 	/* A token never carries more than its owner has ("*": only an owner who has everything). */
-	if ((e = http_req_db(req, &d)) != BW_OK) {
-		json_decref(in);
-		return e;
-	}
+	if ((e = http_req_db(req, &d)) != BW_OK)
+		goto out;
 	json_array_foreach(scopes, i, v)
 	{
 		const char *sc = json_string_value(v);
 		int has = sc != NULL && rbac_perm_valid(sc, 1) ? rbac_user_has(d, req->auth.user.id, sc)
 							       : 0;
 		if (has < 0) {
-			json_decref(in);
-			return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			goto out;
 		}
 		if (!has ||
 		    (req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, sc))) {
-			json_decref(in);
-			return response_error(req, BW_ERR_DENIED,
-					      "a token can only hold permissions you have");
+			e = response_error(req, BW_ERR_DENIED, "a token can only hold permissions you have");
+			goto out;
 		}
 	}
-	if (exp != NULL) {
-		json_int_t days = json_integer_value(exp);
-		if (days < 1 || days > 3650) {
-			json_decref(in);
-			return response_error(req, BW_ERR_INVALID, "expires_in_days: 1 to 3650");
-		}
-		expires = api_now() + (int64_t)days * 86400;
+	if ((sj = json_dumps(scopes, JSON_COMPACT)) == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
 	}
-	char *sj = json_dumps(scopes, JSON_COMPACT);
-	if (sj != NULL && strlen(sj) >= AUTH_SCOPES_MAX) {
-		free(sj);
-		json_decref(in);
-		return response_error(req, BW_ERR_INVALID, "scopes: too many, or too long");
+	if (strlen(sj) >= AUTH_SCOPES_MAX) {
+		e = response_error(req, BW_ERR_INVALID, "scopes: too many, or too long");
+		goto out;
 	}
-	if (sj == NULL) {
-		free(sj);
-		json_decref(in);
-		return e == BW_OK ? BW_ERR_NOMEM : e;
-	}
+	/* Last, once nothing else can refuse: a refusal above costs no attempt. */
+	if ((e = api_body_password(req, d, in)) != BW_OK)
+		goto out;
 	if ((e = db_begin(d)) == BW_OK &&
 	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
@@ -661,37 +724,33 @@ api_token_create(struct http_req *req)
 					(json_int_t)req->auth.user.id));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK) {
-		crypto_wipe(token, sizeof(token));
-		free(sj);
-		json_decref(in);
-		return response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
+		e = response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
+		goto out;
 	}
 	e = response_json(req, 201,
 			  json_pack("{s:I, s:s, s:s, s:O, s:I}", "id", (json_int_t)id, "name", name,
 				    "token", token, "scopes", scopes, "expires_at", (json_int_t)expires));
+out:
 	crypto_wipe(token, sizeof(token));
 	free(sj);
 	json_decref(in);
 	return e;
 }
 
+/* The live (not revoked) tokens of user uid, as the token list shows them. */
 static bw_err
-api_token_list(struct http_req *req)
+api_tokens_of(struct http_req *req, db *d, int64_t uid)
 {
-	db *d;
 	db_stmt *s;
 	int row;
 	json_t *list = json_array();
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK) {
-		json_decref(list);
-		return e;
-	}
-	e = db_prepare(d,
-		       "SELECT id, name, prefix, scopes, expires_at, last_used_at, created_at FROM"
-		       " api_tokens WHERE user_id = ? AND revoked_at = 0 ORDER BY id",
-		       &s);
-	if (e == BW_OK && (e = db_bind_int(s, 1, req->auth.user.id)) == BW_OK)
+	if (list == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = db_prepare(d,
+			      "SELECT id, name, prefix, scopes, expires_at, last_used_at, created_at FROM"
+			      " api_tokens WHERE user_id = ? AND revoked_at = 0 ORDER BY id",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, uid)) == BW_OK)
 		while ((e = db_step(s, &row)) == BW_OK && row) {
 			json_error_t je;
 			json_array_append_new(
@@ -712,26 +771,32 @@ api_token_list(struct http_req *req)
 }
 
 static bw_err
-api_token_revoke(struct http_req *req)
+api_token_list(struct http_req *req)
 {
 	db *d;
-	db_stmt *s;
-	int row;
-	long id;
-	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &id) != BW_OK)
-		return response_error(req, BW_ERR_NOTFOUND, "no such token");
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	/* Only one's own: another user's token id is simply not found. */
-	if ((e = db_begin(d)) != BW_OK)
+	return api_tokens_of(req, d, req->auth.user.id);
+}
+
+/*
+ * Revoke token tid of user uid, with its audit row (by: who did it, for
+ * the event); BW_ERR_NOTFOUND (reply set) when uid has no such live token.
+ */
+static bw_err
+api_token_revoke_one(struct http_req *req, db *d, int64_t uid, int64_t tid, const char *by)
+{
+	db_stmt *s;
+	int row;
+	if (db_begin(d) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	e = db_prepare(d,
-		       "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND"
-		       " revoked_at = 0",
-		       &s);
-	if (e == BW_OK && (e = db_bind_int(s, 1, api_now())) == BW_OK && (e = db_bind_int(s, 2, id)) == BW_OK &&
-	    (e = db_bind_int(s, 3, req->auth.user.id)) == BW_OK)
+	bw_err e = db_prepare(d,
+			      "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND"
+			      " revoked_at = 0",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, api_now())) == BW_OK &&
+	    (e = db_bind_int(s, 2, tid)) == BW_OK && (e = db_bind_int(s, 3, uid)) == BW_OK)
 		e = db_step(s, &row);
 	int64_t n = e == BW_OK ? db_changes(s) : 0;
 	db_finalize(s);
@@ -740,12 +805,58 @@ api_token_revoke(struct http_req *req)
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
 	}
 	if (e == BW_OK) {
-		auth_event(d, req->auth.user.id, "token_revoked", req->client_ip, "");
-		e = api_audit(req, d, "api_tokens", id, "revoke", NULL,
-			      json_pack("{s:I}", "owner", (json_int_t)req->auth.user.id));
+		auth_event(d, uid, "token_revoked", req->client_ip, by);
+		e = api_audit(req, d, "api_tokens", tid, "revoke", NULL,
+			      json_pack("{s:I, s:s}", "owner", (json_int_t)uid, "by", by));
 	}
 	if (api_tx_end(d, e) != BW_OK)
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	return BW_OK;
+}
+
+static bw_err
+api_token_revoke(struct http_req *req)
+{
+	db *d;
+	long id;
+	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &id) != BW_OK)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	bw_err e = http_req_db(req, &d);
+	/* Only one's own: another user's token id is simply not found. */
+	if (e != BW_OK || (e = api_token_revoke_one(req, d, req->auth.user.id, id, "owner")) != BW_OK)
+		return e;
+	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
+}
+
+/* Admins: the live tokens of user :id (someone they may manage). */
+static bw_err
+api_user_tokens(struct http_req *req)
+{
+	db *d;
+	int64_t uid;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK || (e = api_path_user(req, d, &uid)) != BW_OK ||
+	    (e = rbac_may_manage(req, d, uid)) != BW_OK)
+		return e;
+	return api_tokens_of(req, d, uid);
+}
+
+/* Admins: revoke token :token_id of user :id (someone they may manage). */
+static bw_err
+api_user_token_revoke(struct http_req *req)
+{
+	db *d;
+	int64_t uid;
+	long tid;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK || (e = api_path_user(req, d, &uid)) != BW_OK)
+		return e;
+	if (req->nparams < 2 || util_parse_long(req->param_value[1], 1, 0x7fffffffL, &tid) != BW_OK)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
+	    (e = api_token_revoke_one(req, d, uid, tid,
+				      uid == req->auth.user.id ? "owner" : "an admin")) != BW_OK)
+		return e;
 	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
 }
 
@@ -761,7 +872,7 @@ const struct route auth_routes[] = {
 	 "self.password",
 	 BODY_SMALL},
 	{HTTP_POST, "/api/v1/auth/sessions/end-others", api_end_other_sessions, 0, "self.session",
-	 ROUTE_BODY_NONE},
+	 BODY_SMALL},
 	{HTTP_POST, "/api/v1/users/:id/sessions/end", api_user_end_sessions,
 	 ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
 	 "users.sessions", ROUTE_BODY_NONE},
@@ -771,6 +882,10 @@ const struct route auth_routes[] = {
 	{HTTP_GET, "/api/v1/auth/tokens", api_token_list, 0, "self.tokens", ROUTE_BODY_NONE},
 	{HTTP_DELETE, "/api/v1/auth/tokens/:id", api_token_revoke, ROUTE_DESTRUCTIVE, "self.tokens",
 	 ROUTE_BODY_NONE},
+	{HTTP_GET, "/api/v1/users/:id/tokens", api_user_tokens, ROUTE_ADMIN, "users.tokens",
+	 ROUTE_BODY_NONE},
+	{HTTP_DELETE, "/api/v1/users/:id/tokens/:token_id", api_user_token_revoke,
+	 ROUTE_ADMIN | ROUTE_DESTRUCTIVE, "users.tokens", ROUTE_BODY_NONE},
 };
 
 const size_t auth_routes_count = BW_ARRAY_LEN(auth_routes);

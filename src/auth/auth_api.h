@@ -40,10 +40,20 @@ bw_err api_audit_signin(struct http_req *req, db *d, int64_t user_id, const char
 /* Commit when e is BW_OK, else roll back; the outcome. */
 bw_err api_tx_end(db *d, bw_err e) BW_MUST_USE;
 
-/* The 423 reply with the unlock time. */
-bw_err api_locked(struct http_req *req, int64_t until);
-/* Check the signed-in user's password again (reply set on failure). */
+/* The 423 error with the unlock time; always returns BW_ERR_LOCKED. */
+bw_err api_locked(struct http_req *req, int64_t until) BW_MUST_USE;
+/*
+ * Check the signed-in user's password again, counted like a login: BW_OK
+ * only when it is right and the account is not locked; otherwise the
+ * error, with its reply set (BW_ERR_LOCKED for a locked account, without
+ * checking the password; BW_ERR_DENIED for a wrong one).
+ */
 bw_err api_recheck_password(struct http_req *req, db *d, const char *password) BW_MUST_USE;
+/*
+ * The "password" member of body, re-checked with api_recheck_password():
+ * BW_OK, or the error (reply set: 400 when missing, 403, 423, 503).
+ */
+bw_err api_body_password(struct http_req *req, db *d, json_t *body) BW_MUST_USE;
 
 extern const struct route mfa_routes[];
 extern const size_t mfa_routes_count;

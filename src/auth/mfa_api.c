@@ -118,21 +118,41 @@ mfa_recovery_store(struct http_req *req, db *d, mfa_recovery_hashes phc)
 	return e;
 }
 
+/*
+ * Start enrolment: {"password"}, re-checked like disabling (counted; a
+ * locked account gets 423), so a stolen session cannot bind the thief's
+ * authenticator. The pending secret and the audit row: both or neither.
+ */
 static bw_err
 mfa_enrol(struct http_req *req)
 {
 	unsigned char secret[TOTP_SECRET_LEN];
-	char b32[TOTP_BASE32_SIZE(TOTP_SECRET_LEN)], uri[1024], issuer[128], *svg = NULL;
+	char b32[TOTP_BASE32_SIZE(TOTP_SECRET_LEN)] = "", uri[1024] = "", issuer[128], *svg = NULL;
 	db *d;
+	json_t *in = NULL;
 	bw_err e;
-	if (req->auth.user.mfa_enabled)
-		return response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
-	if ((e = http_req_db(req, &d)) != BW_OK)
+	memset(secret, 0, sizeof(secret));
+	if ((e = http_req_json(req, &in)) != BW_OK)
 		return e;
+	if (req->auth.user.mfa_enabled) {
+		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
+		goto out;
+	}
+	if ((e = http_req_db(req, &d)) != BW_OK || (e = api_body_password(req, d, in)) != BW_OK)
+		goto out;
 	snprintf(issuer, sizeof(issuer), "Bulwark (%s)", req->tenant);
 	if ((e = totp_secret_new(secret)) != BW_OK || (e = totp_base32(secret, sizeof(secret), b32, sizeof(b32))) != BW_OK ||
 	    (e = totp_uri(issuer, req->auth.user.email, secret, uri, sizeof(uri))) != BW_OK ||
-	    (e = totp_qr_svg(uri, &svg)) != BW_OK || (e = mfa_store(req, d, "mfa_pending", secret)) != BW_OK) {
+	    (e = totp_qr_svg(uri, &svg)) != BW_OK) {
+		e = response_error(req, e, NULL);
+		goto out;
+	}
+	if ((e = db_begin(d)) == BW_OK && (e = mfa_store(req, d, "mfa_pending", secret)) == BW_OK) {
+		auth_event(d, req->auth.user.id, "mfa_enrol_started", req->client_ip, "");
+		e = api_audit(req, d, "users", req->auth.user.id, "mfa_enrol_started", NULL,
+			      json_pack("{s:b}", "mfa_pending", 1));
+	}
+	if ((e = api_tx_end(d, e)) != BW_OK) {
 		e = response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
 		goto out;
 	}
@@ -141,6 +161,7 @@ mfa_enrol(struct http_req *req)
 				    svg, "next", "POST /api/v1/auth/mfa/enrol/confirm with a first code"));
 out:
 	free(svg);
+	json_decref(in);
 	crypto_wipe(secret, sizeof(secret));
 	crypto_wipe(b32, sizeof(b32));
 	crypto_wipe(uri, sizeof(uri));
@@ -377,35 +398,28 @@ out:
 	return e;
 }
 
-/* password in the body, checked again; NULL on failure (reply set). */
-static json_t *
+/* The body's password, checked again: BW_OK, or the error (reply set). */
+static bw_err
 mfa_with_password(struct http_req *req, db **d)
 {
 	json_t *in;
-	if (http_req_json(req, &in) != BW_OK)
-		return NULL;
-	const char *pw = api_str(in, "password", 1024);
-	if (pw == NULL) {
-		(void)response_error(req, BW_ERR_INVALID, "password (string) is required");
-	} else if (http_req_db(req, d) == BW_OK && api_recheck_password(req, *d, pw) == BW_OK) {
-		return in;
-	}
+	bw_err e = http_req_json(req, &in);
+	if (e == BW_OK && (e = http_req_db(req, d)) == BW_OK)
+		e = api_body_password(req, *d, in);
 	json_decref(in);
-	return NULL;
+	return e;
 }
 
 static bw_err
 mfa_disable(struct http_req *req)
 {
 	db *d;
-	json_t *in = mfa_with_password(req, &d);
-	if (in == NULL)
-		return req->err;
-	json_decref(in);
+	bw_err e = mfa_with_password(req, &d);
+	if (e != BW_OK)
+		return e;
 	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	const char *p[] = {idb, NULL};
-	bw_err e;
 	if ((e = db_begin(d)) == BW_OK &&
 	    (e = db_exec_params(d,
 				"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
@@ -427,14 +441,14 @@ static bw_err
 mfa_regenerate(struct http_req *req)
 {
 	db *d;
-	json_t *codes = NULL, *in = mfa_with_password(req, &d);
-	if (in == NULL)
-		return req->err;
-	json_decref(in);
+	json_t *codes = NULL;
+	bw_err e = mfa_with_password(req, &d);
+	if (e != BW_OK)
+		return e;
 	if (!req->auth.user.mfa_enabled)
 		return response_error(req, BW_ERR_CONFLICT, "MFA is off");
 	mfa_recovery_hashes phc;
-	bw_err e = mfa_recovery_make(req, phc, &codes);
+	e = mfa_recovery_make(req, phc, &codes);
 	if (e == BW_OK && (e = db_begin(d)) == BW_OK && (e = mfa_recovery_store(req, d, phc)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
 		e = api_audit(req, d, "users", req->auth.user.id, "recovery_codes_regenerated", NULL,
@@ -493,7 +507,7 @@ mfa_policy(struct http_req *req)
 const struct route mfa_routes[] = {
 	{HTTP_POST, "/api/v1/auth/mfa", mfa_verify, ROUTE_MFA_PENDING | ROUTE_MFA_ENROL,
 	 "self.session", MFA_BODY},
-	{HTTP_POST, "/api/v1/auth/mfa/enrol", mfa_enrol, ROUTE_MFA_ENROL, "self.mfa", ROUTE_BODY_NONE},
+	{HTTP_POST, "/api/v1/auth/mfa/enrol", mfa_enrol, ROUTE_MFA_ENROL, "self.mfa", MFA_BODY},
 	{HTTP_POST, "/api/v1/auth/mfa/enrol/confirm", mfa_confirm, ROUTE_MFA_ENROL, "self.mfa",
 	 MFA_BODY},
 	{HTTP_POST, "/api/v1/auth/mfa/disable", mfa_disable, 0, "self.mfa", MFA_BODY},

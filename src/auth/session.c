@@ -276,6 +276,24 @@ token_create(db *d, int64_t user_id, const char *name, const char *scopes_json, 
 }
 
 bw_err
+token_revoke_user(db *d, int64_t user_id, int64_t keep, int64_t *n)
+{
+	db_stmt *s;
+	int row;
+	*n = 0;
+	bw_err e = db_prepare(d,
+			      "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND id <> ? AND"
+			      " revoked_at = 0",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, auth_now())) == BW_OK &&
+	    (e = db_bind_int(s, 2, user_id)) == BW_OK && (e = db_bind_int(s, 3, keep)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK)
+		*n = db_changes(s);
+	db_finalize(s);
+	return e;
+}
+
+bw_err
 token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx)
 {
 	char hash[65];

@@ -116,6 +116,7 @@ struct http_req {
 	const char *reply_disposition; /* Content-Disposition, or NULL */
 	bw_err err;            /* when not BW_OK, the error reply */
 	const char *err_msg;   /* from the pool or static; shown to the client */
+	const char *err_detail; /* JSON object text (pool) merged into the error, or NULL */
 	const char *retry_after; /* Retry-After header on 429/503, or NULL */
 	const char *set_cookie;  /* Set-Cookie header, or NULL */
 
@@ -173,6 +174,13 @@ bw_err response_raw(struct http_req *req, int status, const char *type, const ch
 		    char *body, size_t len) BW_MUST_USE;
 /* Record an error reply with a client-safe message; returns e. */
 bw_err response_error(struct http_req *req, bw_err e, const char *msg);
+/*
+ * The same with more members for the "error" object (detail: a JSON
+ * object, stolen; NULL for none), e.g. the end of a lockout. They are kept
+ * as text in the request's pool, so nothing outlives the request. Members
+ * named code, message or request_id are ignored. Returns e (never BW_OK).
+ */
+bw_err response_error_detail(struct http_req *req, bw_err e, const char *msg, json_t *detail);
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
 char *response_error_body(const struct http_req *req, size_t *len);
 

@@ -66,8 +66,23 @@ response_error(struct http_req *req, bw_err e, const char *msg)
 {
 	req->err = e == BW_OK ? BW_ERR_INTERNAL : e;
 	req->err_msg = msg;
+	req->err_detail = NULL; /* a detail belongs to the error it was given with */
 	req->status = response_status(req->err);
 	return req->err;
+}
+
+bw_err
+response_error_detail(struct http_req *req, bw_err e, const char *msg, json_t *detail)
+{
+	bw_err r = response_error(req, e, msg);
+	if (json_is_object(detail)) {
+		char *text = json_dumps(detail, JSON_COMPACT);
+		/* Out of memory: the error stands without its detail. */
+		req->err_detail = text != NULL ? pool_strdup(req->pool, text) : NULL;
+		free(text);
+	}
+	json_decref(detail);
+	return r;
 }
 
 char *
@@ -84,6 +99,17 @@ response_error_body(const struct http_req *req, size_t *len)
 			      "message", msg, "request_id", req->id);
 	if (o == NULL)
 		return NULL;
+	if (req->err_detail != NULL && req->status < 500) {
+		json_error_t je;
+		json_t *d = json_loads(req->err_detail, 0, &je), *v, *err = json_object_get(o, "error");
+		const char *k;
+		json_object_foreach(d, k, v)
+		{
+			if (strcmp(k, "code") && strcmp(k, "message") && strcmp(k, "request_id"))
+				json_object_set(err, k, v);
+		}
+		json_decref(d);
+	}
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (s != NULL)

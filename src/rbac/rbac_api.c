@@ -965,9 +965,16 @@ rbac_user_update(struct http_req *req)
 				  "iii", args, NULL)) != BW_OK)
 			goto done;
 		json_object_set_new(a, "disabled", json_boolean(flag));
-		/* A disabled user is signed out everywhere at once. */
-		if (flag && (e = session_end_user(d, uid, 0)) != BW_OK)
+		/*
+		 * A disabled user is signed out everywhere at once, and their API
+		 * tokens are revoked: enabling the user again brings none back.
+		 */
+		int64_t revoked = 0;
+		if (flag && ((e = session_end_user(d, uid, 0)) != BW_OK ||
+			     (e = token_revoke_user(d, uid, 0, &revoked)) != BW_OK))
 			goto done;
+		if (revoked > 0)
+			json_object_set_new(a, "tokens_revoked", json_integer((json_int_t)revoked));
 	}
 	/* Whatever changed, an active admin must remain. */
 	int64_t self_admin = 0;

@@ -123,7 +123,8 @@ def admin_client(srv, account):
     session = login(srv, account)
     c = Client(srv, account.slug, session=session)
     tok = c.ok("POST", f"{API}/auth/tokens",
-               {"name": f"adm-{secrets.token_hex(3)}", "scopes": ["*"]})["token"]
+               {"name": f"adm-{secrets.token_hex(3)}", "scopes": ["*"],
+                "password": account.password})["token"]
     c.close()
     return Client(srv, account.slug, token=tok)
 

@@ -134,7 +134,7 @@ def test_identity_changes_recorded(srv):
     # a token acts as itself: actor "token", its id and owner
     tok2 = mint(srv, t, session, ["audit.view", "self.tokens"])
     r = call(srv, "POST", TOKENS, t.slug, token=tok2["token"],
-             body={"name": "by-token", "scopes": ["audit.view"]})
+             body={"name": "by-token", "scopes": ["audit.view"], "password": t.password})
     assert r.status == 201, r
     r = audit(srv, t, token=tok2["token"], action="create", per_page=1)
     assert r.status == 200, r

@@ -13,8 +13,8 @@ import pytest
 from conftest import _servers
 from test_identity import sql_one, tenant_sql
 from psa import (API, MUTATING, PASSWORD, Env, admin_client, fill, is_public, make_rows,
-                 make_tenant, modules_meta, new_role, new_user, route_table, update_body,
-                 valid_body)
+                 make_tenant, modules_meta, new_role, new_user, route_table, sign_in,
+                 update_body, valid_body)
 
 MANY = 100000
 
@@ -208,6 +208,11 @@ def test_users_roles_and_settings_write_one_row_each(env):
     assert row[0] == "users" and row[1] == uid, row
     row, _ = one_row(env, "POST", f"{API}/users/{uid}/unlock")
     assert row == ("users", uid, "unlock"), row
+    tok = sign_in(srv, env.slug, email).ok("POST", f"{API}/auth/tokens",
+                                           {"name": "theirs", "scopes": ["self.view"],
+                                            "password": PASSWORD})
+    row, _ = one_row(env, "DELETE", f"{API}/users/{uid}/tokens/{tok['id']}")
+    assert row == ("api_tokens", tok["id"], "revoke"), row
     row, _ = one_row(env, "DELETE", f"{API}/users/{uid}")
     assert row == ("users", uid, "delete")
     row, _ = one_row(env, "DELETE", f"{API}/roles/{role}")
@@ -219,7 +224,7 @@ def test_users_roles_and_settings_write_one_row_each(env):
     row, _ = one_row(env, "PUT", f"{API}/settings/security", {"mfa_required": False})
     assert row[0] == "settings", row
     row, body = one_row(env, "POST", f"{API}/auth/tokens",
-                        {"name": "audited", "scopes": ["self.view"]})
+                        {"name": "audited", "scopes": ["self.view"], "password": PASSWORD})
     assert row == ("api_tokens", body["id"], "create"), row
     row, _ = one_row(env, "DELETE", f"{API}/auth/tokens/{body['id']}")
     assert row == ("api_tokens", body["id"], "revoke"), row
@@ -231,6 +236,7 @@ EXERCISED_HERE = {
     ("POST", f"{API}/roles"), ("PATCH", f"{API}/roles/:id"), ("DELETE", f"{API}/roles/:id"),
     ("POST", f"{API}/users"), ("PATCH", f"{API}/users/:id"), ("DELETE", f"{API}/users/:id"),
     ("POST", f"{API}/users/:id/sessions/end"), ("POST", f"{API}/users/:id/unlock"),
+    ("DELETE", f"{API}/users/:id/tokens/:token_id"),
     ("PUT", f"{API}/settings/allowlist"), ("PUT", f"{API}/settings/security"),
     ("POST", f"{API}/auth/tokens"), ("DELETE", f"{API}/auth/tokens/:id"),
     ("POST", f"{API}/auth/sessions/end-others"),

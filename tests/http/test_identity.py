@@ -230,9 +230,11 @@ def check_locked(reply):
 
 
 def mint(srv, t, session, scopes, expect=201, **extra):
-    """Create an API token -> the reply body (with the token) when expect is 201."""
+    """Create an API token (with t's password, which minting needs) -> the
+    reply body (with the token) when expect is 201."""
     r = call(srv, "POST", TOKENS, t.slug, session=session,
-             body={"name": f"t-{secrets.token_hex(3)}", "scopes": scopes, **extra})
+             body={"name": f"t-{secrets.token_hex(3)}", "scopes": scopes,
+                   "password": t.password, **extra})
     assert r.status == expect, r
     return r.body
 
@@ -641,7 +643,7 @@ def test_csrf_origin_and_referer(srv):
     assert me(srv, t.slug, session=other).status == 200, "a refused request acted"
 
     r = end_others()  # the right Origin
-    assert r.status == 200 and r.body == {"ended": True}, r
+    assert r.status == 200 and r.body == {"ended": True, "tokens_revoked": 0}, r
     check_unauthorized(me(srv, t.slug, session=other))
     assert me(srv, t.slug, session=main).status == 200
 
@@ -679,7 +681,7 @@ def test_password_change(srv):
     login(srv, t)  # the old password still works
 
     r = change(t.password, new)
-    assert r.status == 200 and r.body == {"changed": True}, r
+    assert r.status == 200 and r.body == {"changed": True, "tokens_revoked": 0}, r
     assert me(srv, t.slug, session=current).status == 200
     check_unauthorized(me(srv, t.slug, session=other))
     check_unauthorized(login_reply(srv, t))
@@ -746,7 +748,7 @@ def test_api_tokens(srv):
     staff_session = login(srv, staff)
     for scopes in (["*"], ["users.unlock"], ["self.view", "users.sessions"]):
         check_forbidden(call(srv, "POST", TOKENS, t.slug, session=staff_session,
-                             body={"name": "x", "scopes": scopes}))
+                             body={"name": "x", "scopes": scopes, "password": t.password}))
     own = mint(srv, staff, staff_session, ["self.view", "self.tokens"])
     mine = call(srv, "GET", TOKENS, t.slug, token=own["token"])
     assert [e["id"] for e in mine.body["tokens"]] == [own["id"]], mine
@@ -776,10 +778,11 @@ def test_token_cannot_mint_wider_token(srv):
     staff, staff_id = add_user(srv, t, "staff")
     narrow = mint(srv, t, session, ["self.tokens"])["token"]
     within = call(srv, "POST", TOKENS, t.slug, token=narrow,
-                  body={"name": "same", "scopes": ["self.tokens"]})
+                  body={"name": "same", "scopes": ["self.tokens"], "password": t.password})
     assert within.status == 201, within
     for scopes in (["*"], ["users.unlock"], ["self.tokens", "self.view"]):
-        r = call(srv, "POST", TOKENS, t.slug, token=narrow, body={"name": "wide", "scopes": scopes})
+        r = call(srv, "POST", TOKENS, t.slug, token=narrow,
+                 body={"name": "wide", "scopes": scopes, "password": t.password})
         if r.status == 201:  # show what it opens, then fail
             wide = r.body["token"]
             unlock = call(srv, "POST", f"/api/v1/users/{staff_id}/unlock", t.slug, token=wide)

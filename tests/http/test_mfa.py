@@ -63,7 +63,7 @@ def tenant(start_server, tmp_path):
 
 def enrol(c):
     assert c.login().status == 200
-    r = c.call("POST", "/api/v1/auth/mfa/enrol")
+    r = c.call("POST", "/api/v1/auth/mfa/enrol", {"password": PASSWORD})
     assert r.status == 200, r
     secret = r.body["secret"]
     assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
@@ -170,7 +170,9 @@ def test_tenant_can_require_mfa(tenant):
     # a user without MFA may now only enrol (and see who they are)
     assert c.call("GET", "/api/v1/auth/tokens").status == 403
     assert c.call("GET", "/api/v1/me").status == 200
-    r = c.call("POST", "/api/v1/auth/mfa/enrol")
+    # they have just signed in with their password, and send it again to enrol
+    assert c.call("POST", "/api/v1/auth/mfa/enrol").status == 400
+    r = c.call("POST", "/api/v1/auth/mfa/enrol", {"password": PASSWORD})
     assert r.status == 200
     r = c.call("POST", "/api/v1/auth/mfa/enrol/confirm", {"code": totp(r.body["secret"])})
     assert r.status == 200

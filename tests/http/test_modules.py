@@ -18,7 +18,7 @@ from conftest import DRIVER, MARIADB_SOCKET, _servers
 from psa import (API, Client, admin_client, check_error, check_forbidden, fill, make_rows,
                  make_tenant, modules_meta, new_role, new_user, route_table, sign_in, snapshot,
                  snapshot_diff, update_body, valid_body, race)
-from test_identity import sql_one, tenant_sql
+from test_identity import PASSWORD, sql_one, tenant_sql
 
 MANY = 100000
 
@@ -64,7 +64,8 @@ def test_cross_tenant_ids_are_not_found(srv):
     ids["users"], _ = new_user(b.admin, ["staff"], f"{marker.lower()}-2")
     ids["roles"], _ = new_role(b.admin, ["customers.view"], name=f"{marker}-role")
     for _ in range(3):
-        tok = b.admin.ok("POST", f"{API}/auth/tokens", {"name": marker, "scopes": ["*"]})
+        tok = b.admin.ok("POST", f"{API}/auth/tokens",
+                         {"name": marker, "scopes": ["*"], "password": PASSWORD})
     ids["tokens"] = tok["id"]
     tables = {**{m: m for m in b.meta}, "users": "users", "roles": "roles",
               "tokens": "api_tokens"}
@@ -388,7 +389,8 @@ def test_credential_is_write_only(work, srv):
         assert secret.encode() not in r.raw
     # A token without the scope cannot reveal, even for an admin.
     scoped = t.admin.ok("POST", f"{API}/auth/tokens",
-                        {"name": "nd", "scopes": ["network_devices.view"]})["token"]
+                        {"name": "nd", "scopes": ["network_devices.view"],
+                         "password": PASSWORD})["token"]
     c = Client(srv, t.slug, token=scoped)
     assert c.get(f"{API}/network_devices/{dev['id']}").status == 200
     check_forbidden(c.post(reveal))
@@ -601,8 +603,8 @@ def test_references_need_the_right_to_see_them(work, srv):
     assert count(work, "tickets") == n
     assert u.post(f"{API}/tickets", {"customer_id": cust, "subject": "s"}).status == 201
     # A token scoped to tickets.create alone may not refer to a customer either.
-    tok = a.ok("POST", f"{API}/auth/tokens", {"name": "narrow",
-                                             "scopes": ["tickets.create"]})["token"]
+    tok = a.ok("POST", f"{API}/auth/tokens", {"name": "narrow", "scopes": ["tickets.create"],
+                                             "password": PASSWORD})["token"]
     r = Client(srv, work.slug, token=tok).post(f"{API}/tickets",
                                                {"customer_id": cust, "subject": "s"})
     check_forbidden(r)

@@ -99,6 +99,42 @@ test_json_reply(void **state)
 	assert_int_equal(r.status, 500);
 }
 
+/*
+ * An error with a detail: the detail's members join the error object, but
+ * never replace code, message or request_id; the next plain error drops it.
+ */
+static void
+test_error_detail(void **state)
+{
+	(void)state;
+	struct http_req r = {0};
+	r.pool = pool_new(4096);
+	assert_non_null(r.pool);
+	snprintf(r.id, sizeof(r.id), "rid");
+	bw_err e = response_error_detail(&r, BW_ERR_LOCKED, "locked",
+					 json_pack("{s:s, s:s, s:s}", "locked_until",
+						   "2030-01-01T00:00:00Z", "code", "ok", "request_id",
+						   "forged"));
+	assert_int_equal(e, BW_ERR_LOCKED);
+	assert_int_equal(r.status, 423);
+	json_t *o = error_body(&r), *err = json_object_get(o, "error");
+	assert_int_equal(json_object_size(err), 4);
+	assert_string_equal(json_string_value(json_object_get(err, "code")), "locked");
+	assert_string_equal(json_string_value(json_object_get(err, "message")), "locked");
+	assert_string_equal(json_string_value(json_object_get(err, "request_id")), "rid");
+	assert_string_equal(json_string_value(json_object_get(err, "locked_until")),
+			    "2030-01-01T00:00:00Z");
+	json_decref(o);
+
+	/* Without a detail (NULL) it is a plain error, and never BW_OK. */
+	assert_int_equal(response_error_detail(&r, BW_OK, NULL, NULL), BW_ERR_INTERNAL);
+	(void)response_error(&r, BW_ERR_DENIED, "no");
+	o = error_body(&r);
+	assert_null(json_object_get(json_object_get(o, "error"), "locked_until"));
+	json_decref(o);
+	pool_free(r.pool);
+}
+
 int
 main(void)
 {
@@ -107,6 +143,7 @@ main(void)
 		cmocka_unit_test(test_error_body_shape),
 		cmocka_unit_test(test_server_errors_hide_detail),
 		cmocka_unit_test(test_json_reply),
+		cmocka_unit_test(test_error_detail),
 	};
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }
