@@ -264,3 +264,27 @@ def test_unknown_in_the_same_time_band(start_server):
     for kind in ("unknown", "disabled"):
         m = statistics.median(times[kind])
         assert 0.5 * mw <= m <= 2 * mw, (kind, m, mw, times)
+
+
+def test_idn_domains_only_where_the_tenant_allows(srv):
+    """A non-ASCII domain is refused by default (400 naming the field) and
+    accepted once the tenant's email_idn setting is on; mixed scripts in a
+    label and ACE (xn--) labels are refused either way."""
+    t = make_tenant(srv, "idn")
+    admin = admin_client(srv, t)
+    idn = "anna@\u043f\u0440\u0438\u043c\u0435\u0440.com"  # пример.com
+    before = users(srv, t.slug)
+    r = create_user(admin, idn)
+    check_error_body(r, 400, "invalid")
+    assert "'email'" in r.body["error"]["message"] and "non-ASCII" in r.body["error"]["message"]
+    assert users(srv, t.slug) == before
+    tenant_sql(srv, t.slug, "INSERT INTO settings (name, value, updated_at) VALUES"
+                            " ('email_idn', '1', 0)")
+    for bad in ("anna@\u043f\u0440\u0438mer.com", "anna@xn--e1afmkfd.com"):
+        check_error_body(create_user(admin, bad), 400, "invalid")
+    assert users(srv, t.slug) == before
+    r = create_user(admin, idn)
+    assert r.status == 201 and r.body["email"] == idn, r
+    # Its upper-case spelling is the same account.
+    r = call(srv, "POST", LOGIN, t.slug, body={"email": idn.upper(), "password": PASSWORD})
+    assert session_from(r) and r.body["user"]["email"] == idn, r.body
