@@ -68,9 +68,11 @@ throttle_key(struct http_req *req, db *d, unsigned char key[THROTTLE_KEY_LEN])
 		int64_t stored = e == BW_OK ? db_changes(s) : 0;
 		db_finalize(s);
 		free(sealed);
-		if (e != BW_OK || stored == 1)
-			return e;
+		if (e == BW_OK && stored == 1)
+			return BW_OK;
 		crypto_wipe(key, THROTTLE_KEY_LEN);
+		if (e != BW_OK)
+			return e;
 	}
 	return BW_ERR_CONFLICT;
 }
@@ -152,8 +154,10 @@ throttle_attempt(struct http_req *req, db *d, const char *addr, struct throttle 
 	*locks = 0;
 	*until = 0;
 	th->mac[0] = '\0';
-	if ((e = throttle_key(req, d, key)) != BW_OK)
+	if ((e = throttle_key(req, d, key)) != BW_OK) {
+		crypto_wipe(key, sizeof(key));
 		return -1;
+	}
 	e = mac_sha256(key, sizeof(key), (const unsigned char *)addr, strlen(addr), tag);
 	crypto_wipe(key, sizeof(key));
 	if (e != BW_OK)
