@@ -70,7 +70,8 @@ _check: _all _san
 	@tests/run-all
 
 CFLAGS_PKG  = $(shell pkg-config --cflags $(PKGS))
-LIBS_PKG    = $(shell pkg-config --libs $(PKGS))
+# libunistring (src/core/email.c) has no pkg-config file on Debian 12.
+LIBS_PKG    = $(shell pkg-config --libs $(PKGS)) -lunistring
 CFLAGS_TEST = $(shell pkg-config --cflags $(TESTPKGS))
 LIBS_TEST   = $(shell pkg-config --libs $(TESTPKGS))
 

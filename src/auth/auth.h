@@ -34,8 +34,12 @@ bw_err password_hash(struct auth_hasher *h, const char *password, char *out, siz
  */
 bw_err password_verify(struct auth_hasher *h, const char *phc, const char *password,
 		       int *rehash) BW_MUST_USE;
-/* Spend the time of a verification against nothing (unknown users). */
-void password_verify_dummy(struct auth_hasher *h, const char *password);
+/*
+ * Spend the time of a verification against nothing (unknown users):
+ * BW_ERR_UNAUTHORIZED, or BW_ERR_UNAVAILABLE when no hash slot was free
+ * (as password_verify would say for a real user).
+ */
+bw_err password_verify_dummy(struct auth_hasher *h, const char *password) BW_MUST_USE;
 /* BW_OK if the password is acceptable, else BW_ERR_INVALID and *why. */
 bw_err password_policy(const char *password, const char *email, const char **why) BW_MUST_USE;
 

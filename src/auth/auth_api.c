@@ -264,16 +264,26 @@ api_login(struct http_req *req)
 		json_decref(in);
 		return response_error(req, BW_ERR_INVALID, "email and password are required strings");
 	}
+	/*
+	 * The account is found by the normalised address (ADR 0012), so any
+	 * spelling of it (ADMIN@, a full-width letter) is that one account.
+	 * Lookups accept internationalised domains whatever the tenant's
+	 * setting, which governs new addresses only. An address that does not
+	 * normalise matches no one and is counted under what was typed.
+	 */
+	struct email_addr addr;
+	int known = email_normalize(email, EMAIL_ALLOW_IDN, &addr, NULL) == BW_OK;
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
-	e = db_prepare(d,
-		       "SELECT u.id, u.email, EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON"
-		       " r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'),"
-		       " u.mfa_enabled, u.must_change_password, u.password_hash, u.locked_until,"
-		       " u.disabled FROM users u WHERE u.email = ?",
-		       &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
-	    row) {
+	e = known ? db_prepare(d,
+			       "SELECT u.id, u.email, EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON"
+			       " r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'),"
+			       " u.mfa_enabled, u.must_change_password, u.password_hash, u.locked_until,"
+			       " u.disabled FROM users u WHERE u.email_norm = ?",
+			       &s)
+		  : BW_OK;
+	if (known && e == BW_OK && (e = db_bind_text(s, 1, addr.key)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row) {
 		u.id = db_col_int(s, 0);
 		snprintf(u.email, sizeof(u.email), "%s", db_col_text(s, 1));
 		u.is_admin = (int)db_col_int(s, 2);
@@ -283,36 +293,54 @@ api_login(struct http_req *req)
 		locked_until = db_col_int(s, 6);
 		disabled = (int)db_col_int(s, 7);
 	}
-	db_finalize(s);
+	if (known)
+		db_finalize(s);
 	if (e != BW_OK) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
-	if (!row || disabled) {
-		/* As slow as a real check, and the same answer. */
-		password_verify_dummy(http_req_hasher(req), password);
-		/* An unknown address is kept only inside the sealed details. */
-		json_t *why = row ? json_pack("{s:s}", "reason", "account disabled")
-				  : json_pack("{s:s, s:s}", "reason", "unknown e-mail address", "email",
-					      email);
-		if ((e = db_begin(d)) == BW_OK)
-			e = api_audit_signin(req, d, row ? u.id : 0, row ? u.email : "", "login_failure",
-					     why);
-		else
-			json_decref(why);
-		e = api_tx_end(d, e) == BW_OK
-			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
-			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
-		goto out;
-	}
+	/*
+	 * Every attempt is counted before it is checked, whoever it is for: an
+	 * existing or disabled user on its row, an unknown address in
+	 * login_attempts (throttle.c). So the answers (401 up to the
+	 * threshold, then 423 with locked_until) never tell them apart.
+	 */
 	int locks;
-	int r = api_attempt(req, d, u.id, &locks, &locked_until);
+	struct throttle th = {{0}};
+	int r = row ? api_attempt(req, d, u.id, &locks, &locked_until)
+		    : throttle_attempt(req, d, known ? addr.key : email, &th, &locks, &locked_until);
 	if (r < 0) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
 	if (r == 0) {
 		e = api_locked(req, locked_until);
+		goto out;
+	}
+	if (!row || disabled) {
+		/* As slow as a real check, and the same answer, busy included. */
+		if (password_verify_dummy(http_req_hasher(req), password) == BW_ERR_UNAVAILABLE) {
+			if (row)
+				api_attempt_undo(d, u.id, locks);
+			else
+				throttle_undo(d, &th, locks);
+			req->retry_after = "1";
+			e = response_error(req, BW_ERR_UNAVAILABLE, "too many sign-ins at once; try again");
+			goto out;
+		}
+		bw_err w;
+		if (row) {
+			w = api_attempt_failed(req, d, u.id, u.email, locks, "account disabled");
+		} else if ((w = db_begin(d)) == BW_OK) {
+			/* An unknown address is kept only inside the sealed details. */
+			w = api_audit_signin(req, d, 0, "", locks ? "lockout" : "login_failure",
+					     json_pack("{s:s, s:s}", "reason", "unknown e-mail address",
+						       "email", email));
+			w = api_tx_end(d, w);
+		}
+		e = w == BW_OK
+			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
+			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
 	e = password_verify(http_req_hasher(req), phc, password, &rehash);

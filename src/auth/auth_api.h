@@ -24,6 +24,20 @@ bw_err api_attempt_failed(struct http_req *req, db *d, int64_t id, const char *e
 			  const char *what) BW_MUST_USE;
 void api_attempt_ok(db *d, int64_t id);
 void api_attempt_undo(db *d, int64_t id, int locks);
+
+/* throttle.c: the same count for an address that matches no active user. */
+struct throttle {
+	char mac[65]; /* HMAC-SHA256 of the address under the tenant's key, hex */
+};
+/*
+ * Reserve one attempt for addr (its normalised form, or what was typed if
+ * it has none), as api_attempt does for a user: 1 when reserved (*locks:
+ * this attempt reached the threshold), 0 when locked (*until), -1 on error.
+ */
+int throttle_attempt(struct http_req *req, db *d, const char *addr, struct throttle *th,
+		     int *locks, int64_t *until);
+/* The reserved attempt was never checked (server busy): give it back. */
+void throttle_undo(db *d, const struct throttle *th, int locks);
 /*
  * The audit row of the request's change, in the transaction the caller has
  * begun; before and after (objects or NULL) are stolen.

@@ -107,12 +107,14 @@ password_verify(struct auth_hasher *h, const char *phc, const char *password, in
 	return BW_OK;
 }
 
-void
+bw_err
 password_verify_dummy(struct auth_hasher *h, const char *password)
 {
 	int rehash;
-	if (password_verify(h, h->dummy, password, &rehash) == BW_OK)
+	bw_err e = password_verify(h, h->dummy, password, &rehash);
+	if (e == BW_OK)
 		log_error("dummy password hash matched: impossible");
+	return e == BW_ERR_UNAVAILABLE ? e : BW_ERR_UNAUTHORIZED;
 }
 
 /* The most common passwords of 12 characters or more (lower case). */

@@ -51,11 +51,19 @@ cli_user(int argc, char **argv)
 	/* The user, the change and its audit row in one transaction. */
 	int64_t id = 0, failed = 0, until = 0;
 	row = 0;
+	/* By the normalised address, as sign-in finds it (ADR 0012). */
+	struct email_addr addr;
+	const char *why = NULL;
+	if (email_normalize(o.args[2], EMAIL_ALLOW_IDN, &addr, &why) != BW_OK) {
+		fprintf(stderr, "bulwark: '%s' is not a usable e-mail address: the address %s\n",
+			o.args[2], why ? why : "is refused");
+		goto out;
+	}
 	bw_err e = db_begin(d);
 	if (e == BW_OK &&
-	    (e = db_prepare(d, "SELECT id, failed_logins, locked_until FROM users WHERE email = ?",
+	    (e = db_prepare(d, "SELECT id, failed_logins, locked_until FROM users WHERE email_norm = ?",
 			    &s)) == BW_OK) {
-		if ((e = db_bind_text(s, 1, o.args[2])) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+		if ((e = db_bind_text(s, 1, addr.key)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
 		    row) {
 			id = db_col_int(s, 0);
 			failed = db_col_int(s, 1);

@@ -80,6 +80,7 @@ static const struct config_key config_keys[] = {
 	INT_KEY("auth", "max_concurrent_hashes", auth_max_hashes, 0, 1024, "0"),
 	INT_KEY("auth", "hash_wait_ms", auth_hash_wait_ms, 0, 60000, "2000"),
 	INT_KEY("auth", "login_rate_per_minute", auth_login_rate, 0, 100000, "30"),
+	INT_KEY("auth", "login_attempts_max_rows", auth_attempts_max_rows, 1, 10000000, "10000"),
 	ENUM_KEY("keys", "source", keys_source, "file", key_sources),
 	STR_KEY("keys", "file", keys_file, ""),
 	ENUM_KEY("vault", "provider", vault_provider, "env", vault_providers),

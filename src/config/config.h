@@ -62,6 +62,7 @@ struct config {
 	long auth_max_hashes; /* argon2id hashes at once; 0 = 2 per CPU */
 	long auth_hash_wait_ms;
 	long auth_login_rate; /* login attempts per minute per client address; 0 = off */
+	long auth_attempts_max_rows; /* counters of unknown addresses kept per tenant */
 
 	/* [keys] */
 	char keys_source[16]; /* file | env | vault */

@@ -99,6 +99,25 @@ int util_ncpu(void);
  */
 int util_valid_email(const char *s);
 
+/*
+ * email.c: an e-mail address as an identity (policy: ADR 0012). NFKC, then
+ * case-folded; refused when it has an invisible, control, separator or
+ * space character, mixes scripts in the local part or in a domain label,
+ * has an ACE (xn--) label, or a non-ASCII domain without EMAIL_ALLOW_IDN.
+ * On success out->display is the NFKC form (case kept: what is shown) and
+ * out->key the case-folded one (unique per tenant, what lookups use).
+ * BW_ERR_INVALID with the reason in *why (a phrase after "the address"),
+ * BW_ERR_NOMEM when normalising ran out of memory; out is zeroed on failure.
+ */
+#define EMAIL_MAX 254
+#define EMAIL_ALLOW_IDN 1u
+struct email_addr {
+	char display[EMAIL_MAX + 1];
+	char key[EMAIL_MAX + 1];
+};
+bw_err email_normalize(const char *in, unsigned flags, struct email_addr *out,
+		       const char **why) BW_MUST_USE;
+
 #define BW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -275,6 +275,45 @@ static const char *const tenant_v8[] = {
 	NULL,
 };
 
+/*
+ * E-mail addresses unique as identities (ADR 0012): the normalised key of
+ * every address, then a unique index on it. Existing rows are backfilled;
+ * two that are one address once normalised, or one the policy refuses,
+ * stop the migration with a message naming them instead of being merged.
+ * Nullable because SQLite cannot add a NOT NULL column without a default;
+ * every write sets it.
+ */
+static bw_err migrate_email_keys(db *d, char *err, size_t errlen);
+
+static const char *const tenant_v9[] = {
+	"ALTER TABLE users ADD COLUMN email_norm @STR(254)",
+	MIGRATE_DATA,
+	"CREATE UNIQUE INDEX users_email_norm ON users (email_norm)",
+	NULL,
+};
+
+/*
+ * Failed sign-ins for addresses that match no active user, counted like a
+ * user's (docs/auth.md), keyed by HMAC-SHA256 of the normalised address
+ * under the tenant's own key (sealed, made on first use), never the
+ * address itself. Bounded: expired rows go and a tenant keeps at most
+ * AUTH_THROTTLE_MAX_ROWS.
+ */
+static const char *const tenant_v10[] = {
+	"CREATE TABLE login_attempts ("
+	" id @ID,"
+	" addr_mac @STR(64) NOT NULL UNIQUE,"
+	" failed @INT NOT NULL,"
+	" locked_until @INT NOT NULL,"
+	" last_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX login_attempts_last ON login_attempts (last_at)",
+	"CREATE TABLE login_attempts_key ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" mac_key @BLOB)@OPTS",
+	"INSERT INTO login_attempts_key (id, mac_key) VALUES (1, NULL)",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -286,9 +325,94 @@ static const struct migration tenant_migrations[] = {
 	{6, "PSA modules: the first eighteen tables", no_static_steps, module_schema_steps},
 	{7, "audit log", tenant_v7, NULL},
 	{8, "audit links to the other rows a change touched", tenant_v8, NULL},
+	{9, "normalised e-mail addresses, unique", tenant_v9, NULL, migrate_email_keys},
+	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};
+
+/* --- data steps ------------------------------------------------------------ */
+
+#define MIGRATE_BATCH 256
+
+/*
+ * Migration 9's data step: users.email_norm from users.email, in batches.
+ * Lookups accept internationalised domains whatever the tenant's setting
+ * (that setting governs new addresses only), so existing ones are kept.
+ */
+static bw_err
+migrate_email_keys(db *d, char *err, size_t errlen)
+{
+	int64_t last = 0;
+	bw_err e;
+	for (;;) {
+		struct {
+			int64_t id;
+			struct email_addr a;
+		} *batch = calloc(MIGRATE_BATCH, sizeof(*batch));
+		db_stmt *s = NULL;
+		int row;
+		size_t n = 0;
+		if (batch == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return BW_ERR_NOMEM;
+		}
+		e = db_prepare(d, "SELECT id, email FROM users WHERE id > ? ORDER BY id LIMIT 256", &s);
+		if (e == BW_OK && (e = db_bind_int(s, 1, last)) == BW_OK)
+			while ((e = db_step(s, &row)) == BW_OK && row) {
+				const char *why = NULL, *email = db_col_text(s, 1);
+				int64_t id = db_col_int(s, 0);
+				last = id;
+				bw_err ne = email_normalize(email, EMAIL_ALLOW_IDN, &batch[n].a, &why);
+				if (ne != BW_OK) {
+					snprintf(err, errlen,
+						 "user %lld's address '%s' %s: change it or delete the user, then "
+						 "run bulwark migrate again",
+						 (long long)id, email ? email : "", why ? why : "is refused");
+					e = ne == BW_ERR_NOMEM ? ne : BW_ERR_INVALID;
+					break;
+				}
+				batch[n++].id = id;
+			}
+		db_finalize(s);
+		if (e != BW_OK && err[0] == '\0')
+			snprintf(err, errlen, "reading users: %s", db_errmsg(d));
+		for (size_t i = 0; e == BW_OK && i < n; i++) {
+			if ((e = db_prepare(d, "UPDATE users SET email_norm = ? WHERE id = ?", &s)) == BW_OK &&
+			    (e = db_bind_text(s, 1, batch[i].a.key)) == BW_OK &&
+			    (e = db_bind_int(s, 2, batch[i].id)) == BW_OK)
+				e = db_step(s, &row);
+			db_finalize(s);
+			if (e != BW_OK)
+				snprintf(err, errlen, "setting user %lld's normalised address: %s",
+					 (long long)batch[i].id, db_errmsg(d));
+		}
+		free(batch);
+		if (e != BW_OK)
+			return e;
+		if (n < MIGRATE_BATCH)
+			break;
+	}
+	/* Two rows that are one address: name them rather than merge or drop one. */
+	db_stmt *s = NULL;
+	int row = 0;
+	e = db_prepare(d,
+		       "SELECT a.id, a.email, b.id, b.email, a.email_norm FROM users a JOIN users b"
+		       " ON b.email_norm = a.email_norm AND b.id > a.id ORDER BY a.id, b.id LIMIT 1",
+		       &s);
+	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
+		snprintf(err, errlen,
+			 "users %lld ('%s') and %lld ('%s') are one address once normalised ('%s'): "
+			 "change or delete one of them, then run bulwark migrate again",
+			 (long long)db_col_int(s, 0), db_col_text(s, 1), (long long)db_col_int(s, 2),
+			 db_col_text(s, 3), db_col_text(s, 4));
+		e = BW_ERR_CONFLICT;
+	} else if (e != BW_OK) {
+		snprintf(err, errlen, "looking for duplicate addresses: %s", db_errmsg(d));
+	}
+	db_finalize(s);
+	return e;
+}
 
 /* --- runner -------------------------------------------------------------- */
 
@@ -436,9 +560,13 @@ migrate_run(db *d, const struct migration_set *set, int *from, int *to, char *er
 		size_t total = nstatic + ngen;
 		int step;
 		const char *stmt = NULL;
+		char why[512] = "";
 		for (step = done; (size_t)step < total; step++) {
 			stmt = (size_t)step < nstatic ? m->steps[step] : gen[(size_t)step - nstatic];
-			e = migrate_exec_portable(d, stmt);
+			if (strcmp(stmt, MIGRATE_DATA) == 0)
+				e = m->data != NULL ? m->data(d, why, sizeof(why)) : BW_ERR_INTERNAL;
+			else
+				e = migrate_exec_portable(d, stmt);
 			if (e == BW_OK && !transactional)
 				e = migrate_record(d, m, step + 1, 0);
 			if (e != BW_OK)
@@ -449,10 +577,15 @@ migrate_run(db *d, const struct migration_set *set, int *from, int *to, char *er
 			e = migrate_record(d, m, step, 1);
 		if (e == BW_OK && transactional)
 			e = db_commit(d);
-		if (e != BW_OK) {
+		if (e != BW_OK && why[0] != '\0') {
+			snprintf(err, errlen, "migration %d (%s) step %d failed: %s", m->version, m->name,
+				 step + 1, why);
+		} else if (e != BW_OK) {
 			snprintf(err, errlen, "migration %d (%s) step %d failed: %s -- statement: %.300s",
 				 m->version, m->name, step + 1, db_errmsg(d),
 				 stmt ? stmt : "(recording progress)");
+		}
+		if (e != BW_OK) {
 			if (transactional)
 				(void)db_rollback(d);
 			module_schema_free(gen);

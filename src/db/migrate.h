@@ -17,7 +17,17 @@ struct migration {
 	 * resumed migration counts them alike. NULL when there are none.
 	 */
 	char **(*generate)(int version);
+	/*
+	 * A data step written in C, run where MIGRATE_DATA stands in steps
+	 * (at most once per migration): BW_OK, or an error with a message for
+	 * the operator in err. It must be safe to run again (MariaDB resumes
+	 * at a failed step).
+	 */
+	bw_err (*data)(db *d, char *err, size_t errlen);
 };
+
+/* The step of a migration that runs its data function instead of SQL. */
+#define MIGRATE_DATA "@DATA"
 
 struct migration_set {
 	const char *what; /* "control" or "tenant" */

@@ -777,6 +777,24 @@ rbac_other_admins(db *d, int64_t uid, int64_t *n)
 			  uid, n);
 }
 
+/*
+ * Flags for email_normalize() when a user is made: internationalised
+ * domains only where the tenant allows them (settings 'email_idn' = '1').
+ */
+static bw_err
+rbac_email_flags(db *d, unsigned *flags)
+{
+	db_stmt *s;
+	int row = 0;
+	*flags = 0;
+	bw_err e = db_prepare(d, "SELECT value FROM settings WHERE name = 'email_idn'", &s);
+	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row && db_col_text(s, 0) != NULL &&
+	    strcmp(db_col_text(s, 0), "1") == 0)
+		*flags = EMAIL_ALLOW_IDN;
+	db_finalize(s);
+	return e;
+}
+
 static bw_err
 rbac_user_create(struct http_req *req)
 {
@@ -802,10 +820,17 @@ rbac_user_create(struct http_req *req)
 			goto out;
 		}
 	}
-	if (!util_valid_email(email)) {
-		e = response_error(req, BW_ERR_INVALID, "field 'email' is not an e-mail address");
+	/* One form of every address (ADR 0012): shown as addr.display, unique as addr.key. */
+	struct email_addr addr;
+	unsigned eflags;
+	if ((e = http_req_db(req, &d)) != BW_OK || (e = rbac_email_flags(d, &eflags)) != BW_OK)
+		goto out;
+	if ((e = email_normalize(email, eflags, &addr, &why)) != BW_OK) {
+		e = response_error(req, e == BW_ERR_NOMEM ? e : BW_ERR_INVALID,
+				   pool_printf(req->pool, "field 'email': the address %s", why));
 		goto out;
 	}
+	email = addr.display;
 	if (pj != NULL && (password == NULL || password_policy(password, email, &why) != BW_OK)) {
 		e = response_error(req, BW_ERR_INVALID,
 				   pool_printf(req->pool, "field 'password': %s",
@@ -822,9 +847,8 @@ rbac_user_create(struct http_req *req)
 		crypto_wipe(rnd, sizeof(rnd));
 		password = otp;
 	}
-	if ((e = http_req_db(req, &d)) != BW_OK ||
-	    (json_object_get(in, "roles") != NULL &&
-	     (e = rbac_resolve_roles(req, d, json_object_get(in, "roles"), ids, &nids)) != BW_OK))
+	if (json_object_get(in, "roles") != NULL &&
+	    (e = rbac_resolve_roles(req, d, json_object_get(in, "roles"), ids, &nids)) != BW_OK)
 		goto out;
 	if ((e = password_hash(http_req_hasher(req), password, phc, sizeof(phc))) != BW_OK) {
 		e = response_error(req, e, "the server is busy; try again");
@@ -833,13 +857,16 @@ rbac_user_create(struct http_req *req)
 	if ((e = db_begin(d)) != BW_OK)
 		goto out;
 	int64_t must = otp[0] != '\0';
-	const void *args[] = {email, phc, &must, &now, &now, &now};
+	const void *args[] = {email, addr.key, phc, &must, &now, &now, &now};
 	e = rbac_run(d,
-		     "INSERT INTO users (email, password_hash, must_change_password, is_admin,"
-		     " created_at, updated_at, password_changed_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
-		     "ssiiii", args, &uid);
+		     "INSERT INTO users (email, email_norm, password_hash, must_change_password,"
+		     " is_admin, created_at, updated_at, password_changed_at)"
+		     " VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+		     "sssiiii", args, &uid);
 	if (e == BW_ERR_CONFLICT)
-		e = response_error(req, e, "a user with that e-mail address exists");
+		e = response_error(req, e,
+				   "field 'email': a user with that e-mail address (in any case or "
+				   "spelling of it) exists");
 	if (e == BW_OK)
 		e = rbac_set_user_roles(d, uid, ids, nids);
 	if (e == BW_OK && (e = rbac_user_roles(d, uid, &list)) == BW_OK) {

@@ -19,6 +19,7 @@ static const struct field_column field_system[] = {
 	{"users", "mfa_pending"},
 	{"audit_log", "details"},
 	{"audit_head", "mac_key"},
+	{"login_attempts_key", "mac_key"},
 };
 
 static struct field_column *field_all;

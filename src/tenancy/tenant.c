@@ -114,21 +114,6 @@ tenant_from_host(const char *host, const char *base, char slug[TENANT_SLUG_MAX +
 	return tenant_slug_check(slug, &why) == BW_OK ? BW_OK : BW_ERR_NOTFOUND;
 }
 
-static int
-tenant_email_ok(const char *e)
-{
-	size_t n = strlen(e);
-	const char *at = strchr(e, '@');
-	if (n < 3 || n > 254 || at == NULL || at == e || strchr(at + 1, '@') != NULL ||
-	    (size_t)(at - e) > 64 || strchr(at + 1, '.') == NULL)
-		return 0;
-	for (const char *p = e; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\'' || *p == '\\' ||
-		    *p == '<' || *p == '>' || (unsigned char)*p == 0x7f)
-			return 0;
-	return at[1] != '.' && e[n - 1] != '.';
-}
-
 /* A one-time password: 20 characters from a 32-letter alphabet, in groups. */
 static bw_err
 tenant_gen_password(char *out, size_t outlen)
@@ -285,8 +270,8 @@ tenant_make_storage(struct tenancy *t, struct tenant *tn, struct prov *p, char *
 }
 
 static bw_err
-tenant_insert_admin(db *d, const char *email, const char *password, int must_change, char *err,
-		    size_t errlen)
+tenant_insert_admin(db *d, const struct email_addr *email, const char *password, int must_change,
+		    char *err, size_t errlen)
 {
 	char hash[crypto_pwhash_STRBYTES];
 	db_stmt *s = NULL;
@@ -303,13 +288,14 @@ tenant_insert_admin(db *d, const char *email, const char *password, int must_cha
 		return BW_ERR_NOMEM;
 	}
 	e = db_prepare(d,
-		       "INSERT INTO users (email, password_hash, must_change_password, is_admin,"
-		       " created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)",
+		       "INSERT INTO users (email, email_norm, password_hash, must_change_password,"
+		       " is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
 		       &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK &&
-	    (e = db_bind_text(s, 2, hash)) == BW_OK && (e = db_bind_int(s, 3, must_change)) == BW_OK &&
-	    (e = db_bind_int(s, 4, tenant_now())) == BW_OK &&
-	    (e = db_bind_int(s, 5, tenant_now())) == BW_OK)
+	if (e == BW_OK && (e = db_bind_text(s, 1, email->display)) == BW_OK &&
+	    (e = db_bind_text(s, 2, email->key)) == BW_OK && (e = db_bind_text(s, 3, hash)) == BW_OK &&
+	    (e = db_bind_int(s, 4, must_change)) == BW_OK &&
+	    (e = db_bind_int(s, 5, tenant_now())) == BW_OK &&
+	    (e = db_bind_int(s, 6, tenant_now())) == BW_OK)
 		e = db_step(s, &row);
 	db_finalize(s);
 	s = NULL;
@@ -317,9 +303,9 @@ tenant_insert_admin(db *d, const char *email, const char *password, int must_cha
 	if (e == BW_OK)
 		e = db_prepare(d,
 			       "INSERT INTO user_roles (user_id, role_id) SELECT u.id, r.id FROM users u"
-			       " JOIN roles r ON r.builtin = 'admin' WHERE u.email = ?",
+			       " JOIN roles r ON r.builtin = 'admin' WHERE u.email_norm = ?",
 			       &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, email)) == BW_OK)
+	if (e == BW_OK && (e = db_bind_text(s, 1, email->key)) == BW_OK)
 		e = db_step(s, &row);
 	if (e != BW_OK)
 		snprintf(err, errlen, "creating the admin user: %s", db_errmsg(d));
@@ -347,8 +333,11 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 		snprintf(err, errlen, "tenant name '%s' %s", slug, why);
 		return BW_ERR_INVALID;
 	}
-	if (email == NULL || !tenant_email_ok(email)) {
-		snprintf(err, errlen, "'%s' is not a usable e-mail address", email ? email : "");
+	/* A new tenant allows no internationalised domain yet (ADR 0012). */
+	struct email_addr addr;
+	if (email_normalize(email, 0, &addr, &why) != BW_OK) {
+		snprintf(err, errlen, "'%s' is not a usable e-mail address: the address %s",
+			 email ? email : "", why);
 		return BW_ERR_INVALID;
 	}
 	if (password != NULL && (strlen(password) < 12 || strlen(password) > 1024)) {
@@ -416,7 +405,7 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 		}
 		password = gen;
 	}
-	e = tenant_insert_admin(td, email, password, generated, err, errlen);
+	e = tenant_insert_admin(td, &addr, password, generated, err, errlen);
 	if (e == BW_OK && generated)
 		snprintf(otp, otplen, "%s", gen);
 	OPENSSL_cleanse(gen, sizeof(gen));

@@ -81,7 +81,7 @@ KEY_SECTIONS = {
     **dict.fromkeys(
         ("lockout_threshold", "lockout_minutes", "session_idle_minutes",
          "session_absolute_hours", "max_concurrent_hashes", "hash_wait_ms",
-         "login_rate_per_minute"),
+         "login_rate_per_minute", "login_attempts_max_rows"),
         "auth"),
 }
 

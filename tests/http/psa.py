@@ -254,6 +254,8 @@ def make_rows(admin, meta, marker, user_id):
 IGNORED = {
     "sessions": None,              # whole table: last_seen_at moves on every request
     "auth_events": None,
+    "login_attempts": None,        # failed sign-ins of unknown addresses
+    "login_attempts_key": None,    # made at the first of them
     "api_tokens": {"last_used_at"},
     "users": {"last_login_at", "last_seen_at", "failed_logins", "locked_until", "updated_at"},
     "schema_migrations": None,

@@ -197,9 +197,10 @@ def add_user(srv, t, local, is_admin=False):
     (its Account, its id)."""
     email = f"{local}@{t.slug}.example.com"
     tenant_sql(srv, t.slug,
-               "INSERT INTO users (email, password_hash, must_change_password, is_admin,"
-               f" created_at, updated_at) SELECT '{email}', password_hash, 0, {int(is_admin)},"
-               f" created_at, updated_at FROM users WHERE email = '{t.email}'")
+               "INSERT INTO users (email, email_norm, password_hash, must_change_password,"
+               f" is_admin, created_at, updated_at) SELECT '{email}', '{email.lower()}',"
+               f" password_hash, 0, {int(is_admin)}, created_at, updated_at FROM users"
+               f" WHERE email = '{t.email}'")
     u = Account(t.slug, email, t.password)
     return u, user_id(srv, u)
 
