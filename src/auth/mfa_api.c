@@ -461,45 +461,130 @@ mfa_regenerate(struct http_req *req)
 	return response_json(req, 200, json_pack("{s:o}", "recovery_codes", codes));
 }
 
-/* Admins: require MFA of every staff user in this tenant (or not). */
+/*
+ * The tenant's security switches, each a boolean row in settings: whether
+ * every staff user must use MFA, and whether users' e-mail addresses may
+ * have internationalised domains (ADR 0012; existing users keep signing in
+ * whatever it says).
+ */
+static const struct {
+	const char *key;     /* in the JSON body and reply */
+	const char *setting; /* settings.name */
+} security_switches[] = {
+    {"mfa_required", "mfa_required"},
+    {"email_idn", "email_idn"},
+};
+
+/* The switch's value: 1 on, 0 off or unset; BW_ERR_DB when it cannot be read. */
 static bw_err
-mfa_policy(struct http_req *req)
+security_switch(db *d, const char *setting, int *on)
 {
-	json_t *in;
+	db_stmt *s;
+	int row = 0;
+	*on = 0;
+	bw_err e = db_prepare(d, "SELECT value FROM settings WHERE name = ?", &s);
+	if (e == BW_OK && (e = db_bind_text(s, 1, setting)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row)
+		*on = db_col_text(s, 0) != NULL && strcmp(db_col_text(s, 0), "1") == 0;
+	db_finalize(s);
+	return e == BW_OK ? BW_OK : BW_ERR_DB;
+}
+
+static bw_err
+security_get(struct http_req *req)
+{
 	db *d;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	json_t *o = json_object();
+	for (size_t i = 0; o != NULL && i < BW_ARRAY_LEN(security_switches); i++) {
+		int on;
+		if (security_switch(d, security_switches[i].setting, &on) != BW_OK) {
+			json_decref(o);
+			return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		}
+		json_object_set_new(o, security_switches[i].key, json_boolean(on));
+	}
+	return response_json(req, 200, o);
+}
+
+/* Admins: set any of the switches; those left out stay as they are. */
+static bw_err
+security_put(struct http_req *req)
+{
+	json_t *in, *before = NULL, *after = NULL;
+	db *d;
+	size_t given = 0;
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
-	json_t *v = json_object_get(in, "mfa_required");
-	if (!json_is_boolean(v)) {
-		json_decref(in);
-		return response_error(req, BW_ERR_INVALID, "mfa_required (boolean) is required");
+	const char *k;
+	json_t *v;
+	json_object_foreach(in, k, v)
+	{
+		size_t i = 0;
+		while (i < BW_ARRAY_LEN(security_switches) && strcmp(k, security_switches[i].key) != 0)
+			i++;
+		if (i == BW_ARRAY_LEN(security_switches) || !json_is_boolean(v)) {
+			/* k lives in the body: the message is made before the body goes */
+			const char *msg = pool_printf(req->pool,
+						      "%.64s: not a security setting, or not a boolean "
+						      "(mfa_required, email_idn)",
+						      k);
+			json_decref(in);
+			return response_error(req, BW_ERR_INVALID, msg);
+		}
+		given++;
 	}
-	const char *val = json_is_true(v) ? "1" : "0";
-	json_decref(in);
-	char now[24];
+	if (given == 0) {
+		json_decref(in);
+		return response_error(req, BW_ERR_INVALID,
+				      "give at least one of mfa_required, email_idn (booleans)");
+	}
+	char now[24], detail[96] = "";
 	snprintf(now, sizeof(now), "%lld", (long long)api_now());
-	const char *del[] = {NULL}, *ins[] = {val, now, NULL};
-	if ((e = http_req_db(req, &d)) != BW_OK)
+	if ((e = http_req_db(req, &d)) != BW_OK) {
+		json_decref(in);
 		return e;
-	/* One transaction: a failed write never leaves the setting missing (= off). */
-	if ((e = db_begin(d)) == BW_OK) {
-		int was = auth_mfa_required(d); /* read inside: what this change replaces */
-		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = 'mfa_required'", del)) ==
-			BW_OK &&
+	}
+	/* One transaction: a failed write never leaves a setting missing (= off). */
+	if ((e = db_begin(d)) == BW_OK && ((before = json_object()) == NULL ||
+					   (after = json_object()) == NULL))
+		e = BW_ERR_NOMEM;
+	for (size_t i = 0; e == BW_OK && i < BW_ARRAY_LEN(security_switches); i++) {
+		json_t *want = json_object_get(in, security_switches[i].key);
+		int was;
+		if (want == NULL)
+			continue;
+		const char *del[] = {security_switches[i].setting, NULL};
+		const char *ins[] = {security_switches[i].setting, json_is_true(want) ? "1" : "0", now,
+				     NULL};
+		/* read inside: what this change replaces */
+		if ((e = security_switch(d, security_switches[i].setting, &was)) == BW_OK &&
+		    (e = db_exec_params(d, "DELETE FROM settings WHERE name = ?", del)) == BW_OK &&
 		    (e = db_exec_params(d,
-					"INSERT INTO settings (name, value, updated_at) VALUES"
-					" ('mfa_required', ?, ?)",
+					"INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
 					ins)) == BW_OK) {
-			auth_event(d, req->auth.user.id, "setting_changed", req->client_ip,
-				   val[0] == '1' ? "mfa_required on" : "mfa_required off");
-			e = api_audit(req, d, "settings", 0, "update", json_pack("{s:b}", "mfa_required", was),
-				      json_pack("{s:b}", "mfa_required", val[0] == '1'));
+			json_object_set_new(before, security_switches[i].key, json_boolean(was));
+			json_object_set_new(after, security_switches[i].key, json_boolean(json_is_true(want)));
+			size_t dl = strlen(detail);
+			snprintf(detail + dl, sizeof(detail) - dl, "%s%s %s", dl ? ", " : "",
+				 security_switches[i].key, json_is_true(want) ? "on" : "off");
 		}
 	}
-	if (api_tx_end(d, e) != BW_OK)
+	if (e == BW_OK) {
+		auth_event(d, req->auth.user.id, "setting_changed", req->client_ip, detail);
+		e = api_audit(req, d, "settings", 0, "update", before, json_incref(after));
+		before = NULL;
+	}
+	json_decref(before);
+	json_decref(in);
+	if (api_tx_end(d, e) != BW_OK) {
+		json_decref(after);
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	return response_json(req, 200, json_pack("{s:b}", "mfa_required", val[0] == '1'));
+	}
+	return response_json(req, 200, after);
 }
 
 #define MFA_BODY 4096
@@ -512,7 +597,9 @@ const struct route mfa_routes[] = {
 	 MFA_BODY},
 	{HTTP_POST, "/api/v1/auth/mfa/disable", mfa_disable, 0, "self.mfa", MFA_BODY},
 	{HTTP_POST, "/api/v1/auth/mfa/recovery-codes", mfa_regenerate, 0, "self.mfa", MFA_BODY},
-	{HTTP_PUT, "/api/v1/settings/security", mfa_policy, ROUTE_ADMIN, "settings.edit", MFA_BODY},
+	{HTTP_PUT, "/api/v1/settings/security", security_put, ROUTE_ADMIN, "settings.edit", MFA_BODY},
+	{HTTP_GET, "/api/v1/settings/security", security_get, ROUTE_ADMIN, "settings.view",
+	 ROUTE_BODY_NONE},
 };
 
 const size_t mfa_routes_count = BW_ARRAY_LEN(mfa_routes);

@@ -101,7 +101,8 @@ def env(srv):
     e.ids["users"], _ = new_user(e.admin, ["staff"], "victim")
     e.ids["roles"], _ = new_role(e.admin, ["customers.view"])
     e.ids["tokens"] = e.admin.ok("POST", f"{API}/auth/tokens",
-                                 {"name": "spare", "scopes": ["self.view"]})["id"]
+                                 {"name": "spare", "scopes": ["self.view"],
+                                  "password": e.account.password})["id"]
     e.token = e.admin.token
     # The same admin's credentials, from off the list.
     e.off = [Client(srv, e.slug, session=login(srv, e.account), source=OFF),

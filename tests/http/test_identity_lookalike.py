@@ -278,8 +278,17 @@ def test_idn_domains_only_where_the_tenant_allows(srv):
     check_error_body(r, 400, "invalid")
     assert "'email'" in r.body["error"]["message"] and "non-ASCII" in r.body["error"]["message"]
     assert users(srv, t.slug) == before
-    tenant_sql(srv, t.slug, "INSERT INTO settings (name, value, updated_at) VALUES"
-                            " ('email_idn', '1', 0)")
+    # Off by default, and an admin turns it on through the security settings.
+    assert admin.get(f"{API}/settings/security").body == {"mfa_required": False,
+                                                           "email_idn": False}
+    for bad in ({"email_idn": "yes"}, {"idn": True}, {}):
+        r = admin.request("PUT", f"{API}/settings/security", body=bad)
+        check_error_body(r, 400, "invalid")
+    assert users(srv, t.slug) == before
+    r = admin.request("PUT", f"{API}/settings/security", body={"email_idn": True})
+    assert r.status == 200 and r.body == {"email_idn": True}, r
+    assert admin.get(f"{API}/settings/security").body == {"mfa_required": False,
+                                                           "email_idn": True}
     for bad in ("anna@\u043f\u0440\u0438mer.com", "anna@xn--e1afmkfd.com"):
         check_error_body(create_user(admin, bad), 400, "invalid")
     assert users(srv, t.slug) == before
