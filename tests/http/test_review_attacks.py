@@ -1,0 +1,67 @@
+"""Review of the issue #12 fixes: attacks that still work.
+
+Each test is what an attacker does; it fails while the hole is open.
+"""
+
+import json
+import secrets
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import check_error_body, read_response, wait_closed
+from psa import API, admin_client
+from test_identity import (MANY, PASSWORD, Account, call, check_locked, login_reply,
+                           make_tenant, tenant_sql)
+
+WRONG = "Not-The-Password-77-Review"
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def slow_reader(srv, source=None, rcvbuf=4096, timeout=10):
+    """A TLS socket whose receive buffer is tiny, so the server's writes block."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(timeout)
+    if source:
+        raw.bind((source, 0))
+    raw.connect(("127.0.0.1", srv.port))
+    return srv.context.wrap_socket(raw, server_hostname="localhost")
+
+
+# --- 5. slow clients: reading the response slowly has no deadline ----------------------
+
+def test_slow_reader_holds_a_connection_forever(start_server):
+    """Pipeline many small requests, then read the replies a few KB per second:
+    the connection sits in the 'busy' phase (conntrack.c), which has no
+    deadline and is never displaced, and MHD's idle timeout sees activity on
+    every write. It must be cut like a slow head or a slow body."""
+    srv = start_server(header_timeout=2, connection_timeout=3, rate_per_second=0)
+    sock = slow_reader(srv)
+    try:
+        sock.sendall(HEALTHZ * 1500)
+        started = time.monotonic()
+        cut = None
+        while time.monotonic() - started < 20:
+            got = 0
+            try:
+                while got < 4096:
+                    sock.settimeout(2)
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    got += len(chunk)
+            except TimeoutError:
+                pass
+            except (OSError, ConnectionError, ssl.SSLError):
+                cut = time.monotonic() - started
+                break
+            time.sleep(1.0)
+    finally:
+        sock.close()
+    # header_timeout + connection_timeout is the longest any other phase may last.
+    assert cut is not None and cut < 12, \
+        f"a client reading 4 KB/s held its connection for {time.monotonic() - started:.0f} s"
