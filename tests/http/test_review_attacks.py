@@ -65,3 +65,28 @@ def test_slow_reader_holds_a_connection_forever(start_server):
     # header_timeout + connection_timeout is the longest any other phase may last.
     assert cut is not None and cut < 12, \
         f"a client reading 4 KB/s held its connection for {time.monotonic() - started:.0f} s"
+
+
+# --- 9. lockout as an oracle: a locked unknown address can be evicted ------------------
+
+def test_locked_unknown_address_is_not_evicted_by_a_spray(start_server):
+    """Lock an address, then spray login_attempts_max_rows other unknown
+    addresses: throttle_make_room() evicts the least recently tried row even
+    while its lockout runs, so the unknown address answers 401 again where a
+    real, locked user still answers 423 -- which tells them apart."""
+    srv = start_server(login_rate_per_minute=MANY, login_attempts_max_rows=3)
+    t = make_tenant(srv, "evict")
+    real = Account(t.slug, t.email, PASSWORD)
+    ghost = Account(t.slug, f"nobody-{secrets.token_hex(3)}@{t.slug}.example.com", PASSWORD)
+    for acct in (real, ghost):
+        for _ in range(5):
+            check_error_body(login_reply(srv, acct, WRONG), 401, "unauthorized")
+        check_locked(login_reply(srv, acct, WRONG))
+    for i in range(4):
+        spray = Account(t.slug, f"spray-{i}-{secrets.token_hex(3)}@{t.slug}.example.com",
+                        PASSWORD)
+        check_error_body(login_reply(srv, spray, WRONG), 401, "unauthorized")
+    check_locked(login_reply(srv, real, WRONG))
+    r = login_reply(srv, ghost, WRONG)
+    assert r.status == 423, \
+        f"the locked unknown address answers {r.status} after a spray; a real user answers 423"
