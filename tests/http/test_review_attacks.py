@@ -90,3 +90,29 @@ def test_locked_unknown_address_is_not_evicted_by_a_spray(start_server):
     r = login_reply(srv, ghost, WRONG)
     assert r.status == 423, \
         f"the locked unknown address answers {r.status} after a spray; a real user answers 423"
+
+
+# --- 8. look-alike accounts within one script ------------------------------------------
+
+SAME_SCRIPT_LOOKALIKES = [
+    ("adm\u0131n@acme.test", "admin@acme.test"),    # dotless i (Latin)
+    ("\u0261reg@acme.test", "greg@acme.test"),      # script g (Latin)
+    ("\u0251dmin@acme.test", "admin@acme.test"),    # Latin alpha
+    ("o\u02bcbrien@acme.test", "o'brien@acme.test"),  # modifier letter apostrophe (Common)
+    ("o\ua78cbrien@acme.test", "o'brien@acme.test"),  # Latin saltillo
+]
+
+
+@pytest.mark.parametrize("lookalike,victim", SAME_SCRIPT_LOOKALIKES)
+def test_same_script_lookalike_refused(start_server, lookalike, victim):
+    """ADR 0012 says the mixed-script rule stops 'one swapped letter'; but a
+    Latin letter that is not an ASCII letter (or a Common modifier letter) is
+    one script with the rest, survives NFKC and case folding, and makes a
+    second account that reads as the first."""
+    srv = start_server(login_rate_per_minute=MANY)
+    t = make_tenant(srv, "same")
+    admin = admin_client(srv, t)
+    r = admin.post(f"{API}/users", {"email": victim, "password": PASSWORD, "roles": ["staff"]})
+    assert r.status == 201, r
+    r = admin.post(f"{API}/users", {"email": lookalike, "password": PASSWORD, "roles": ["staff"]})
+    assert r.status in (400, 409), f"{lookalike!r} was created beside {victim!r}: {r}"
