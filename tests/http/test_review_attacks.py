@@ -116,3 +116,57 @@ def test_same_script_lookalike_refused(start_server, lookalike, victim):
     assert r.status == 201, r
     r = admin.post(f"{API}/users", {"email": lookalike, "password": PASSWORD, "roles": ["staff"]})
     assert r.status in (400, 409), f"{lookalike!r} was created beside {victim!r}: {r}"
+
+
+# --- 4. framing: the chunked body is still parsed leniently -----------------------------
+
+def exchange(srv, data, idle=2.0):
+    """Send data on a fresh TLS connection -> every status code the server
+    answered with, in order, until it closes or stays silent for idle s."""
+    raw = b""
+    with srv.raw_tls_socket(timeout=idle) as sock:
+        sock.sendall(data)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, OSError):
+                break
+            if not chunk:
+                break
+            raw += chunk
+    import re
+    return [int(c) for c in re.findall(rb"HTTP/1\.[01] (\d{3}) ", raw)]
+
+
+def login_head(srv, slug, framing):
+    return (b"POST /api/v1/auth/login HTTP/1.1\r\nHost: " + srv.tenant_host(slug).encode() +
+            b"\r\nContent-Type: application/json\r\n" + framing + b"\r\n")
+
+
+BODY = b'{"email":"nobody@example.com","password":"x"}'
+
+
+@pytest.mark.parametrize("chunked", [
+    # chunk-size line ended by a bare LF (TERM.EXT / chunk-ext desync, the head refuses bare LF)
+    b"%x\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
+    # chunk data ended by a bare LF
+    b"%x\r\n" % len(BODY) + BODY + b"\n0\r\n\r\n",
+    # a trailer line ended by a bare LF, and one obs-folded
+    b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n",
+    b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nX-T: 1\r\n folded\r\n\r\n",
+    # a trailer that is a framing field (RFC 9110 6.5.1: not allowed in trailers)
+    b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nContent-Length: 5\r\n\r\n",
+], ids=["size-bare-lf", "data-bare-lf", "trailer-bare-lf", "trailer-fold",
+        "trailer-content-length"])
+def test_lenient_chunked_framing_refused(start_server, chunked):
+    """framing.c checks the head only; MHD 0.9.75 still accepts bare LFs in
+    chunk lines and trailers, chunk extensions with any byte, and folded or
+    framing trailers. A front end that parses these differently sees a
+    different end of the body, and the request after it is smuggled: here a
+    pipelined GET /healthz is answered after the lenient body."""
+    srv = start_server(seed_tenant=True)
+    slug = json.loads(srv.cli_ok("tenant", "list", "--json").stdout)[0]["slug"]
+    codes = exchange(srv, login_head(srv, slug, b"Transfer-Encoding: chunked\r\n") + chunked +
+                     HEALTHZ)
+    assert codes and codes[0] == 400 and len(codes) == 1, \
+        f"a leniently chunked body was accepted: answers {codes}"
