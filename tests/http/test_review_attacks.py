@@ -170,3 +170,52 @@ def test_lenient_chunked_framing_refused(start_server, chunked):
                      HEALTHZ)
     assert codes and codes[0] == 400 and len(codes) == 1, \
         f"a leniently chunked body was accepted: answers {codes}"
+
+
+# --- 7. a token minted during a password change outlives it -----------------------------
+
+NEW_PW = "Another-Lantern-58-Review"
+
+
+def test_token_minted_during_password_change_is_revoked(start_server):
+    """The thief holds a session and the (phished) password and mints tokens
+    back to back. api_token_create() checks the password (slow: argon2id)
+    outside the transaction that inserts the token, and nothing in that
+    transaction looks again; so a mint whose check ran before the owner's
+    password change commits inserts a live token after the change revoked
+    every token and ended every other session."""
+    srv = start_server(login_rate_per_minute=MANY, lockout_threshold=1000)
+    t = make_tenant(srv, "race")
+    from test_identity import login
+    thief = login(srv, t)
+    owner = login(srv, t)
+    stop = threading.Event()
+    minted = []
+
+    def mint_loop():
+        for _ in range(200):
+            if stop.is_set():
+                return
+            r = call(srv, "POST", "/api/v1/auth/tokens", t.slug, session=thief,
+                     body={"name": f"t-{secrets.token_hex(3)}", "scopes": ["self.view"],
+                           "password": t.password})
+            if r.status == 201:
+                minted.append(r.body["token"])
+            elif r.status in (401, 403):
+                return  # the session was ended or the password changed
+
+    threads = [threading.Thread(target=mint_loop) for _ in range(2)]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)
+    r = call(srv, "POST", "/api/v1/auth/password", t.slug, session=owner,
+             body={"current_password": t.password, "new_password": NEW_PW})
+    assert r.status == 200, r
+    time.sleep(1.0)
+    stop.set()
+    for th in threads:
+        th.join(timeout=60)
+    assert minted, "no token was minted before the change: the race never ran"
+    alive = [tok for tok in minted
+             if call(srv, "GET", "/api/v1/me", t.slug, token=tok).status == 200]
+    assert not alive, f"{len(alive)} token(s) minted with the old password outlive its change"
