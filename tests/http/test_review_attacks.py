@@ -219,3 +219,37 @@ def test_token_minted_during_password_change_is_revoked(start_server):
     alive = [tok for tok in minted
              if call(srv, "GET", "/api/v1/me", t.slug, token=tok).status == 200]
     assert not alive, f"{len(alive)} token(s) minted with the old password outlive its change"
+
+
+# --- 4. Content-Length forms libmicrohttpd refuses before framing.c --------------------
+
+def raw_exchange(srv, data, idle=1.5):
+    raw = b""
+    with srv.raw_tls_socket(timeout=idle) as sock:
+        sock.sendall(data)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, OSError):
+                break
+            if not chunk:
+                break
+            raw += chunk
+    return raw
+
+
+@pytest.mark.parametrize("value", [b"+5", b"0x5", b"5 5", b"99999999999999999999999"])
+def test_malformed_content_length_gets_one_proper_reply(start_server, value):
+    """parse_connection_headers() in MHD 0.9.75 refuses these itself, queues
+    its own HTML reply, and then still calls the handler (the state is set to
+    HEADERS_PROCESSED over its FULL_REQ_RECEIVED): the client gets the reply
+    head twice (a second 'HTTP/1.1 400' inside the first one's body), without
+    the security headers or the JSON body every other refusal carries."""
+    srv = start_server()
+    raw = raw_exchange(srv, b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+                       value + b"\r\n\r\n")
+    heads = raw.count(b"HTTP/1.1 ")
+    assert heads == 1, f"{heads} reply heads on one request:\n{raw.decode(errors='replace')}"
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"strict-transport-security" in head.lower(), head
+    assert body.startswith(b"{"), body[:80]
