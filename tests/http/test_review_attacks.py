@@ -156,8 +156,10 @@ BODY = b'{"email":"nobody@example.com","password":"x"}'
     b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nX-T: 1\r\n folded\r\n\r\n",
     # a trailer that is a framing field (RFC 9110 6.5.1: not allowed in trailers)
     b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\nContent-Length: 5\r\n\r\n",
+    # a chunk extension that is no chunk-ext at all: control characters
+    b"%x;\x01\x7f\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n",
 ], ids=["size-bare-lf", "data-bare-lf", "trailer-bare-lf", "trailer-fold",
-        "trailer-content-length"])
+        "trailer-content-length", "ext-ctl"])
 def test_lenient_chunked_framing_refused(start_server, chunked):
     """framing.c checks the head only; MHD 0.9.75 still accepts bare LFs in
     chunk lines and trailers, chunk extensions with any byte, and folded or
@@ -253,3 +255,17 @@ def test_malformed_content_length_gets_one_proper_reply(start_server, value):
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"strict-transport-security" in head.lower(), head
     assert body.startswith(b"{"), body[:80]
+
+
+def test_http10_with_transfer_encoding_closes(start_server):
+    """RFC 9112 6.1: a request of HTTP/1.0 with Transfer-Encoding has faulty
+    framing (a 1.0 intermediary does not know chunked); the server MUST close
+    after answering. Here it keeps the connection and answers the pipelined
+    request that a 1.0 front end would have taken for the body."""
+    srv = start_server(seed_tenant=True)
+    slug = json.loads(srv.cli_ok("tenant", "list", "--json").stdout)[0]["slug"]
+    head = (b"POST /api/v1/auth/login HTTP/1.0\r\nHost: " + srv.tenant_host(slug).encode() +
+            b"\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    codes = exchange(srv, head + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n\r\n" + HEALTHZ)
+    assert len(codes) == 1, f"HTTP/1.0 + Transfer-Encoding kept the connection: {codes}"
