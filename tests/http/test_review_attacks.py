@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from conftest import check_error_body, read_response, wait_closed
+from conftest import check_error_body
 from psa import API, admin_client
 from test_identity import (MANY, PASSWORD, Account, call, check_locked, login_reply,
-                           make_tenant, tenant_sql)
+                           make_tenant)
 
 WRONG = "Not-The-Password-77-Review"
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
