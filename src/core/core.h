@@ -36,6 +36,7 @@ typedef enum bw_err {
 	BW_ERR_CONFIG,
 	BW_ERR_INTERNAL,
 	BW_ERR_UNSUPPORTED,  /* a protocol feature we do not implement (501) */
+	BW_ERR_LENGTH_REQUIRED, /* a body without a Content-Length (411) */
 	BW_ERR__COUNT
 } bw_err;
 

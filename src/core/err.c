@@ -25,6 +25,7 @@ static const struct {
 	[BW_ERR_CONFIG] = {"config_error", "configuration error"},
 	[BW_ERR_INTERNAL] = {"internal_error", "internal error"},
 	[BW_ERR_UNSUPPORTED] = {"not_implemented", "not implemented"},
+	[BW_ERR_LENGTH_REQUIRED] = {"length_required", "a Content-Length is required"},
 };
 
 const char *

@@ -8,16 +8,25 @@
  *            accept, however busy the client keeps the line;
  *   body     the body must arrive at body_min_rate bytes/s on average once
  *            a grace of header_timeout has passed;
- *   busy     the handler runs and the reply is sent: no deadline here;
+ *   busy     the handler runs: no deadline here;
+ *   send     the reply is queued and waits for the client to read it:
+ *            replies must be read at body_min_rate too. Time spent waiting
+ *            is a debt that each reply pays off by its size / body_min_rate
+ *            once it has gone; the debt may not pass header_timeout, and no
+ *            more than header_timeout of credit can be saved up. So a client
+ *            that pipelines a thousand small requests and reads the replies
+ *            slowly is one slow reader, not a thousand quick ones, while a
+ *            large reply read at a fair pace has all the time its size needs;
  *   idle     between keep-alive requests: the next request line and its
  *            headers must come within connection_timeout + header_timeout.
  *
  * A watchdog thread shuts down the socket of a connection past its
  * deadline; libmicrohttpd then sees the connection end and cleans it up as
  * usual. And when more than max_connections are open, a new connection
- * displaces the oldest one that is still in its head or idle, so clients
- * that send a whole request promptly are served even while slow ones fill
- * the table. The socket is only ever shut down under the lock that the
+ * displaces the oldest one that is waiting on its client (in its head,
+ * idle, or with a reply the client has not read yet), so clients that send
+ * a whole request and read the reply promptly are served even while slow
+ * ones fill the table. The socket is only ever shut down under the lock that the
  * close notification also takes, and libmicrohttpd notifies before it
  * closes the descriptor, so a descriptor is never shut down after reuse.
  */
@@ -30,7 +39,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-enum ct_phase { CT_HEAD, CT_BODY, CT_BUSY, CT_IDLE, CT_CUT };
+enum ct_phase { CT_HEAD, CT_BODY, CT_BUSY, CT_SEND, CT_IDLE, CT_CUT };
+
+/* A request line this soon after the last reply went out continues the run. */
+#define CT_PIPELINE_GAP_US 1000000u
 
 struct conntrack_entry {
 	struct conntrack_entry *prev, *next;
@@ -40,6 +52,11 @@ struct conntrack_entry {
 	uint64_t deadline_us; /* CT_HEAD, CT_IDLE */
 	uint64_t body_from_us; /* CT_BODY: when the headers were complete */
 	uint64_t body_got;
+	/* CT_SEND: the time owed for replies so far (negative: credit, at most
+	 * header_timeout of it), when the current reply was queued and the time
+	 * its size allows. */
+	int64_t debt_us;
+	uint64_t send_from_us, allow_us, idle_from_us;
 	int cut; /* shut down by us: the request's log line says 408 */
 };
 
@@ -86,6 +103,16 @@ ct_us(long seconds)
 	return seconds > 0 ? (uint64_t)seconds * 1000000u : 0;
 }
 
+/* What the connection owes at now_us if its current reply went out then. */
+static int64_t
+ct_send_debt(const struct conntrack_entry *e, uint64_t now_us)
+{
+	uint64_t waited = now_us - e->send_from_us;
+	if (waited > INT64_MAX / 4)
+		waited = INT64_MAX / 4;
+	return e->debt_us + (int64_t)waited - (int64_t)e->allow_us;
+}
+
 size_t
 conntrack_sweep(struct conntrack *ct, uint64_t now_us)
 {
@@ -109,6 +136,16 @@ conntrack_sweep(struct conntrack *ct, uint64_t now_us)
 			uint64_t due = (now_us - e->body_from_us - grace) *
 				       (uint64_t)ct->conf.body_min_rate / 1000000u;
 			if (e->body_got < due) {
+				ct_cut(e);
+				atomic_fetch_add(&ct->cut_body, 1);
+				n++;
+			}
+			break;
+		}
+		case CT_SEND: {
+			if (ct->conf.body_min_rate <= 0 || now_us < e->send_from_us)
+				break;
+			if (ct_send_debt(e, now_us) > (int64_t)ct_us(ct->conf.header_timeout)) {
 				ct_cut(e);
 				atomic_fetch_add(&ct->cut_body, 1);
 				n++;
@@ -244,7 +281,8 @@ conntrack_open(struct conntrack *ct, int fd, uint64_t now_us)
 	if (ct->conf.soft_max > 0 && ct->count > (size_t)ct->conf.soft_max) {
 		/* Full: the oldest connection that has not sent a whole request yet makes room. */
 		struct conntrack_entry *v = ct->head;
-		while (v != NULL && (v == e || (v->phase != CT_HEAD && v->phase != CT_IDLE)))
+		while (v != NULL &&
+		       (v == e || (v->phase != CT_HEAD && v->phase != CT_IDLE && v->phase != CT_SEND)))
 			v = v->next;
 		ct_cut(v != NULL ? v : e);
 		atomic_fetch_add(&ct->displaced, 1);
@@ -275,6 +313,8 @@ conntrack_request_line(struct conntrack *ct, struct conntrack_entry *e, uint64_t
 	if (e->phase == CT_IDLE) {
 		uint64_t d = now_us + ct_us(ct->conf.header_timeout);
 		e->phase = CT_HEAD;
+		if (now_us - e->idle_from_us > CT_PIPELINE_GAP_US)
+			e->debt_us = 0; /* a new request after a pause starts afresh */
 		if (d < e->deadline_us)
 			e->deadline_us = d;
 	}
@@ -317,11 +357,36 @@ conntrack_busy(struct conntrack *ct, struct conntrack_entry *e)
 }
 
 void
+conntrack_sending(struct conntrack *ct, struct conntrack_entry *e, size_t bytes, uint64_t now_us)
+{
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&ct->mu);
+	if (e->phase != CT_CUT) {
+		uint64_t rate = ct->conf.body_min_rate > 0 ? (uint64_t)ct->conf.body_min_rate : 1;
+		uint64_t allow = bytes / rate;
+		/* at most a day for one reply, however large */
+		e->allow_us = allow > 86400 ? 86400u * 1000000u
+					    : allow * 1000000u + (bytes % rate) * 1000000u / rate;
+		e->send_from_us = now_us;
+		e->phase = CT_SEND;
+	}
+	pthread_mutex_unlock(&ct->mu);
+}
+
+void
 conntrack_idle(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us)
 {
 	if (e == NULL)
 		return;
 	pthread_mutex_lock(&ct->mu);
+	if (e->phase == CT_SEND && now_us >= e->send_from_us) {
+		int64_t credit_max = (int64_t)ct_us(ct->conf.header_timeout);
+		e->debt_us = ct_send_debt(e, now_us);
+		if (e->debt_us < -credit_max)
+			e->debt_us = -credit_max;
+	}
+	e->idle_from_us = now_us;
 	if (e->phase != CT_CUT) {
 		e->phase = CT_IDLE;
 		e->deadline_us =

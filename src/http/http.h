@@ -192,7 +192,6 @@ struct http_field {
 };
 /* How the body of a request that passed the check is framed. */
 struct framing {
-	int chunked;    /* Transfer-Encoding: chunked */
 	int has_length; /* Content-Length given... */
 	size_t length;  /* ...with this value */
 };
@@ -204,11 +203,13 @@ struct framing {
  * in order, end the first byte after the head (NULL: not known). Refuses
  * (BW_ERR_INVALID, 400) a name that is not a token, a control character in
  * a value, anything between the lines but CRLF (obs-fold, NUL, bare LF),
- * two Host fields (or none in HTTP/1.1), two framings; BW_ERR_UNSUPPORTED (501) for a transfer
- * coding other than chunked. *why says which, for the client.
+ * two Host fields (or none in HTTP/1.1), two framings; BW_ERR_LENGTH_REQUIRED (411) for a
+ * chunked body and BW_ERR_UNSUPPORTED (501) for any other transfer coding. *why says which, for the client.
  */
 bw_err framing_check(const char *version, const struct http_field *f, size_t n, const char *end,
 		     struct framing *out, const char **why) BW_MUST_USE;
+/* 1 if a request target (path or query, raw) holds no white space or control character. */
+int framing_target_ok(const char *s);
 
 /* --- conntrack.c: deadlines for slow clients ------------------------------ */
 struct conntrack;
@@ -216,7 +217,7 @@ struct conntrack_entry;
 struct conntrack_conf {
 	long header_timeout; /* s from accept (or from a keep-alive request line) to the end of the head */
 	long idle_timeout;   /* s of keep-alive before the next head's deadline starts */
-	long body_min_rate;  /* bytes/s a body must average after the grace; 0: no minimum */
+	long body_min_rate;  /* bytes/s a body, sent or received, must average after the grace; 0: none */
 	long soft_max;       /* connections; beyond it a new one displaces a slow one; 0: none */
 };
 #define CONNTRACK_TICK_MS 250
@@ -240,6 +241,9 @@ void conntrack_headers_done(struct conntrack *ct, struct conntrack_entry *e, int
 			    uint64_t now_us);
 void conntrack_body(struct conntrack *ct, struct conntrack_entry *e, size_t n);
 void conntrack_busy(struct conntrack *ct, struct conntrack_entry *e);
+/* The reply (bytes long, head included) is queued: now the client must read it. */
+void conntrack_sending(struct conntrack *ct, struct conntrack_entry *e, size_t bytes,
+		       uint64_t now_us);
 void conntrack_idle(struct conntrack *ct, struct conntrack_entry *e, uint64_t now_us);
 /* 1 if the tracker shut this connection down (its request is logged as 408). */
 int conntrack_was_cut(struct conntrack *ct, struct conntrack_entry *e);

@@ -33,6 +33,8 @@ response_status(bw_err e)
 		return 429;
 	case BW_ERR_HEADERS_TOO_LARGE:
 		return 431;
+	case BW_ERR_LENGTH_REQUIRED:
+		return 411;
 	case BW_ERR_UNSUPPORTED:
 		return 501;
 	case BW_ERR_UNAVAILABLE:

@@ -146,6 +146,9 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 					    conntrack_was_cut(s->ct, r->track)
 					? 408
 					: 499;
+	} else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ||
+		   (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && conntrack_was_cut(s->ct, r->track))) {
+		r->status = 408; /* the reply was cut: its client read it too slowly */
 	}
 	conntrack_idle(s->ct, r->track, util_now_us());
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
@@ -265,6 +268,16 @@ server_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_siz
 	return MHD_YES;
 }
 
+/* Bytes of a reply head: our headers, plus the status line, Date, lengths and ids. */
+static size_t
+server_head_estimate(void)
+{
+	size_t n = 160;
+	for (size_t i = 0; i < BW_ARRAY_LEN(server_headers); i++)
+		n += strlen(server_headers[i][0]) + strlen(server_headers[i][1]) + 4;
+	return n;
+}
+
 /* Build and queue the reply for r; the one exit of every request. */
 static enum MHD_Result
 server_respond(struct server *s, struct http_req *r)
@@ -327,6 +340,8 @@ server_respond(struct server *s, struct http_req *r)
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->responded = 1;
+	/* The client must read the head as well as the body. */
+	conntrack_sending(s->ct, r->track, len + server_head_estimate(), util_now_us());
 	return ret;
 }
 
@@ -362,8 +377,9 @@ server_admit(struct server *s, struct http_req *r, const char *method, const cha
 	 * through that RFC 9112 refuses (framing.c), so that no front end and
 	 * this server can disagree on where a request ends.
 	 */
-	if (strchr(r->path, ' ') != NULL || (r->query != NULL && strchr(r->query, ' ') != NULL))
-		return response_error(r, BW_ERR_INVALID, "white space in the request target");
+	if (!framing_target_ok(r->path) || (r->query != NULL && !framing_target_ok(r->query)))
+		return response_error(r, BW_ERR_INVALID,
+				      "white space or a control character in the request target");
 	struct server_fields *sf = pool_alloc(r->pool, sizeof(*sf));
 	if (sf == NULL)
 		return response_error(r, BW_ERR_NOMEM, NULL);
@@ -379,10 +395,9 @@ server_admit(struct server *s, struct http_req *r, const char *method, const cha
 	if (e != BW_OK)
 		return response_error(r, e, why);
 	size_t clen = fr.has_length ? fr.length : 0;
-	int chunked = fr.chunked;
 
 	/* 1. limits: body, before anything is read */
-	*expect_body = clen > 0 || chunked;
+	*expect_body = clen > 0;
 	if (clen > router_max_body(s->router))
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large");
 
@@ -420,7 +435,7 @@ server_admit(struct server *s, struct http_req *r, const char *method, const cha
 		if (r->tn.state == TENANT_SUSPENDED)
 			return response_error(r, BW_ERR_DENIED, "this tenant is suspended");
 	}
-	if (clen > r->body_limit || (chunked && r->body_limit == 0))
+	if (clen > r->body_limit)
 		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
 	if (!(r->route->flags & ROUTE_NO_TENANT)) {
 		e = server_authorize(s, r);
@@ -540,7 +555,7 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 		bw_err e = server_body_append(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		if (e != BW_OK) {
-			/* Only a chunked body can get here; hang up rather than read on. */
+			/* More than Content-Length promised cannot get here; hang up rather than read on. */
 			r->status = response_status(e);
 			return MHD_NO;
 		}

@@ -34,37 +34,47 @@ def slow_reader(srv, source=None, rcvbuf=4096, timeout=10):
 
 # --- 5. slow clients: reading the response slowly has no deadline ----------------------
 
-def test_slow_reader_holds_a_connection_forever(start_server):
-    """Pipeline many small requests, then read the replies a few KB per second:
-    the connection sits in the 'busy' phase (conntrack.c), which has no
-    deadline and is never displaced, and MHD's idle timeout sees activity on
-    every write. It must be cut like a slow head or a slow body."""
-    srv = start_server(header_timeout=2, connection_timeout=3, rate_per_second=0)
+@pytest.mark.parametrize("read_per_second", [256, 4096])
+def test_slow_reader_holds_a_connection_forever(start_server, read_per_second):
+    """Pipeline more small requests than the kernel buffers hold, then read the
+    replies slowly: the server is left blocked writing. Reading 256 B/s stalls
+    the writes past connection_timeout; reading 4 KB/s keeps them moving, so
+    MHD's idle timeout sees activity on every write, but is below the
+    body_min_rate set here (8 KB/s), which replies must be read at too. Either
+    way it must be cut like a slow head or a slow body. (What the client sees
+    is no guide: a cut connection's queued bytes still drain to it; the
+    server's own log is.)"""
+    srv = start_server(header_timeout=2, connection_timeout=3, rate_per_second=0,
+                       body_min_rate=8192)
     sock = slow_reader(srv)
+    sender = threading.Thread(target=lambda: _send_quietly(sock, HEALTHZ * 8000), daemon=True)
+    sender.start()
+    started = time.monotonic()
     try:
-        sock.sendall(HEALTHZ * 1500)
-        started = time.monotonic()
-        cut = None
-        while time.monotonic() - started < 20:
-            got = 0
-            try:
-                while got < 4096:
-                    sock.settimeout(2)
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        raise ConnectionError("closed")
-                    got += len(chunk)
-            except TimeoutError:
-                pass
-            except (OSError, ConnectionError, ssl.SSLError):
-                cut = time.monotonic() - started
+        while time.monotonic() - started < 15:
+            if any(e["status"] == 408 for e in srv.access_entries()):
                 break
+            try:
+                sock.settimeout(1)
+                got = 0
+                while got < read_per_second:
+                    got += len(sock.recv(read_per_second - got)) or read_per_second
+            except (TimeoutError, OSError, ssl.SSLError):
+                pass
             time.sleep(1.0)
     finally:
         sock.close()
-    # header_timeout + connection_timeout is the longest any other phase may last.
-    assert cut is not None and cut < 12, \
-        f"a client reading 4 KB/s held its connection for {time.monotonic() - started:.0f} s"
+        sender.join(timeout=5)
+    cut = [e for e in srv.access_entries() if e["status"] == 408]
+    assert cut, (f"a client reading {read_per_second} B/s was not cut in "
+                 f"{time.monotonic() - started:.0f} s")
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
 
 
 # --- 9. lockout as an oracle: a locked unknown address can be evicted ------------------
@@ -170,8 +180,8 @@ def test_lenient_chunked_framing_refused(start_server, chunked):
     slug = json.loads(srv.cli_ok("tenant", "list", "--json").stdout)[0]["slug"]
     codes = exchange(srv, login_head(srv, slug, b"Transfer-Encoding: chunked\r\n") + chunked +
                      HEALTHZ)
-    assert codes and codes[0] == 400 and len(codes) == 1, \
-        f"a leniently chunked body was accepted: answers {codes}"
+    # Refused outright: no request body is taken chunked (411, framing.c).
+    assert codes == [411], f"a leniently chunked body was accepted: answers {codes}"
 
 
 # --- 7. a token minted during a password change outlives it -----------------------------
@@ -223,38 +233,10 @@ def test_token_minted_during_password_change_is_revoked(start_server):
     assert not alive, f"{len(alive)} token(s) minted with the old password outlive its change"
 
 
-# --- 4. Content-Length forms libmicrohttpd refuses before framing.c --------------------
-
-def raw_exchange(srv, data, idle=1.5):
-    raw = b""
-    with srv.raw_tls_socket(timeout=idle) as sock:
-        sock.sendall(data)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except (TimeoutError, OSError):
-                break
-            if not chunk:
-                break
-            raw += chunk
-    return raw
-
-
-@pytest.mark.parametrize("value", [b"+5", b"0x5", b"5 5", b"99999999999999999999999"])
-def test_malformed_content_length_gets_one_proper_reply(start_server, value):
-    """parse_connection_headers() in MHD 0.9.75 refuses these itself, queues
-    its own HTML reply, and then still calls the handler (the state is set to
-    HEADERS_PROCESSED over its FULL_REQ_RECEIVED): the client gets the reply
-    head twice (a second 'HTTP/1.1 400' inside the first one's body), without
-    the security headers or the JSON body every other refusal carries."""
-    srv = start_server()
-    raw = raw_exchange(srv, b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
-                       value + b"\r\n\r\n")
-    heads = raw.count(b"HTTP/1.1 ")
-    assert heads == 1, f"{heads} reply heads on one request:\n{raw.decode(errors='replace')}"
-    head, _, body = raw.partition(b"\r\n\r\n")
-    assert b"strict-transport-security" in head.lower(), head
-    assert body.startswith(b"{"), body[:80]
+# --- 4. Content-Length forms libmicrohttpd refuses before framing.c: it answers
+# those itself, before any handler runs, and writes its reply head twice. That
+# library bug is recorded by the strict xfail in test_responses.py
+# (test_malformed_content_length_reply_well_formed) and in ADR 0002.
 
 
 def test_http10_with_transfer_encoding_closes(start_server):

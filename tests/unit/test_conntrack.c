@@ -132,6 +132,64 @@ test_body_rate(void **state)
 }
 
 static void
+test_reply_read_rate(void **state)
+{
+	(void)state;
+	struct conntrack *ct = tracker(2, 30, 1000, 0);
+	struct pair a = pair_new(), b = pair_new();
+	struct conntrack_entry *one = conntrack_open(ct, a.server, 0);
+	struct conntrack_entry *run = conntrack_open(ct, b.server, 0);
+	conntrack_headers_done(ct, run, 0, 0); /* busy meanwhile: no deadline */
+	/* one reply of 1000 bytes at 1000 B/s: 1 s it may take, plus the 2 s grace */
+	conntrack_headers_done(ct, one, 0, 0);
+	conntrack_sending(ct, one, 1000, 0);
+	assert_int_equal(conntrack_sweep(ct, 2900000), 0);
+	assert_false(cut(a));
+	assert_int_equal(conntrack_sweep(ct, 3100000), 1);
+	assert_true(cut(a));
+	/*
+	 * A run of pipelined replies: the first ones go out at once (into the
+	 * kernel's buffers) and earn credit, but no more than the grace; then
+	 * the client reads slowly and the debt grows past it.
+	 */
+	conntrack_sending(ct, run, 100000, 0);
+	conntrack_idle(ct, run, 0); /* 100 s of credit earned, 2 s kept */
+	conntrack_request_line(ct, run, 1000);
+	conntrack_headers_done(ct, run, 0, 1000);
+	conntrack_sending(ct, run, 0, 1000);
+	assert_int_equal(conntrack_sweep(ct, 3900000), 0);
+	assert_false(cut(b));
+	assert_int_equal(conntrack_sweep(ct, 4100000), 1);
+	assert_true(cut(b));
+	conntrack_close(ct, one);
+	conntrack_close(ct, run);
+	conntrack_free(ct);
+	pair_free(a);
+	pair_free(b);
+}
+
+static void
+test_pause_clears_the_debt(void **state)
+{
+	(void)state;
+	struct conntrack *ct = tracker(2, 30, 1000, 0);
+	struct pair a = pair_new();
+	struct conntrack_entry *e = conntrack_open(ct, a.server, 0);
+	conntrack_headers_done(ct, e, 0, 0);
+	conntrack_sending(ct, e, 0, 0);
+	conntrack_idle(ct, e, 1900000); /* 1.9 s owed */
+	/* the next request a while later: the debt is forgiven */
+	conntrack_request_line(ct, e, 5 * S);
+	conntrack_headers_done(ct, e, 0, 5 * S);
+	conntrack_sending(ct, e, 0, 5 * S);
+	assert_int_equal(conntrack_sweep(ct, 5 * S + 1900000), 0);
+	assert_false(cut(a));
+	conntrack_close(ct, e);
+	conntrack_free(ct);
+	pair_free(a);
+}
+
+static void
 test_full_table_displaces_the_oldest_slow(void **state)
 {
 	(void)state;
@@ -145,6 +203,9 @@ test_full_table_displaces_the_oldest_slow(void **state)
 	e[2] = conntrack_open(ct, p[2].server, 2);
 	/* the oldest is busy with a real request: never displaced */
 	conntrack_headers_done(ct, e[0], 0, 3);
+	/* a reply waiting on its reader is, like a head */
+	conntrack_headers_done(ct, e[1], 0, 3);
+	conntrack_sending(ct, e[1], 100, 3);
 	e[3] = conntrack_open(ct, p[3].server, 4);
 	assert_false(cut(p[0]));
 	assert_true(cut(p[1]));
@@ -191,6 +252,8 @@ main(void)
 		cmocka_unit_test(test_head_deadline),
 		cmocka_unit_test(test_idle_then_next_head),
 		cmocka_unit_test(test_body_rate),
+		cmocka_unit_test(test_reply_read_rate),
+		cmocka_unit_test(test_pause_clears_the_debt),
 		cmocka_unit_test(test_full_table_displaces_the_oldest_slow),
 		cmocka_unit_test(test_watchdog_cuts_on_its_own),
 	};

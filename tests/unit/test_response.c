@@ -29,6 +29,7 @@ test_status_mapping(void **state)
 	    {BW_ERR_CONFIG, 500},
 	    {BW_ERR_INTERNAL, 500},
 	    {BW_ERR_UNSUPPORTED, 501},
+	    {BW_ERR_LENGTH_REQUIRED, 411},
 	};
 	assert_int_equal(BW_ARRAY_LEN(want), BW_ERR__COUNT);
 	for (size_t i = 0; i < BW_ARRAY_LEN(want); i++)
