@@ -820,7 +820,7 @@ rbac_user_create(struct http_req *req)
 			goto out;
 		}
 	}
-	/* One form of every address (ADR 0012): shown as addr.display, unique as addr.key and addr.skel. */
+	/* One form of every address (ADR 0012): shown as display, unique as key and skel. */
 	struct email_addr addr;
 	unsigned eflags;
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = rbac_email_flags(d, &eflags)) != BW_OK)
