@@ -4,7 +4,8 @@
 # then re-enters make so pkg-config is only asked once they are there.
 
 CC       ?= gcc
-PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl libqrencode
+PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl libqrencode \
+            icu-uc icu-i18n
 TESTPKGS := cmocka libcurl
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
@@ -70,7 +71,8 @@ _check: _all _san
 	@tests/run-all
 
 CFLAGS_PKG  = $(shell pkg-config --cflags $(PKGS))
-# libunistring (src/core/email.c) has no pkg-config file on Debian 12.
+# libunistring (src/core/email.c) has no pkg-config file on Debian 12; ICU
+# (icu-uc, icu-i18n: the UTS #39 confusables, email.c too) has.
 LIBS_PKG    = $(shell pkg-config --libs $(PKGS)) -lunistring
 CFLAGS_TEST = $(shell pkg-config --cflags $(TESTPKGS))
 LIBS_TEST   = $(shell pkg-config --libs $(TESTPKGS))

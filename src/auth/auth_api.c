@@ -332,10 +332,17 @@ api_login(struct http_req *req)
 		if (row) {
 			w = api_attempt_failed(req, d, u.id, u.email, locks, "account disabled");
 		} else if ((w = db_begin(d)) == BW_OK) {
-			/* An unknown address is kept only inside the sealed details. */
-			w = api_audit_signin(req, d, 0, "", locks ? "lockout" : "login_failure",
-					     json_pack("{s:s, s:s}", "reason", "unknown e-mail address",
-						       "email", email));
+			/*
+			 * An unknown address is kept only inside the sealed details,
+			 * and only when it is one: what does not normalise may be a
+			 * password typed into the wrong field, so only its length.
+			 */
+			json_t *det = known ? json_pack("{s:s, s:s}", "reason", "unknown e-mail address",
+							"email", addr.display)
+					    : json_pack("{s:s, s:b, s:I}", "reason",
+							"unknown e-mail address", "email_is_address", 0,
+							"email_length", (json_int_t)strlen(email));
+			w = api_audit_signin(req, d, 0, "", locks ? "lockout" : "login_failure", det);
 			w = api_tx_end(d, w);
 		}
 		e = w == BW_OK

@@ -8,8 +8,18 @@
  *
  * Bounded: when a new row is needed, rows whose lockout has run out and
  * whose last attempt is older than THROTTLE_IDLE_SECONDS go first, and
- * past [auth] login_attempts_max_rows the least recently tried go too.
+ * past [auth] login_attempts_max_rows the least recently tried of those
+ * whose lockout is over go too. A running lockout is never evicted. When
+ * the table holds nothing but running lockouts, a new unknown address is
+ * answered as locked (423, locked_until a lockout period from now) and
+ * nothing is stored for it. That state costs an attacker threshold x
+ * max_rows failed sign-ins (50,000 by default) inside one lockout period,
+ * spread over addresses each of which the per-client login rate also
+ * limits; it ends by itself as the lockouts run out; and the alternative,
+ * evicting a running lockout, lets anyone tell an unknown address from a
+ * locked user (401 again against 423) and restarts the count for guessing.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +87,23 @@ throttle_key(struct http_req *req, db *d, unsigned char key[THROTTLE_KEY_LEN])
 	return BW_ERR_CONFLICT;
 }
 
-/* Rows that may go, then the least recently tried past the cap. */
+/*
+ * Make room for one new row: rows whose lockout is over and whose last
+ * attempt is a day old go, then, past max_rows, the least recently tried of
+ * those whose lockout is over. A row whose lockout still runs is never
+ * evicted: that would make its address answer 401 again where a locked
+ * user answers 423. *full is 1 when the table holds max_rows rows and none
+ * of them may go (every one a running lockout); the caller then treats the
+ * new address as locked. BW_OK, or the database's error.
+ */
 static bw_err
-throttle_make_room(db *d, long max_rows, int64_t now)
+throttle_make_room(db *d, long max_rows, int64_t now, int *full)
 {
 	db_stmt *s = NULL;
 	int row = 0;
 	int64_t n = 0, ids[THROTTLE_EVICT_MAX];
 	size_t nids = 0;
+	*full = 0;
 	bw_err e = db_prepare(d, "DELETE FROM login_attempts WHERE locked_until <= ? AND last_at < ?",
 			      &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, now)) == BW_OK &&
@@ -102,18 +121,46 @@ throttle_make_room(db *d, long max_rows, int64_t now)
 	int64_t over = n - max_rows + 1;
 	if (over > THROTTLE_EVICT_MAX)
 		over = THROTTLE_EVICT_MAX;
-	e = db_prepare(d, "SELECT id FROM login_attempts ORDER BY last_at, id LIMIT ?", &s);
-	if (e == BW_OK && (e = db_bind_int(s, 1, over)) == BW_OK)
+	e = db_prepare(d,
+		       "SELECT id FROM login_attempts WHERE locked_until <= ? ORDER BY last_at, id"
+		       " LIMIT ?",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, now)) == BW_OK &&
+	    (e = db_bind_int(s, 2, over)) == BW_OK)
 		while (nids < BW_ARRAY_LEN(ids) && (e = db_step(s, &row)) == BW_OK && row)
 			ids[nids++] = db_col_int(s, 0);
 	db_finalize(s);
+	int64_t gone = 0;
 	for (size_t i = 0; e == BW_OK && i < nids; i++) {
-		if ((e = db_prepare(d, "DELETE FROM login_attempts WHERE id = ?", &s)) == BW_OK &&
-		    (e = db_bind_int(s, 1, ids[i])) == BW_OK)
-			e = db_step(s, &row);
+		/* Not if it locked meanwhile (a parallel attempt on that address). */
+		if ((e = db_prepare(d, "DELETE FROM login_attempts WHERE id = ? AND locked_until <= ?",
+				    &s)) == BW_OK &&
+		    (e = db_bind_int(s, 1, ids[i])) == BW_OK && (e = db_bind_int(s, 2, now)) == BW_OK &&
+		    (e = db_step(s, &row)) == BW_OK)
+			gone += db_changes(s);
 		db_finalize(s);
 	}
+	/* At the cap and nothing could go: only running lockouts are left. */
+	if (e == BW_OK && gone == 0)
+		*full = 1;
 	return e;
+}
+
+/*
+ * Warn that a tenant's table is full of running lockouts, at most once per
+ * lockout period per process. The one mutable static here, and only for
+ * the log: what is answered never depends on it.
+ */
+static void
+throttle_warn_full(const char *slug, int64_t now, int64_t period)
+{
+	static _Atomic int64_t last_warned;
+	int64_t prev = atomic_load(&last_warned);
+	if (now - prev >= period && atomic_compare_exchange_strong(&last_warned, &prev, now))
+		log_warn("tenant %s: login_attempts holds login_attempts_max_rows running lockouts of"
+			 " unknown addresses; every new unknown address is answered as locked until"
+			 " some run out (a spray of failed sign-ins?)",
+			 slug);
 }
 
 /* Run sql with (ints..., the row's mac) bound in that order; rows changed into *changed. */
@@ -198,8 +245,15 @@ throttle_attempt(struct http_req *req, db *d, const char *addr, struct throttle 
 			return -1;
 		if (row)
 			return 0;
-		if (throttle_make_room(d, cfg->auth_attempts_max_rows, now) != BW_OK)
+		int full = 0;
+		if (throttle_make_room(d, cfg->auth_attempts_max_rows, now, &full) != BW_OK)
 			return -1;
+		if (full) {
+			/* Locked, as an existing user would be after this many failures: see above. */
+			throttle_warn_full(req->tn.slug, now, lock_at - now);
+			*until = lock_at;
+			return 0;
+		}
 		const int64_t first[] = {thr <= 1 ? lock_at : 0, now};
 		e = throttle_run(d,
 				 "INSERT INTO login_attempts (addr_mac, failed, locked_until, last_at)"

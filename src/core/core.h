@@ -105,16 +105,21 @@ int util_valid_email(const char *s);
  * case-folded; refused when it has an invisible, control, separator or
  * space character, mixes scripts in the local part or in a domain label,
  * has an ACE (xn--) label, or a non-ASCII domain without EMAIL_ALLOW_IDN.
- * On success out->display is the NFKC form (case kept: what is shown) and
- * out->key the case-folded one (unique per tenant, what lookups use).
+ * Modifier letters and symbols of the Common script are refused too.
+ * On success out->display is the NFKC form (case kept: what is shown),
+ * out->key the case-folded one (what sign-in and unlock look up by) and
+ * out->skel the UTS #39 confusable skeleton of the key (unique per tenant,
+ * so that no two accounts read alike; never used to find an account).
  * BW_ERR_INVALID with the reason in *why (a phrase after "the address"),
  * BW_ERR_NOMEM when normalising ran out of memory; out is zeroed on failure.
  */
 #define EMAIL_MAX 254
+#define EMAIL_SKEL_MAX 512 /* bytes; users.email_skel is @STR(512) */
 #define EMAIL_ALLOW_IDN 1u
 struct email_addr {
 	char display[EMAIL_MAX + 1];
 	char key[EMAIL_MAX + 1];
+	char skel[EMAIL_SKEL_MAX + 1];
 };
 bw_err email_normalize(const char *in, unsigned flags, struct email_addr *out,
 		       const char **why) BW_MUST_USE;

@@ -2,7 +2,8 @@
  * E-mail addresses as identities: the one place an address is turned into
  * the form it is shown in and the key it is unique and looked up by. The
  * policy is ADR 0012; libunistring supplies the Unicode data (normalisation,
- * case folding, categories, scripts), so there are no tables here.
+ * case folding, categories, scripts) and ICU the confusables data (UTS #39
+ * skeletons, which libunistring does not carry), so there are no tables here.
  */
 #include "core.h"
 
@@ -13,6 +14,8 @@
 #include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
+
+#include <unicode/uspoof.h>
 
 #define EMAIL_LOCAL_MAX 64
 #define EMAIL_LABEL_MAX 63
@@ -102,6 +105,34 @@ email_nonascii_ok(ucs4_t c)
 	       uc_is_general_category(c, UC_CATEGORY_N);
 }
 
+/*
+ * A modifier letter or symbol of the Common script (U+02BC, U+02B9, U+02C8,
+ * ...): it belongs to no alphabet, so the one-script rule cannot see it,
+ * and most of them are apostrophes, primes and accents in disguise. ASCII
+ * ^ and ` (Sk) stay: they are plain RFC 5321 atext, visibly themselves.
+ */
+static int
+email_common_modifier(ucs4_t c)
+{
+	return c >= 0x80 && uc_script(c) == uc_script_byname("Common") &&
+	       (uc_is_general_category(c, UC_CATEGORY_Lm) || uc_is_general_category(c, UC_CATEGORY_Sk));
+}
+
+/* Outside ASCII: 1 when allowed, else 0 with the reason in *why. */
+static int
+email_nonascii_check(ucs4_t c, const char *where, const char **why)
+{
+	if (email_common_modifier(c)) {
+		*why = "has a modifier letter or symbol (such as U+02BC), which is not allowed";
+		return 0;
+	}
+	if (!email_nonascii_ok(c)) {
+		*why = where;
+		return 0;
+	}
+	return 1;
+}
+
 /* The local part (n bytes, case-folded): 1 to 64 bytes, no refused ASCII, one script. */
 static bw_err
 email_local_check(const uint8_t *s, size_t n, const char **why)
@@ -119,11 +150,13 @@ email_local_check(const uint8_t *s, size_t n, const char **why)
 		int k = u8_mbtouc(&c, s + i, n - i);
 		if (k <= 0)
 			return BW_ERR_INVALID;
-		if (c < 0x80 ? (c <= ' ' || c == 0x7f || strchr("<>,;\"\\()[]:", (int)c) != NULL)
-			     : !email_nonascii_ok(c)) {
+		if (c < 0x80 && (c <= ' ' || c == 0x7f || strchr("<>,;\"\\()[]:", (int)c) != NULL)) {
 			*why = "has a character that is not allowed in the local part";
 			return BW_ERR_INVALID;
 		}
+		if (c >= 0x80 &&
+		    !email_nonascii_check(c, "has a character that is not allowed in the local part", why))
+			return BW_ERR_INVALID;
 		i += (size_t)k;
 	}
 	if (!email_one_script(s, n)) {
@@ -167,8 +200,8 @@ email_domain_check(const uint8_t *s, size_t n, unsigned flags, const char **why)
 					*why = "has a character that is not allowed in the domain";
 					return BW_ERR_INVALID;
 				}
-			} else if (!email_nonascii_ok(c)) {
-				*why = "has a character that is not allowed in the domain";
+			} else if (!email_nonascii_check(c, "has a character that is not allowed in the domain",
+							 why)) {
 				return BW_ERR_INVALID;
 			} else {
 				ascii = 0;
@@ -191,6 +224,71 @@ email_domain_check(const uint8_t *s, size_t n, unsigned flags, const char **why)
 		return BW_ERR_INVALID;
 	}
 	return BW_OK;
+}
+
+/*
+ * The UTS #39 skeleton of key (klen bytes) into out (EMAIL_SKEL_MAX + 1):
+ * two strings with one skeleton are confusable (admin, adm\u0131n and
+ * \u0251dmin are all "adrnin"). A checker is opened per call: ICU shares
+ * its confusables data between checkers, and there is then no global state.
+ * BW_OK, BW_ERR_INVALID (too long, or a character no address may hold) or
+ * BW_ERR_NOMEM (ICU failed), with the reason in *why.
+ */
+static bw_err
+email_skeleton(const uint8_t *key, size_t klen, char *out, const char **why)
+{
+	UErrorCode st = U_ZERO_ERROR;
+	USpoofChecker *sc = uspoof_open(&st);
+	uint8_t k[EMAIL_MAX];
+	size_t kn = 0;
+	int32_t n = 0;
+	bw_err e = BW_ERR_NOMEM;
+
+	*why = "cannot be reduced to its confusable skeleton";
+	/*
+	 * A dot above on a soft-dotted letter (i, j, ...) replaces its own dot
+	 * and cannot be seen: "admi\u0307n", and "ADM\u0130N" folded, read as
+	 * "admin", which the confusables data does not say. Dropped here only.
+	 */
+	int dotted = 0; /* after a soft-dotted letter and only marks below it since */
+	for (size_t i = 0; i < klen && klen <= sizeof(k);) {
+		ucs4_t c;
+		int m = u8_mbtouc(&c, key + i, klen - i);
+		if (m <= 0)
+			break;
+		int cc = uc_combining_class(c);
+		if (c == 0x307 && dotted) {
+			i += (size_t)m;
+			continue;
+		}
+		if (cc == 0 || cc == UC_CCC_A)
+			dotted = cc == 0 && uc_is_property_soft_dotted(c);
+		memcpy(k + kn, key + i, (size_t)m);
+		kn += (size_t)m;
+		i += (size_t)m;
+	}
+	if (U_SUCCESS(st) && klen <= sizeof(k))
+		n = uspoof_getSkeletonUTF8(sc, 0, (const char *)k, (int32_t)kn, out,
+					   (int32_t)EMAIL_SKEL_MAX + 1, &st);
+	if (st == U_BUFFER_OVERFLOW_ERROR || st == U_STRING_NOT_TERMINATED_WARNING ||
+	    (U_SUCCESS(st) && n > EMAIL_SKEL_MAX)) {
+		*why = "is too long once reduced to its confusable skeleton";
+		e = BW_ERR_INVALID;
+	} else if (U_SUCCESS(st) && n > 0) {
+		out[n] = '\0';
+		/* Fail closed should a mapping ever bring in what no address may hold. */
+		if (email_chars_ok((const uint8_t *)out, (size_t)n)) {
+			e = BW_OK;
+		} else {
+			*why = "has a character whose confusable skeleton is not allowed";
+			e = BW_ERR_INVALID;
+		}
+	}
+	if (sc != NULL)
+		uspoof_close(sc);
+	if (e != BW_OK)
+		memset(out, 0, EMAIL_SKEL_MAX + 1);
+	return e;
 }
 
 bw_err
@@ -253,6 +351,10 @@ email_normalize(const char *in, unsigned flags, struct email_addr *out, const ch
 	out->display[nlen] = '\0';
 	memcpy(out->key, cf, flen);
 	out->key[flen] = '\0';
+	if ((e = email_skeleton(cf, flen, out->skel, why)) != BW_OK) {
+		memset(out, 0, sizeof(*out));
+		goto out;
+	}
 	/* The old plausibility rules still hold for what is shown. */
 	if (!util_valid_email(out->display)) {
 		memset(out, 0, sizeof(*out));

@@ -314,6 +314,21 @@ static const char *const tenant_v10[] = {
 	NULL,
 };
 
+/*
+ * No two accounts that read alike (ADR 0012): the UTS #39 confusable
+ * skeleton of every address, unique. Backfilled and checked like
+ * migration 9; look-alike rows stop it with a message naming them.
+ * @STR(512): EMAIL_SKEL_MAX bytes, so at most 2 KB per index entry.
+ */
+static bw_err migrate_email_skels(db *d, char *err, size_t errlen);
+
+static const char *const tenant_v11[] = {
+	"ALTER TABLE users ADD COLUMN email_skel @STR(512)",
+	MIGRATE_DATA,
+	"CREATE UNIQUE INDEX users_email_skel ON users (email_skel)",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -327,6 +342,7 @@ static const struct migration tenant_migrations[] = {
 	{8, "audit links to the other rows a change touched", tenant_v8, NULL},
 	{9, "normalised e-mail addresses, unique", tenant_v9, NULL, migrate_email_keys},
 	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
+	{11, "confusable skeletons of e-mail addresses, unique", tenant_v11, NULL, migrate_email_skels},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};
@@ -336,12 +352,43 @@ const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARR
 #define MIGRATE_BATCH 256
 
 /*
- * Migration 9's data step: users.email_norm from users.email, in batches.
- * Lookups accept internationalised domains whatever the tenant's setting
- * (that setting governs new addresses only), so existing ones are kept.
+ * A column of users filled from users.email through email_normalize(),
+ * and what to call it in messages. Compiled-in SQL only.
+ */
+struct migrate_email_col {
+	const char *update;   /* SET col = ? WHERE id = ? */
+	const char *dups;     /* a.id, a.email, b.id, b.email, the shared value */
+	const char *what;     /* "normalised address" */
+	const char *same;     /* "are one address once normalised" */
+	int skel;             /* 1: the skeleton, 0: the key */
+};
+
+static const struct migrate_email_col migrate_email_norm = {
+    "UPDATE users SET email_norm = ? WHERE id = ?",
+    "SELECT a.id, a.email, b.id, b.email, a.email_norm FROM users a JOIN users b"
+    " ON b.email_norm = a.email_norm AND b.id > a.id ORDER BY a.id, b.id LIMIT 1",
+    "normalised address",
+    "are one address once normalised",
+    0,
+};
+
+static const struct migrate_email_col migrate_email_skel = {
+    "UPDATE users SET email_skel = ? WHERE id = ?",
+    "SELECT a.id, a.email, b.id, b.email, a.email_skel FROM users a JOIN users b"
+    " ON b.email_skel = a.email_skel AND b.id > a.id ORDER BY a.id, b.id LIMIT 1",
+    "confusable skeleton",
+    "look alike: one confusable skeleton",
+    1,
+};
+
+/*
+ * Fill col from users.email, in batches. Lookups accept internationalised
+ * domains whatever the tenant's setting (that setting governs new
+ * addresses only), so existing ones are kept. An address the policy
+ * refuses, or two rows with one value, stop it with a message naming them.
  */
 static bw_err
-migrate_email_keys(db *d, char *err, size_t errlen)
+migrate_email_fill(db *d, const struct migrate_email_col *col, char *err, size_t errlen)
 {
 	int64_t last = 0;
 	bw_err e;
@@ -378,14 +425,15 @@ migrate_email_keys(db *d, char *err, size_t errlen)
 		if (e != BW_OK && err[0] == '\0')
 			snprintf(err, errlen, "reading users: %s", db_errmsg(d));
 		for (size_t i = 0; e == BW_OK && i < n; i++) {
-			if ((e = db_prepare(d, "UPDATE users SET email_norm = ? WHERE id = ?", &s)) == BW_OK &&
-			    (e = db_bind_text(s, 1, batch[i].a.key)) == BW_OK &&
+			const char *v = col->skel ? batch[i].a.skel : batch[i].a.key;
+			if ((e = db_prepare(d, col->update, &s)) == BW_OK &&
+			    (e = db_bind_text(s, 1, v)) == BW_OK &&
 			    (e = db_bind_int(s, 2, batch[i].id)) == BW_OK)
 				e = db_step(s, &row);
 			db_finalize(s);
 			if (e != BW_OK)
-				snprintf(err, errlen, "setting user %lld's normalised address: %s",
-					 (long long)batch[i].id, db_errmsg(d));
+				snprintf(err, errlen, "setting user %lld's %s: %s", (long long)batch[i].id,
+					 col->what, db_errmsg(d));
 		}
 		free(batch);
 		if (e != BW_OK)
@@ -396,22 +444,33 @@ migrate_email_keys(db *d, char *err, size_t errlen)
 	/* Two rows that are one address: name them rather than merge or drop one. */
 	db_stmt *s = NULL;
 	int row = 0;
-	e = db_prepare(d,
-		       "SELECT a.id, a.email, b.id, b.email, a.email_norm FROM users a JOIN users b"
-		       " ON b.email_norm = a.email_norm AND b.id > a.id ORDER BY a.id, b.id LIMIT 1",
-		       &s);
+	e = db_prepare(d, col->dups, &s);
 	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
 		snprintf(err, errlen,
-			 "users %lld ('%s') and %lld ('%s') are one address once normalised ('%s'): "
+			 "users %lld ('%s') and %lld ('%s') %s ('%s'): "
 			 "change or delete one of them, then run bulwark migrate again",
 			 (long long)db_col_int(s, 0), db_col_text(s, 1), (long long)db_col_int(s, 2),
-			 db_col_text(s, 3), db_col_text(s, 4));
+			 db_col_text(s, 3), col->same, db_col_text(s, 4));
 		e = BW_ERR_CONFLICT;
 	} else if (e != BW_OK) {
 		snprintf(err, errlen, "looking for duplicate addresses: %s", db_errmsg(d));
 	}
 	db_finalize(s);
 	return e;
+}
+
+/* Migration 9's data step: users.email_norm from users.email. */
+static bw_err
+migrate_email_keys(db *d, char *err, size_t errlen)
+{
+	return migrate_email_fill(d, &migrate_email_norm, err, errlen);
+}
+
+/* Migration 11's data step: users.email_skel from users.email. */
+static bw_err
+migrate_email_skels(db *d, char *err, size_t errlen)
+{
+	return migrate_email_fill(d, &migrate_email_skel, err, errlen);
 }
 
 /* --- runner -------------------------------------------------------------- */

@@ -820,7 +820,7 @@ rbac_user_create(struct http_req *req)
 			goto out;
 		}
 	}
-	/* One form of every address (ADR 0012): shown as addr.display, unique as addr.key. */
+	/* One form of every address (ADR 0012): shown as display, unique as key and skel. */
 	struct email_addr addr;
 	unsigned eflags;
 	if ((e = http_req_db(req, &d)) != BW_OK || (e = rbac_email_flags(d, &eflags)) != BW_OK)
@@ -857,16 +857,17 @@ rbac_user_create(struct http_req *req)
 	if ((e = db_begin(d)) != BW_OK)
 		goto out;
 	int64_t must = otp[0] != '\0';
-	const void *args[] = {email, addr.key, phc, &must, &now, &now, &now};
+	/* Unique by key and by skeleton: a look-alike of an existing address is 409 too. */
+	const void *args[] = {email, addr.key, addr.skel, phc, &must, &now, &now, &now};
 	e = rbac_run(d,
-		     "INSERT INTO users (email, email_norm, password_hash, must_change_password,"
-		     " is_admin, created_at, updated_at, password_changed_at)"
-		     " VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-		     "sssiiii", args, &uid);
+		     "INSERT INTO users (email, email_norm, email_skel, password_hash,"
+		     " must_change_password, is_admin, created_at, updated_at, password_changed_at)"
+		     " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+		     "ssssiiii", args, &uid);
 	if (e == BW_ERR_CONFLICT)
 		e = response_error(req, e,
 				   "field 'email': a user with that e-mail address (in any case or "
-				   "spelling of it) exists");
+				   "spelling of it), or with one that looks the same, exists");
 	if (e == BW_OK)
 		e = rbac_set_user_roles(d, uid, ids, nids);
 	if (e == BW_OK && (e = rbac_user_roles(d, uid, &list)) == BW_OK) {

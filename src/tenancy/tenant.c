@@ -288,14 +288,16 @@ tenant_insert_admin(db *d, const struct email_addr *email, const char *password,
 		return BW_ERR_NOMEM;
 	}
 	e = db_prepare(d,
-		       "INSERT INTO users (email, email_norm, password_hash, must_change_password,"
-		       " is_admin, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+		       "INSERT INTO users (email, email_norm, email_skel, password_hash,"
+		       " must_change_password, is_admin, created_at, updated_at)"
+		       " VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
 		       &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, email->display)) == BW_OK &&
-	    (e = db_bind_text(s, 2, email->key)) == BW_OK && (e = db_bind_text(s, 3, hash)) == BW_OK &&
-	    (e = db_bind_int(s, 4, must_change)) == BW_OK &&
-	    (e = db_bind_int(s, 5, tenant_now())) == BW_OK &&
-	    (e = db_bind_int(s, 6, tenant_now())) == BW_OK)
+	    (e = db_bind_text(s, 2, email->key)) == BW_OK &&
+	    (e = db_bind_text(s, 3, email->skel)) == BW_OK && (e = db_bind_text(s, 4, hash)) == BW_OK &&
+	    (e = db_bind_int(s, 5, must_change)) == BW_OK &&
+	    (e = db_bind_int(s, 6, tenant_now())) == BW_OK &&
+	    (e = db_bind_int(s, 7, tenant_now())) == BW_OK)
 		e = db_step(s, &row);
 	db_finalize(s);
 	s = NULL;

@@ -44,6 +44,30 @@ def rows(srv, t, session, **params):
     return r.body["data"]
 
 
+
+def test_password_typed_as_address_not_kept(srv):
+    """What does not normalise as an address (a password typed into the
+    e-mail field, say) is not kept in the audit row: only that it was none,
+    and its length. An address that does normalise is kept as shown."""
+    t = make_tenant(srv, "typo")
+    typed = "hunter2-my-password"
+    check_unauthorized(call(srv, "POST", "/api/v1/auth/login", t.slug,
+                            body={"email": typed, "password": "Wrong-Guess-Xylophone-31"}))
+    ghost = f"Ghost-{secrets.token_hex(4)}@nowhere.example"
+    check_unauthorized(call(srv, "POST", "/api/v1/auth/login", t.slug,
+                            body={"email": "\uff27" + ghost[1:], "password": "x"}))
+    session = login(srv, t)
+    r = audit(srv, t, session, user_id=0)
+    assert r.status == 200, r
+    assert typed.encode() not in r.raw, r.raw
+    got = sorted((row["after"] for row in r.body["data"]), key=lambda a: len(a))
+    assert got == [{"reason": "unknown e-mail address", "email": ghost},
+                   {"reason": "unknown e-mail address", "email_is_address": False,
+                    "email_length": len(typed)}], got
+    csv = call(srv, "GET", AUDIT + "?format=csv&user_id=0", t.slug, session=session)
+    assert csv.status == 200 and typed.encode() not in csv.raw, csv
+
+
 def verify(srv, slug):
     return srv.cli("audit", "verify", slug)
 

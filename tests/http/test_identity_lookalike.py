@@ -131,8 +131,10 @@ def test_migration_refuses_existing_collisions(start_server):
     t = make_tenant(srv, "mig")
     admin = admin_client(srv, t)
     assert create_user(admin, "ann@acme.test").status == 201
-    # Back to schema 8: the column, its index and migration 10's tables gone.
-    for sql in ("DROP INDEX users_email_norm" + (" ON users" if DRIVER == "mariadb" else ""),
+    # Back to schema 8: the columns, their indexes and migration 10's tables gone.
+    on = " ON users" if DRIVER == "mariadb" else ""
+    for sql in ("DROP INDEX users_email_skel" + on, "ALTER TABLE users DROP COLUMN email_skel",
+                "DROP INDEX users_email_norm" + on,
                 "ALTER TABLE users DROP COLUMN email_norm",
                 "DROP TABLE login_attempts", "DROP TABLE login_attempts_key",
                 "DELETE FROM schema_migrations WHERE version >= 9"):
@@ -152,6 +154,102 @@ def test_migration_refuses_existing_collisions(start_server):
     assert ("ann@acme.test", "ann@acme.test") in rows and \
         ("ann.2@acme.test", "ann.2@acme.test") in rows, rows
     assert all(norm not in (None, "None", "") for _, norm in rows), rows
+
+
+
+# Same-script look-alikes (review of #12): unique by UTS #39 confusable skeleton.
+SAME_SCRIPT = [
+    # (look-alike, the account it reads as, status)
+    ("adm\u0131n@acme.test", "admin@acme.test", 409),     # dotless i (Latin)
+    ("\u0261reg@acme.test", "greg@acme.test", 409),       # script g (Latin)
+    ("\u0251dmin@acme.test", "admin@acme.test", 409),     # Latin alpha
+    ("o\ua78cbrien@acme.test", "o'brien@acme.test", 409),  # Latin saltillo
+    # A Common-script modifier letter is refused before uniqueness is asked.
+    ("o\u02bcbrien@acme.test", "o'brien@acme.test", 400),
+    ("\u0430\u0441\u0435@acme.test", "ace@acme.test", 409),  # whole-script Cyrillic
+    ("ADM\u0130N@acme.test", "admin@acme.test", 409),     # dotted capital I, folded: i + U+0307
+    ("admi\u0307n@acme.test", "admin@acme.test", 409),    # a dot above on i cannot be seen
+    ("rnary@acme.test", "mary@acme.test", 409),           # rn reads as m
+]
+DISTINCT = ["s\u00f8ren@acme.test", "\u0142ukasz@acme.test", "jos\u00e9@acme.test",
+            "\u0131lg\u0131n@acme.test"]
+
+
+def test_same_script_lookalikes_refused_distinct_names_kept(srv):
+    t = make_tenant(srv, "skel")
+    admin = admin_client(srv, t)
+    ids = {}
+    for victim in sorted({v for _, v, _ in SAME_SCRIPT}):
+        r = create_user(admin, victim)
+        assert r.status == 201, (victim, r)
+        ids[victim] = r.body["id"]
+    before_users, before = users(srv, t.slug), snapshot(srv, t.slug)
+
+    for lookalike, victim, status in SAME_SCRIPT:
+        r = create_user(admin, lookalike)
+        check_error_body(r, status, "conflict" if status == 409 else "invalid")
+        assert "'email'" in r.body["error"]["message"], (lookalike, r.body)
+    assert users(srv, t.slug) == before_users
+    assert snapshot_diff(before, snapshot(srv, t.slug)) == ""
+
+    # A look-alike is not a spelling of the account: it signs in to nothing.
+    for lookalike, victim, _ in SAME_SCRIPT:
+        r = call(srv, "POST", LOGIN, t.slug, body={"email": lookalike, "password": PASSWORD})
+        check_error_body(r, 401, "unauthorized")
+
+    # Distinct non-ASCII names are names of their own, and sign in as themselves.
+    for name in DISTINCT:
+        r = create_user(admin, name)
+        assert r.status == 201, (name, r)
+        uid = r.body["id"]
+        r = call(srv, "POST", LOGIN, t.slug, body={"email": name, "password": PASSWORD})
+        session_from(r)
+        assert (r.body["user"]["id"], r.body["user"]["email"]) == (uid, name), r.body
+    # The skeleton is stored beside the key, and unique in the database itself.
+    rows = tenant_sql(srv, t.slug, "SELECT email_skel FROM users WHERE email = 'admin@acme.test'")
+    assert rows == [("adrnin@acrne.test",)], rows
+    with pytest.raises(Exception):
+        tenant_sql(srv, t.slug, "INSERT INTO users (email, email_norm, email_skel, password_hash,"
+                                " created_at, updated_at) VALUES ('x@acme.test', 'x@acme.test',"
+                                " 'adrnin@acrne.test', 'x', 0, 0)")
+
+
+def test_cli_admin_email_gets_a_skeleton(srv):
+    slug = f"sk{secrets.token_hex(3)}"
+    srv.cli_ok("tenant", "create", slug, "--admin-email", "Greg@acme.test")
+    assert tenant_sql(srv, slug, "SELECT email_norm, email_skel FROM users") == \
+        [("greg@acme.test", "greg@acrne.test")]
+
+
+def test_migration_11_refuses_existing_lookalikes(start_server):
+    """Rows made before migration 11 that read alike stop it with a message
+    naming both; once one is renamed it completes with every row backfilled."""
+    srv = start_server(login_rate_per_minute=MANY)
+    t = make_tenant(srv, "mig11")
+    admin = admin_client(srv, t)
+    assert create_user(admin, "greg@acme.test").status == 201
+    on = " ON users" if DRIVER == "mariadb" else ""
+    for sql in ("DROP INDEX users_email_skel" + on, "ALTER TABLE users DROP COLUMN email_skel",
+                "DELETE FROM schema_migrations WHERE version >= 11"):
+        tenant_sql(srv, t.slug, sql)
+    tenant_sql(srv, t.slug, "INSERT INTO users (email, email_norm, password_hash, created_at,"
+                            " updated_at) VALUES ('\u0261reg@acme.test', '\u0261reg@acme.test',"
+                            " 'x', 0, 0)")
+    before = users(srv, t.slug)
+    proc = srv.cli("migrate")
+    assert proc.returncode != 0, proc
+    msg = proc.stdout + proc.stderr
+    assert "'greg@acme.test'" in msg and "\u0261reg@acme.test" in msg and "migration 11" in msg \
+        and "look alike" in msg, msg
+    assert users(srv, t.slug) == before
+
+    tenant_sql(srv, t.slug, "UPDATE users SET email = 'greg.2@acme.test',"
+                            " email_norm = 'greg.2@acme.test' WHERE email_norm <> 'greg@acme.test'"
+                            " AND email_norm LIKE '%reg@acme.test'")
+    srv.cli_ok("migrate")
+    rows = sorted(tenant_sql(srv, t.slug, "SELECT email, email_skel FROM users"))
+    assert all(sk not in (None, "None", "") for _, sk in rows), rows
+    assert ("greg.2@acme.test", "greg.2@acrne.test") in rows, rows
 
 
 # --- 9. the lockout tells nothing ------------------------------------------------------------
@@ -234,6 +332,37 @@ def test_unknown_addresses_bounded(start_server):
     login_reply(srv, Account(t.slug, f"late@{t.slug}.example.com", PASSWORD), WRONG)
     assert tenant_sql(srv, t.slug, "SELECT COUNT(*), MAX(failed) FROM login_attempts") == \
         [("1", "1")]
+
+
+
+def test_full_of_running_lockouts_answers_new_addresses_locked(start_server):
+    """A running lockout is never evicted; when the table holds nothing
+    else, a new unknown address is answered as locked (as a user would be)
+    and nothing is stored for it."""
+    srv = start_server(login_rate_per_minute=MANY, login_attempts_max_rows=2)
+    t = make_tenant(srv, "full")
+    ghosts = [Account(t.slug, f"ghost-{i}-{secrets.token_hex(3)}@{t.slug}.example.com", PASSWORD)
+              for i in range(2)]
+    for g in ghosts:
+        for _ in range(5):
+            check_error_body(login_reply(srv, g, WRONG), 401, "unauthorized")
+        check_locked(login_reply(srv, g, WRONG))
+    before = sorted(tenant_sql(srv, t.slug, "SELECT addr_mac, failed, locked_until FROM"
+                                            " login_attempts"))
+    fresh = Account(t.slug, f"fresh-{secrets.token_hex(3)}@{t.slug}.example.com", PASSWORD)
+    r = login_reply(srv, fresh, WRONG)
+    check_locked(r)
+    assert shape(r) == shape(login_reply(srv, ghosts[0], WRONG))
+    for g in ghosts:
+        check_locked(login_reply(srv, g, WRONG))
+    assert sorted(tenant_sql(srv, t.slug, "SELECT addr_mac, failed, locked_until FROM"
+                                          " login_attempts")) == before
+    # Once a lockout has run out its row may go, and new addresses count again.
+    tenant_sql(srv, t.slug, f"UPDATE login_attempts SET locked_until = {int(time.time()) - 1}"
+                            " WHERE id = (SELECT MIN(id) FROM (SELECT id FROM login_attempts) x)")
+    check_error_body(login_reply(srv, fresh, WRONG), 401, "unauthorized")
+    check_locked(login_reply(srv, ghosts[1], WRONG))
+    assert srv.stderr().count("running lockouts") == 1, srv.stderr()[-2000:]
 
 
 def test_unknown_in_the_same_time_band(start_server):

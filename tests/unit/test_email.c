@@ -161,6 +161,81 @@ test_syntax(void **state)
 	refused(grow, 0, "254 bytes once normalised");
 }
 
+/* The confusable skeleton of in, which must be accepted (flags 0). */
+static const char *
+skel(const char *in, char *buf, size_t len)
+{
+	struct email_addr a;
+	const char *why = "unset";
+	if (email_normalize(in, 0, &a, &why) != BW_OK)
+		fail_msg("'%s' refused: %s", in, why ? why : "(null)");
+	assert_true(a.skel[0] != '\0' && strlen(a.skel) <= EMAIL_SKEL_MAX);
+	snprintf(buf, len, "%s", a.skel);
+	return buf;
+}
+
+static void
+same_skel(const char *x, const char *y)
+{
+	char a[EMAIL_SKEL_MAX + 1], b[EMAIL_SKEL_MAX + 1];
+	if (strcmp(skel(x, a, sizeof(a)), skel(y, b, sizeof(b))) != 0)
+		fail_msg("'%s' (%s) and '%s' (%s) should read alike", x, a, y, b);
+}
+
+static void
+other_skel(const char *x, const char *y)
+{
+	char a[EMAIL_SKEL_MAX + 1], b[EMAIL_SKEL_MAX + 1];
+	if (strcmp(skel(x, a, sizeof(a)), skel(y, b, sizeof(b))) == 0)
+		fail_msg("'%s' and '%s' should differ, both are '%s'", x, y, a);
+}
+
+static void
+test_lookalikes_share_a_skeleton(void **state)
+{
+	(void)state;
+	same_skel("admin@acme.test", "adm\xc4\xb1n@acme.test");    /* U+0131 dotless i */
+	same_skel("admin@acme.test", "\xc9\x91" "dmin@acme.test"); /* U+0251 Latin alpha */
+	same_skel("greg@acme.test", "\xc9\xa1" "reg@acme.test");   /* U+0261 script g */
+	same_skel("o'brien@acme.test", "o\xea\x9e\x8c" "brien@acme.test"); /* U+A78C saltillo */
+	same_skel("o'brien@acme.test", "o`brien@acme.test");
+	same_skel("ADMIN@acme.test", "adm\xc4\xb1n@acme.test");    /* after case folding */
+	same_skel("mary@acme.test", "rnary@acme.test");            /* rn reads as m */
+	same_skel("bill@acme.test", "bi11@acme.test");
+	same_skel("admin@acme.test", "admin@acrne.test");          /* the domain too */
+	/* A dot above on i replaces its dot: unseen, so not in the skeleton. */
+	same_skel("admin@acme.test", "admi\xcc\x87n@acme.test");
+	same_skel("admin@acme.test", "ADM\xc4\xb0N@acme.test");    /* U+0130 folds to i + U+0307 */
+	same_skel("adm\xe1\xbb\x8bn@acme.test", "admi\xcc\xa3\xcc\x87n@acme.test"); /* dot below first */
+	other_skel("admin@acme.test", "adm\xc3\xafn@acme.test");   /* i diaeresis is no i */
+	/* Whole-script: all-Cyrillic "асе" is one script, and reads as "ace". */
+	same_skel("ace@acme.test", "\xd0\xb0\xd1\x81\xd0\xb5@acme.test");
+	/* Distinct letters stay distinct names. */
+	other_skel("s\xc3\xb8ren@acme.test", "soren@acme.test");   /* ø */
+	other_skel("\xc5\x82ukasz@acme.test", "lukasz@acme.test"); /* ł */
+	other_skel("jos\xc3\xa9@acme.test", "jose@acme.test");     /* é */
+	other_skel("admin@acme.test", "admins@acme.test");
+	other_skel("j0hn@acme.test", "john@acme.test");           /* UTS #39: 0 reads as O, not o */
+	/* A Turkish name with a dotless i is fine where it has no ASCII twin. */
+	char b[EMAIL_SKEL_MAX + 1];
+	assert_string_equal(skel("\xc4\xb1lg\xc4\xb1n@acme.test", b, sizeof(b)), "ilgin@acrne.test");
+}
+
+static void
+test_common_modifiers_refused(void **state)
+{
+	(void)state;
+	const char *why = "modifier letter or symbol";
+	refused("o\xca\xbc" "brien@acme.test", 0, why); /* U+02BC modifier letter apostrophe */
+	refused("o\xca\xb9" "brien@acme.test", 0, why); /* U+02B9 modifier letter prime */
+	refused("o\xcb\x88" "brien@acme.test", 0, why); /* U+02C8 modifier letter vertical line */
+	refused("a\xea\x9e\x88" "b@acme.test", 0, why); /* U+A788 modifier letter low circumflex */
+	refused("a\xcb\x82" "b@acme.test", 0, why);     /* U+02C2 modifier letter left arrowhead (Sk) */
+	refused("a@acme\xca\xbc" "x.test", EMAIL_ALLOW_IDN, why);
+	/* ASCII ^ and ` are atext, visibly themselves (and ` reads as ' in the skeleton). */
+	ok("o`brien^x@acme.test", 0, "o`brien^x@acme.test", "o`brien^x@acme.test");
+}
+
 int
 main(void)
 {
@@ -170,6 +245,8 @@ main(void)
 		cmocka_unit_test(test_mixed_scripts_refused),
 		cmocka_unit_test(test_idn_only_when_allowed),
 		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_lookalikes_share_a_skeleton),
+		cmocka_unit_test(test_common_modifiers_refused),
 	};
 	return cmocka_run_group_tests_name("email", tests, NULL, NULL);
 }
