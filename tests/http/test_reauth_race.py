@@ -20,10 +20,12 @@ import secrets
 import threading
 import time
 
+import pytest
+
 from psa import admin_client, new_user
 from test_identity import (MANY, PASSWORD, TOKENS, call, check_unauthorized, login, make_tenant,
-                           me, sql_one, user_id)
-from test_reauth import END_OTHERS, DISABLE, RECOVERY, enrol, live_tokens
+                           me, mint, sql_one, user_id)
+from test_reauth import DISABLE, END_OTHERS, NEW, PW, RECOVERY, enrol, live_tokens
 
 API = "/api/v1"
 ROUNDS = 150     # most requests each writer thread makes
@@ -69,10 +71,40 @@ def check_refusals(replies, allowed):
     assert not bad, bad[:3]
 
 
-def mint_as(srv, account, session):
-    return lambda: call(srv, "POST", TOKENS, account.slug, session=session,
+def mint_as(srv, account, session=None, token=None):
+    return lambda: call(srv, "POST", TOKENS, account.slug, session=session, token=token,
                         body={"name": f"r-{secrets.token_hex(3)}", "scopes": ["self.view"],
                               "password": account.password})
+
+
+@pytest.mark.parametrize("caller", ["the changing session", "a token"])
+def test_mint_racing_password_change_leaves_no_token(start_server, caller):
+    """Tokens are minted back to back with the old password by a caller the
+    password change does not end by deleting its row: the very session that
+    changes the password (it stays signed in), or an API token (revoked by
+    the change, like every token). Afterwards no token of the user works. A
+    mint's own session or token row proves nothing here: only the user's
+    row lock, taken by the mint and by the change, orders the two, so a
+    mint that read the old hash either committed first (and was revoked) or
+    is refused (409)."""
+    srv = start_server(login_rate_per_minute=MANY, lockout_threshold=1000)
+    t = make_tenant(srv, "rrpw")
+    uid = user_id(srv, t)
+    owner = login(srv, t)
+    if caller == "a token":
+        write = mint_as(srv, t, token=mint(srv, t, owner, ["self.tokens", "self.view"])["token"])
+    else:
+        write = mint_as(srv, t, session=owner)
+    replies, done = race(write, lambda: call(srv, "POST", PW, t.slug, session=owner,
+                                             body={"current_password": t.password,
+                                                   "new_password": NEW}))
+    assert done.status == 200, done
+    check_refusals(replies, {201, 401, 403, 409, 503})
+    minted = [r.body["token"] for r in replies if r.status == 201]
+    assert minted, "no token was minted before the change: the race never ran"
+    alive = [tok for tok in minted if me(srv, t.slug, token=tok).status == 200]
+    assert not alive, f"{len(alive)} token(s) minted with the old password outlive its change"
+    assert live_tokens(srv, t.slug, uid) == 0
 
 
 def test_mint_racing_end_of_sessions_leaves_no_token(start_server):
