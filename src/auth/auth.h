@@ -109,6 +109,26 @@ bw_err token_revoke_user(db *d, int64_t user_id, int64_t keep, int64_t *n) BW_MU
 /* The same for an API token ("bwk_..."); scopes into ctx->scopes. */
 bw_err token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx) BW_MUST_USE;
 
+/*
+ * Lock user_id's row for the rest of the transaction begun on d (MariaDB:
+ * InnoDB's row lock, held to commit; SQLite: BEGIN IMMEDIATE already holds
+ * the write lock). Every change to a user's password, MFA state or
+ * disabled flag, and every bulk end of their sessions or tokens, takes it
+ * first, and so does every re-authenticated write before it re-reads that
+ * state: the two take turns. BW_OK; BW_ERR_NOTFOUND when there is no such
+ * user; BW_ERR_INTERNAL outside a transaction; or the database's error.
+ */
+bw_err auth_user_lock(db *d, int64_t user_id) BW_MUST_USE;
+/*
+ * Lock the row of the session or token the request came with, and so make
+ * sure it is still there (a token: and not revoked) until commit: a
+ * logout, an end of sessions or a revocation either came first (then
+ * BW_ERR_UNAUTHORIZED) or waits for this transaction. BW_OK, or
+ * BW_ERR_UNAUTHORIZED, BW_ERR_INTERNAL outside a transaction, or the
+ * database's error.
+ */
+bw_err auth_caller_lock(db *d, const struct auth_ctx *ctx) BW_MUST_USE;
+
 /* Record a security event for the audit log (issue 7). */
 void auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip,
 		const char *detail);

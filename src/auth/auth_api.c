@@ -445,27 +445,33 @@ api_me(struct http_req *req)
 
 /* The password of the signed-in user, checked like a login (counts failures). */
 bw_err
-api_recheck_password(struct http_req *req, db *d, const char *password)
+api_recheck_password(struct http_req *req, db *d, const char *password, struct api_reauth *ra)
 {
 	db_stmt *s;
 	int row = 0, rehash;
-	char phc[256] = "";
-	bw_err e = db_prepare(d, "SELECT password_hash FROM users WHERE id = ?", &s);
+	memset(ra, 0, sizeof(*ra));
+	bw_err e = db_prepare(d, "SELECT password_hash, mfa_enabled FROM users WHERE id = ?", &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, req->auth.user.id)) == BW_OK &&
-	    (e = db_step(s, &row)) == BW_OK && row)
-		snprintf(phc, sizeof(phc), "%s", db_col_text(s, 0));
+	    (e = db_step(s, &row)) == BW_OK && row) {
+		const char *h = db_col_text(s, 0);
+		snprintf(ra->phc, sizeof(ra->phc), "%s", h != NULL ? h : "");
+		ra->mfa_enabled = (int)db_col_int(s, 1);
+	}
 	db_finalize(s);
-	if (e != BW_OK || !row)
+	if (e != BW_OK || !row) {
+		crypto_wipe(ra, sizeof(*ra));
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
 	int locks;
 	int64_t until;
 	int r = api_attempt(req, d, req->auth.user.id, &locks, &until);
 	if (r <= 0) {
-		crypto_wipe(phc, sizeof(phc));
+		crypto_wipe(ra, sizeof(*ra));
 		return r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, until);
 	}
-	e = password_verify(http_req_hasher(req), phc, password, &rehash);
-	crypto_wipe(phc, sizeof(phc));
+	e = password_verify(http_req_hasher(req), ra->phc, password, &rehash);
+	if (e != BW_OK)
+		crypto_wipe(ra, sizeof(*ra));
 	if (e == BW_ERR_UNAVAILABLE)
 		api_attempt_undo(d, req->auth.user.id, locks);
 	if (e == BW_ERR_UNAUTHORIZED) {
@@ -480,13 +486,85 @@ api_recheck_password(struct http_req *req, db *d, const char *password)
 }
 
 bw_err
-api_body_password(struct http_req *req, db *d, json_t *body)
+api_body_password(struct http_req *req, db *d, json_t *body, struct api_reauth *ra)
 {
 	const char *pw = api_str(body, "password", AUTH_PASSWORD_MAX);
-	if (pw == NULL)
+	if (pw == NULL) {
+		memset(ra, 0, sizeof(*ra));
 		return response_error(req, BW_ERR_INVALID,
 				      "password (string): your current password is required");
-	return api_recheck_password(req, d, pw);
+	}
+	return api_recheck_password(req, d, pw, ra);
+}
+
+/*
+ * Inside the write's transaction, with the user's row locked: whether the
+ * user is still enabled and, when ra is given, still has the password hash
+ * and MFA state the re-check saw (the hash compared in constant time).
+ */
+static bw_err
+api_reauth_same(db *d, int64_t uid, const struct api_reauth *ra, int *disabled, int *same)
+{
+	db_stmt *s;
+	int row = 0;
+	*disabled = 1;
+	*same = 0;
+	bw_err e = db_prepare(d, "SELECT disabled, password_hash, mfa_enabled FROM users WHERE id = ?",
+			      &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, uid)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		const char *h = db_col_text(s, 1);
+		size_t hl = h != NULL ? strlen(h) : 0, rl = ra != NULL ? strlen(ra->phc) : 0;
+		*disabled = db_col_int(s, 0) != 0;
+		*same = ra == NULL || (h != NULL && hl == rl && rl > 0 && crypto_equal(h, ra->phc, rl) &&
+				       (int)db_col_int(s, 2) == ra->mfa_enabled);
+	}
+	db_finalize(s);
+	return e;
+}
+
+bw_err
+api_reauth_begin(struct http_req *req, db *d, struct api_reauth *ra)
+{
+	int disabled = 1, same = 0;
+	bw_err e = db_begin(d);
+	if (e != BW_OK) {
+		if (ra != NULL)
+			crypto_wipe(ra, sizeof(*ra));
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
+	/*
+	 * The user's row first, as the password change, the disable and the
+	 * bulk ends of sessions and tokens do: whichever of them comes second
+	 * waits for the first to commit, and then reads what it left.
+	 */
+	if ((e = auth_user_lock(d, req->auth.user.id)) == BW_ERR_NOTFOUND)
+		e = BW_ERR_UNAUTHORIZED;
+	if (e == BW_OK)
+		e = auth_caller_lock(d, &req->auth);
+	if (e == BW_OK)
+		e = api_reauth_same(d, req->auth.user.id, ra, &disabled, &same);
+	if (ra != NULL)
+		crypto_wipe(ra, sizeof(*ra));
+	if (e == BW_OK && disabled)
+		e = BW_ERR_UNAUTHORIZED;
+	if (e == BW_OK && !same)
+		e = BW_ERR_CONFLICT;
+	if (e == BW_OK)
+		return BW_OK;
+	(void)db_rollback(d);
+	switch (e) {
+	case BW_ERR_UNAUTHORIZED:
+		return response_error(req, e,
+				      "this session or token was ended, or its user disabled, while "
+				      "the request ran; nothing was changed");
+	case BW_ERR_CONFLICT:
+		return response_error(req, e,
+				      "the password or MFA settings changed while the request ran; "
+				      "nothing was changed");
+	default:
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
 }
 
 static bw_err
@@ -495,7 +573,8 @@ api_change_password(struct http_req *req)
 	json_t *in;
 	db *d;
 	const char *why;
-	char phc[256];
+	char phc[256] = "";
+	struct api_reauth ra = {{0}};
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
@@ -505,7 +584,8 @@ api_change_password(struct http_req *req)
 		return response_error(req, BW_ERR_INVALID,
 				      "current_password and new_password are required strings");
 	}
-	if ((e = http_req_db(req, &d)) != BW_OK || (e = api_recheck_password(req, d, cur)) != BW_OK)
+	if ((e = http_req_db(req, &d)) != BW_OK ||
+	    (e = api_recheck_password(req, d, cur, &ra)) != BW_OK)
 		goto out;
 	if (password_policy(nw, req->auth.user.email, &why) != BW_OK) {
 		const char *msg = pool_printf(req->pool, "the new password %s", why);
@@ -523,10 +603,15 @@ api_change_password(struct http_req *req)
 	int64_t revoked = 0;
 	/*
 	 * Whoever else holds a session or an API token of this user loses it
-	 * with the old password: both are ended in the same transaction.
+	 * with the old password: both are ended in the same transaction, with
+	 * the user's row locked first (api_reauth_begin). A token or MFA change
+	 * whose re-check ran before this change either committed before the
+	 * lock was granted (then its token is revoked here) or reads the new
+	 * hash after this commits, and is refused.
 	 */
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = db_exec_params(d,
+	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
+		goto out;
+	if ((e = db_exec_params(d,
 				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
 				" must_change_password = 0 WHERE id = ?",
 				p)) == BW_OK &&
@@ -546,6 +631,7 @@ api_change_password(struct http_req *req)
 			  json_pack("{s:b, s:I}", "changed", 1, "tokens_revoked", (json_int_t)revoked));
 out:
 	crypto_wipe(phc, sizeof(phc));
+	crypto_wipe(&ra, sizeof(ra));
 	json_decref(in);
 	return e;
 }
@@ -584,8 +670,10 @@ api_end_other_sessions(struct http_req *req)
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		return e;
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
+	/* The user's row locked first: a token being minted commits first, or sees this. */
+	if ((e = api_reauth_begin(req, d, NULL)) != BW_OK)
+		return e;
+	if ((e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
 	    (!tokens || (e = token_revoke_user(d, req->auth.user.id, req->auth.token_id, &revoked)) ==
 			    BW_OK)) {
 		auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip,
@@ -630,7 +718,8 @@ api_user_end_sessions(struct http_req *req)
 	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
 	    (e = rbac_may_manage(req, d, id)) != BW_OK)
 		return e;
-	if ((e = db_begin(d)) == BW_OK && (e = session_end_user(d, id, 0)) == BW_OK) {
+	if ((e = db_begin(d)) == BW_OK && (e = auth_user_lock(d, id)) == BW_OK &&
+	    (e = session_end_user(d, id, 0)) == BW_OK) {
 		auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
 		e = api_audit(req, d, "users", id, "sessions_ended", NULL,
 			      json_pack("{s:s}", "sessions", "all"));
@@ -700,6 +789,7 @@ api_token_create(struct http_req *req)
 	size_t i;
 	char token[64] = "", *sj = NULL;
 	int64_t id, expires = 0;
+	struct api_reauth ra = {{0}};
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
@@ -748,10 +838,17 @@ api_token_create(struct http_req *req)
 		goto out;
 	}
 	/* Last, once nothing else can refuse: a refusal above costs no attempt. */
-	if ((e = api_body_password(req, d, in)) != BW_OK)
+	if ((e = api_body_password(req, d, in, &ra)) != BW_OK)
 		goto out;
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) == BW_OK) {
+	/*
+	 * Inserted only while what the check saw still holds: a password change
+	 * or disable that committed meanwhile is seen (and refused, 409/401), one
+	 * that comes later waits for this commit and then revokes this token; and
+	 * the session or token minting it is still there.
+	 */
+	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
+		goto out;
+	if ((e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
 		e = api_audit(req, d, "api_tokens", id, "create", NULL,
 			      json_pack("{s:s, s:O, s:I, s:I}", "name", name, "scopes", scopes,
@@ -767,6 +864,7 @@ api_token_create(struct http_req *req)
 				    "token", token, "scopes", scopes, "expires_at", (json_int_t)expires));
 out:
 	crypto_wipe(token, sizeof(token));
+	crypto_wipe(&ra, sizeof(ra));
 	free(sj);
 	json_decref(in);
 	return e;

@@ -57,17 +57,43 @@ bw_err api_tx_end(db *d, bw_err e) BW_MUST_USE;
 /* The 423 error with the unlock time; always returns BW_ERR_LOCKED. */
 bw_err api_locked(struct http_req *req, int64_t until) BW_MUST_USE;
 /*
- * Check the signed-in user's password again, counted like a login: BW_OK
- * only when it is right and the account is not locked; otherwise the
- * error, with its reply set (BW_ERR_LOCKED for a locked account, without
- * checking the password; BW_ERR_DENIED for a wrong one).
+ * What a password re-check verified, for the write that follows it. The
+ * check is slow (argon2id) and runs outside any transaction, so the write
+ * looks again, under the user's row lock, with api_reauth_begin().
  */
-bw_err api_recheck_password(struct http_req *req, db *d, const char *password) BW_MUST_USE;
+struct api_reauth {
+	char phc[256];   /* users.password_hash the password was checked against */
+	int mfa_enabled; /* users.mfa_enabled then */
+};
+/*
+ * Check the signed-in user's password again, counted like a login: BW_OK
+ * only when it is right and the account is not locked, with what was
+ * verified in *ra; otherwise the error, with its reply set (BW_ERR_LOCKED
+ * for a locked account, without checking the password; BW_ERR_DENIED for
+ * a wrong one) and *ra wiped.
+ */
+bw_err api_recheck_password(struct http_req *req, db *d, const char *password,
+			    struct api_reauth *ra) BW_MUST_USE;
 /*
  * The "password" member of body, re-checked with api_recheck_password():
  * BW_OK, or the error (reply set: 400 when missing, 403, 423, 503).
  */
-bw_err api_body_password(struct http_req *req, db *d, json_t *body) BW_MUST_USE;
+bw_err api_body_password(struct http_req *req, db *d, json_t *body,
+			 struct api_reauth *ra) BW_MUST_USE;
+/*
+ * Begin the transaction of a re-authenticated write (ra: what the re-check
+ * verified; NULL for a write that checked no password but acts on the
+ * caller's own credentials) and hold what it depends on until it ends:
+ * the user's row is locked (auth_user_lock), the caller's session or token
+ * is locked and must still be there, the user must not be disabled, and
+ * the password hash and MFA state must be those the re-check saw. Wipes
+ * *ra. BW_OK inside the transaction; otherwise no transaction is left
+ * open and the error is returned with its reply set: BW_ERR_UNAUTHORIZED
+ * (401) when the session or token was ended or the user disabled
+ * meanwhile, BW_ERR_CONFLICT (409) when the password or MFA state
+ * changed meanwhile, BW_ERR_UNAVAILABLE (503) on a database error.
+ */
+bw_err api_reauth_begin(struct http_req *req, db *d, struct api_reauth *ra) BW_MUST_USE;
 
 extern const struct route mfa_routes[];
 extern const size_t mfa_routes_count;

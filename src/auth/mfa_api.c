@@ -130,6 +130,7 @@ mfa_enrol(struct http_req *req)
 	char b32[TOTP_BASE32_SIZE(TOTP_SECRET_LEN)] = "", uri[1024] = "", issuer[128], *svg = NULL;
 	db *d;
 	json_t *in = NULL;
+	struct api_reauth ra = {{0}};
 	bw_err e;
 	memset(secret, 0, sizeof(secret));
 	if ((e = http_req_json(req, &in)) != BW_OK)
@@ -138,8 +139,12 @@ mfa_enrol(struct http_req *req)
 		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
 		goto out;
 	}
-	if ((e = http_req_db(req, &d)) != BW_OK || (e = api_body_password(req, d, in)) != BW_OK)
+	if ((e = http_req_db(req, &d)) != BW_OK || (e = api_body_password(req, d, in, &ra)) != BW_OK)
 		goto out;
+	if (ra.mfa_enabled) { /* turned on since the request was authenticated */
+		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
+		goto out;
+	}
 	snprintf(issuer, sizeof(issuer), "Bulwark (%s)", req->tenant);
 	if ((e = totp_secret_new(secret)) != BW_OK || (e = totp_base32(secret, sizeof(secret), b32, sizeof(b32))) != BW_OK ||
 	    (e = totp_uri(issuer, req->auth.user.email, secret, uri, sizeof(uri))) != BW_OK ||
@@ -147,7 +152,10 @@ mfa_enrol(struct http_req *req)
 		e = response_error(req, e, NULL);
 		goto out;
 	}
-	if ((e = db_begin(d)) == BW_OK && (e = mfa_store(req, d, "mfa_pending", secret)) == BW_OK) {
+	/* Stored only if MFA is still off and the password the one checked (api_reauth_begin). */
+	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
+		goto out;
+	if ((e = mfa_store(req, d, "mfa_pending", secret)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "mfa_enrol_started", req->client_ip, "");
 		e = api_audit(req, d, "users", req->auth.user.id, "mfa_enrol_started", NULL,
 			      json_pack("{s:b}", "mfa_pending", 1));
@@ -162,6 +170,7 @@ mfa_enrol(struct http_req *req)
 out:
 	free(svg);
 	json_decref(in);
+	crypto_wipe(&ra, sizeof(ra));
 	crypto_wipe(secret, sizeof(secret));
 	crypto_wipe(b32, sizeof(b32));
 	crypto_wipe(uri, sizeof(uri));
@@ -315,6 +324,20 @@ out_reply:
 	return req->err;
 }
 
+/* Inside the confirming transaction: BW_OK while MFA is still off, else BW_ERR_CONFLICT. */
+static bw_err
+mfa_enabled_now(db *d, int64_t id)
+{
+	db_stmt *s;
+	int row = 0;
+	bw_err e = db_prepare(d, "SELECT mfa_enabled FROM users WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row && db_col_int(s, 0) != 0)
+		e = BW_ERR_CONFLICT;
+	db_finalize(s);
+	return e;
+}
+
 static bw_err
 mfa_confirm(struct http_req *req)
 {
@@ -366,8 +389,18 @@ mfa_confirm(struct http_req *req)
 	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	const char *p[] = {idb, NULL};
-	/* MFA on, its codes, the other sessions ended and the audit row: all or nothing. */
-	if ((e = db_begin(d)) == BW_OK && (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
+	/*
+	 * MFA on, its codes, the other sessions ended and the audit row: all or
+	 * nothing, with the user's row locked and the session confirming still
+	 * there (api_reauth_begin), and MFA still off.
+	 */
+	if ((e = api_reauth_begin(req, d, NULL)) != BW_OK) {
+		crypto_wipe(secret, sizeof(secret));
+		crypto_wipe(phc, sizeof(phc));
+		goto out;
+	}
+	if ((e = mfa_enabled_now(d, req->auth.user.id)) == BW_OK &&
+	    (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
 	    (e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
 				p)) == BW_OK &&
 	    (e = mfa_recovery_store(req, d, phc)) == BW_OK &&
@@ -381,9 +414,11 @@ mfa_confirm(struct http_req *req)
 			      json_pack("{s:b, s:b}", "mfa_enabled", 1, "other_sessions_ended", 1));
 	}
 	crypto_wipe(secret, sizeof(secret));
-	if (api_tx_end(d, e) != BW_OK) {
+	crypto_wipe(phc, sizeof(phc));
+	if ((e = api_tx_end(d, e)) != BW_OK) {
 		crypto_wipe(sess, sizeof(sess));
-		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		e = e == BW_ERR_CONFLICT ? response_error(req, e, "MFA is already on")
+					 : response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
 	if (req->auth.kind == AUTH_SESSION && (e = api_set_session(req, sess)) != BW_OK)
@@ -398,14 +433,15 @@ out:
 	return e;
 }
 
-/* The body's password, checked again: BW_OK, or the error (reply set). */
+/* The body's password, checked again (*ra: what was verified): BW_OK, or the error (reply set). */
 static bw_err
-mfa_with_password(struct http_req *req, db **d)
+mfa_with_password(struct http_req *req, db **d, struct api_reauth *ra)
 {
 	json_t *in;
+	memset(ra, 0, sizeof(*ra));
 	bw_err e = http_req_json(req, &in);
 	if (e == BW_OK && (e = http_req_db(req, d)) == BW_OK)
-		e = api_body_password(req, *d, in);
+		e = api_body_password(req, *d, in, ra);
 	json_decref(in);
 	return e;
 }
@@ -414,14 +450,17 @@ static bw_err
 mfa_disable(struct http_req *req)
 {
 	db *d;
-	bw_err e = mfa_with_password(req, &d);
+	struct api_reauth ra;
+	bw_err e = mfa_with_password(req, &d, &ra);
 	if (e != BW_OK)
 		return e;
 	char idb[24];
 	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
 	const char *p[] = {idb, NULL};
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = db_exec_params(d,
+	/* Only on the credentials the password was checked against (api_reauth_begin). */
+	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
+		return e;
+	if ((e = db_exec_params(d,
 				"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
 				" WHERE id = ?",
 				p)) == BW_OK &&
@@ -442,18 +481,31 @@ mfa_regenerate(struct http_req *req)
 {
 	db *d;
 	json_t *codes = NULL;
-	bw_err e = mfa_with_password(req, &d);
+	struct api_reauth ra;
+	bw_err e = mfa_with_password(req, &d, &ra);
 	if (e != BW_OK)
 		return e;
-	if (!req->auth.user.mfa_enabled)
+	if (!ra.mfa_enabled) {
+		crypto_wipe(&ra, sizeof(ra));
 		return response_error(req, BW_ERR_CONFLICT, "MFA is off");
+	}
 	mfa_recovery_hashes phc;
-	e = mfa_recovery_make(req, phc, &codes);
-	if (e == BW_OK && (e = db_begin(d)) == BW_OK && (e = mfa_recovery_store(req, d, phc)) == BW_OK) {
+	if ((e = mfa_recovery_make(req, phc, &codes)) != BW_OK) {
+		crypto_wipe(&ra, sizeof(ra));
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	}
+	/* Stored only while MFA is on and the password the one checked (api_reauth_begin). */
+	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK) {
+		crypto_wipe(phc, sizeof(phc));
+		json_decref(codes);
+		return e;
+	}
+	if ((e = mfa_recovery_store(req, d, phc)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
 		e = api_audit(req, d, "users", req->auth.user.id, "recovery_codes_regenerated", NULL,
 			      json_pack("{s:i}", "codes", TOTP_RECOVERY_COUNT));
 	}
+	crypto_wipe(phc, sizeof(phc));
 	if (api_tx_end(d, e) != BW_OK) {
 		json_decref(codes);
 		return response_error(req, BW_ERR_UNAVAILABLE, NULL);

@@ -147,6 +147,55 @@ session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_veri
 	return session_delete(d, session_id);
 }
 
+/*
+ * Run a row lock ("UPDATE t SET id = id WHERE id = ? ..."; both drivers
+ * count matched rows) with its two ids; BW_OK when it matched one row,
+ * else notfound, or the database's error.
+ */
+static bw_err
+auth_lock_row(db *d, const char *sql, int64_t a, int64_t b, int nparams, bw_err notfound)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, a)) == BW_OK &&
+	    (nparams < 2 || (e = db_bind_int(s, 2, b)) == BW_OK) && (e = db_step(s, &row)) == BW_OK &&
+	    db_changes(s) != 1)
+		e = notfound;
+	db_finalize(s);
+	return e;
+}
+
+bw_err
+auth_user_lock(db *d, int64_t user_id)
+{
+	if (!db_in_tx(d))
+		return BW_ERR_INTERNAL; /* a lock outside a transaction holds nothing */
+	return auth_lock_row(d, "UPDATE users SET id = id WHERE id = ?", user_id, 0, 1,
+			     BW_ERR_NOTFOUND);
+}
+
+bw_err
+auth_caller_lock(db *d, const struct auth_ctx *ctx)
+{
+	if (!db_in_tx(d))
+		return BW_ERR_INTERNAL;
+	switch (ctx->kind) {
+	case AUTH_SESSION:
+		return auth_lock_row(d, "UPDATE sessions SET id = id WHERE id = ? AND user_id = ?",
+				     ctx->session_id, ctx->user.id, 2, BW_ERR_UNAUTHORIZED);
+	case AUTH_TOKEN:
+		return auth_lock_row(d,
+				     "UPDATE api_tokens SET id = id WHERE id = ? AND user_id = ? AND"
+				     " revoked_at = 0",
+				     ctx->token_id, ctx->user.id, 2, BW_ERR_UNAUTHORIZED);
+	case AUTH_NONE:
+		return BW_ERR_UNAUTHORIZED;
+	default:
+		abort();
+	}
+}
+
 /* Record use at now: sql takes the time and the row id. */
 static bw_err
 auth_touch(db *d, const char *sql, int64_t now, int64_t id)

@@ -989,7 +989,14 @@ rbac_user_update(struct http_req *req)
 	if (dis != NULL) {
 		int64_t flag = json_is_true(dis);
 		const void *args[] = {&flag, &now, &uid};
-		if ((e = rbac_run(d, "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?",
+		/*
+		 * The user's row locked before it changes and before anything is
+		 * revoked (auth_user_lock): a token being minted or an MFA change
+		 * of theirs either commits first, and is revoked below, or waits
+		 * and then finds the user disabled.
+		 */
+		if ((e = auth_user_lock(d, uid)) != BW_OK ||
+		    (e = rbac_run(d, "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?",
 				  "iii", args, NULL)) != BW_OK)
 			goto done;
 		json_object_set_new(a, "disabled", json_boolean(flag));
