@@ -70,6 +70,9 @@ api_user_json(const struct auth_user *u)
 			 u->must_change_password);
 }
 
+static bw_err api_reauth_same(db *d, int64_t uid, const struct api_reauth *ra, int *disabled,
+			      int *same);
+
 bw_err
 api_set_session(struct http_req *req, const char *secret)
 {
@@ -372,11 +375,35 @@ api_login(struct http_req *req)
 			const char *rp[] = {fresh, idb, NULL};
 			if (db_exec_params(d, "UPDATE users SET password_hash = ? WHERE id = ?", rp) != BW_OK)
 				log_warn("could not rehash a password: %s", db_errmsg(d));
+			else
+				snprintf(phc, sizeof(phc), "%s", fresh); /* what is stored now */
 		}
+		crypto_wipe(fresh, sizeof(fresh));
 	}
 	/* The session and its audit row: both or neither. */
 	if ((e = db_begin(d)) != BW_OK) {
 		e = response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now");
+		goto out;
+	}
+	/*
+	 * The password was checked outside any transaction (argon2id is slow).
+	 * Under the user's row lock, as a password change, a disable or an MFA
+	 * change takes it, the account must still be as it was then: else a
+	 * sign-in with the old password could outlive its change, or make a
+	 * session that skips an MFA enrolled meanwhile.
+	 */
+	struct api_reauth ra = {{0}};
+	int now_disabled = 1, same = 0;
+	snprintf(ra.phc, sizeof(ra.phc), "%s", phc);
+	ra.mfa_enabled = u.mfa_enabled;
+	if ((e = auth_user_lock(d, u.id)) == BW_OK)
+		e = api_reauth_same(d, u.id, &ra, &now_disabled, &same);
+	crypto_wipe(&ra, sizeof(ra));
+	if (e != BW_OK || now_disabled || !same) {
+		(void)db_rollback(d);
+		e = e != BW_OK && e != BW_ERR_NOTFOUND
+			? response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now")
+			: response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
 		goto out;
 	}
 	/* A brand-new session: whatever id the browser had before is worthless. */

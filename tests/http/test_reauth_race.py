@@ -183,3 +183,32 @@ def test_recovery_codes_racing_mfa_disable_leave_none(start_server):
     assert sql_one(srv, t.slug, f"SELECT mfa_enabled FROM users WHERE id = {uid}") == "0"
     left = int(sql_one(srv, t.slug, f"SELECT COUNT(*) FROM recovery_codes WHERE user_id = {uid}"))
     assert left == 0, f"{left} recovery code(s) of a regeneration outlive MFA being turned off"
+
+
+def test_sign_in_racing_password_change_leaves_no_session(start_server):
+    """Sign-ins with the old password run back to back while the owner
+    changes it. The password is checked outside any transaction, so a
+    sign-in that checked it just before the change could create its session
+    just after, when the change had already ended every other session. Now
+    the session is made under the user's row lock, re-reading the hash: once
+    the change has committed, only the changing session is left."""
+    from test_identity import login_reply, session_from
+    srv = start_server(login_rate_per_minute=MANY, lockout_threshold=1000)
+    t = make_tenant(srv, "rrsin")
+    uid = user_id(srv, t)
+    owner = login(srv, t)
+
+    def sign_in():
+        return login_reply(srv, t)
+
+    replies, done = race(sign_in, lambda: call(srv, "POST", PW, t.slug, session=owner,
+                                               body={"current_password": t.password,
+                                                     "new_password": NEW}))
+    assert done.status == 200, done
+    check_refusals(replies, {200, 401, 503})
+    made = [session_from(r) for r in replies if r.status == 200]
+    assert made, "no sign-in succeeded before the change: the race never ran"
+    alive = [s for s in made if me(srv, t.slug, session=s).status == 200]
+    assert not alive, f"{len(alive)} session(s) signed in with the old password outlive its change"
+    assert sql_one(srv, t.slug, f"SELECT COUNT(*) FROM sessions WHERE user_id = {uid}") == "1"
+    assert me(srv, t.slug, session=owner).status == 200
