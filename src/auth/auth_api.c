@@ -242,6 +242,24 @@ api_locked(struct http_req *req, int64_t until)
 				     json_pack("{s:s}", "locked_until", ts));
 }
 
+/*
+ * A failed sign-in's answer: 401; but while the unknown-address table is
+ * full of running lockouts (throttle.c), 423 for every address, known or
+ * not, with one locked_until, so that nothing tells accounts apart then
+ * either. A right password still signs in to an account not itself locked.
+ */
+static bw_err
+api_login_failed(struct http_req *req, db *d)
+{
+	int64_t until;
+	int f = throttle_flooded(d, api_now(), &until);
+	if (f < 0)
+		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+	if (f)
+		return api_locked(req, until);
+	return response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+}
+
 static bw_err
 api_login(struct http_req *req)
 {
@@ -349,7 +367,7 @@ api_login(struct http_req *req)
 			w = api_tx_end(d, w);
 		}
 		e = w == BW_OK
-			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
+			? api_login_failed(req, d)
 			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
@@ -362,7 +380,7 @@ api_login(struct http_req *req)
 	}
 	if (e != BW_OK) {
 		e = api_attempt_failed(req, d, u.id, u.email, locks, "wrong password") == BW_OK
-			? response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password")
+			? api_login_failed(req, d)
 			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
 		goto out;
 	}
@@ -403,7 +421,7 @@ api_login(struct http_req *req)
 		(void)db_rollback(d);
 		e = e != BW_OK && e != BW_ERR_NOTFOUND
 			? response_error(req, BW_ERR_UNAVAILABLE, "cannot start a session now")
-			: response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
+			: api_login_failed(req, d);
 		goto out;
 	}
 	/* A brand-new session: whatever id the browser had before is worthless. */

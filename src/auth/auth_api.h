@@ -39,6 +39,12 @@ int throttle_attempt(struct http_req *req, db *d, const char *addr, struct throt
 /* The reserved attempt was never checked (server busy): give it back. */
 void throttle_undo(db *d, const struct throttle *th, int locks);
 /*
+ * 1 while the unknown-address table is full of running lockouts (then every
+ * failed sign-in answers 423 with *until, known address or not), 0 when
+ * not, -1 on a database error.
+ */
+int throttle_flooded(db *d, int64_t now, int64_t *until);
+/*
  * The audit row of the request's change, in the transaction the caller has
  * begun; before and after (objects or NULL) are stolen.
  */

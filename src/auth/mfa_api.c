@@ -299,18 +299,25 @@ mfa_verify(struct http_req *req)
 		goto out;
 	}
 	api_attempt_ok(d, req->auth.user.id);
-	/* MFA done: a new session id (no fixation across the step up). */
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+	/*
+	 * MFA done: a new session id (no fixation across the step up), made
+	 * under the user's row and the session's own lock, as every write that
+	 * a password change or a disable must not be outlived by.
+	 */
+	if ((e = api_reauth_begin(req, d, NULL)) != BW_OK)
+		goto out;
+	if ((e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
 				secret)) == BW_OK) {
 		auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip,
 			   recovery ? "recovery code" : "totp");
 		e = api_audit_signin(req, d, req->auth.user.id, req->auth.user.email, "mfa_verified",
 				     json_pack("{s:s}", "method", recovery ? "recovery code" : "totp"));
 	}
-	if (api_tx_end(d, e) != BW_OK) {
+	if ((e = api_tx_end(d, e)) != BW_OK) {
 		crypto_wipe(secret, sizeof(secret));
-		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		e = e == BW_ERR_UNAUTHORIZED
+			? response_error(req, e, "this session was ended while the code was checked")
+			: response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
 	if ((e = api_set_session(req, secret)) == BW_OK)
@@ -579,11 +586,15 @@ security_put(struct http_req *req)
 		while (i < BW_ARRAY_LEN(security_switches) && strcmp(k, security_switches[i].key) != 0)
 			i++;
 		if (i == BW_ARRAY_LEN(security_switches) || !json_is_boolean(v)) {
-			/* k lives in the body: the message is made before the body goes */
+			/* k lives in the body: the message is made before the body goes,
+			 * and names the key only when it is short printable ASCII */
+			int plain = strlen(k) <= 64;
+			for (const char *c = k; plain && *c; c++)
+				plain = *c >= 0x20 && *c < 0x7f;
 			const char *msg = pool_printf(req->pool,
-						      "%.64s: not a security setting, or not a boolean "
+						      "%s%s not a security setting, or not a boolean "
 						      "(mfa_required, email_idn)",
-						      k);
+						      plain ? k : "a key", plain ? ":" : " is");
 			json_decref(in);
 			return response_error(req, BW_ERR_INVALID, msg);
 		}

@@ -141,10 +141,21 @@ session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_veri
 		return e;
 	if (!row)
 		return BW_ERR_UNAUTHORIZED;
-	/* The absolute end stays where login put it: rotation is no extension. */
-	if ((e = session_insert(d, cfg, user_id, mfa_verified, client_ip, expires, secret)) != BW_OK)
+	/*
+	 * The old session goes first, and must still be there to go: on
+	 * MariaDB the read above is a snapshot, so a change that ended it
+	 * meanwhile (a password change) shows only here, and then no new
+	 * session may come of it.
+	 */
+	if ((e = db_prepare(d, "DELETE FROM sessions WHERE id = ?", &s)) == BW_OK &&
+	    (e = db_bind_int(s, 1, session_id)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    db_changes(s) != 1)
+		e = BW_ERR_UNAUTHORIZED;
+	db_finalize(s);
+	if (e != BW_OK)
 		return e;
-	return session_delete(d, session_id);
+	/* The absolute end stays where login put it: rotation is no extension. */
+	return session_insert(d, cfg, user_id, mfa_verified, client_ip, expires, secret);
 }
 
 /*

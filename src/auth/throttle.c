@@ -249,20 +249,38 @@ throttle_attempt(struct http_req *req, db *d, const char *addr, struct throttle 
 		if (throttle_make_room(d, cfg->auth_attempts_max_rows, now, &full) != BW_OK)
 			return -1;
 		if (full) {
-			/* Locked, as an existing user would be after this many failures: see above. */
+			/*
+			 * Locked, as an existing user would be after this many
+			 * failures: see above. And flooded: until the lockouts end,
+			 * every failed sign-in answers so, known or not
+			 * (throttle_flooded), with one locked_until for all.
+			 */
+			const int64_t fl[] = {lock_at, 1, lock_at};
 			throttle_warn_full(req->tn.slug, now, lock_at - now);
-			*until = lock_at;
-			return 0;
+			if (throttle_run(d,
+					 "UPDATE login_attempts_key SET flooded_until = ? WHERE id = ? AND"
+					 " flooded_until < ?",
+					 fl, 3, NULL, 0, NULL) != BW_OK)
+				return -1;
+			return throttle_flooded(d, now, until) < 0 ? -1 : 0;
 		}
 		const int64_t first[] = {thr <= 1 ? lock_at : 0, now};
 		e = throttle_run(d,
 				 "INSERT INTO login_attempts (addr_mac, failed, locked_until, last_at)"
 				 " VALUES (?, 1, ?, ?)",
 				 first, 2, th->mac, 1, NULL);
-		if (e == BW_OK)
+		if (e == BW_OK) {
+			/* There was room: the table is not flooded (any more). */
+			const int64_t none[] = {0, 1};
+			if (throttle_run(d,
+					 "UPDATE login_attempts_key SET flooded_until = ? WHERE id = ? AND"
+					 " flooded_until <> 0",
+					 none, 2, NULL, 0, NULL) != BW_OK)
+				return -1;
 			reserved = 1;
-		else if (e != BW_ERR_CONFLICT) /* a parallel attempt made it: count on it */
+		} else if (e != BW_ERR_CONFLICT) { /* a parallel attempt made it: count on it */
 			return -1;
+		}
 	}
 	if (!reserved)
 		return -1;
@@ -289,4 +307,22 @@ throttle_undo(db *d, const struct throttle *th, int locks)
 				 " failed > 0",
 			 NULL, 0, th->mac, 1, NULL) != BW_OK)
 		log_warn("could not give back an unchecked attempt: %s", db_errmsg(d));
+}
+
+int
+throttle_flooded(db *d, int64_t now, int64_t *until)
+{
+	db_stmt *s = NULL;
+	int row = 0, flooded = 0;
+	*until = 0;
+	if (db_prepare_cached(d, "SELECT flooded_until FROM login_attempts_key WHERE id = 1", &s) !=
+	    BW_OK)
+		return -1;
+	bw_err e = db_step(s, &row);
+	if (e == BW_OK && row) {
+		*until = db_col_int(s, 0);
+		flooded = *until > now;
+	}
+	db_done(s);
+	return e == BW_OK ? flooded : -1;
 }

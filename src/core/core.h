@@ -106,7 +106,7 @@ int util_valid_email(const char *s);
  * space character, mixes scripts in the local part or in a domain label,
  * has an ACE (xn--) label, or a non-ASCII domain without EMAIL_ALLOW_IDN.
  * Modifier letters and symbols of the Common script are refused too.
- * On success out->display is the NFKC form (case kept: what is shown),
+ * On success out->display is the NFKC lower-case form (what is shown),
  * out->key the case-folded one (what sign-in and unlock look up by) and
  * out->skel the UTS #39 confusable skeleton of the key (unique per tenant,
  * so that no two accounts read alike; never used to find an account).

@@ -294,9 +294,9 @@ email_skeleton(const uint8_t *key, size_t klen, char *out, const char **why)
 bw_err
 email_normalize(const char *in, unsigned flags, struct email_addr *out, const char **why)
 {
-	uint8_t nbuf[EMAIL_WORK], fbuf[EMAIL_WORK];
-	uint8_t *nf = NULL, *cf = NULL;
-	size_t nlen = sizeof(nbuf), flen = sizeof(fbuf), n;
+	uint8_t nbuf[EMAIL_WORK], fbuf[EMAIL_WORK], lbuf[EMAIL_WORK];
+	uint8_t *nf = NULL, *cf = NULL, *lc = NULL;
+	size_t nlen = sizeof(nbuf), flen = sizeof(fbuf), llen = sizeof(lbuf), n;
 	const char *dummy;
 	bw_err e = BW_ERR_INVALID;
 
@@ -347,8 +347,24 @@ email_normalize(const char *in, unsigned flags, struct email_addr *out, const ch
 	if ((e = email_local_check(cf, (size_t)(at - cf), why)) != BW_OK ||
 	    (e = email_domain_check(at + 1, flen - (size_t)(at - cf) - 1, flags, why)) != BW_OK)
 		goto out;
-	memcpy(out->display, nf, nlen);
-	out->display[nlen] = '\0';
+	/*
+	 * Shown in lower case: the skeleton is of the folded key, so a capital
+	 * shown as typed could pass for another letter it does not cover ('I'
+	 * for 'l', 'O' for '0').
+	 */
+	lc = u8_tolower(nf, nlen, NULL, UNINORM_NFKC, lbuf, &llen);
+	if (lc == NULL) {
+		*why = "cannot be normalised";
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	if (llen > EMAIL_MAX || !email_chars_ok(lc, llen) || memchr(lc, '@', llen) == NULL) {
+		*why = "is longer than 254 bytes once normalised";
+		e = BW_ERR_INVALID;
+		goto out;
+	}
+	memcpy(out->display, lc, llen);
+	out->display[llen] = '\0';
 	memcpy(out->key, cf, flen);
 	out->key[flen] = '\0';
 	if ((e = email_skeleton(cf, flen, out->skel, why)) != BW_OK) {
@@ -369,5 +385,7 @@ out:
 		free(nf);
 	if (cf != NULL && cf != fbuf)
 		free(cf);
+	if (lc != NULL && lc != lbuf)
+		free(lc);
 	return e;
 }

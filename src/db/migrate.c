@@ -309,8 +309,9 @@ static const char *const tenant_v10[] = {
 	"CREATE INDEX login_attempts_last ON login_attempts (last_at)",
 	"CREATE TABLE login_attempts_key ("
 	" id @INT NOT NULL PRIMARY KEY,"
-	" mac_key @BLOB)@OPTS",
-	"INSERT INTO login_attempts_key (id, mac_key) VALUES (1, NULL)",
+	" mac_key @BLOB,"
+	" flooded_until @INT NOT NULL)@OPTS", /* throttle.c: the table full of lockouts */
+	"INSERT INTO login_attempts_key (id, mac_key, flooded_until) VALUES (1, NULL, 0)",
 	NULL,
 };
 
@@ -360,7 +361,7 @@ struct migrate_email_col {
 	const char *dups;     /* a.id, a.email, b.id, b.email, the shared value */
 	const char *what;     /* "normalised address" */
 	const char *same;     /* "are one address once normalised" */
-	int skel;             /* 1: the skeleton, 0: the key */
+	int skel;             /* 1: the skeleton (and users.email shown lower-case), 0: the key */
 };
 
 static const struct migrate_email_col migrate_email_norm = {
@@ -373,7 +374,7 @@ static const struct migrate_email_col migrate_email_norm = {
 };
 
 static const struct migrate_email_col migrate_email_skel = {
-    "UPDATE users SET email_skel = ? WHERE id = ?",
+    "UPDATE users SET email_skel = ?, email = ? WHERE id = ?",
     "SELECT a.id, a.email, b.id, b.email, a.email_skel FROM users a JOIN users b"
     " ON b.email_skel = a.email_skel AND b.id > a.id ORDER BY a.id, b.id LIMIT 1",
     "confusable skeleton",
@@ -426,9 +427,11 @@ migrate_email_fill(db *d, const struct migrate_email_col *col, char *err, size_t
 			snprintf(err, errlen, "reading users: %s", db_errmsg(d));
 		for (size_t i = 0; e == BW_OK && i < n; i++) {
 			const char *v = col->skel ? batch[i].a.skel : batch[i].a.key;
+			int idx = col->skel ? 3 : 2;
 			if ((e = db_prepare(d, col->update, &s)) == BW_OK &&
 			    (e = db_bind_text(s, 1, v)) == BW_OK &&
-			    (e = db_bind_int(s, 2, batch[i].id)) == BW_OK)
+			    (!col->skel || (e = db_bind_text(s, 2, batch[i].a.display)) == BW_OK) &&
+			    (e = db_bind_int(s, idx, batch[i].id)) == BW_OK)
 				e = db_step(s, &row);
 			db_finalize(s);
 			if (e != BW_OK)

@@ -23,10 +23,10 @@
  * A watchdog thread shuts down the socket of a connection past its
  * deadline; libmicrohttpd then sees the connection end and cleans it up as
  * usual. And when more than max_connections are open, a new connection
- * displaces the oldest one that is waiting on its client (in its head,
- * idle, or with a reply the client has not read yet), so clients that send
- * a whole request and read the reply promptly are served even while slow
- * ones fill the table. The socket is only ever shut down under the lock that the
+ * displaces the oldest one that is waiting on its client (in its head or
+ * idle; failing that, one behind in reading its replies), so clients that
+ * send a whole request and read the reply promptly are served even while
+ * slow ones fill the table. The socket is only ever shut down under the lock that the
  * close notification also takes, and libmicrohttpd notifies before it
  * closes the descriptor, so a descriptor is never shut down after reuse.
  */
@@ -256,6 +256,26 @@ conntrack_configure(struct conntrack *ct, const struct conntrack_conf *conf)
 	pthread_mutex_unlock(&ct->mu);
 }
 
+/*
+ * Who makes room for newcomer e, with ct->mu held: the oldest connection
+ * that has not sent a whole head or is idle; failing that, the oldest whose
+ * client is behind in reading its replies (an honest download read at a
+ * fair pace owes nothing and is never chosen); NULL when every other one is
+ * at work for its client.
+ */
+static struct conntrack_entry *
+ct_victim(struct conntrack *ct, const struct conntrack_entry *e, uint64_t now_us)
+{
+	for (struct conntrack_entry *v = ct->head; v != NULL; v = v->next)
+		if (v != e && (v->phase == CT_HEAD || v->phase == CT_IDLE))
+			return v;
+	for (struct conntrack_entry *v = ct->head; v != NULL; v = v->next)
+		if (v != e && v->phase == CT_SEND && now_us >= v->send_from_us &&
+		    ct_send_debt(v, now_us) > 0)
+			return v;
+	return NULL;
+}
+
 struct conntrack_entry *
 conntrack_open(struct conntrack *ct, int fd, uint64_t now_us)
 {
@@ -280,10 +300,7 @@ conntrack_open(struct conntrack *ct, int fd, uint64_t now_us)
 	ct->count++;
 	if (ct->conf.soft_max > 0 && ct->count > (size_t)ct->conf.soft_max) {
 		/* Full: the oldest connection that has not sent a whole request yet makes room. */
-		struct conntrack_entry *v = ct->head;
-		while (v != NULL &&
-		       (v == e || (v->phase != CT_HEAD && v->phase != CT_IDLE && v->phase != CT_SEND)))
-			v = v->next;
+		struct conntrack_entry *v = ct_victim(ct, e, now_us);
 		ct_cut(v != NULL ? v : e);
 		atomic_fetch_add(&ct->displaced, 1);
 	}

@@ -99,6 +99,9 @@ response_error_body(const struct http_req *req, size_t *len)
 		msg = bw_strerror(req->err);
 	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->err),
 			      "message", msg, "request_id", req->id);
+	if (o == NULL) /* a message that is not UTF-8: the code's own text instead */
+		o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->err), "message",
+			      bw_strerror(req->err), "request_id", req->id);
 	if (o == NULL)
 		return NULL;
 	if (req->err_detail != NULL && req->status < 500) {

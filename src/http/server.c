@@ -341,7 +341,8 @@ server_respond(struct server *s, struct http_req *r)
 	MHD_destroy_response(resp);
 	r->responded = 1;
 	/* The client must read the head as well as the body. */
-	conntrack_sending(s->ct, r->track, len + server_head_estimate(), util_now_us());
+	conntrack_sending(s->ct, r->track, (r->method == HTTP_HEAD ? 0 : len) + server_head_estimate(),
+			  util_now_us());
 	return ret;
 }
 

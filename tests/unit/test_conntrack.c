@@ -193,33 +193,38 @@ static void
 test_full_table_displaces_the_oldest_slow(void **state)
 {
 	(void)state;
-	struct conntrack *ct = tracker(10, 30, 0, 3);
-	struct pair p[5];
-	struct conntrack_entry *e[5];
-	for (int i = 0; i < 5; i++)
+	struct conntrack *ct = tracker(10, 30, 100, 3);
+	struct pair p[6];
+	struct conntrack_entry *e[6];
+	for (int i = 0; i < 6; i++)
 		p[i] = pair_new();
 	e[0] = conntrack_open(ct, p[0].server, 0);
 	e[1] = conntrack_open(ct, p[1].server, 1);
 	e[2] = conntrack_open(ct, p[2].server, 2);
 	/* the oldest is busy with a real request: never displaced */
 	conntrack_headers_done(ct, e[0], 0, 3);
-	/* a reply waiting on its reader is, like a head */
+	/* e[1] waits on its reader, and is behind: it owes for its empty reply */
 	conntrack_headers_done(ct, e[1], 0, 3);
-	conntrack_sending(ct, e[1], 100, 3);
-	e[3] = conntrack_open(ct, p[3].server, 4);
-	assert_false(cut(p[0]));
+	conntrack_sending(ct, e[1], 0, 3);
+	/* a head still coming goes first */
+	e[3] = conntrack_open(ct, p[3].server, 4 * S);
+	assert_true(cut(p[2]));
+	assert_false(cut(p[0]) || cut(p[1]) || cut(p[3]));
+	conntrack_close(ct, e[2]);
+	/* no head or idle one left: the reply whose reader is behind */
+	conntrack_headers_done(ct, e[3], 0, 4 * S);
+	e[4] = conntrack_open(ct, p[4].server, 5 * S);
 	assert_true(cut(p[1]));
-	assert_false(cut(p[2]));
-	assert_false(cut(p[3]));
+	assert_false(cut(p[0]) || cut(p[3]) || cut(p[4]));
 	conntrack_close(ct, e[1]);
-	/* all but the newcomer busy: the newcomer itself is refused */
-	conntrack_headers_done(ct, e[2], 0, 5);
-	conntrack_headers_done(ct, e[3], 0, 5);
-	e[4] = conntrack_open(ct, p[4].server, 6);
-	assert_true(cut(p[4]));
-	assert_false(cut(p[0]) || cut(p[2]) || cut(p[3]));
-	for (int i = 0; i < 5; i++) {
-		if (i != 1)
+	/* a large reply read at a fair pace owes nothing: never displaced */
+	conntrack_headers_done(ct, e[4], 0, 5 * S);
+	conntrack_sending(ct, e[4], 100000, 5 * S);
+	e[5] = conntrack_open(ct, p[5].server, 6 * S);
+	assert_true(cut(p[5]));
+	assert_false(cut(p[0]) || cut(p[3]) || cut(p[4]));
+	for (int i = 0; i < 6; i++) {
+		if (i != 1 && i != 2)
 			conntrack_close(ct, e[i]);
 		pair_free(p[i]);
 	}

@@ -39,15 +39,16 @@ test_case_and_compatibility_fold_to_one_key(void **state)
 {
 	(void)state;
 	ok("admin@acme.test", 0, "admin@acme.test", "admin@acme.test");
-	ok("ADMIN@acme.test", 0, "ADMIN@acme.test", "admin@acme.test");
-	ok("Admin@ACME.Test", 0, "Admin@ACME.Test", "admin@acme.test");
+	/* shown in lower case too (the skeleton is of the folded key: ADR 0012) */
+	ok("ADMIN@acme.test", 0, "admin@acme.test", "admin@acme.test");
+	ok("Admin@ACME.Test", 0, "admin@acme.test", "admin@acme.test");
 	/* Full-width letters and at sign are the same characters under NFKC. */
 	ok("\xef\xbd\x81\xef\xbd\x84\xef\xbd\x8d\xef\xbd\x89\xef\xbd\x8e\xef\xbc\xa0" "acme.test", 0,
 	   "admin@acme.test", "admin@acme.test");
 	/* A precomposed and a decomposed e-acute are one address. */
 	ok("jos\xc3\xa9@acme.test", 0, "jos\xc3\xa9@acme.test", "jos\xc3\xa9@acme.test");
 	ok("jose\xcc\x81@acme.test", 0, "jos\xc3\xa9@acme.test", "jos\xc3\xa9@acme.test");
-	ok("JOS\xc3\x89@acme.test", 0, "JOS\xc3\x89@acme.test", "jos\xc3\xa9@acme.test");
+	ok("JOS\xc3\x89@acme.test", 0, "jos\xc3\xa9@acme.test", "jos\xc3\xa9@acme.test");
 	/* Full case folding: sharp s is ss. */
 	ok("stra\xc3\x9f" "e@acme.test", 0, "stra\xc3\x9f" "e@acme.test", "strasse@acme.test");
 	ok("o'brien+tag@mail.example.com", 0, "o'brien+tag@mail.example.com",
@@ -106,8 +107,7 @@ test_idn_only_when_allowed(void **state)
 	const char *idn = "a@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.com";
 	refused(idn, 0, "non-ASCII domain");
 	ok(idn, EMAIL_ALLOW_IDN, idn, idn);
-	ok("a@\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.com", EMAIL_ALLOW_IDN,
-	   "a@\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.com", idn);
+	ok("a@\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.com", EMAIL_ALLOW_IDN, idn, idn);
 	/* ACE labels are refused whatever the setting: the U-label is the one form. */
 	refused("a@xn--e1afmkfd.com", 0, "xn--");
 	refused("a@XN--e1afmkfd.com", EMAIL_ALLOW_IDN, "xn--");
