@@ -148,6 +148,17 @@ def mariadb_root(sql, socket_path=None):
     return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
 
 
+def mariadb_dump(*databases, hex_blob=True):
+    """The shared test MariaDB's databases as a dump (bytes), for at-rest checks."""
+    proc = subprocess.run(
+        ["mariadb-dump", "--no-defaults", "-S", str(MARIADB_SOCKET), "-uroot",
+         "--skip-extended-insert", *(["--hex-blob"] if hex_blob else []), "--databases",
+         *databases],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=CLI_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def mariadb_leftovers():
     """What this session made in the shared MariaDB and is still there: its
     control databases, its tenants' databases and accounts."""

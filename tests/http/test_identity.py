@@ -22,15 +22,14 @@ import re
 import secrets
 import sqlite3
 import statistics
-import subprocess
 import threading
 import types
 import time
 
 import pytest
 
-from conftest import (DRIVER, MARIADB_SOCKET, Server, check_error_body, mariadb_root,
-                      unique_slug, wait_for)
+from conftest import (DRIVER, Server, check_error_body, mariadb_dump, mariadb_root, unique_slug,
+                      wait_for)
 
 COOKIE = "__Host-bulwark_session"
 PASSWORD = "Correct-Stapler-47-Orbit"
@@ -845,12 +844,7 @@ def stored_text(srv, slugs):
     parts += [p.read_bytes() for p in srv.var.rglob("*") if p.is_file()]
     if DRIVER == "mariadb":
         dbs = [srv.settings["database"]["control_db"]] + [f"saas_tenant_{s}" for s in slugs]
-        proc = subprocess.run(
-            ["mariadb-dump", "--no-defaults", "-S", MARIADB_SOCKET, "-uroot",
-             "--skip-extended-insert", "--databases", *dbs],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        parts.append(proc.stdout)
+        parts.append(mariadb_dump(*dbs, hex_blob=False))
     return b"\n".join(parts)
 
 

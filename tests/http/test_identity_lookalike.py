@@ -15,12 +15,11 @@ fail there.
 import hashlib
 import secrets
 import statistics
-import subprocess
 import time
 
 import pytest
 
-from conftest import DRIVER, MARIADB_SOCKET, check_error_body, mariadb_root
+from conftest import DRIVER, check_error_body, mariadb_dump
 from psa import API, Client, admin_client, snapshot, snapshot_diff
 from test_identity import (LOGIN, MANY, PASSWORD, Account, call, check_locked, login_reply,
                            make_tenant, session_from, tenant_sql)
@@ -267,12 +266,7 @@ def tenant_bytes(srv, slug):
     """The tenant database as stored: the SQLite file with its WAL and
     shared memory, or a dump of the MariaDB database."""
     if DRIVER == "mariadb":
-        proc = subprocess.run(
-            ["mariadb-dump", "--no-defaults", "-S", MARIADB_SOCKET, "-uroot",
-             "--skip-extended-insert", "--hex-blob", f"saas_tenant_{slug}"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
+        return mariadb_dump(f"saas_tenant_{slug}")
     files = list((srv.var / "tenants").glob(f"{slug}.db*"))
     assert files, srv.var
     return b"".join(p.read_bytes() for p in files)

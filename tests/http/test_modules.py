@@ -10,11 +10,10 @@ API as each tenant's admin (an API token scoped "*").
 import csv
 import io
 import secrets
-import subprocess
 
 import pytest
 
-from conftest import DRIVER, MARIADB_SOCKET, _servers
+from conftest import DRIVER, _servers, mariadb_dump
 from psa import (API, Client, admin_client, check_error, check_forbidden, fill, make_rows,
                  make_tenant, modules_meta, new_role, new_user, route_table, sign_in, snapshot,
                  snapshot_diff, update_body, valid_body, race)
@@ -287,17 +286,8 @@ def stored_bytes(srv, slug):
     parts = [p.read_bytes() for p in (srv.access_log, srv.stderr_path, srv.stdout_path)
              if p.exists()]
     if DRIVER == "mariadb":
-        proc = subprocess.run(
-            ["mariadb-dump", "--no-defaults", "-S", MARIADB_SOCKET, "-uroot",
-             "--skip-extended-insert", "--hex-blob", f"saas_tenant_{slug}"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        parts.append(proc.stdout)
-        proc = subprocess.run(
-            ["mariadb-dump", "--no-defaults", "-S", MARIADB_SOCKET, "-uroot",
-             "--skip-extended-insert", f"saas_tenant_{slug}"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        parts.append(proc.stdout)
+        parts.append(mariadb_dump(f"saas_tenant_{slug}"))
+        parts.append(mariadb_dump(f"saas_tenant_{slug}", hex_blob=False))
     else:
         base = srv.var / "tenants" / f"{slug}.db"
         for suffix in ("", "-wal", "-journal"):
