@@ -65,7 +65,7 @@ deps-bench:
 
 _all: build/bulwark $(BENCHBIN)
 
-_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing
+_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router
 
 _check: _all _san
 	@tests/run-all
@@ -110,6 +110,12 @@ build/fuzz/fuzz_netaddr: tests/fuzz/fuzz_netaddr.c src/http/netaddr.c src/core/u
 build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c src/http/query.c src/http/csv.c src/http/response.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \
+	    $(shell pkg-config --libs jansson) -lcrypto
+
+build/fuzz/fuzz_router: tests/fuzz/fuzz_router.c src/http/router.c src/http/query.c src/http/response.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \
 	    $(shell pkg-config --libs jansson) -lcrypto
 
