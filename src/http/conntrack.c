@@ -48,7 +48,6 @@ struct conntrack_entry {
 	struct conntrack_entry *prev, *next;
 	int fd;
 	enum ct_phase phase;
-	uint64_t opened_us;
 	uint64_t deadline_us; /* CT_HEAD, CT_IDLE */
 	uint64_t body_from_us; /* CT_BODY: when the headers were complete */
 	uint64_t body_got;
@@ -288,7 +287,6 @@ conntrack_open(struct conntrack *ct, int fd, uint64_t now_us)
 	}
 	e->fd = fd;
 	e->phase = CT_HEAD;
-	e->opened_us = now_us;
 	pthread_mutex_lock(&ct->mu);
 	e->deadline_us = now_us + ct_us(ct->conf.header_timeout);
 	e->prev = ct->tail;
