@@ -99,7 +99,7 @@ main(int argc, char **argv)
 
 	/* Session validation per request. */
 	char secret[48];
-	struct auth_ctx ctx;
+	struct actor ctx;
 	if (session_create(d, &cfg, 1, 1, "127.0.0.1", secret) != BW_OK)
 		return 1;
 	const int iters = strcmp(driver, "sqlite") == 0 ? 200000 : 20000;

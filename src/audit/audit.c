@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "../crypto/crypto.h"
-#include "../http/http.h"
 
 #define AUDIT_MAC_HEX (2 * HMAC_SHA256_LEN)
 #define AUDIT_KEY_LEN 32
@@ -304,22 +303,23 @@ out:
 }
 
 bw_err
-audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id,
-	      const char *action, json_t *before, json_t *after)
+audit_op(struct op *op, const char *entity, int64_t entity_id, const char *action, json_t *before,
+	 json_t *after)
 {
-	return audit_request_effects(req, d, entity, entity_id, action, before, after, NULL);
+	return audit_op_effects(op, entity, entity_id, action, before, after, NULL);
 }
 
 bw_err
-audit_request_effects(struct http_req *req, db *d, const char *entity, int64_t entity_id,
-		      const char *action, json_t *before, json_t *after, json_t *effects)
+audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const char *action,
+		 json_t *before, json_t *after, json_t *effects)
 {
+	const struct actor *a = &op->actor;
 	struct audit_entry e = {
 	    .actor = AUDIT_USER,
-	    .user_id = req->auth.user.id,
-	    .actor_label = req->auth.user.email,
-	    .client_ip = req->client_ip,
-	    .request_id = req->id,
+	    .user_id = a->user.id,
+	    .actor_label = op_actor_label(op),
+	    .client_ip = op->client_ip,
+	    .request_id = op->request_id,
 	    .entity = entity,
 	    .entity_id = entity_id,
 	    .action = action,
@@ -327,17 +327,31 @@ audit_request_effects(struct http_req *req, db *d, const char *entity, int64_t e
 	    .after = after,
 	    .effects = effects,
 	};
-	if (req->tenant == NULL)
-		return BW_ERR_INTERNAL;
-	if (req->auth.kind == AUTH_TOKEN) {
+	db *d;
+	if (op->tenant == NULL || op->ten == NULL)
+		return op_fail(op, BW_ERR_INTERNAL, NULL);
+	bw_err err = op_db(op, &d);
+	if (err != BW_OK)
+		return err;
+	switch (a->kind) {
+	case ACTOR_TOKEN:
 		e.actor = AUDIT_TOKEN;
-		e.token_id = req->auth.token_id;
-	} else if (req->auth.kind == AUTH_NONE) {
+		e.token_id = a->token_id;
+		break;
+	case ACTOR_SYSTEM:
+		e.actor = AUDIT_SYSTEM;
+		break;
+	case ACTOR_NONE:
 		/* Public routes (sign-in) say who they are about themselves. */
 		e.user_id = 0;
 		e.actor_label = "";
+		break;
+	case ACTOR_SESSION:
+		break;
+	default:
+		abort();
 	}
-	return audit_record(d, http_req_tenancy(req), &req->tn, &e);
+	return audit_record(d, op->ten, &op->tn, &e);
 }
 
 /* --- verification ------------------------------------------------------------ */

@@ -16,7 +16,7 @@
 
 #include "../core/core.h"
 #include "../db/db.h"
-#include "../http/http.h" /* struct route, for audit_routes */
+#include "../op/op.h"
 #include "../tenancy/tenancy.h"
 
 enum audit_actor { AUDIT_USER = 1, AUDIT_TOKEN, AUDIT_SYSTEM };
@@ -48,14 +48,17 @@ struct audit_entry {
  */
 bw_err audit_record(db *d, struct tenancy *t, const struct tenant *tn,
 		    const struct audit_entry *e) BW_MUST_USE;
-/* The same with actor, address and request id taken from an authenticated request. */
-bw_err audit_request(struct http_req *req, db *d, const char *entity, int64_t entity_id,
-		     const char *action, json_t *before, json_t *after) BW_MUST_USE;
-/* audit_request() with the other rows the change touched (see audit_entry.effects). */
-bw_err audit_request_effects(struct http_req *req, db *d, const char *entity, int64_t entity_id,
-			     const char *action, json_t *before, json_t *after,
-			     json_t *effects) BW_MUST_USE;
-
+/*
+ * The audit row of op's change, in the transaction op is in: actor,
+ * address and request id from op (a system actor is recorded with its
+ * label). BW_OK, or the error (recorded in op) on which the caller rolls
+ * back.
+ */
+bw_err audit_op(struct op *op, const char *entity, int64_t entity_id, const char *action,
+		json_t *before, json_t *after) BW_MUST_USE;
+/* audit_op() with the other rows the change touched (see audit_entry.effects). */
+bw_err audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const char *action,
+			json_t *before, json_t *after, json_t *effects) BW_MUST_USE;
 /*
  * Check tenant tn's whole chain. BW_OK when intact (*rows = rows checked);
  * BW_ERR_CRYPTO when broken, with *bad_seq the first bad row's sequence
@@ -83,14 +86,5 @@ bw_err audit_anchor_check(db *ctl, db *d, const struct tenant *tn, int64_t *seq,
 bw_err audit_anchor_save(db *ctl, const struct tenant *tn, int64_t seq, const char *mac) BW_MUST_USE;
 /* The head (seq, MAC) as it is now; seq 0 for an empty log. */
 bw_err audit_head_now(db *d, int64_t *seq, char mac[65]) BW_MUST_USE;
-
-/* GET /api/v1/reporting/audit and the per-entity trail handler for module routes. */
-extern const struct route audit_routes[];
-extern const size_t audit_routes_count;
-/*
- * Handler for GET /api/v1/<module>/:id/audit: the route's module name is
- * taken from the path's third segment; the trail of that one row.
- */
-bw_err audit_entity_trail(struct http_req *req);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "../crypto/crypto.h"
 #include "../http/http.h"
-#include "audit.h"
+#include "audit_api.h"
 
 #define AUDIT_PER_PAGE_DEFAULT 50
 #define AUDIT_PER_PAGE_MAX 200
@@ -170,7 +170,7 @@ audit_row_json(struct http_req *req, int64_t id, const unsigned char *sealed, si
 	char *pt = NULL;
 	size_t ptlen = 0;
 	json_error_t je;
-	if (field_open(http_req_tenancy(req), req->tenant, "audit_log", "details", id, sealed, len,
+	if (field_open(http_req_tenancy(req), req->op.tenant, "audit_log", "details", id, sealed, len,
 		       &pt, &ptlen) != BW_OK)
 		return NULL;
 	json_t *c = json_loadb(pt, ptlen, 0, &je);
@@ -227,7 +227,7 @@ audit_csv(struct http_req *req, json_t *data)
 	if (e == BW_OK && (e = db_begin(d)) == BW_OK) {
 		json_t *after = json_pack("{s:s, s:I, s:s?}", "format", "csv", "rows",
 					  (json_int_t)nrows, "query", req->query);
-		e = after ? audit_request(req, d, "audit", 0, "export", NULL, after) : BW_ERR_NOMEM;
+		e = after ? audit_op(&req->op, "audit", 0, "export", NULL, after) : BW_ERR_NOMEM;
 		json_decref(after);
 		if (e == BW_OK)
 			e = db_commit(d);
@@ -337,7 +337,7 @@ audit_page(struct http_req *req, const struct audit_query *q)
 	}
 	if (bad != 0) {
 		json_decref(data);
-		log_error("tenant %s: audit row %lld does not open", req->tenant, (long long)bad);
+		log_error("tenant %s: audit row %lld does not open", req->op.tenant, (long long)bad);
 		const char *msg = pool_printf(req->pool,
 					      "audit row %lld does not open; run 'bulwark audit verify'",
 					      (long long)bad);

@@ -202,8 +202,8 @@ allowlist_put(struct http_req *req)
 		char detail[80];
 		snprintf(detail, sizeof(detail), "allowlist set: %zu entries, guard_all_changes %s",
 			 json_array_size(entries), now_on ? "on" : "off");
-		auth_event(d, req->auth.user.id, "allowlist_changed", req->client_ip, detail);
-		e = api_audit(req, d, "settings", 0, "update",
+		auth_event(d, req->op.actor.user.id, "allowlist_changed", req->client_ip, detail);
+		e = api_audit(req, "settings", 0, "update",
 			      json_pack("{s:o, s:b}", "allowlist", before, "guard_all_changes", was),
 			      json_pack("{s:o, s:b}", "allowlist", after, "guard_all_changes", now_on));
 		before = NULL;

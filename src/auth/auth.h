@@ -11,6 +11,7 @@
 #include "../config/config.h"
 #include "../core/core.h"
 #include "../db/db.h"
+#include "../op/op.h"
 
 #define AUTH_TOKEN_BYTES 32
 #define AUTH_SESSION_COOKIE "__Host-bulwark_session"
@@ -45,30 +46,6 @@ bw_err password_policy(const char *password, const char *email, const char **why
 
 /* --- session.c / token.c ------------------------------------------------- */
 
-/* Who a request is, once authenticated. */
-struct auth_user {
-	int64_t id;
-	char email[255];
-	int is_admin;
-	int mfa_enabled;
-	int must_change_password;
-};
-
-enum auth_kind { AUTH_NONE, AUTH_SESSION, AUTH_TOKEN };
-
-struct auth_ctx {
-	enum auth_kind kind;
-	struct auth_user user;
-	int64_t session_id; /* AUTH_SESSION */
-	int mfa_verified;   /* AUTH_SESSION: 0 while MFA is still to be entered */
-	int64_t token_id;   /* AUTH_TOKEN */
-	char scopes[AUTH_SCOPES_MAX]; /* AUTH_TOKEN: JSON array of permissions */
-	/* Read with the session or token, for the permission stage: */
-	char builtin_roles[256]; /* the built-in roles held, comma-separated ("admin,staff") */
-	int perm_custom;         /* a custom role held grants the permission asked about */
-	int mfa_required;        /* the tenant requires MFA of every staff user */
-};
-
 /* Whether a comma-separated list holds item exactly. */
 int auth_list_has(const char *list, const char *item);
 
@@ -90,7 +67,7 @@ bw_err session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_
  * perm (NULL: none asked) and the tenant's MFA requirement, in ctx.
  */
 bw_err session_check(db *d, const struct config *cfg, const char *secret, const char *perm,
-		     struct auth_ctx *ctx) BW_MUST_USE;
+		     struct actor *ctx) BW_MUST_USE;
 /* Replace session id by a new one (new secret), keeping its user; MFA done. */
 bw_err session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_verified,
 		      const char *client_ip, char secret[48]) BW_MUST_USE;
@@ -107,7 +84,7 @@ bw_err token_create(db *d, int64_t user_id, const char *name, const char *scopes
  */
 bw_err token_revoke_user(db *d, int64_t user_id, int64_t keep, int64_t *n) BW_MUST_USE;
 /* The same for an API token ("bwk_..."); scopes into ctx->scopes. */
-bw_err token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx) BW_MUST_USE;
+bw_err token_check(db *d, const char *token, const char *perm, struct actor *ctx) BW_MUST_USE;
 
 /*
  * Lock user_id's row for the rest of the transaction begun on d (MariaDB:
@@ -127,7 +104,7 @@ bw_err auth_user_lock(db *d, int64_t user_id) BW_MUST_USE;
  * BW_ERR_UNAUTHORIZED, BW_ERR_INTERNAL outside a transaction, or the
  * database's error.
  */
-bw_err auth_caller_lock(db *d, const struct auth_ctx *ctx) BW_MUST_USE;
+bw_err auth_caller_lock(db *d, const struct actor *ctx) BW_MUST_USE;
 
 /* Record a security event for the audit log (issue 7). */
 void auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip,
@@ -135,8 +112,14 @@ void auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip,
 
 /* The tenant requires MFA of every staff user (settings: mfa_required = 1). */
 int auth_mfa_required(db *d);
-/* Whether a token's scopes (JSON array of permissions, "*" for all) allow perm. */
-int auth_scope_allows(const char *scopes_json, const char *perm);
+/*
+ * A token's scopes (a JSON array of permissions, "*" for all) into a's
+ * parsed list: BW_OK, or BW_ERR_INVALID for text that is not such an array
+ * or holds more than ACTOR_SCOPES_MAX (the token is then refused).
+ */
+bw_err token_scopes_parse(const char *scopes_json, struct actor *a) BW_MUST_USE;
+/* Whether actor a's token scopes allow perm (1; always 1 when a is no token). */
+int token_scope_allows(const struct actor *a, const char *perm);
 
 /* Set-Cookie value for a session secret (or an expired one when NULL). */
 void auth_cookie(const struct config *cfg, const char *secret, char *out, size_t outlen);

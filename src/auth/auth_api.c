@@ -37,23 +37,6 @@ auth_mfa_required(db *d)
 	return req;
 }
 
-int
-auth_scope_allows(const char *scopes_json, const char *perm)
-{
-	json_error_t je;
-	json_t *a = json_loads(scopes_json, 0, &je), *v;
-	size_t i;
-	int ok = 0;
-	json_array_foreach(a, i, v)
-	{
-		const char *sc = json_string_value(v);
-		if (sc != NULL && (strcmp(sc, "*") == 0 || strcmp(sc, perm) == 0))
-			ok = 1;
-	}
-	json_decref(a);
-	return ok;
-}
-
 /* A string member of at most max bytes, or NULL. */
 const char *
 api_str(json_t *o, const char *key, size_t max)
@@ -139,10 +122,10 @@ api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until)
 }
 
 bw_err
-api_audit(struct http_req *req, db *d, const char *entity, int64_t id, const char *action,
+api_audit(struct http_req *req, const char *entity, int64_t id, const char *action,
 	  json_t *before, json_t *after)
 {
-	bw_err e = audit_request(req, d, entity, id, action, before, after);
+	bw_err e = audit_op(&req->op, entity, id, action, before, after);
 	json_decref(before);
 	json_decref(after);
 	return e;
@@ -152,8 +135,8 @@ bw_err
 api_audit_signin(struct http_req *req, db *d, int64_t user_id, const char *email,
 		 const char *action, json_t *after)
 {
-	if (req->auth.kind != AUTH_NONE)
-		return api_audit(req, d, "auth", user_id, action, NULL, after);
+	if (req->op.actor.kind != ACTOR_NONE)
+		return api_audit(req, "auth", user_id, action, NULL, after);
 	struct audit_entry e = {
 	    .actor = AUDIT_USER,
 	    .user_id = user_id,
@@ -165,7 +148,7 @@ api_audit_signin(struct http_req *req, db *d, int64_t user_id, const char *email
 	    .action = action,
 	    .after = after,
 	};
-	bw_err r = audit_record(d, http_req_tenancy(req), &req->tn, &e);
+	bw_err r = audit_record(d, http_req_tenancy(req), &req->op.tn, &e);
 	json_decref(after);
 	return r;
 }
@@ -465,10 +448,10 @@ api_logout(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if (req->auth.kind == AUTH_SESSION) {
-		if ((e = db_begin(d)) == BW_OK && (e = session_delete(d, req->auth.session_id)) == BW_OK) {
-			auth_event(d, req->auth.user.id, "logout", req->client_ip, "");
-			e = api_audit_signin(req, d, req->auth.user.id, req->auth.user.email, "logout",
+	if (req->op.actor.kind == ACTOR_SESSION) {
+		if ((e = db_begin(d)) == BW_OK && (e = session_delete(d, req->op.actor.session_id)) == BW_OK) {
+			auth_event(d, req->op.actor.user.id, "logout", req->client_ip, "");
+			e = api_audit_signin(req, d, req->op.actor.user.id, req->op.actor.user.email, "logout",
 					     NULL);
 		}
 		if (api_tx_end(d, e) != BW_OK)
@@ -483,9 +466,9 @@ static bw_err
 api_me(struct http_req *req)
 {
 	return response_json(req, 200,
-			     json_pack("{s:o, s:s, s:s}", "user", api_user_json(&req->auth.user),
-				       "tenant", req->tenant, "auth",
-				       req->auth.kind == AUTH_TOKEN ? "token" : "session"));
+			     json_pack("{s:o, s:s, s:s}", "user", api_user_json(&req->op.actor.user),
+				       "tenant", req->op.tenant, "auth",
+				       req->op.actor.kind == ACTOR_TOKEN ? "token" : "session"));
 }
 
 /* The password of the signed-in user, checked like a login (counts failures). */
@@ -496,7 +479,7 @@ api_recheck_password(struct http_req *req, db *d, const char *password, struct a
 	int row = 0, rehash;
 	memset(ra, 0, sizeof(*ra));
 	bw_err e = db_prepare(d, "SELECT password_hash, mfa_enabled FROM users WHERE id = ?", &s);
-	if (e == BW_OK && (e = db_bind_int(s, 1, req->auth.user.id)) == BW_OK &&
+	if (e == BW_OK && (e = db_bind_int(s, 1, req->op.actor.user.id)) == BW_OK &&
 	    (e = db_step(s, &row)) == BW_OK && row) {
 		const char *h = db_col_text(s, 0);
 		snprintf(ra->phc, sizeof(ra->phc), "%s", h != NULL ? h : "");
@@ -509,7 +492,7 @@ api_recheck_password(struct http_req *req, db *d, const char *password, struct a
 	}
 	int locks;
 	int64_t until;
-	int r = api_attempt(req, d, req->auth.user.id, &locks, &until);
+	int r = api_attempt(req, d, req->op.actor.user.id, &locks, &until);
 	if (r <= 0) {
 		crypto_wipe(ra, sizeof(*ra));
 		return r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, until);
@@ -518,15 +501,15 @@ api_recheck_password(struct http_req *req, db *d, const char *password, struct a
 	if (e != BW_OK)
 		crypto_wipe(ra, sizeof(*ra));
 	if (e == BW_ERR_UNAVAILABLE)
-		api_attempt_undo(d, req->auth.user.id, locks);
+		api_attempt_undo(d, req->op.actor.user.id, locks);
 	if (e == BW_ERR_UNAUTHORIZED) {
-		if (api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+		if (api_attempt_failed(req, d, req->op.actor.user.id, req->op.actor.user.email, locks,
 				       "wrong password (re-check)") != BW_OK)
 			return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		return response_error(req, BW_ERR_DENIED, "the current password is wrong");
 	}
 	if (e == BW_OK)
-		api_attempt_ok(d, req->auth.user.id);
+		api_attempt_ok(d, req->op.actor.user.id);
 	return e == BW_OK ? BW_OK : response_error(req, e, NULL);
 }
 
@@ -583,12 +566,12 @@ api_reauth_begin(struct http_req *req, db *d, struct api_reauth *ra)
 	 * bulk ends of sessions and tokens do: whichever of them comes second
 	 * waits for the first to commit, and then reads what it left.
 	 */
-	if ((e = auth_user_lock(d, req->auth.user.id)) == BW_ERR_NOTFOUND)
+	if ((e = auth_user_lock(d, req->op.actor.user.id)) == BW_ERR_NOTFOUND)
 		e = BW_ERR_UNAUTHORIZED;
 	if (e == BW_OK)
-		e = auth_caller_lock(d, &req->auth);
+		e = auth_caller_lock(d, &req->op.actor);
 	if (e == BW_OK)
-		e = api_reauth_same(d, req->auth.user.id, ra, &disabled, &same);
+		e = api_reauth_same(d, req->op.actor.user.id, ra, &disabled, &same);
 	if (ra != NULL)
 		crypto_wipe(ra, sizeof(*ra));
 	if (e == BW_OK && disabled)
@@ -632,7 +615,7 @@ api_change_password(struct http_req *req)
 	if ((e = http_req_db(req, &d)) != BW_OK ||
 	    (e = api_recheck_password(req, d, cur, &ra)) != BW_OK)
 		goto out;
-	if (password_policy(nw, req->auth.user.email, &why) != BW_OK) {
+	if (password_policy(nw, req->op.actor.user.email, &why) != BW_OK) {
 		const char *msg = pool_printf(req->pool, "the new password %s", why);
 		e = response_error(req, BW_ERR_INVALID, msg);
 		goto out;
@@ -642,7 +625,7 @@ api_change_password(struct http_req *req)
 		goto out;
 	}
 	char idb[24], nowb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
 	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
 	const char *p[] = {phc, nowb, idb, NULL};
 	int64_t revoked = 0;
@@ -660,11 +643,11 @@ api_change_password(struct http_req *req)
 				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
 				" must_change_password = 0 WHERE id = ?",
 				p)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
-	    (e = token_revoke_user(d, req->auth.user.id, 0, &revoked)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "password_changed", req->client_ip,
+	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
+	    (e = token_revoke_user(d, req->op.actor.user.id, 0, &revoked)) == BW_OK) {
+		auth_event(d, req->op.actor.user.id, "password_changed", req->client_ip,
 			   "other sessions ended, tokens revoked");
-		e = api_audit(req, d, "users", req->auth.user.id, "password_changed", NULL,
+		e = api_audit(req, "users", req->op.actor.user.id, "password_changed", NULL,
 			      json_pack("{s:b, s:I}", "other_sessions_ended", 1, "tokens_revoked",
 					(json_int_t)revoked));
 	}
@@ -718,12 +701,12 @@ api_end_other_sessions(struct http_req *req)
 	/* The user's row locked first: a token being minted commits first, or sees this. */
 	if ((e = api_reauth_begin(req, d, NULL)) != BW_OK)
 		return e;
-	if ((e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
-	    (!tokens || (e = token_revoke_user(d, req->auth.user.id, req->auth.token_id, &revoked)) ==
+	if ((e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
+	    (!tokens || (e = token_revoke_user(d, req->op.actor.user.id, req->op.actor.token_id, &revoked)) ==
 			    BW_OK)) {
-		auth_event(d, req->auth.user.id, "sessions_ended", req->client_ip,
+		auth_event(d, req->op.actor.user.id, "sessions_ended", req->client_ip,
 			   tokens ? "other sessions and tokens" : "other sessions");
-		e = api_audit(req, d, "users", req->auth.user.id, "sessions_ended", NULL,
+		e = api_audit(req, "users", req->op.actor.user.id, "sessions_ended", NULL,
 			      json_pack("{s:s, s:I}", "sessions", "all but the current one",
 					"tokens_revoked", (json_int_t)revoked));
 	}
@@ -761,12 +744,12 @@ api_user_end_sessions(struct http_req *req)
 	int64_t id;
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
-	    (e = rbac_may_manage(req, d, id)) != BW_OK)
+	    (e = rbac_may_manage(&req->op, id)) != BW_OK)
 		return e;
 	if ((e = db_begin(d)) == BW_OK && (e = auth_user_lock(d, id)) == BW_OK &&
 	    (e = session_end_user(d, id, 0)) == BW_OK) {
 		auth_event(d, id, "sessions_ended", req->client_ip, "by an admin");
-		e = api_audit(req, d, "users", id, "sessions_ended", NULL,
+		e = api_audit(req, "users", id, "sessions_ended", NULL,
 			      json_pack("{s:s}", "sessions", "all"));
 	}
 	if (api_tx_end(d, e) != BW_OK)
@@ -788,11 +771,11 @@ api_user_unlock(struct http_req *req)
 	 * someone holding the user's own session, unlocking oneself would hand
 	 * them a fresh count. Someone else must do it.
 	 */
-	if (id == req->auth.user.id)
+	if (id == req->op.actor.user.id)
 		return response_error(req, BW_ERR_DENIED,
 				      "you cannot unlock your own account: another admin, or the "
 				      "operator with 'bulwark user unlock', must do it");
-	if ((e = rbac_may_manage(req, d, id)) != BW_OK)
+	if ((e = rbac_may_manage(&req->op, id)) != BW_OK)
 		return e;
 	snprintf(idb, sizeof(idb), "%lld", (long long)id);
 	const char *p[] = {idb, NULL};
@@ -811,7 +794,7 @@ api_user_unlock(struct http_req *req)
 	    (e = db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
 				p)) == BW_OK) {
 		auth_event(d, id, "unlock", req->client_ip, "by an admin");
-		e = api_audit(req, d, "users", id, "unlock", before,
+		e = api_audit(req, "users", id, "unlock", before,
 			      json_pack("{s:i, s:i}", "failed_logins", 0, "locked_until", 0));
 		before = NULL;
 	}
@@ -862,14 +845,12 @@ api_token_create(struct http_req *req)
 	json_array_foreach(scopes, i, v)
 	{
 		const char *sc = json_string_value(v);
-		int has = sc != NULL && rbac_perm_valid(sc, 1) ? rbac_user_has(d, req->auth.user.id, sc)
-							       : 0;
+		int has = sc != NULL && rbac_perm_valid(sc, 1) ? may(&req->op, sc) : 0;
 		if (has < 0) {
-			e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			e = op_unavailable(&req->op);
 			goto out;
 		}
-		if (!has ||
-		    (req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, sc))) {
+		if (!has) {
 			e = response_error(req, BW_ERR_DENIED, "a token can only hold permissions you have");
 			goto out;
 		}
@@ -893,12 +874,12 @@ api_token_create(struct http_req *req)
 	 */
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		goto out;
-	if ((e = token_create(d, req->auth.user.id, name, sj, expires, token, &id)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "token_created", req->client_ip, name);
-		e = api_audit(req, d, "api_tokens", id, "create", NULL,
+	if ((e = token_create(d, req->op.actor.user.id, name, sj, expires, token, &id)) == BW_OK) {
+		auth_event(d, req->op.actor.user.id, "token_created", req->client_ip, name);
+		e = api_audit(req, "api_tokens", id, "create", NULL,
 			      json_pack("{s:s, s:O, s:I, s:I}", "name", name, "scopes", scopes,
 					"expires_at", (json_int_t)expires, "owner",
-					(json_int_t)req->auth.user.id));
+					(json_int_t)req->op.actor.user.id));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK) {
 		e = response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
@@ -955,7 +936,7 @@ api_token_list(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	return api_tokens_of(req, d, req->auth.user.id);
+	return api_tokens_of(req, d, req->op.actor.user.id);
 }
 
 /*
@@ -984,7 +965,7 @@ api_token_revoke_one(struct http_req *req, db *d, int64_t uid, int64_t tid, cons
 	}
 	if (e == BW_OK) {
 		auth_event(d, uid, "token_revoked", req->client_ip, by);
-		e = api_audit(req, d, "api_tokens", tid, "revoke", NULL,
+		e = api_audit(req, "api_tokens", tid, "revoke", NULL,
 			      json_pack("{s:I, s:s}", "owner", (json_int_t)uid, "by", by));
 	}
 	if (api_tx_end(d, e) != BW_OK)
@@ -1001,7 +982,7 @@ api_token_revoke(struct http_req *req)
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
 	bw_err e = http_req_db(req, &d);
 	/* Only one's own: another user's token id is simply not found. */
-	if (e != BW_OK || (e = api_token_revoke_one(req, d, req->auth.user.id, id, "owner")) != BW_OK)
+	if (e != BW_OK || (e = api_token_revoke_one(req, d, req->op.actor.user.id, id, "owner")) != BW_OK)
 		return e;
 	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
 }
@@ -1014,7 +995,7 @@ api_user_tokens(struct http_req *req)
 	int64_t uid;
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK || (e = api_path_user(req, d, &uid)) != BW_OK ||
-	    (e = rbac_may_manage(req, d, uid)) != BW_OK)
+	    (e = rbac_may_manage(&req->op, uid)) != BW_OK)
 		return e;
 	return api_tokens_of(req, d, uid);
 }
@@ -1031,9 +1012,9 @@ api_user_token_revoke(struct http_req *req)
 		return e;
 	if (req->nparams < 2 || util_parse_long(req->param_value[1], 1, 0x7fffffffL, &tid) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
-	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
+	if ((e = rbac_may_manage(&req->op, uid)) != BW_OK ||
 	    (e = api_token_revoke_one(req, d, uid, tid,
-				      uid == req->auth.user.id ? "owner" : "an admin")) != BW_OK)
+				      uid == req->op.actor.user.id ? "owner" : "an admin")) != BW_OK)
 		return e;
 	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "../http/http.h"
+#include "auth.h"
 
 int64_t api_now(void);
 /* A string member of at most max bytes, or NULL. */
@@ -48,7 +49,7 @@ int throttle_flooded(db *d, int64_t now, int64_t *until);
  * The audit row of the request's change, in the transaction the caller has
  * begun; before and after (objects or NULL) are stolen.
  */
-bw_err api_audit(struct http_req *req, db *d, const char *entity, int64_t id, const char *action,
+bw_err api_audit(struct http_req *req, const char *entity, int64_t id, const char *action,
 		 json_t *before, json_t *after) BW_MUST_USE;
 /*
  * A sign-in event (entity "auth", the user's id): the actor is the user
@@ -101,6 +102,8 @@ bw_err api_body_password(struct http_req *req, db *d, json_t *body,
  */
 bw_err api_reauth_begin(struct http_req *req, db *d, struct api_reauth *ra) BW_MUST_USE;
 
+extern const struct route auth_routes[];
+extern const size_t auth_routes_count;
 extern const struct route mfa_routes[];
 extern const size_t mfa_routes_count;
 extern const struct route allowlist_routes[];

@@ -23,7 +23,7 @@ mfa_store(struct http_req *req, db *d, const char *column, const unsigned char *
 	db_stmt *s;
 	int row;
 	char sql[96];
-	bw_err e = field_seal(http_req_tenancy(req), &req->tn, "users", column, req->auth.user.id,
+	bw_err e = field_seal(http_req_tenancy(req), &req->op.tn, "users", column, req->op.actor.user.id,
 			      secret, TOTP_SECRET_LEN, &sealed, &sl);
 	if (e != BW_OK)
 		return e;
@@ -31,7 +31,7 @@ mfa_store(struct http_req *req, db *d, const char *column, const unsigned char *
 	snprintf(sql, sizeof(sql), "UPDATE users SET %s = ? WHERE id = ?", column);
 	e = db_prepare(d, sql, &s);
 	if (e == BW_OK && (e = db_bind_blob(s, 1, sealed, sl)) == BW_OK &&
-	    (e = db_bind_int(s, 2, req->auth.user.id)) == BW_OK)
+	    (e = db_bind_int(s, 2, req->op.actor.user.id)) == BW_OK)
 		e = db_step(s, &row);
 	db_finalize(s);
 	free(sealed);
@@ -57,7 +57,7 @@ mfa_load(struct http_req *req, db *d, int64_t id, const char *column, unsigned c
 		if (v == NULL)
 			e = BW_ERR_NOTFOUND;
 		else
-			e = field_open(http_req_tenancy(req), req->tenant, "users", column, id, v, len, &pt,
+			e = field_open(http_req_tenancy(req), req->op.tenant, "users", column, id, v, len, &pt,
 				       &ptlen);
 	}
 	db_finalize(s);
@@ -107,7 +107,7 @@ static bw_err
 mfa_recovery_store(struct http_req *req, db *d, mfa_recovery_hashes phc)
 {
 	char uid[24];
-	snprintf(uid, sizeof(uid), "%lld", (long long)req->auth.user.id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)req->op.actor.user.id);
 	const char *p[] = {uid, NULL};
 	bw_err e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p);
 	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++) {
@@ -135,7 +135,7 @@ mfa_enrol(struct http_req *req)
 	memset(secret, 0, sizeof(secret));
 	if ((e = http_req_json(req, &in)) != BW_OK)
 		return e;
-	if (req->auth.user.mfa_enabled) {
+	if (req->op.actor.user.mfa_enabled) {
 		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
 		goto out;
 	}
@@ -145,9 +145,9 @@ mfa_enrol(struct http_req *req)
 		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on; disable it first");
 		goto out;
 	}
-	snprintf(issuer, sizeof(issuer), "Bulwark (%s)", req->tenant);
+	snprintf(issuer, sizeof(issuer), "Bulwark (%s)", req->op.tenant);
 	if ((e = totp_secret_new(secret)) != BW_OK || (e = totp_base32(secret, sizeof(secret), b32, sizeof(b32))) != BW_OK ||
-	    (e = totp_uri(issuer, req->auth.user.email, secret, uri, sizeof(uri))) != BW_OK ||
+	    (e = totp_uri(issuer, req->op.actor.user.email, secret, uri, sizeof(uri))) != BW_OK ||
 	    (e = totp_qr_svg(uri, &svg)) != BW_OK) {
 		e = response_error(req, e, NULL);
 		goto out;
@@ -156,8 +156,8 @@ mfa_enrol(struct http_req *req)
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		goto out;
 	if ((e = mfa_store(req, d, "mfa_pending", secret)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "mfa_enrol_started", req->client_ip, "");
-		e = api_audit(req, d, "users", req->auth.user.id, "mfa_enrol_started", NULL,
+		auth_event(d, req->op.actor.user.id, "mfa_enrol_started", req->client_ip, "");
+		e = api_audit(req, "users", req->op.actor.user.id, "mfa_enrol_started", NULL,
 			      json_pack("{s:b}", "mfa_pending", 1));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK) {
@@ -251,7 +251,7 @@ mfa_check_recovery(struct http_req *req, db *d, int64_t id, const char *code)
 	db_finalize(s);
 	if (e == BW_OK && n == 1) {
 		auth_event(d, id, "recovery_code_used", req->client_ip, "");
-		e = api_audit_signin(req, d, id, req->auth.user.email, "recovery_code_used",
+		e = api_audit_signin(req, d, id, req->op.actor.user.email, "recovery_code_used",
 				     json_pack("{s:I}", "code_row", (json_int_t)hit));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK)
@@ -270,23 +270,23 @@ mfa_verify(struct http_req *req)
 	const char *code = mfa_code_of(req, &in);
 	if (code == NULL)
 		goto out_reply;
-	if (req->auth.kind != AUTH_SESSION || req->auth.mfa_verified) {
+	if (req->op.actor.kind != ACTOR_SESSION || req->op.actor.mfa_verified) {
 		e = response_error(req, BW_ERR_CONFLICT, "no MFA code is expected on this session");
 		goto out;
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
 	/* Like a password: the attempt is counted before the code is checked. */
-	int locks, r = api_attempt(req, d, req->auth.user.id, &locks, &until);
+	int locks, r = api_attempt(req, d, req->op.actor.user.id, &locks, &until);
 	if (r <= 0) {
 		e = r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, until);
 		goto out;
 	}
 	int recovery = strlen(code) != TOTP_DIGITS;
-	e = recovery ? mfa_check_recovery(req, d, req->auth.user.id, code)
-		     : mfa_check_code(req, d, req->auth.user.id, "mfa_secret", code);
+	e = recovery ? mfa_check_recovery(req, d, req->op.actor.user.id, code)
+		     : mfa_check_code(req, d, req->op.actor.user.id, "mfa_secret", code);
 	if (e == BW_ERR_UNAUTHORIZED) {
-		if (api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+		if (api_attempt_failed(req, d, req->op.actor.user.id, req->op.actor.user.email, locks,
 				       "wrong MFA code") != BW_OK)
 			e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		else
@@ -298,7 +298,7 @@ mfa_verify(struct http_req *req)
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	api_attempt_ok(d, req->auth.user.id);
+	api_attempt_ok(d, req->op.actor.user.id);
 	/*
 	 * MFA done: a new session id (no fixation across the step up), made
 	 * under the user's row and the session's own lock, as every write that
@@ -306,11 +306,11 @@ mfa_verify(struct http_req *req)
 	 */
 	if ((e = api_reauth_begin(req, d, NULL)) != BW_OK)
 		goto out;
-	if ((e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+	if ((e = session_rotate(d, http_req_config(req), req->op.actor.session_id, 1, req->client_ip,
 				secret)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "mfa_verified", req->client_ip,
+		auth_event(d, req->op.actor.user.id, "mfa_verified", req->client_ip,
 			   recovery ? "recovery code" : "totp");
-		e = api_audit_signin(req, d, req->auth.user.id, req->auth.user.email, "mfa_verified",
+		e = api_audit_signin(req, d, req->op.actor.user.id, req->op.actor.user.email, "mfa_verified",
 				     json_pack("{s:s}", "method", recovery ? "recovery code" : "totp"));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK) {
@@ -328,7 +328,7 @@ out:
 	return e;
 out_reply:
 	json_decref(in);
-	return req->err;
+	return req->op.err;
 }
 
 /* Inside the confirming transaction: BW_OK while MFA is still off, else BW_ERR_CONFLICT. */
@@ -358,26 +358,26 @@ mfa_confirm(struct http_req *req)
 	const char *code = mfa_code_of(req, &in);
 	if (code == NULL) {
 		json_decref(in);
-		return req->err;
+		return req->op.err;
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
-	if (req->auth.user.mfa_enabled) {
+	if (req->op.actor.user.mfa_enabled) {
 		e = response_error(req, BW_ERR_CONFLICT, "MFA is already on");
 		goto out;
 	}
-	int locks, r = api_attempt(req, d, req->auth.user.id, &locks, &last);
+	int locks, r = api_attempt(req, d, req->op.actor.user.id, &locks, &last);
 	if (r <= 0) {
 		e = r < 0 ? response_error(req, BW_ERR_UNAVAILABLE, NULL) : api_locked(req, last);
 		goto out;
 	}
-	e = mfa_check_code(req, d, req->auth.user.id, "mfa_pending", code);
+	e = mfa_check_code(req, d, req->op.actor.user.id, "mfa_pending", code);
 	if (e == BW_ERR_NOTFOUND) {
 		e = response_error(req, BW_ERR_CONFLICT, "start with POST /api/v1/auth/mfa/enrol");
 		goto out;
 	}
 	if (e == BW_ERR_UNAUTHORIZED) {
-		e = api_attempt_failed(req, d, req->auth.user.id, req->auth.user.email, locks,
+		e = api_attempt_failed(req, d, req->op.actor.user.id, req->op.actor.user.email, locks,
 				       "wrong MFA code (enrolment)") == BW_OK
 			? response_error(req, BW_ERR_INVALID,
 					 "wrong code: check the device's clock and retry")
@@ -385,16 +385,16 @@ mfa_confirm(struct http_req *req)
 		goto out;
 	}
 	if (e == BW_OK)
-		api_attempt_ok(d, req->auth.user.id);
+		api_attempt_ok(d, req->op.actor.user.id);
 	if (e != BW_OK ||
-	    (e = mfa_load(req, d, req->auth.user.id, "mfa_pending", secret, &last)) != BW_OK ||
+	    (e = mfa_load(req, d, req->op.actor.user.id, "mfa_pending", secret, &last)) != BW_OK ||
 	    (e = mfa_recovery_make(req, phc, &codes)) != BW_OK) {
 		crypto_wipe(secret, sizeof(secret));
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
 	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
 	const char *p[] = {idb, NULL};
 	/*
 	 * MFA on, its codes, the other sessions ended and the audit row: all or
@@ -406,17 +406,17 @@ mfa_confirm(struct http_req *req)
 		crypto_wipe(phc, sizeof(phc));
 		goto out;
 	}
-	if ((e = mfa_enabled_now(d, req->auth.user.id)) == BW_OK &&
+	if ((e = mfa_enabled_now(d, req->op.actor.user.id)) == BW_OK &&
 	    (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
 	    (e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
 				p)) == BW_OK &&
 	    (e = mfa_recovery_store(req, d, phc)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK &&
-	    (req->auth.kind != AUTH_SESSION ||
-	     (e = session_rotate(d, http_req_config(req), req->auth.session_id, 1, req->client_ip,
+	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
+	    (req->op.actor.kind != ACTOR_SESSION ||
+	     (e = session_rotate(d, http_req_config(req), req->op.actor.session_id, 1, req->client_ip,
 				 sess)) == BW_OK)) {
-		auth_event(d, req->auth.user.id, "mfa_enrolled", req->client_ip, "other sessions ended");
-		e = api_audit(req, d, "users", req->auth.user.id, "mfa_enrolled",
+		auth_event(d, req->op.actor.user.id, "mfa_enrolled", req->client_ip, "other sessions ended");
+		e = api_audit(req, "users", req->op.actor.user.id, "mfa_enrolled",
 			      json_pack("{s:b}", "mfa_enabled", 0),
 			      json_pack("{s:b, s:b}", "mfa_enabled", 1, "other_sessions_ended", 1));
 	}
@@ -428,7 +428,7 @@ mfa_confirm(struct http_req *req)
 					 : response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	if (req->auth.kind == AUTH_SESSION && (e = api_set_session(req, sess)) != BW_OK)
+	if (req->op.actor.kind == ACTOR_SESSION && (e = api_set_session(req, sess)) != BW_OK)
 		goto out;
 	e = response_json(req, 200,
 			  json_pack("{s:b, s:O, s:s}", "mfa_enabled", 1, "recovery_codes", codes, "note",
@@ -462,7 +462,7 @@ mfa_disable(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->auth.user.id);
+	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
 	const char *p[] = {idb, NULL};
 	/* Only on the credentials the password was checked against (api_reauth_begin). */
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
@@ -472,10 +472,10 @@ mfa_disable(struct http_req *req)
 				" WHERE id = ?",
 				p)) == BW_OK &&
 	    (e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p)) == BW_OK &&
-	    (e = session_end_user(d, req->auth.user.id, req->auth.session_id)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
-		e = api_audit(req, d, "users", req->auth.user.id, "mfa_disabled",
-			      json_pack("{s:b}", "mfa_enabled", req->auth.user.mfa_enabled),
+	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK) {
+		auth_event(d, req->op.actor.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
+		e = api_audit(req, "users", req->op.actor.user.id, "mfa_disabled",
+			      json_pack("{s:b}", "mfa_enabled", req->op.actor.user.mfa_enabled),
 			      json_pack("{s:b, s:b}", "mfa_enabled", 0, "other_sessions_ended", 1));
 	}
 	if (api_tx_end(d, e) != BW_OK)
@@ -508,8 +508,8 @@ mfa_regenerate(struct http_req *req)
 		return e;
 	}
 	if ((e = mfa_recovery_store(req, d, phc)) == BW_OK) {
-		auth_event(d, req->auth.user.id, "recovery_codes_regenerated", req->client_ip, "");
-		e = api_audit(req, d, "users", req->auth.user.id, "recovery_codes_regenerated", NULL,
+		auth_event(d, req->op.actor.user.id, "recovery_codes_regenerated", req->client_ip, "");
+		e = api_audit(req, "users", req->op.actor.user.id, "recovery_codes_regenerated", NULL,
 			      json_pack("{s:i}", "codes", TOTP_RECOVERY_COUNT));
 	}
 	crypto_wipe(phc, sizeof(phc));
@@ -637,8 +637,8 @@ security_put(struct http_req *req)
 		}
 	}
 	if (e == BW_OK) {
-		auth_event(d, req->auth.user.id, "setting_changed", req->client_ip, detail);
-		e = api_audit(req, d, "settings", 0, "update", before, json_incref(after));
+		auth_event(d, req->op.actor.user.id, "setting_changed", req->client_ip, detail);
+		e = api_audit(req, "settings", 0, "update", before, json_incref(after));
 		before = NULL;
 	}
 	json_decref(before);

@@ -187,20 +187,20 @@ auth_user_lock(db *d, int64_t user_id)
 }
 
 bw_err
-auth_caller_lock(db *d, const struct auth_ctx *ctx)
+auth_caller_lock(db *d, const struct actor *ctx)
 {
 	if (!db_in_tx(d))
 		return BW_ERR_INTERNAL;
 	switch (ctx->kind) {
-	case AUTH_SESSION:
+	case ACTOR_SESSION:
 		return auth_lock_row(d, "UPDATE sessions SET id = id WHERE id = ? AND user_id = ?",
 				     ctx->session_id, ctx->user.id, 2, BW_ERR_UNAUTHORIZED);
-	case AUTH_TOKEN:
+	case ACTOR_TOKEN:
 		return auth_lock_row(d,
 				     "UPDATE api_tokens SET id = id WHERE id = ? AND user_id = ? AND"
 				     " revoked_at = 0",
 				     ctx->token_id, ctx->user.id, 2, BW_ERR_UNAUTHORIZED);
-	case AUTH_NONE:
+	case ACTOR_NONE:
 		return BW_ERR_UNAUTHORIZED;
 	default:
 		abort();
@@ -249,7 +249,7 @@ auth_list_has(const char *list, const char *item)
 
 /* Fill ctx from the AUTH_USER_COLS selected from column col on. */
 static void
-auth_ctx_from(db_stmt *s, int col, struct auth_ctx *ctx)
+auth_ctx_from(db_stmt *s, int col, struct actor *ctx)
 {
 	struct auth_user *u = &ctx->user;
 	const char *roles = db_col_text(s, col + 2), *mfa = db_col_text(s, col + 6);
@@ -265,7 +265,7 @@ auth_ctx_from(db_stmt *s, int col, struct auth_ctx *ctx)
 
 bw_err
 session_check(db *d, const struct config *cfg, const char *secret, const char *perm,
-	      struct auth_ctx *ctx)
+	      struct actor *ctx)
 {
 	char hash[65];
 	db_stmt *s = NULL;
@@ -273,6 +273,8 @@ session_check(db *d, const struct config *cfg, const char *secret, const char *p
 	int64_t now = auth_now(), sid = 0, last = 0, expires = 0;
 	auth_secret_hash(secret, hash);
 	memset(ctx, 0, sizeof(*ctx));
+	/* What perm_custom will answer: may() asks the database for any other. */
+	snprintf(ctx->perm_asked, sizeof(ctx->perm_asked), "%s", perm ? perm : "");
 	/* Once per request: a statement kept with the connection. */
 	static const char sql[] =
 	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at," AUTH_USER_COLS
@@ -300,7 +302,7 @@ session_check(db *d, const struct config *cfg, const char *secret, const char *p
 	if (now - last >= SESSION_TOUCH_SECONDS &&
 	    (e = auth_touch(d, "UPDATE sessions SET last_seen_at = ? WHERE id = ?", now, sid)) != BW_OK)
 		return e;
-	ctx->kind = AUTH_SESSION;
+	ctx->kind = ACTOR_SESSION;
 	ctx->session_id = sid;
 	return BW_OK;
 }
@@ -354,13 +356,15 @@ token_revoke_user(db *d, int64_t user_id, int64_t keep, int64_t *n)
 }
 
 bw_err
-token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx)
+token_check(db *d, const char *token, const char *perm, struct actor *ctx)
 {
 	char hash[65];
 	db_stmt *s = NULL;
 	int row = 0;
 	int64_t now = auth_now(), tid = 0, expires = 0, last = 0;
 	memset(ctx, 0, sizeof(*ctx));
+	/* What perm_custom will answer: may() asks the database for any other. */
+	snprintf(ctx->perm_asked, sizeof(ctx->perm_asked), "%s", perm ? perm : "");
 	if (strncmp(token, "bwk_", 4) != 0 || strlen(token) > 60)
 		return BW_ERR_UNAUTHORIZED;
 	auth_secret_hash(token, hash);
@@ -374,8 +378,10 @@ token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx)
 		tid = db_col_int(s, 0);
 		expires = db_col_int(s, 1);
 		last = db_col_int(s, 2);
-		snprintf(ctx->scopes, sizeof(ctx->scopes), "%s", db_col_text(s, 3));
-		auth_ctx_from(s, 4, ctx);
+		if (token_scopes_parse(db_col_text(s, 3), ctx) != BW_OK)
+			row = 0; /* scopes this server did not write: the token is not honoured */
+		else
+			auth_ctx_from(s, 4, ctx);
 	}
 	db_done(s);
 	if (e != BW_OK)
@@ -385,10 +391,54 @@ token_check(db *d, const char *token, const char *perm, struct auth_ctx *ctx)
 	if (now - last >= SESSION_TOUCH_SECONDS &&
 	    (e = auth_touch(d, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", now, tid)) != BW_OK)
 		return e;
-	ctx->kind = AUTH_TOKEN;
+	ctx->kind = ACTOR_TOKEN;
 	ctx->token_id = tid;
 	ctx->mfa_verified = 1;
 	return BW_OK;
+}
+
+bw_err
+token_scopes_parse(const char *scopes_json, struct actor *a)
+{
+	json_error_t je;
+	json_t *arr = scopes_json ? json_loads(scopes_json, 0, &je) : NULL, *v;
+	size_t i, off = 0;
+	bw_err e = json_is_array(arr) && json_array_size(arr) <= ACTOR_SCOPES_MAX ? BW_OK
+										   : BW_ERR_INVALID;
+	a->scope_all = 0;
+	a->nscopes = 0;
+	json_array_foreach(arr, i, v)
+	{
+		const char *sc = json_string_value(v);
+		size_t n = sc ? strlen(sc) : 0;
+		if (e != BW_OK || sc == NULL || n == 0 || n >= sizeof(a->perm_asked) ||
+		    n + 1 > sizeof(a->scope_text) - off) {
+			e = BW_ERR_INVALID;
+			break;
+		}
+		if (strcmp(sc, "*") == 0)
+			a->scope_all = 1;
+		memcpy(a->scope_text + off, sc, n + 1);
+		a->scope_off[a->nscopes++] = (uint16_t)off;
+		off += n + 1;
+	}
+	json_decref(arr);
+	if (e != BW_OK) {
+		a->scope_all = 0;
+		a->nscopes = 0;
+	}
+	return e;
+}
+
+int
+token_scope_allows(const struct actor *a, const char *perm)
+{
+	if (a->kind != ACTOR_TOKEN || a->scope_all)
+		return 1;
+	for (size_t i = 0; i < a->nscopes; i++)
+		if (strcmp(a->scope_text + a->scope_off[i], perm) == 0)
+			return 1;
+	return 0;
 }
 
 void

@@ -46,7 +46,7 @@ throttle_key(struct http_req *req, db *d, unsigned char key[THROTTLE_KEY_LEN])
 			size_t len;
 			const unsigned char *v = db_col_blob(s, 0, &len);
 			have = 1;
-			e = field_open(t, req->tn.slug, "login_attempts_key", "mac_key", 1, v, len, &pt,
+			e = field_open(t, req->op.tn.slug, "login_attempts_key", "mac_key", 1, v, len, &pt,
 				       &ptlen);
 			if (e == BW_OK && ptlen != THROTTLE_KEY_LEN)
 				e = BW_ERR_CRYPTO;
@@ -66,7 +66,7 @@ throttle_key(struct http_req *req, db *d, unsigned char key[THROTTLE_KEY_LEN])
 		unsigned char *sealed = NULL;
 		size_t slen = 0;
 		if ((e = util_random(key, THROTTLE_KEY_LEN)) != BW_OK ||
-		    (e = field_seal(t, &req->tn, "login_attempts_key", "mac_key", 1, key,
+		    (e = field_seal(t, &req->op.tn, "login_attempts_key", "mac_key", 1, key,
 				    THROTTLE_KEY_LEN, &sealed, &slen)) != BW_OK) {
 			crypto_wipe(key, THROTTLE_KEY_LEN);
 			return e;
@@ -256,7 +256,7 @@ throttle_attempt(struct http_req *req, db *d, const char *addr, struct throttle 
 			 * (throttle_flooded), with one locked_until for all.
 			 */
 			const int64_t fl[] = {lock_at, 1, lock_at};
-			throttle_warn_full(req->tn.slug, now, lock_at - now);
+			throttle_warn_full(req->op.tn.slug, now, lock_at - now);
 			if (throttle_run(d,
 					 "UPDATE login_attempts_key SET flooded_until = ? WHERE id = ? AND"
 					 " flooded_until < ?",

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../audit/audit.h"
+#include "../audit/audit_api.h"
 #include "../auth/auth_api.h"
-#include "../http/http.h"
-#include "../modules/module.h"
-#include "../rbac/rbac.h"
+#include "../modules/module_api.h"
+#include "../rbac/rbac_api.h"
+#include "../server/server.h"
 
 bw_err
 cli_route_table(struct route **out, size_t *n)

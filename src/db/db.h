@@ -44,6 +44,11 @@ enum db_driver db_driver_of(const db *d);
 const char *db_errmsg(const db *d);
 /* True once the connection has failed in a way that makes it unusable. */
 int db_broken(const db *d);
+/*
+ * 1 when the last failure on d was a deadlock or a write conflict that
+ * running the transaction again can cure, else 0.
+ */
+int db_retryable(const db *d);
 
 /* Run SQL without parameters (schema, transactions). */
 bw_err db_exec(db *d, const char *sql) BW_MUST_USE;

@@ -115,9 +115,9 @@ accesslog_write(struct accesslog *al, const struct http_req *req, uint64_t durat
 	if (n < 0)
 		return;
 	off = (size_t)n;
-	if (req->tenant != NULL) {
+	if (req->op.tenant != NULL) {
 		line[off++] = '"';
-		off = accesslog_esc(line, off, cap, req->tenant);
+		off = accesslog_esc(line, off, cap, req->op.tenant);
 		line[off++] = '"';
 	} else {
 		memcpy(line + off, "null", 4);

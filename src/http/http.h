@@ -13,7 +13,7 @@
 
 #include "../config/config.h"
 #include "../core/core.h"
-#include "../auth/auth.h"
+#include "../op/op.h"
 #include "../tenancy/tenancy.h"
 
 /* Methods as bits so a route set can report its Allow header. */
@@ -78,10 +78,14 @@ struct route {
 	const void *data;       /* the handler's own (the module engine: its descriptor) */
 };
 
-/* Per-request context. Everything in it is freed when the request ends. */
+/*
+ * Per-request context. Everything in it is freed when the request ends.
+ * Its op is the unit of work the request is: tenant, connection, actor and
+ * the error sink every refusal goes through (response_error()).
+ */
 struct http_req {
 	pool *pool;
-	struct server *srv;
+	const struct http_services *svc;
 	void *conn; /* struct MHD_Connection, for the server only */
 	char id[25];
 	uint64_t start_us;
@@ -91,9 +95,6 @@ struct http_req {
 	const char *path;  /* raw path, still percent-encoded */
 	const char *query; /* raw query without '?', or NULL */
 	char client_ip[INET6_ADDRSTRLEN];
-	const char *tenant; /* slug once resolved, else NULL */
-	struct tenant tn;   /* valid when tenant != NULL */
-	db *db;             /* borrowed on first http_req_db(), returned at the end */
 
 	const struct route *route;
 	size_t nparams;
@@ -101,10 +102,13 @@ struct http_req {
 	const char *param_value[ROUTE_MAX_PARAMS]; /* decoded */
 	unsigned allow;                            /* on 405: the methods that exist */
 
-	/* request body, bounded by body_limit */
+	/* request body, bounded by body_limit; wiped before it is freed */
 	char *body;
 	size_t body_len, body_cap, body_limit;
 	int body_overflow;
+
+	/* the unit of work: tenant, database, actor, error sink */
+	struct op op;
 
 	/* outcome */
 	int begun, responded;
@@ -114,13 +118,8 @@ struct http_req {
 	size_t reply_raw_len;
 	const char *reply_type; /* ...and its Content-Type */
 	const char *reply_disposition; /* Content-Disposition, or NULL */
-	bw_err err;            /* when not BW_OK, the error reply */
-	const char *err_msg;   /* from the pool or static; shown to the client */
-	const char *err_detail; /* JSON object text (pool) merged into the error, or NULL */
 	const char *retry_after; /* Retry-After header on 429/503, or NULL */
 	const char *set_cookie;  /* Set-Cookie header, or NULL */
-
-	struct auth_ctx auth; /* who is asking (kind AUTH_NONE on public routes) */
 
 	struct conntrack_entry *track; /* the connection's deadlines, or NULL */
 };
@@ -141,8 +140,11 @@ void router_free(struct router *r);
  * path that is not well-formed (bad escapes, NUL, encoded '/', dot segments).
  */
 bw_err router_match(const struct router *r, struct http_req *req) BW_MUST_USE;
-/* Effective body limit of a route. */
-size_t router_body_limit(const struct router *r, const struct route *route);
+/*
+ * Every permission the routes name, sorted, without duplicates: malloc'd
+ * (free it; the names live as long as the route table). BW_ERR_NOMEM.
+ */
+bw_err router_permissions(const struct router *r, const char ***out, size_t *n) BW_MUST_USE;
 /* Largest body any route accepts (checked before routing). */
 size_t router_max_body(const struct router *r);
 /* Parse a method name; 0 if unknown. */
@@ -308,36 +310,22 @@ void *tls_cert_callback(void);
 const char *tls_priorities(void);
 void tls_unload(void);
 
-/* --- server.c --------------------------------------------------------- */
-struct server;
-
-/* What the server serves tenants with; all may be NULL for a bare server. */
-struct server_deps {
+/* --- req.c: what a handler reaches through its request ---------------------- */
+struct router;
+struct ratelimit;
+struct auth_hasher;
+/* Set by the server for every request; read-only for handlers. */
+struct http_services {
+	const struct config *cfg;
 	struct tenancy *ten;
-	struct registry *reg;
-	struct connpool *pool;
 	struct auth_hasher *hasher;
+	const struct router *router;
+	struct ratelimit *login_rl; /* login attempts per address */
 };
-
 /*
- * Start serving routes over TLS with cfg. On failure returns an error with
- * the reason in err; nothing is left running.
- */
-bw_err server_start(const struct config *cfg, const struct route *routes, size_t nroutes,
-		    const struct server_deps *deps, struct server **out, char *err,
-		    size_t errlen) BW_MUST_USE;
-/* Apply what a new configuration can change without a restart. */
-bw_err server_reload(struct server *s, const struct config *cfg, char *err,
-		     size_t errlen) BW_MUST_USE;
-/* Stop accepting, wait up to drain seconds for in-flight requests, stop. */
-void server_drain(struct server *s, long drain_seconds);
-void server_free(struct server *s);
-/* Requests started and not yet completed. */
-long server_inflight(const struct server *s);
-/*
- * The request's connection to its own tenant's database, borrowed from the
- * pool on first use and returned when the request ends. BW_ERR_UNAVAILABLE
- * (503) when the database cannot be reached.
+ * The request's connection to its own tenant's database (op_db): borrowed
+ * on first use and returned when the request ends. BW_ERR_UNAVAILABLE
+ * (503, recorded) when the database cannot be reached.
  */
 bw_err http_req_db(struct http_req *req, db **out) BW_MUST_USE;
 /* The live route table (the permission catalogue is derived from it). */
@@ -348,17 +336,16 @@ struct tenancy *http_req_tenancy(const struct http_req *req);
 struct auth_hasher *http_req_hasher(const struct http_req *req);
 /* One login attempt from the request's address: 0 when over the rate. */
 int http_req_login_allowed(struct http_req *req);
-/* The request body as a JSON object; BW_ERR_INVALID (reply set) otherwise. */
+/* The request body as a JSON object; BW_ERR_INVALID (recorded) otherwise. */
 bw_err http_req_json(struct http_req *req, json_t **out) BW_MUST_USE;
 /* Request header by name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
-
-/* --- auth_api.c (src/auth): identity routes ------------------------------- */
-extern const struct route auth_routes[];
-extern const size_t auth_routes_count;
-
-/* --- routes.c: the built-in routes ------------------------------------ */
-extern const struct route routes_builtin[];
-extern const size_t routes_builtin_count;
+/*
+ * The one parser of a route's numeric parameter (":id", ":tid"): BW_OK
+ * with a positive id of at most ROUTE_ID_MAX, else BW_ERR_NOTFOUND with
+ * nothing recorded (the caller says what is not found).
+ */
+#define ROUTE_ID_MAX INT64_MAX
+bw_err http_req_id(const struct http_req *req, const char *param, int64_t *out) BW_MUST_USE;
 
 #endif

@@ -59,31 +59,23 @@ response_json(struct http_req *req, int status, json_t *body)
 	json_decref(req->reply);
 	req->reply = body;
 	req->status = status;
-	req->err = BW_OK;
+	req->op.err = BW_OK;
 	return BW_OK;
 }
 
 bw_err
 response_error(struct http_req *req, bw_err e, const char *msg)
 {
-	req->err = e == BW_OK ? BW_ERR_INTERNAL : e;
-	req->err_msg = msg;
-	req->err_detail = NULL; /* a detail belongs to the error it was given with */
-	req->status = response_status(req->err);
-	return req->err;
+	bw_err r = op_fail(&req->op, e, msg);
+	req->status = response_status(r);
+	return r;
 }
 
 bw_err
 response_error_detail(struct http_req *req, bw_err e, const char *msg, json_t *detail)
 {
-	bw_err r = response_error(req, e, msg);
-	if (json_is_object(detail)) {
-		char *text = json_dumps(detail, JSON_COMPACT);
-		/* Out of memory: the error stands without its detail. */
-		req->err_detail = text != NULL ? pool_strdup(req->pool, text) : NULL;
-		free(text);
-	}
-	json_decref(detail);
+	bw_err r = op_fail_detail(&req->op, e, msg, detail);
+	req->status = response_status(r);
 	return r;
 }
 
@@ -94,19 +86,19 @@ response_error_body(const struct http_req *req, size_t *len)
 	 * Server-side failures never echo internal detail to the client; the
 	 * request id in the reply ties it to the log line that has the detail.
 	 */
-	const char *msg = req->err_msg;
+	const char *msg = req->op.err_msg;
 	if (msg == NULL || req->status >= 500)
-		msg = bw_strerror(req->err);
-	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->err),
+		msg = bw_strerror(req->op.err);
+	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->op.err),
 			      "message", msg, "request_id", req->id);
 	if (o == NULL) /* a message that is not UTF-8: the code's own text instead */
-		o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->err), "message",
-			      bw_strerror(req->err), "request_id", req->id);
+		o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->op.err), "message",
+			      bw_strerror(req->op.err), "request_id", req->id);
 	if (o == NULL)
 		return NULL;
-	if (req->err_detail != NULL && req->status < 500) {
+	if (req->op.err_detail != NULL && req->status < 500) {
 		json_error_t je;
-		json_t *d = json_loads(req->err_detail, 0, &je), *v, *err = json_object_get(o, "error");
+		json_t *d = json_loads(req->op.err_detail, 0, &je), *v, *err = json_object_get(o, "error");
 		const char *k;
 		json_object_foreach(d, k, v)
 		{

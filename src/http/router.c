@@ -349,13 +349,31 @@ router_match(const struct router *r, struct http_req *req)
 	return req->allow ? BW_ERR_METHOD : BW_ERR_NOTFOUND;
 }
 
-size_t
-router_body_limit(const struct router *r, const struct route *route)
+static int
+router_perm_cmp(const void *a, const void *b)
 {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bw_err
+router_permissions(const struct router *r, const char ***out, size_t *n)
+{
+	const char **v = calloc(r->n ? r->n : 1, sizeof(*v));
+	size_t k = 0, u = 0;
+	*out = NULL;
+	*n = 0;
+	if (v == NULL)
+		return BW_ERR_NOMEM;
 	for (size_t i = 0; i < r->n; i++)
-		if (r->routes[i].r == route)
-			return r->routes[i].body_limit;
-	return 0;
+		if (r->routes[i].r->permission != NULL)
+			v[k++] = r->routes[i].r->permission;
+	qsort(v, k, sizeof(*v), router_perm_cmp);
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || strcmp(v[u - 1], v[i]) != 0)
+			v[u++] = v[i];
+	*out = v;
+	*n = u;
+	return BW_OK;
 }
 
 size_t

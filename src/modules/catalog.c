@@ -121,11 +121,11 @@ static const struct field_desc ticket_fields[] = {
 };
 
 /*
- * Actions are held to the admin IP allowlist unless ROUTE_ROUTINE says they
+ * Actions are held to the admin IP allowlist unless ACTION_ROUTINE says they
  * are ordinary record work, like an edit (docs/adr/0011-allowlist-scope.md).
  */
 static const struct action_desc ticket_actions[] = {
-	{"assign", "Assign", ROUTE_ROUTINE, hooks_ticket_assign},
+	{"assign", "Assign", ACTION_ROUTINE, hooks_ticket_assign},
 };
 
 static const struct module_desc tickets = {
@@ -243,7 +243,7 @@ static const struct field_desc invoice_fields[] = {
 
 static const struct action_desc invoice_actions[] = {
 	{"send", "Send", 0, hooks_doc_send},
-	{"void", "Void", ROUTE_DESTRUCTIVE, hooks_invoice_void},
+	{"void", "Void", ACTION_DESTRUCTIVE, hooks_invoice_void},
 };
 
 static const struct module_desc invoices = {
@@ -286,8 +286,8 @@ static const struct field_desc estimate_fields[] = {
 
 static const struct action_desc estimate_actions[] = {
 	{"send", "Send", 0, hooks_doc_send},
-	{"accept", "Accept", ROUTE_ROUTINE, hooks_estimate_accept},
-	{"decline", "Decline", ROUTE_ROUTINE, hooks_estimate_decline},
+	{"accept", "Accept", ACTION_ROUTINE, hooks_estimate_accept},
+	{"decline", "Decline", ACTION_ROUTINE, hooks_estimate_decline},
 };
 
 static const struct module_desc estimates = {
@@ -360,7 +360,7 @@ static const struct field_desc network_device_fields[] = {
 
 static const struct action_desc network_device_actions[] = {
 	/* An admin route: the IP allowlist decides where credentials can be revealed from. */
-	{"reveal_credential", "Reveal credential", ROUTE_ADMIN, hooks_network_device_reveal},
+	{"reveal_credential", "Reveal credential", ACTION_ADMIN, hooks_network_device_reveal},
 };
 
 static const struct module_desc network_devices = {

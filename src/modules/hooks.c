@@ -31,17 +31,17 @@ hooks_refuse(struct module_ctx *ctx, bw_err e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	char *msg = pool_strdup(ctx->req->pool, buf);
+	char *msg = pool_strdup(ctx->op->pool, buf);
 	if (msg == NULL)
-		return response_error(ctx->req, BW_ERR_NOMEM, NULL);
-	return response_error(ctx->req, e, msg);
+		return op_fail(ctx->op, BW_ERR_NOMEM, NULL);
+	return op_fail(ctx->op, e, msg);
 }
 
 /* A database failure, reported without detail to the client. */
 static bw_err
 hooks_db_error(struct module_ctx *ctx, bw_err e)
 {
-	return response_error(ctx->req, e, NULL);
+	return op_fail(ctx->op, e, NULL);
 }
 
 /*
@@ -94,7 +94,7 @@ static bw_err
 hooks_set_int(struct module_ctx *ctx, const char *name, int64_t v)
 {
 	if (json_object_set_new(ctx->input, name, json_integer((json_int_t)v)) != 0)
-		return response_error(ctx->req, BW_ERR_NOMEM, NULL);
+		return op_fail(ctx->op, BW_ERR_NOMEM, NULL);
 	return BW_OK;
 }
 
@@ -115,8 +115,8 @@ hooks_write_text(struct module_ctx *ctx, const struct module_desc *m, int64_t id
 {
 	json_t *values = json_pack("{s:s}", name, value);
 	if (values == NULL)
-		return response_error(ctx->req, BW_ERR_NOMEM, NULL);
-	bw_err e = module_write_fields(ctx->req, ctx->d, m, id, values);
+		return op_fail(ctx->op, BW_ERR_NOMEM, NULL);
+	bw_err e = module_write_fields(ctx->op, m, id, values);
 	json_decref(values);
 	return e;
 }
@@ -171,7 +171,7 @@ hooks_ticket_check(struct module_ctx *ctx)
 		return BW_OK;
 	if (ctx->before == NULL) {
 		if (strcmp(to, "new") != 0)
-			return response_error(ctx->req, BW_ERR_INVALID,
+			return op_fail(ctx->op, BW_ERR_INVALID,
 					      "status: a ticket starts as new");
 		return BW_OK;
 	}
@@ -193,24 +193,23 @@ hooks_ticket_assign(struct module_ctx *ctx, json_t *body, json_t **reply)
 	bw_err e;
 	*reply = NULL;
 	if (who == NULL || !(json_is_null(who) || json_is_integer(who)))
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "assignee_id: give a user id, or null to unassign");
 	if (json_is_integer(who)) {
 		int64_t disabled = 1;
 		int found;
 		/* Choosing a user means seeing users, as for any reference (engine.c). */
-		int may = rbac_user_has(ctx->d, ctx->req->auth.user.id, "users.view");
-		if (may < 0)
+		int may_see = may(ctx->op, "users.view");
+		if (may_see < 0)
 			return hooks_db_error(ctx, BW_ERR_UNAVAILABLE);
-		if (!may || (ctx->req->auth.kind == AUTH_TOKEN &&
-			     !auth_scope_allows(ctx->req->auth.scopes, "users.view")))
-			return response_error(ctx->req, BW_ERR_DENIED,
+		if (!may_see)
+			return op_fail(ctx->op, BW_ERR_DENIED,
 					      "assignee_id: assigning needs permission users.view");
 		if ((e = hooks_select_int(ctx, sql_user_disabled, (int64_t)json_integer_value(who),
 					  &disabled, &found)) != BW_OK)
 			return e;
 		if (!found || disabled != 0)
-			return response_error(ctx->req, BW_ERR_INVALID,
+			return op_fail(ctx->op, BW_ERR_INVALID,
 					      "assignee_id: no such user, or the user is disabled");
 	}
 	values = json_object();
@@ -220,12 +219,12 @@ hooks_ticket_assign(struct module_ctx *ctx, json_t *body, json_t **reply)
 	if (json_is_integer(who) && strcmp(status, "new") == 0)
 		if (json_object_set_new(values, "status", json_string("open")) != 0)
 			goto nomem;
-	e = module_write_fields(ctx->req, ctx->d, ctx->m, ctx->id, values);
+	e = module_write_fields(ctx->op, ctx->m, ctx->id, values);
 	json_decref(values);
 	return e;
 nomem:
 	json_decref(values);
-	return response_error(ctx->req, BW_ERR_NOMEM, NULL);
+	return op_fail(ctx->op, BW_ERR_NOMEM, NULL);
 }
 
 /* --- time entries and contracts -------------------------------------------------- */
@@ -235,10 +234,10 @@ hooks_time_entry_check(struct module_ctx *ctx)
 {
 	if (ctx->before != NULL)
 		return BW_OK; /* user_id is read-only: it stays who logged the time */
-	if (ctx->req->auth.user.id <= 0)
-		return response_error(ctx->req, BW_ERR_DENIED,
+	if (ctx->op->actor.user.id <= 0)
+		return op_fail(ctx->op, BW_ERR_DENIED,
 				      "user_id: time is logged by a signed-in user");
-	return hooks_set_int(ctx, "user_id", ctx->req->auth.user.id);
+	return hooks_set_int(ctx, "user_id", ctx->op->actor.user.id);
 }
 
 bw_err
@@ -247,7 +246,7 @@ hooks_contract_check(struct module_ctx *ctx)
 	const char *starts = hooks_text(ctx, "starts_on"), *ends = hooks_text(ctx, "ends_on");
 	/* Validated YYYY-MM-DD dates compare as text. */
 	if (starts != NULL && ends != NULL && strcmp(ends, starts) < 0)
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "ends_on: a contract cannot end before it starts");
 	return BW_OK;
 }
@@ -392,7 +391,7 @@ hooks_doc_check(struct module_ctx *ctx)
 	if (doc_totals(hooks_stored_int(ctx, "subtotal_cents"),
 		       json_is_integer(rate) ? (int64_t)json_integer_value(rate) : 0, &tax,
 		       &total) != 0)
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "tax_rate_bp: the total would be over the largest amount");
 	if ((e = hooks_set_int(ctx, "tax_cents", tax)) != BW_OK)
 		return e;
@@ -494,7 +493,7 @@ hooks_line_check(struct module_ctx *ctx)
 		return e;
 	int64_t amount, qty = hooks_int(ctx, "quantity"), price = hooks_int(ctx, "unit_price_cents");
 	if (__builtin_mul_overflow(qty, price, &amount) || amount < 0 || amount > HOOKS_MONEY_MAX)
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "amount_cents: quantity times unit price is over the largest amount");
 	return hooks_set_int(ctx, "amount_cents", amount);
 }
@@ -552,17 +551,17 @@ hooks_payment_check(struct module_ctx *ctx)
 {
 	json_t *amount = json_object_get(ctx->input, "amount_cents");
 	if (json_is_integer(amount) && json_integer_value(amount) <= 0)
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "amount_cents: a payment must be more than zero");
 	const char *four = hooks_text(ctx, "card_last_four");
 	if (four != NULL) {
 		size_t n = strlen(four);
 		if (n != 4 || strspn(four, "0123456789") != n)
-			return response_error(ctx->req, BW_ERR_INVALID,
+			return op_fail(ctx->op, BW_ERR_INVALID,
 					      "card_last_four: exactly four digits");
 		const char *method = hooks_text(ctx, "method");
 		if (method == NULL || strcmp(method, "card") != 0)
-			return response_error(ctx->req, BW_ERR_INVALID,
+			return op_fail(ctx->op, BW_ERR_INVALID,
 					      "card_last_four: only card payments have a card number");
 	}
 	struct doc_row inv;
@@ -571,7 +570,7 @@ hooks_payment_check(struct module_ctx *ctx)
 	if (e != BW_OK)
 		return e;
 	if (!found)
-		return response_error(ctx->req, BW_ERR_INVALID, "invoice_id: no such invoice");
+		return op_fail(ctx->op, BW_ERR_INVALID, "invoice_id: no such invoice");
 	if (!hooks_one_of(inv.status, payable_status))
 		return hooks_refuse(ctx, BW_ERR_CONFLICT,
 				    "invoice is %s: payments are taken on sent invoices", inv.status);
@@ -602,7 +601,7 @@ hooks_payment_after_write(struct module_ctx *ctx)
 		return BW_OK;
 	const struct module_desc *invoices = module_find(doc_invoice.module);
 	if (invoices == NULL)
-		return response_error(ctx->req, BW_ERR_INTERNAL, NULL);
+		return op_fail(ctx->op, BW_ERR_INTERNAL, NULL);
 	if ((e = hooks_write_text(ctx, invoices, id, "status", to)) != BW_OK)
 		return e;
 	return module_effect(ctx, invoices, id, json_pack("{s:s}", "status", inv.status),
@@ -620,7 +619,7 @@ hooks_network_device_check(struct module_ctx *ctx)
 				      "0123456789.-:[]";
 	const char *addr = json_string_value(json_object_get(ctx->input, "management_address"));
 	if (addr != NULL && addr[strspn(addr, allowed)] != '\0')
-		return response_error(ctx->req, BW_ERR_INVALID,
+		return op_fail(ctx->op, BW_ERR_INVALID,
 				      "management_address: a host name or IP address with an optional"
 				      " :port (letters, digits and . - : [ ] only)");
 	return BW_OK;
@@ -647,13 +646,13 @@ hooks_network_device_reveal(struct module_ctx *ctx, json_t *body, json_t **reply
 	(void)body;
 	*reply = NULL;
 	if (ctx->before == NULL)
-		return response_error(ctx->req, BW_ERR_INTERNAL, NULL);
+		return op_fail(ctx->op, BW_ERR_INTERNAL, NULL);
 	json_t *cred = json_object_get(ctx->before, "credential");
 	json_t *out = json_object();
 	if (out == NULL ||
 	    json_object_set(out, "credential", json_is_string(cred) ? cred : json_null()) != 0) {
 		json_decref(out);
-		return response_error(ctx->req, BW_ERR_NOMEM, NULL);
+		return op_fail(ctx->op, BW_ERR_NOMEM, NULL);
 	}
 	*reply = out;
 	return BW_OK;

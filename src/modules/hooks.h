@@ -2,7 +2,7 @@
  * The hooks and actions of the catalogue's modules (hooks.c), internal to
  * src/modules: catalog.c puts them on the descriptors. Semantics and what
  * each may do are in module.h; every function returns BW_OK or the error
- * it set on the request with response_error().
+ * it recorded with op_fail().
  */
 #ifndef BW_MODULE_HOOKS_H
 #define BW_MODULE_HOOKS_H

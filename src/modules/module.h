@@ -1,10 +1,8 @@
 /*
- * modules: PSA modules described as data. One descriptor per module
- * (fields, types, encryption, parent scope, sortable and filterable fields,
- * extra actions) gives the schema for both database drivers, the routes,
- * the permissions, input validation, transparent field encryption and the
- * metadata the web UI renders from. Behaviour beyond CRUD comes as small
- * hooks on the descriptor, never as a second engine.
+ * modules: the engine that runs every module described in desc.h. Its
+ * operations take the operation context (op.h), never an HTTP request:
+ * a row is created, changed, deleted or acted on the same way from the
+ * API, the CLI or a job, each in one transaction with its audit row.
  */
 #ifndef BW_MODULE_H
 #define BW_MODULE_H
@@ -14,52 +12,13 @@
 
 #include "../core/core.h"
 #include "../db/db.h"
-#include "../http/http.h"
+#include "../op/op.h"
+#include "desc.h"
 
-enum field_type {
-	FT_STRING = 1, /* one line of text, at most max_len bytes (required > 0) */
-	FT_TEXT,       /* long text, at most max_len bytes */
-	FT_INT,        /* integer within [min, max] */
-	FT_MONEY,      /* integer cents, never negative, at most max (0: 10^13) */
-	FT_BOOL,       /* true/false, stored 0/1 */
-	FT_ENUM,       /* one of enum_values */
-	FT_REF,        /* id of a row of the table named by ref (a module or "users") */
-	FT_DATE,       /* "YYYY-MM-DD", a real calendar date */
-	FT_EMAIL,      /* an e-mail address, at most max_len bytes */
-};
-
-enum field_flag {
-	FF_REQUIRED = 1 << 0,  /* must be given on create; never null */
-	FF_ENCRYPTED = 1 << 1, /* sealed at rest (AES-256-GCM, bound to its row) */
-	FF_PII = 1 << 2,       /* personal data: exports, erasure; implies nothing else */
-	FF_SORT = 1 << 3,      /* ?sort=field allowed (never with FF_ENCRYPTED) */
-	FF_FILTER = 1 << 4,    /* ?field=value allowed (never with FF_ENCRYPTED) */
-	FF_READONLY = 1 << 5,  /* computed or set by the server; refused in input */
-	FF_IMMUTABLE = 1 << 6, /* given on create only; refused on PATCH */
-	FF_WRITEONLY = 1 << 7, /* accepted in input, never shown (shown as <name>_set) */
-	FF_ACTION = 1 << 8,    /* changed only through an action (e.g. tickets.assign) */
-};
-
-struct field_desc {
-	const char *name;  /* column name: [a-z_][a-z0-9_]* */
-	const char *label; /* for the UI */
-	enum field_type type;
-	unsigned flags;                  /* FF_* */
-	int max_len;                     /* FT_STRING/FT_TEXT/FT_EMAIL: bytes */
-	int64_t min, max;                /* FT_INT bounds; FT_MONEY max (0: default) */
-	const char *const *enum_values;  /* FT_ENUM: NULL-ended */
-	const char *ref;                 /* FT_REF: the table referred to */
-	const char *same;                /* FT_REF: a field the referred row must share (customer_id) */
-	const char *def;                 /* default on create when not given (text form), or NULL */
-	int since;                       /* tenant schema version adding the column */
-};
-
-struct module_desc;
-
-/* What a hook sees: the request, its tenant database (in a transaction), the module. */
+/* What a hook sees: the operation, its tenant database (in op's transaction), the module. */
 struct module_ctx {
-	struct http_req *req;
-	db *d;
+	struct op *op;
+	db *d; /* op->d */
 	const struct module_desc *m;
 	int64_t id;      /* the row (0 before a create) */
 	json_t *before;  /* the stored row before the change (NULL on create), decrypted */
@@ -75,98 +34,39 @@ struct module_ctx {
 bw_err module_effect(struct module_ctx *ctx, const struct module_desc *m, int64_t id,
 		     json_t *before, json_t *after) BW_MUST_USE;
 
+/* --- rows.c: one row ---------------------------------------------------------- */
 /*
- * An action beyond CRUD: POST /api/v1/<module>/:id/<name>, permission
- * "<module>.<name>". It runs in the request's transaction with the row
- * locked; on success it sets *reply (a JSON object, or NULL for the row).
+ * Each runs in its own transaction (op_tx: retried on a deadlock) with
+ * validation, the module's hooks and the audit row; any failure rolls all
+ * of it back and is returned with its message recorded in op. The row
+ * comes back as shown to clients (decrypted, write-only fields masked).
  */
-struct action_desc {
-	const char *name;   /* "assign" */
-	const char *label;  /* for the UI */
-	unsigned route_flags; /* ROUTE_DESTRUCTIVE for e.g. void */
-	bw_err (*run)(struct module_ctx *ctx, json_t *body, json_t **reply);
-};
+bw_err module_get(struct op *op, const struct module_desc *m, int64_t id,
+		  json_t **row) BW_MUST_USE;
+bw_err module_create(struct op *op, const struct module_desc *m, json_t *in,
+		     json_t **row) BW_MUST_USE;
+bw_err module_update(struct op *op, const struct module_desc *m, int64_t id, json_t *in,
+		     json_t **row) BW_MUST_USE;
+bw_err module_delete(struct op *op, const struct module_desc *m, int64_t id) BW_MUST_USE;
+/* Action a of m on row id with body (an object); *reply is its answer or the row. */
+bw_err module_act(struct op *op, const struct module_desc *m, const struct action_desc *a,
+		  int64_t id, json_t *body, json_t **reply) BW_MUST_USE;
+/* The action of m called name, or NULL. */
+const struct action_desc *module_action(const struct module_desc *m, const char *name);
 
-struct module_desc {
-	const char *name;   /* table, route segment and permission prefix: "tickets" */
-	const char *label;  /* "Tickets" */
-	const char *parent; /* name of the FT_REF field naming the parent row, or NULL */
-	const struct field_desc *fields;
-	size_t nfields;
-	const struct action_desc *actions;
-	size_t nactions;
-	int since; /* tenant schema version creating the table */
-	/*
-	 * Hooks, all optional, all inside the transaction of the change.
-	 *
-	 * check: after field validation. On create ctx->id is 0, ctx->before
-	 * NULL and ctx->input holds every given field plus defaults; on update
-	 * ctx->before is the stored row (decrypted, write-only fields too) and
-	 * ctx->input only the fields being changed. It may refuse (return
-	 * response_error(ctx->req, ...)) or add/replace members of ctx->input,
-	 * read-only ones included (computed totals), which are then written.
-	 *
-	 * after_write: once the row is created, updated or deleted (delete:
-	 * ctx->input NULL, ctx->before the row as it was), e.g. totals on a
-	 * parent. It may write other rows with SQL on ctx->d.
-	 *
-	 * present: adds derived members (warnings) to a row about to be shown.
-	 *
-	 * can_delete: refuses a delete (reply set) beyond what references
-	 * already refuse (a row still referred to is never deleted: 409).
-	 */
-	bw_err (*check)(struct module_ctx *ctx);
-	bw_err (*after_write)(struct module_ctx *ctx);
-	void (*present)(const struct module_desc *m, json_t *row);
-	bw_err (*can_delete)(struct module_ctx *ctx);
-};
-
-/* --- catalog.c: every module ------------------------------------------------ */
-extern const struct module_desc *const module_catalog[];
-extern const size_t module_catalog_count;
-/* The module called name, or NULL. */
-const struct module_desc *module_find(const char *name);
-/* The field of m called name, or NULL. */
-const struct field_desc *module_field(const struct module_desc *m, const char *name);
-
-/* --- engine.c: the routes every module gets ---------------------------------- */
-/*
- * The routes of every module in the catalogue, built once (they live until
- * exit): list, create, read, update, delete, export and each action.
- */
-bw_err module_routes(const struct route **out, size_t *n) BW_MUST_USE;
-/* Read one row as JSON (decrypted, presented); BW_ERR_NOTFOUND if none. */
-bw_err module_read(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
-		   json_t **out) BW_MUST_USE;
 /* Write the given columns of a row (values from the JSON object, sealed where encrypted). */
-bw_err module_write_fields(struct http_req *req, db *d, const struct module_desc *m, int64_t id,
+bw_err module_write_fields(struct op *op, const struct module_desc *m, int64_t id,
 			   json_t *values) BW_MUST_USE;
-
 /*
  * Lock row id of m for the rest of the transaction (a write lock: on
  * MariaDB the row's, on SQLite the database's), so that what a hook reads
- * of it stays true until the commit. BW_ERR_NOTFOUND (no reply) if none.
+ * of it stays true until the commit. BW_ERR_NOTFOUND (nothing recorded) if none.
  */
 bw_err module_lock(db *d, const struct module_desc *m, int64_t id) BW_MUST_USE;
 /*
- * 409 (reply set) when a module row still refers to row id of table (a
- * module or "users"): nothing is deleted from under a reference.
+ * BW_ERR_CONFLICT (recorded) when a module row still refers to row id of
+ * table (a module or "users"): nothing is deleted from under a reference.
  */
-bw_err module_referenced(struct http_req *req, db *d, const char *table, int64_t id) BW_MUST_USE;
-
-/* --- schema.c: the tables, as migration steps -------------------------------- */
-/*
- * The portable DDL for tenant schema version v: CREATE TABLE for modules
- * with since == v, ALTER TABLE ADD COLUMN for fields with since == v in
- * older modules, their indexes. NULL-ended, malloc'd (free with
- * module_schema_free), NULL on OOM.
- */
-char **module_schema_steps(int version);
-void module_schema_free(char **steps);
-
-/* --- meta.c ------------------------------------------------------------------ */
-/* GET /api/v1/meta/modules and GET /api/v1/meta/permissions. */
-extern const struct route module_meta_routes[];
-extern const size_t module_meta_routes_count;
+bw_err module_referenced(struct op *op, const char *table, int64_t id) BW_MUST_USE;
 
 #endif

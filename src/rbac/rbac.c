@@ -8,6 +8,8 @@
  */
 #include "rbac.h"
 
+#include "../auth/auth.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,47 +175,55 @@ rbac_user_has(db *d, int64_t user_id, const char *perm)
 	return e == BW_OK ? has : -1;
 }
 
-static int
-rbac_cmp(const void *a, const void *b)
+int
+may(struct op *op, const char *perm)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const struct actor *a = &op->actor;
+	if (a->kind == ACTOR_SYSTEM)
+		return 1;
+	if (a->kind != ACTOR_SESSION && a->kind != ACTOR_TOKEN)
+		return 0;
+	/* A token is limited to its scopes, whatever its owner holds. */
+	if (!token_scope_allows(a, perm))
+		return 0;
+	if (strncmp(perm, "self.", 5) == 0)
+		return 1;
+	for (size_t i = 0; i < rbac_builtin_count; i++)
+		if (auth_list_has(a->builtin_roles, rbac_builtin_names[i]) &&
+		    rbac_builtin_grants(rbac_builtin_names[i], perm))
+			return 1;
+	/* A custom role never stands for everything. */
+	if (strcmp(perm, "*") == 0)
+		return 0;
+	if (a->perm_asked[0] != '\0' && strcmp(a->perm_asked, perm) == 0)
+		return a->perm_custom;
+	db *d;
+	if (op_db(op, &d) != BW_OK)
+		return -1;
+	return rbac_user_has(d, a->user.id, perm);
 }
 
 bw_err
-rbac_catalog(struct http_req *req, const char ***out, size_t *n)
+may_or_fail(struct op *op, const char *perm)
 {
-	const struct router *rt = http_req_router(req);
-	size_t nr = router_count(rt), k = 0;
-	const char **v = pool_alloc(req->pool, (nr ? nr : 1) * sizeof(*v));
-	*out = NULL;
-	*n = 0;
-	if (v == NULL)
-		return BW_ERR_NOMEM;
-	for (size_t i = 0; i < nr; i++) {
-		const char *p = router_route(rt, i)->permission;
-		if (p != NULL)
-			v[k++] = p;
-	}
-	qsort(v, k, sizeof(*v), rbac_cmp);
-	size_t u = 0;
-	for (size_t i = 0; i < k; i++)
-		if (u == 0 || strcmp(v[u - 1], v[i]) != 0)
-			v[u++] = v[i];
-	*out = v;
-	*n = u;
-	return BW_OK;
+	int m = may(op, perm);
+	if (m < 0)
+		return op_unavailable(op);
+	if (m > 0)
+		return BW_OK;
+	/* Which of the two said no, so that the fix is clear. */
+	struct actor *a = &op->actor;
+	if (a->kind == ACTOR_TOKEN && !token_scope_allows(a, perm))
+		return op_fail(op, BW_ERR_DENIED,
+			       pool_printf(op->pool, "this API token is not scoped for that (needs %s)",
+					   perm));
+	return op_fail(op, BW_ERR_DENIED, pool_printf(op->pool, "permission denied (needs %s)", perm));
 }
 
-int
-rbac_ctx_has(const struct auth_ctx *ctx, const char *perm)
+bw_err
+rbac_catalog(struct op *op, const char *const **out, size_t *n)
 {
-	if (strncmp(perm, "self.", 5) == 0)
-		return 1;
-	if (ctx->perm_custom && strcmp(perm, "*") != 0)
-		return 1;
-	for (size_t i = 0; i < rbac_builtin_count; i++)
-		if (auth_list_has(ctx->builtin_roles, rbac_builtin_names[i]) &&
-		    rbac_builtin_grants(rbac_builtin_names[i], perm))
-			return 1;
-	return 0;
+	*out = op->perms;
+	*n = op->nperms;
+	return op->perms != NULL ? BW_OK : op_fail(op, BW_ERR_INTERNAL, NULL);
 }

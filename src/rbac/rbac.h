@@ -17,7 +17,7 @@
 
 #include "../core/core.h"
 #include "../db/db.h"
-#include "../http/http.h"
+#include "../op/op.h"
 
 #define RBAC_PERM_MAX 100 /* bytes of a permission name */
 #define RBAC_ROLE_PERMS_MAX 1024
@@ -38,23 +38,27 @@ int rbac_perm_valid(const char *perm, int star_ok);
 int rbac_user_has(db *d, int64_t user_id, const char *perm);
 
 /*
- * The same from what the session or token lookup read along (the pipeline's
- * one statement per request): 1 if the roles in ctx grant perm, else 0.
+ * The one permission rule: whether op's actor may do perm now. A system
+ * actor (the operator's CLI, a job) may; nobody else may without a
+ * session or token. self.* belongs to every signed-in user; otherwise the
+ * built-in roles read with the session or token, then custom roles (from
+ * what the pipeline read along for its own permission, else one
+ * statement); a token also needs perm in its scopes, whoever owns it.
+ * 1 yes, 0 no, -1 when the database could not say (refuse: fail closed).
  */
-int rbac_ctx_has(const struct auth_ctx *ctx, const char *perm);
-
-/* Every permission the live route table uses, sorted, without duplicates (pool-allocated). */
-bw_err rbac_catalog(struct http_req *req, const char ***out, size_t *n) BW_MUST_USE;
-
+int may(struct op *op, const char *perm);
 /*
- * Whether the signed-in user may act on user uid (change, delete, unlock,
- * sign out): only someone who holds everything uid holds. BW_OK, or 403
- * (reply set).
+ * may() as an error: BW_OK, BW_ERR_DENIED with why (a token's scopes or
+ * the permission it needs) or BW_ERR_UNAVAILABLE, recorded in op.
  */
-bw_err rbac_may_manage(struct http_req *req, db *d, int64_t uid) BW_MUST_USE;
-
-/* Roles and users: /api/v1/roles..., /api/v1/users... */
-extern const struct route rbac_routes[];
-extern const size_t rbac_routes_count;
+bw_err may_or_fail(struct op *op, const char *perm) BW_MUST_USE;
+/* Every permission the live route table uses, sorted, without duplicates (op->perms). */
+bw_err rbac_catalog(struct op *op, const char *const **out, size_t *n) BW_MUST_USE;
+/*
+ * Whether op's actor may act on user uid (change, delete, unlock, sign
+ * out): only someone who holds everything uid holds (a system actor
+ * does). BW_OK, or BW_ERR_DENIED / the database's error, recorded in op.
+ */
+bw_err rbac_may_manage(struct op *op, int64_t uid) BW_MUST_USE;
 
 #endif

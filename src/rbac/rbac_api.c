@@ -5,7 +5,7 @@
  * demoted, disabled or deleted, so a tenant never locks itself out.
  * Every change is audited in the transaction that makes it.
  */
-#include "rbac.h"
+#include "rbac_api.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -116,16 +116,16 @@ rbac_role_get(db *d, int64_t id, struct rbac_role *r)
 
 /* The permissions a role holds now, as a JSON array (built-in: from the catalogue). */
 static bw_err
-rbac_role_perms(struct http_req *req, db *d, const struct rbac_role *r, json_t **out)
+rbac_role_perms(struct op *op, db *d, const struct rbac_role *r, json_t **out)
 {
 	json_t *a = json_array();
 	*out = NULL;
 	if (a == NULL)
 		return BW_ERR_NOMEM;
 	if (r->builtin[0] != '\0') {
-		const char **cat;
+		const char *const *cat;
 		size_t n;
-		bw_err e = rbac_catalog(req, &cat, &n);
+		bw_err e = rbac_catalog(op, &cat, &n);
 		if (e != BW_OK) {
 			json_decref(a);
 			return e;
@@ -155,10 +155,10 @@ rbac_role_perms(struct http_req *req, db *d, const struct rbac_role *r, json_t *
 }
 
 static bw_err
-rbac_role_json(struct http_req *req, db *d, const struct rbac_role *r, json_t **out)
+rbac_role_json(struct op *op, db *d, const struct rbac_role *r, json_t **out)
 {
 	json_t *perms;
-	bw_err e = rbac_role_perms(req, d, r, &perms);
+	bw_err e = rbac_role_perms(op, d, r, &perms);
 	if (e != BW_OK)
 		return e;
 	*out = json_pack("{s:I, s:s, s:s, s:b, s:s?, s:o}", "id", (json_int_t)r->id, "name",
@@ -174,22 +174,20 @@ rbac_role_json(struct http_req *req, db *d, const struct rbac_role *r, json_t **
  * scoped to users.create cannot mint an admin.
  */
 static bw_err
-rbac_may_grant(struct http_req *req, db *d, json_t *perms)
+rbac_may_grant(struct op *op, json_t *perms)
 {
 	size_t i;
 	json_t *v;
 	json_array_foreach(perms, i, v)
 	{
 		const char *p = json_string_value(v);
-		int has = p != NULL ? rbac_user_has(d, req->auth.user.id, p) : 0;
-		if (has > 0 && req->auth.kind == AUTH_TOKEN && !auth_scope_allows(req->auth.scopes, p))
-			has = 0;
+		int has = p != NULL ? may(op, p) : 0;
 		if (has < 0)
-			return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			return op_unavailable(op);
 		if (!has)
-			return response_error(
-			    req, BW_ERR_DENIED,
-			    pool_printf(req->pool, "you cannot grant %s: you do not hold it yourself",
+			return op_fail(
+			    op, BW_ERR_DENIED,
+			    pool_printf(op->pool, "you cannot grant %s: you do not hold it yourself",
 					json_string_value(v)));
 	}
 	return BW_OK;
@@ -197,11 +195,11 @@ rbac_may_grant(struct http_req *req, db *d, json_t *perms)
 
 /* rbac_may_grant() for a role's present permissions, with its own message. */
 static bw_err
-rbac_may_hold_role(struct http_req *req, db *d, json_t *perms)
+rbac_may_hold_role(struct op *op, json_t *perms)
 {
-	bw_err e = rbac_may_grant(req, d, perms);
+	bw_err e = rbac_may_grant(op, perms);
 	if (e == BW_ERR_DENIED)
-		return response_error(req, e,
+		return op_fail(op, e,
 				      "this role holds permissions you do not: only someone who holds "
 				      "all of them can change or delete it");
 	return e;
@@ -212,16 +210,16 @@ rbac_may_hold_role(struct http_req *req, db *d, json_t *perms)
  * (no "*", no self.*), no duplicates. On success *clean is a sorted copy.
  */
 static bw_err
-rbac_check_perms(struct http_req *req, json_t *perms, json_t **clean)
+rbac_check_perms(struct op *op, json_t *perms, json_t **clean)
 {
-	const char **cat;
+	const char *const *cat;
 	size_t n, i;
 	json_t *v;
 	*clean = NULL;
 	if (!json_is_array(perms) || json_array_size(perms) > RBAC_ROLE_PERMS_MAX)
-		return response_error(req, BW_ERR_INVALID,
+		return op_fail(op, BW_ERR_INVALID,
 				      "field 'permissions' must be an array of permission names");
-	bw_err e = rbac_catalog(req, &cat, &n);
+	bw_err e = rbac_catalog(op, &cat, &n);
 	if (e != BW_OK)
 		return e;
 	json_t *out = json_array();
@@ -235,9 +233,9 @@ rbac_check_perms(struct http_req *req, json_t *perms, json_t **clean)
 			known = strcmp(cat[k], p) == 0;
 		if (p == NULL || !known || strncmp(p, "self.", 5) == 0) {
 			json_decref(out);
-			return response_error(
-			    req, BW_ERR_INVALID,
-			    pool_printf(req->pool,
+			return op_fail(
+			    op, BW_ERR_INVALID,
+			    pool_printf(op->pool,
 					"field 'permissions': '%.100s' is not a grantable permission "
 					"(see GET /api/v1/meta/permissions)",
 					p ? p : "(not a string)"));
@@ -334,7 +332,7 @@ rbac_roles_list(struct http_req *req)
 	for (size_t i = 0; e == BW_OK && i < n; i++) {
 		json_t *o;
 		r = v[i];
-		if ((e = rbac_role_json(req, d, &r, &o)) == BW_OK)
+		if ((e = rbac_role_json(&req->op, d, &r, &o)) == BW_OK)
 			json_array_append_new(list, o);
 	}
 	free(v);
@@ -356,7 +354,7 @@ rbac_role_show(struct http_req *req)
 		return e;
 	if ((e = rbac_role_get(d, rbac_path_id(req), &r)) == BW_ERR_NOTFOUND)
 		return response_error(req, e, "no such role");
-	if (e != BW_OK || (e = rbac_role_json(req, d, &r, &o)) != BW_OK)
+	if (e != BW_OK || (e = rbac_role_json(&req->op, d, &r, &o)) != BW_OK)
 		return e;
 	return response_json(req, 200, o);
 }
@@ -414,8 +412,8 @@ rbac_role_create(struct http_req *req)
 	const char *name = json_string_value(json_object_get(in, "name"));
 	json_t *dj = json_object_get(in, "description");
 	const char *desc = dj ? json_string_value(dj) : "";
-	if ((e = rbac_check_perms(req, json_object_get(in, "permissions"), &perms)) != BW_OK ||
-	    (e = http_req_db(req, &d)) != BW_OK || (e = rbac_may_grant(req, d, perms)) != BW_OK ||
+	if ((e = rbac_check_perms(&req->op, json_object_get(in, "permissions"), &perms)) != BW_OK ||
+	    (e = http_req_db(req, &d)) != BW_OK || (e = rbac_may_grant(&req->op, perms)) != BW_OK ||
 	    (e = db_begin(d)) != BW_OK)
 		goto out;
 	const void *args[] = {name, desc, &now, &now};
@@ -435,13 +433,13 @@ rbac_role_create(struct http_req *req)
 	if (e == BW_OK) {
 		json_t *after = json_pack("{s:s, s:s, s:O}", "name", name, "description", desc,
 					  "permissions", perms);
-		e = after ? audit_request(req, d, "roles", id, "create", NULL, after) : BW_ERR_NOMEM;
+		e = after ? audit_op(&req->op, "roles", id, "create", NULL, after) : BW_ERR_NOMEM;
 		json_decref(after);
 	}
 	if ((e = rbac_finish(d, e)) == BW_OK) {
 		struct rbac_role r;
 		if ((e = rbac_role_get(d, id, &r)) == BW_OK)
-			e = rbac_role_json(req, d, &r, &shown);
+			e = rbac_role_json(&req->op, d, &r, &shown);
 	}
 out:
 	json_decref(in);
@@ -476,14 +474,14 @@ rbac_role_update(struct http_req *req)
 		goto out;
 	}
 	if (json_object_get(in, "permissions") != NULL &&
-	    ((e = rbac_check_perms(req, json_object_get(in, "permissions"), &perms)) != BW_OK ||
-	     (e = rbac_may_grant(req, d, perms)) != BW_OK))
+	    ((e = rbac_check_perms(&req->op, json_object_get(in, "permissions"), &perms)) != BW_OK ||
+	     (e = rbac_may_grant(&req->op, perms)) != BW_OK))
 		goto out;
 	if ((e = db_begin(d)) != BW_OK)
 		goto out;
 	/* A role is changed only by someone who holds all it holds now, too. */
-	if ((e = rbac_role_perms(req, d, &r, &old)) != BW_OK ||
-	    (e = rbac_may_hold_role(req, d, old)) != BW_OK)
+	if ((e = rbac_role_perms(&req->op, d, &r, &old)) != BW_OK ||
+	    (e = rbac_may_hold_role(&req->op, old)) != BW_OK)
 		goto done;
 	b = json_object();
 	a = json_object();
@@ -510,10 +508,10 @@ rbac_role_update(struct http_req *req)
 		json_object_set(a, "permissions", perms);
 	}
 	if (e == BW_OK && json_object_size(a) > 0)
-		e = audit_request(req, d, "roles", r.id, "update", b, a);
+		e = audit_op(&req->op, "roles", r.id, "update", b, a);
 done:
 	if ((e = rbac_finish(d, e)) == BW_OK && (e = rbac_role_get(d, r.id, &r)) == BW_OK)
-		e = rbac_role_json(req, d, &r, &shown);
+		e = rbac_role_json(&req->op, d, &r, &shown);
 out:
 	json_decref(in);
 	json_decref(perms);
@@ -548,8 +546,8 @@ rbac_role_delete(struct http_req *req)
 				   pool_printf(req->pool,
 					       "%lld user(s) hold this role: take it from them first",
 					       (long long)users));
-	if (e == BW_OK && (e = rbac_role_perms(req, d, &r, &perms)) == BW_OK &&
-	    (e = rbac_may_hold_role(req, d, perms)) == BW_OK) {
+	if (e == BW_OK && (e = rbac_role_perms(&req->op, d, &r, &perms)) == BW_OK &&
+	    (e = rbac_may_hold_role(&req->op, perms)) == BW_OK) {
 		const void *args[] = {&r.id};
 		if ((e = rbac_run(d, "DELETE FROM role_permissions WHERE role_id = ?", "i", args,
 				  NULL)) == BW_OK)
@@ -558,7 +556,7 @@ rbac_role_delete(struct http_req *req)
 	if (e == BW_OK) {
 		before = json_pack("{s:s, s:s, s:O}", "name", r.name, "description", r.description,
 				   "permissions", perms);
-		e = before ? audit_request(req, d, "roles", r.id, "delete", before, NULL)
+		e = before ? audit_op(&req->op, "roles", r.id, "delete", before, NULL)
 			   : BW_ERR_NOMEM;
 	}
 	e = rbac_finish(d, e);
@@ -702,13 +700,13 @@ rbac_user_show(struct http_req *req)
  * signed-in user holds every permission of each (no escalation).
  */
 static bw_err
-rbac_resolve_roles(struct http_req *req, db *d, json_t *roles, int64_t *ids, size_t *n)
+rbac_resolve_roles(struct op *op, db *d, json_t *roles, int64_t *ids, size_t *n)
 {
 	size_t i;
 	json_t *v;
 	*n = 0;
 	if (!json_is_array(roles) || json_array_size(roles) > RBAC_ROLES_PER_USER)
-		return response_error(req, BW_ERR_INVALID,
+		return op_fail(op, BW_ERR_INVALID,
 				      "field 'roles' must be an array of at most 16 role names");
 	json_array_foreach(roles, i, v)
 	{
@@ -718,7 +716,7 @@ rbac_resolve_roles(struct http_req *req, db *d, json_t *roles, int64_t *ids, siz
 		struct rbac_role r;
 		int64_t id = 0;
 		if (name == NULL)
-			return response_error(req, BW_ERR_INVALID, "field 'roles': names are strings");
+			return op_fail(op, BW_ERR_INVALID, "field 'roles': names are strings");
 		bw_err e = db_prepare(d, "SELECT id FROM roles WHERE name = ?", &s);
 		if (e != BW_OK)
 			return e;
@@ -728,19 +726,19 @@ rbac_resolve_roles(struct http_req *req, db *d, json_t *roles, int64_t *ids, siz
 		if (e != BW_OK)
 			return e;
 		if (id == 0)
-			return response_error(req, BW_ERR_INVALID,
-					      pool_printf(req->pool, "field 'roles': no role '%.64s'",
+			return op_fail(op, BW_ERR_INVALID,
+					      pool_printf(op->pool, "field 'roles': no role '%.64s'",
 							  name));
 		json_t *perms;
 		if ((e = rbac_role_get(d, id, &r)) != BW_OK ||
-		    (e = rbac_role_perms(req, d, &r, &perms)) != BW_OK)
+		    (e = rbac_role_perms(op, d, &r, &perms)) != BW_OK)
 			return e;
 		/* The built-in admin role is everything, present and future: only admins give it. */
 		if (strcmp(r.builtin, "admin") == 0) {
 			json_decref(perms);
 			perms = json_pack("[s]", "*");
 		}
-		e = rbac_may_grant(req, d, perms);
+		e = rbac_may_grant(op, perms);
 		json_decref(perms);
 		if (e != BW_OK)
 			return e;
@@ -848,7 +846,7 @@ rbac_user_create(struct http_req *req)
 		password = otp;
 	}
 	if (json_object_get(in, "roles") != NULL &&
-	    (e = rbac_resolve_roles(req, d, json_object_get(in, "roles"), ids, &nids)) != BW_OK)
+	    (e = rbac_resolve_roles(&req->op, d, json_object_get(in, "roles"), ids, &nids)) != BW_OK)
 		goto out;
 	if ((e = password_hash(http_req_hasher(req), password, phc, sizeof(phc))) != BW_OK) {
 		e = response_error(req, e, "the server is busy; try again");
@@ -872,7 +870,7 @@ rbac_user_create(struct http_req *req)
 		e = rbac_set_user_roles(d, uid, ids, nids);
 	if (e == BW_OK && (e = rbac_user_roles(d, uid, &list)) == BW_OK) {
 		after = json_pack("{s:s, s:O}", "email", email, "roles", list);
-		e = after ? audit_request(req, d, "users", uid, "create", NULL, after) : BW_ERR_NOMEM;
+		e = after ? audit_op(&req->op, "users", uid, "create", NULL, after) : BW_ERR_NOMEM;
 	}
 	e = rbac_finish(d, e);
 out:
@@ -920,20 +918,23 @@ rbac_serialise(db *d)
  * deletes a user more powerful than themselves. 403 (reply set) if not.
  */
 bw_err
-rbac_may_manage(struct http_req *req, db *d, int64_t uid)
+rbac_may_manage(struct op *op, int64_t uid)
 {
 	json_t *names;
 	int64_t ids[RBAC_ROLES_PER_USER];
 	size_t n;
-	bw_err e = rbac_user_roles(d, uid, &names);
-	if (e != BW_OK)
+	db *d;
+	if (op->actor.kind == ACTOR_SYSTEM)
+		return BW_OK; /* the operator, on the server itself */
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK || (e = rbac_user_roles(d, uid, &names)) != BW_OK)
 		return e;
-	e = rbac_resolve_roles(req, d, names, ids, &n);
+	e = rbac_resolve_roles(op, d, names, ids, &n);
 	json_decref(names);
 	if (e == BW_ERR_DENIED)
-		return response_error(req, e,
-				      "this user holds permissions you do not: only someone who holds "
-				      "all of them can change or delete it");
+		return op_fail(op, e,
+			       "this user holds permissions you do not: only someone who holds "
+			       "all of them can change or delete it");
 	return e;
 }
 
@@ -973,8 +974,8 @@ rbac_user_update(struct http_req *req)
 		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
 		goto done;
 	}
-	if ((e = rbac_may_manage(req, d, uid)) != BW_OK ||
-	    (roles != NULL && (e = rbac_resolve_roles(req, d, roles, ids, &nids)) != BW_OK) ||
+	if ((e = rbac_may_manage(&req->op, uid)) != BW_OK ||
+	    (roles != NULL && (e = rbac_resolve_roles(&req->op, d, roles, ids, &nids)) != BW_OK) ||
 	    (e = rbac_user_roles(d, uid, &old)) != BW_OK)
 		goto done;
 	if (roles != NULL) {
@@ -1026,7 +1027,7 @@ rbac_user_update(struct http_req *req)
 		goto done;
 	}
 	if (json_object_size(a) > 0)
-		e = audit_request(req, d, "users", uid, "update", b, a);
+		e = audit_op(&req->op, "users", uid, "update", b, a);
 done:
 	e = rbac_finish(d, e);
 out:
@@ -1049,7 +1050,7 @@ rbac_user_delete(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if (uid == req->auth.user.id)
+	if (uid == req->op.actor.user.id)
 		return response_error(req, BW_ERR_CONFLICT, "you cannot delete yourself");
 	if ((e = db_begin(d)) != BW_OK)
 		return e;
@@ -1058,13 +1059,13 @@ rbac_user_delete(struct http_req *req)
 	    !exists)
 		e = response_error(req, BW_ERR_NOTFOUND, "no such user");
 	if (e == BW_OK)
-		e = rbac_may_manage(req, d, uid);
+		e = rbac_may_manage(&req->op, uid);
 	if (e == BW_OK && (e = rbac_other_admins(d, uid, &others)) == BW_OK && others == 0)
 		e = response_error(req, BW_ERR_CONFLICT,
 				   "this is the last active admin: make another admin first");
 	/* Records assigned to the user keep pointing at it: disable it instead. */
 	if (e == BW_OK)
-		e = module_referenced(req, d, "users", uid);
+		e = module_referenced(&req->op, "users", uid);
 	if (e == BW_OK && (e = rbac_user_roles(d, uid, &roles)) == BW_OK) {
 		static const char *const gone[] = {
 		    "DELETE FROM user_roles WHERE user_id = ?",
@@ -1079,7 +1080,7 @@ rbac_user_delete(struct http_req *req)
 	}
 	if (e == BW_OK) {
 		before = json_pack("{s:O}", "roles", roles);
-		e = before ? audit_request(req, d, "users", uid, "delete", before, NULL) : BW_ERR_NOMEM;
+		e = before ? audit_op(&req->op, "users", uid, "delete", before, NULL) : BW_ERR_NOMEM;
 	}
 	e = rbac_finish(d, e);
 	json_decref(before);

@@ -263,7 +263,7 @@ test_billing_shape(void **state)
 	int void_destructive = 0;
 	for (size_t a = 0; a < inv->nactions; a++)
 		if (strcmp(inv->actions[a].name, "void") == 0)
-			void_destructive = (inv->actions[a].route_flags & ROUTE_DESTRUCTIVE) != 0;
+			void_destructive = (inv->actions[a].flags & ACTION_DESTRUCTIVE) != 0;
 	assert_true(void_destructive);
 	const struct module_desc *t = module_find("tickets");
 	assert_non_null(t->check);

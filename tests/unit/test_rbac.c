@@ -7,6 +7,7 @@
 
 #include "db/db.h"
 #include "db/migrate.h"
+#include "auth/auth.h"
 #include "rbac/rbac.h"
 
 static void
@@ -73,27 +74,56 @@ test_perm_names(void **state)
 	assert_false(rbac_perm_valid("cust omers.view", 0));
 }
 
-/* What the per-request lookup read along: built-in roles and the custom-role flag. */
+/* may() for actor c with no database: what the session or token lookup read along. */
+static int
+may_as(const struct actor *c, const char *perm)
+{
+	struct op op;
+	op_init(&op, NULL, NULL, NULL, NULL, NULL, c);
+	return may(&op, perm);
+}
+
+/* The one permission rule, from what the per-request lookup read along. */
 static void
-test_ctx_has(void **state)
+test_may(void **state)
 {
 	(void)state;
-	struct auth_ctx c = {0};
-	assert_true(rbac_ctx_has(&c, "self.view"));
-	assert_false(rbac_ctx_has(&c, "customers.view"));
+	struct actor c = {0};
+	assert_int_equal(may_as(&c, "self.view"), 0); /* nobody signed in */
+	c.kind = ACTOR_SESSION;
+	assert_int_equal(may_as(&c, "self.view"), 1);
+	/* Not granted by a built-in role and not the permission read along: the database must say. */
+	assert_int_equal(may_as(&c, "customers.view"), -1);
+	snprintf(c.perm_asked, sizeof(c.perm_asked), "customers.view");
+	assert_int_equal(may_as(&c, "customers.view"), 0);
 	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "read_only,dispatch");
-	assert_true(rbac_ctx_has(&c, "customers.view"));  /* read_only */
-	assert_true(rbac_ctx_has(&c, "tickets.assign"));  /* dispatch */
-	assert_false(rbac_ctx_has(&c, "invoices.void"));
-	assert_false(rbac_ctx_has(&c, "*"));
+	assert_int_equal(may_as(&c, "customers.view"), 1); /* read_only */
+	assert_int_equal(may_as(&c, "tickets.assign"), 1); /* dispatch */
+	snprintf(c.perm_asked, sizeof(c.perm_asked), "invoices.void");
+	assert_int_equal(may_as(&c, "invoices.void"), 0);
+	assert_int_equal(may_as(&c, "*"), 0);
 	c.perm_custom = 1; /* a custom role listed the permission asked about */
-	assert_true(rbac_ctx_has(&c, "invoices.void"));
-	assert_false(rbac_ctx_has(&c, "*"));
+	assert_int_equal(may_as(&c, "invoices.void"), 1);
+	assert_int_equal(may_as(&c, "*"), 0);
 	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "read_onl,admi");
 	c.perm_custom = 0;
-	assert_false(rbac_ctx_has(&c, "customers.view")); /* no prefix matches */
+	snprintf(c.perm_asked, sizeof(c.perm_asked), "customers.view");
+	assert_int_equal(may_as(&c, "customers.view"), 0); /* no prefix matches */
 	snprintf(c.builtin_roles, sizeof(c.builtin_roles), "staff,admin");
-	assert_true(rbac_ctx_has(&c, "*"));
+	assert_int_equal(may_as(&c, "*"), 1);
+	/* A token: its owner's roles and its scopes, both. */
+	c.kind = ACTOR_TOKEN;
+	assert_int_equal(token_scopes_parse("[\"customers.view\"]", &c), BW_OK);
+	assert_int_equal(may_as(&c, "customers.view"), 1);
+	assert_int_equal(may_as(&c, "invoices.void"), 0); /* the owner may; the token may not */
+	assert_int_equal(may_as(&c, "*"), 0);
+	assert_int_equal(token_scopes_parse("[\"*\"]", &c), BW_OK);
+	assert_int_equal(may_as(&c, "invoices.void"), 1);
+	assert_int_equal(token_scopes_parse("{\"a\":1}", &c), BW_ERR_INVALID);
+	assert_int_equal(may_as(&c, "customers.view"), 0); /* unparsable scopes grant nothing */
+	/* The system actor (CLI, jobs) may. */
+	struct actor sys = op_system("test");
+	assert_int_equal(may_as(&sys, "admin.keys"), 1);
 	assert_true(auth_list_has("staff,admin", "admin"));
 	assert_false(auth_list_has("staff,administrator", "admin"));
 	assert_false(auth_list_has("", "admin"));
@@ -163,7 +193,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_rules),
 		cmocka_unit_test(test_perm_names),
-		cmocka_unit_test(test_ctx_has),
+		cmocka_unit_test(test_may),
 		cmocka_unit_test(test_user_has),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

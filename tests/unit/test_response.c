@@ -112,6 +112,7 @@ test_error_detail(void **state)
 	struct http_req r = {0};
 	r.pool = pool_new(4096);
 	assert_non_null(r.pool);
+	r.op.pool = r.pool; /* as the server's op_init() does */
 	snprintf(r.id, sizeof(r.id), "rid");
 	bw_err e = response_error_detail(&r, BW_ERR_LOCKED, "locked",
 					 json_pack("{s:s, s:s, s:s}", "locked_until",

@@ -1,6 +1,7 @@
 #include "unit.h"
 
 #include "http/http.h"
+#include "server/server.h"
 
 static bw_err
 h_ok(struct http_req *req)

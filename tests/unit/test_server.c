@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "server/server.h"
 
 static char dir[64];
 static char cafile[128];

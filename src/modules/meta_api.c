@@ -4,7 +4,7 @@
  * catalogue derived from the live route table (GET /api/v1/meta/permissions),
  * so every permission listed is one a real route checks.
  */
-#include "module.h"
+#include "module_api.h"
 
 #include <string.h>
 
@@ -76,9 +76,9 @@ meta_modules(struct http_req *req)
 static bw_err
 meta_permissions(struct http_req *req)
 {
-	const char **perms;
+	const char *const *perms;
 	size_t n;
-	bw_err e = rbac_catalog(req, &perms, &n);
+	bw_err e = rbac_catalog(&req->op, &perms, &n);
 	if (e != BW_OK)
 		return e;
 	const struct router *rt = http_req_router(req);

@@ -2,7 +2,7 @@
  * Built-in routes that belong to no module. Module routes are added by the
  * module engine; every route, built-in or not, goes through router_new().
  */
-#include "http.h"
+#include "server.h"
 
 #include "../db/migrate.h"
 
@@ -22,15 +22,15 @@ routes_tenant_health(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	if ((e = migrate_current_ro(d, &v)) != BW_OK)
-		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		return op_unavailable(&req->op);
 	if (v != migrate_latest(&migrate_tenant)) {
 		log_error("tenant %s: database at schema %d, need %d: run 'bulwark migrate'",
-			  req->tenant, v, migrate_latest(&migrate_tenant));
+			  req->op.tenant, v, migrate_latest(&migrate_tenant));
 		return response_error(req, BW_ERR_UNAVAILABLE,
 				      "the tenant database needs maintenance; try again later");
 	}
 	return response_json(req, 200,
-			     json_pack("{s:s, s:s, s:i}", "tenant", req->tenant, "database", "ok",
+			     json_pack("{s:s, s:s, s:i}", "tenant", req->op.tenant, "database", "ok",
 				       "schema_version", v));
 }
 

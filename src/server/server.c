@@ -1,49 +1,23 @@
 /*
  * The HTTPS server: libmicrohttpd with its internal thread pool (poll; ADR
- * 0002 says why not epoll) and GnuTLS. Each request passes the pipeline
- * stages in order (client address, limits, framing, tenant, rate, route,
- * body limit, authentication, CSRF, permission, handler); any stage that
- * refuses answers at once with a JSON error. Every connection also has
- * deadlines of its own (conntrack.c), so slow clients cannot hold slots.
+ * 0002 says why not epoll) and GnuTLS. A request begins when its request
+ * line is read (server_begin), passes the pipeline's stages once its head
+ * is in (pipeline.c), has its body read, runs its handler and is answered
+ * by server_respond, the one exit. Every connection also has deadlines of
+ * its own (conntrack.c), so slow clients cannot hold slots.
  */
-#include "http.h"
+#include "server_int.h"
 
-#include "../auth/auth_api.h"
 #include "../crypto/crypto.h"
-#include "../rbac/rbac.h"
-#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-struct server {
-	struct MHD_Daemon *daemon;
-	struct tenancy *ten;
-	struct registry *reg; /* NULL: no tenants (tests of the bare server) */
-	struct connpool *pool;
-	struct auth_hasher *hasher;
-	struct ratelimit *login_rl; /* login attempts per address, per minute */
-	struct netrange proxies[NETADDR_MAX_RANGES];
-	size_t nproxies;
-	struct router *router;
-	struct ratelimit *rl;
-	struct accesslog *alog;
-	struct conntrack *ct;
-	_Atomic long inflight;
-	_Atomic int draining;
-	_Atomic long header_max;
-	size_t pool_max;
-	char id_prefix[9];
-	_Atomic uint64_t id_counter;
-	struct config cfg; /* the configuration started with */
-};
 
 /* Sent on every response the server builds. */
 static const char *const server_headers[][2] = {
@@ -64,12 +38,6 @@ long
 server_inflight(const struct server *s)
 {
 	return atomic_load(&s->inflight);
-}
-
-const char *
-http_req_header(const struct http_req *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 static void
@@ -94,7 +62,15 @@ server_no_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* Called once the request line is read: the request begins here. */
-static void server_client_ip(struct MHD_Connection *c, struct http_req *r);
+/* Lends a request its tenant's connection from the pool (op_db). */
+static bw_err
+server_borrow(struct op *op)
+{
+	struct server *s = op->owner;
+	if (s->pool == NULL || op->tenant == NULL)
+		return BW_ERR_INTERNAL;
+	return connpool_borrow(s->pool, &op->tn, &op->d);
+}
 
 static void *
 server_begin(void *cls, const char *uri, struct MHD_Connection *c)
@@ -108,7 +84,7 @@ server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 		free(r);
 		return NULL;
 	}
-	r->srv = s;
+	r->svc = &s->svc;
 	r->start_us = util_now_us();
 	uint64_t n = atomic_fetch_add(&s->id_counter, 1);
 	snprintf(r->id, sizeof(r->id), "%s%016llx", s->id_prefix, (unsigned long long)n);
@@ -118,7 +94,15 @@ server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 	r->method_name = "-";
 	snprintf(r->client_ip, sizeof(r->client_ip), "-");
 	/* Known now, so even a request cut before its headers end is logged with it. */
-	server_client_ip(c, r);
+	server_client_ip(s, c, r);
+	/* The unit of work; its tenant, connection and actor come with the stages. */
+	op_init(&r->op, r->pool, &s->cfg, s->ten, NULL, NULL, NULL);
+	r->op.borrow = server_borrow;
+	r->op.owner = s;
+	r->op.client_ip = r->client_ip;
+	r->op.request_id = r->id;
+	r->op.perms = s->perms;
+	r->op.nperms = s->nperms;
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	r->track = ci != NULL ? ci->socket_context : NULL;
 	conntrack_request_line(s->ct, r->track, r->start_us);
@@ -152,10 +136,12 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 	conntrack_idle(s->ct, r->track, util_now_us());
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
-	if (r->db != NULL)
-		connpool_return(s->pool, &r->tn, r->db);
+	server_release_db(s, r);
 	json_decref(r->reply);
 	free(r->reply_raw);
+	/* Bodies carry passwords, TOTP codes and credentials: never left in freed memory. */
+	if (r->body != NULL)
+		crypto_wipe(r->body, r->body_cap);
 	free(r->body);
 	pool_free(r->pool);
 	free(r);
@@ -208,8 +194,8 @@ server_xff_line(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_
 	return MHD_YES;
 }
 
-static void
-server_client_ip(struct MHD_Connection *c, struct http_req *r)
+void
+server_client_ip(struct server *s, struct MHD_Connection *c, struct http_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -228,7 +214,6 @@ server_client_ip(struct MHD_Connection *c, struct http_req *r)
 		return;
 	}
 	/* Headers exist only once the request line has been followed by them. */
-	const struct server *s = r->srv;
 	struct server_xff xff = {.len = 0};
 	if (r->begun)
 		MHD_get_connection_values_n(c, MHD_HEADER_KIND, server_xff_line, &xff);
@@ -236,36 +221,6 @@ server_client_ip(struct MHD_Connection *c, struct http_req *r)
 	netaddr_client(&peer, xff.overflow ? "," : xff.lines > 0 ? xff.buf : NULL, s->proxies,
 		       s->nproxies, &client);
 	netaddr_format(&client, r->client_ip, sizeof(r->client_ip));
-}
-
-static enum MHD_Result
-server_sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	(void)kind;
-	size_t *sum = cls;
-	*sum += strlen(key) + (value ? strlen(value) : 0) + 4;
-	return MHD_YES;
-}
-
-/* The header fields in order, for the framing check. */
-struct server_fields {
-	struct http_field f[FRAMING_FIELDS_MAX];
-	size_t n;
-	int overflow;
-};
-
-static enum MHD_Result
-server_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
-	     const char *value, size_t value_size)
-{
-	(void)kind;
-	struct server_fields *sf = cls;
-	if (sf->n == FRAMING_FIELDS_MAX) {
-		sf->overflow = 1;
-		return MHD_NO;
-	}
-	sf->f[sf->n++] = (struct http_field){key, value ? value : "", key_size, value_size};
-	return MHD_YES;
 }
 
 /* Bytes of a reply head: our headers, plus the status line, Date, lengths and ids. */
@@ -279,7 +234,7 @@ server_head_estimate(void)
 }
 
 /* Build and queue the reply for r; the one exit of every request. */
-static enum MHD_Result
+enum MHD_Result
 server_respond(struct server *s, struct http_req *r)
 {
 	struct MHD_Connection *c = r->conn;
@@ -287,24 +242,27 @@ server_respond(struct server *s, struct http_req *r)
 	size_t len = 0;
 
 	const char *type = "application/json";
-	if (r->err == BW_OK && r->reply_raw != NULL) {
+	if (r->op.err == BW_OK && r->reply_raw != NULL) {
 		body = r->reply_raw; /* handed over to libmicrohttpd below */
 		len = r->reply_raw_len;
 		r->reply_raw = NULL;
 		type = r->reply_type;
-	} else if (r->err == BW_OK && r->reply != NULL) {
+	} else if (r->op.err == BW_OK && r->reply != NULL) {
 		body = json_dumps(r->reply, JSON_COMPACT);
 		if (body != NULL)
 			len = strlen(body);
 		else
 			(void)response_error(r, BW_ERR_NOMEM, NULL);
-	} else if (r->err == BW_OK) {
+	} else if (r->op.err == BW_OK) {
 		/* A handler that returned OK without a reply is a bug. */
 		log_error("request %s: handler for %s gave no reply", r->id, r->path);
 		(void)response_error(r, BW_ERR_INTERNAL, NULL);
 	}
-	if (r->err != BW_OK)
+	if (r->op.err != BW_OK) {
+		/* The one place a recorded error becomes the reply's status. */
+		r->status = response_status(r->op.err);
 		body = response_error_body(r, &len);
+	}
 
 	struct MHD_Response *resp;
 	if (body != NULL) {
@@ -322,8 +280,8 @@ server_respond(struct server *s, struct http_req *r)
 	}
 	for (size_t i = 0; i < BW_ARRAY_LEN(server_headers); i++)
 		MHD_add_response_header(resp, server_headers[i][0], server_headers[i][1]);
-	MHD_add_response_header(resp, "Content-Type", r->err == BW_OK ? type : "application/json");
-	if (r->err == BW_OK && r->reply_disposition != NULL)
+	MHD_add_response_header(resp, "Content-Type", r->op.err == BW_OK ? type : "application/json");
+	if (r->op.err == BW_OK && r->reply_disposition != NULL)
 		MHD_add_response_header(resp, "Content-Disposition", r->reply_disposition);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
 	if (r->status == 405) {
@@ -346,120 +304,8 @@ server_respond(struct server *s, struct http_req *r)
 	return ret;
 }
 
-static bw_err server_authorize(struct server *s, struct http_req *r);
-static void server_release_db(struct server *s, struct http_req *r);
-
-/*
- * The stages before the handler. Returns BW_OK with r->route set and
- * *expect_body telling whether a body follows, or an error already
- * recorded in r.
- */
 static bw_err
-server_admit(struct server *s, struct http_req *r, const char *method, const char *version,
-	     int *expect_body)
-{
-	struct MHD_Connection *c = r->conn;
-	/* Until the framing is known to be sound, a refusal hangs up after its reply. */
-	*expect_body = 1;
-
-	/* 2. client address, first so that every refusal is logged with it */
-	server_client_ip(c, r);
-	if (r->path == NULL)
-		return response_error(r, BW_ERR_NOMEM, NULL);
-
-	/* 1. limits: headers */
-	size_t hsum = strlen(r->path) + (r->query ? strlen(r->query) + 1 : 0);
-	MHD_get_connection_values(c, MHD_HEADER_KIND, server_sum_header, &hsum);
-	if (hsum > (size_t)atomic_load(&s->header_max))
-		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "request headers too large");
-
-	/*
-	 * 1. framing, before anything else reads a header: what the parser let
-	 * through that RFC 9112 refuses (framing.c), so that no front end and
-	 * this server can disagree on where a request ends.
-	 */
-	if (!framing_target_ok(r->path) || (r->query != NULL && !framing_target_ok(r->query)))
-		return response_error(r, BW_ERR_INVALID,
-				      "white space or a control character in the request target");
-	struct server_fields *sf = pool_alloc(r->pool, sizeof(*sf));
-	if (sf == NULL)
-		return response_error(r, BW_ERR_NOMEM, NULL);
-	MHD_get_connection_values_n(c, MHD_HEADER_KIND, server_field, sf);
-	if (sf->overflow)
-		return response_error(r, BW_ERR_HEADERS_TOO_LARGE, "too many request header fields");
-	const union MHD_ConnectionInfo *hs =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	struct framing fr;
-	const char *why;
-	bw_err e = framing_check(version, sf->f, sf->n, hs != NULL ? method + hs->header_size : NULL,
-				 &fr, &why);
-	if (e != BW_OK)
-		return response_error(r, e, why);
-	size_t clen = fr.has_length ? fr.length : 0;
-
-	/* 1. limits: body, before anything is read */
-	*expect_body = clen > 0;
-	if (clen > router_max_body(s->router))
-		return response_error(r, BW_ERR_TOO_LARGE, "request body too large");
-
-	/* 3. tenant from the Host header; whether the route needs one is known after routing */
-	char slug[TENANT_SLUG_MAX + 1];
-	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-	if (s->reg != NULL && tenant_from_host(host, s->cfg.base_domain, slug) == BW_OK &&
-	    registry_lookup(s->reg, slug, &r->tn) == BW_OK)
-		r->tenant = r->tn.slug;
-
-	/* rate, per client address */
-	if (!ratelimit_take(s->rl, r->client_ip, r->start_us)) {
-		r->retry_after = "1";
-		return response_error(r, BW_ERR_RATE, "too many requests from this address");
-	}
-
-	/* 4. route */
-	e = router_match(s->router, r);
-	switch (e) {
-	case BW_OK:
-		break;
-	case BW_ERR_INVALID:
-		return response_error(r, e, "malformed request path");
-	case BW_ERR_NOTFOUND:
-		return response_error(r, e, "no such resource");
-	case BW_ERR_METHOD:
-		return response_error(r, e, "method not allowed on this resource");
-	default:
-		return response_error(r, e, NULL);
-	}
-	if (!(r->route->flags & ROUTE_NO_TENANT)) {
-		if (r->tenant == NULL || r->tn.state == TENANT_PROVISIONING ||
-		    r->tn.state == TENANT_DELETING)
-			return response_error(r, BW_ERR_NOTFOUND, "no such tenant at this address");
-		if (r->tn.state == TENANT_SUSPENDED)
-			return response_error(r, BW_ERR_DENIED, "this tenant is suspended");
-	}
-	if (clen > r->body_limit)
-		return response_error(r, BW_ERR_TOO_LARGE, "request body too large for this resource");
-	if (!(r->route->flags & ROUTE_NO_TENANT)) {
-		e = server_authorize(s, r);
-		/*
-		 * Keep the connection for the handler only when no body is to be
-		 * waited for (GET, DELETE): one borrow per request, not two.
-		 */
-		if (e != BW_OK || *expect_body)
-			server_release_db(s, r);
-		if (e != BW_OK)
-			return e;
-	}
-	if (clen > 0) {
-		r->body = malloc(clen + 1);
-		if (r->body == NULL)
-			return response_error(r, BW_ERR_NOMEM, NULL);
-		r->body_cap = clen + 1;
-	}
-	return BW_OK;
-}
-
-static bw_err
-server_body_append(struct http_req *r, const char *data, size_t n)
+server_body_append(struct server *s, struct http_req *r, const char *data, size_t n)
 {
 	if (n > r->body_limit - r->body_len)
 		return BW_ERR_TOO_LARGE;
@@ -478,7 +324,7 @@ server_body_append(struct http_req *r, const char *data, size_t n)
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
 	r->body[r->body_len] = '\0';
-	conntrack_body(r->srv->ct, r->track, n);
+	conntrack_body(s->ct, r->track, n);
 	return BW_OK;
 }
 
@@ -487,34 +333,13 @@ server_body_append(struct http_req *r, const char *data, size_t n)
  * its body arrives or its reply is sent. Otherwise one worker thread's
  * slow requests could hold every connection its next request waits for.
  */
-static void
+void
 server_release_db(struct server *s, struct http_req *r)
 {
-	if (r->db != NULL) {
-		connpool_return(s->pool, &r->tn, r->db);
-		r->db = NULL;
+	if (r->op.d != NULL) {
+		connpool_return(s->pool, &r->op.tn, r->op.d);
+		r->op.d = NULL;
 	}
-}
-
-static enum MHD_Result
-server_run(struct server *s, struct http_req *r)
-{
-	conntrack_busy(s->ct, r->track);
-	bw_err e = r->route->handler(r);
-	if (e != BW_OK && r->err == BW_OK) {
-		(void)response_error(r, e, NULL);
-	} else if (e == BW_OK && (r->err != BW_OK || r->status >= 400)) {
-		/*
-		 * A handler that decided "no" must say so in its return value: its
-		 * caller may have gone on as if it had succeeded (a locked account's
-		 * password re-check once did). Never pass such a reply on.
-		 */
-		log_error("request %s: bug: handler for %s %s returned success with status %d (%s)",
-			  r->id, r->method_name, r->route->pattern, r->status, bw_errcode(r->err));
-		(void)response_error(r, BW_ERR_INTERNAL, NULL);
-	}
-	server_release_db(s, r);
-	return server_respond(s, r);
 }
 
 static enum MHD_Result
@@ -542,7 +367,7 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 		 * (closing is then what we want: it is never read). Everything
 		 * else answers on the next call and keeps the connection alive.
 		 */
-		bw_err e = server_admit(s, r, method, version, &expect_body);
+		bw_err e = pipeline_admit(s, r, method, version, &expect_body);
 		if (e != BW_OK && expect_body)
 			return server_respond(s, r);
 		conntrack_headers_done(s->ct, r->track, e == BW_OK && expect_body, util_now_us());
@@ -550,10 +375,10 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 	}
 	if (r->responded)
 		return MHD_NO;
-	if (r->err != BW_OK)
+	if (r->op.err != BW_OK)
 		return server_respond(s, r);
 	if (*upload_data_size != 0) {
-		bw_err e = server_body_append(r, upload_data, *upload_data_size);
+		bw_err e = server_body_append(s, r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		if (e != BW_OK) {
 			/* More than Content-Length promised cannot get here; hang up rather than read on. */
@@ -562,7 +387,7 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 		}
 		return MHD_YES;
 	}
-	return server_run(s, r);
+	return pipeline_run(s, r);
 }
 
 static bw_err
@@ -585,159 +410,6 @@ server_sockaddr(const char *bind, long port, struct sockaddr_storage *ss, unsign
 		return BW_OK;
 	}
 	return BW_ERR_INVALID;
-}
-
-bw_err
-http_req_db(struct http_req *req, db **out)
-{
-	*out = NULL;
-	if (req->db == NULL) {
-		if (req->tenant == NULL || req->srv->pool == NULL)
-			return response_error(req, BW_ERR_INTERNAL, NULL);
-		bw_err e = connpool_borrow(req->srv->pool, &req->tn, &req->db);
-		if (e != BW_OK)
-			return response_error(req, BW_ERR_UNAVAILABLE,
-					      "the tenant database is unavailable; try again shortly");
-	}
-	*out = req->db;
-	return BW_OK;
-}
-
-const struct router *
-http_req_router(const struct http_req *req)
-{
-	return req->srv->router;
-}
-
-const struct config *
-http_req_config(const struct http_req *req)
-{
-	return &req->srv->cfg;
-}
-
-struct tenancy *
-http_req_tenancy(const struct http_req *req)
-{
-	return req->srv->ten;
-}
-
-struct auth_hasher *
-http_req_hasher(const struct http_req *req)
-{
-	return req->srv->hasher;
-}
-
-int
-http_req_login_allowed(struct http_req *req)
-{
-	return ratelimit_take(req->srv->login_rl, req->client_ip, util_now_us());
-}
-
-bw_err
-http_req_json(struct http_req *req, json_t **out)
-{
-	json_error_t je;
-	*out = NULL;
-	if (req->body == NULL || req->body_len == 0)
-		return response_error(req, BW_ERR_INVALID, "a JSON object body is required");
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL || !json_is_object(j)) {
-		json_decref(j);
-		return response_error(req, BW_ERR_INVALID, "the body is not a JSON object");
-	}
-	*out = j;
-	return BW_OK;
-}
-
-/*
- * Stage 5-8 for routes that are not public: who is asking (session cookie
- * or API token), MFA state, CSRF for cookie-authenticated changes, and the
- * permission (rbac.c).
- */
-static bw_err
-server_authorize(struct server *s, struct http_req *r)
-{
-	struct MHD_Connection *c = r->conn;
-	const struct route *rt = r->route;
-	int changes = (r->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) != 0;
-	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	const char *cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
-	char secret[48];
-	int has_cookie = auth_cookie_find(cookie, secret);
-	db *d;
-	bw_err e;
-
-	/* CSRF: a browser's state change must come from this tenant's own origin. */
-	if (changes && (has_cookie || (rt->flags & ROUTE_PUBLIC))) {
-		const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-		const char *referer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Referer");
-		const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-		char want[300];
-		snprintf(want, sizeof(want), "https://%s", host ? host : "");
-		size_t wl = strlen(want);
-		int ok;
-		if (origin != NULL)
-			ok = strcasecmp(origin, want) == 0;
-		else if (referer != NULL)
-			ok = strncasecmp(referer, want, wl) == 0 && (referer[wl] == '/' || referer[wl] == '\0');
-		else
-			ok = !has_cookie; /* a cookie-less API client (no Origin) may log in */
-		if (!ok)
-			return response_error(r, BW_ERR_DENIED,
-					      "cross-site request refused (Origin does not match)");
-	}
-	if (rt->flags & ROUTE_PUBLIC)
-		return BW_OK;
-	if ((e = http_req_db(r, &d)) != BW_OK)
-		return e;
-	if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0)
-		e = token_check(d, authz + 7, rt->permission, &r->auth);
-	else if (has_cookie)
-		e = session_check(d, &s->cfg, secret, rt->permission, &r->auth);
-	else
-		e = BW_ERR_UNAUTHORIZED;
-	crypto_wipe(secret, sizeof(secret));
-	if (e == BW_ERR_UNAUTHORIZED)
-		return response_error(r, e, "sign in first (session expired or not signed in)");
-	if (e != BW_OK)
-		return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
-	if (!r->auth.mfa_verified && !(rt->flags & ROUTE_MFA_PENDING))
-		return response_error(r, BW_ERR_UNAUTHORIZED, "enter your MFA code first");
-	if (r->auth.user.must_change_password && !(rt->flags & ROUTE_PW_CHANGE))
-		return response_error(r, BW_ERR_DENIED,
-				      "change the one-time password first (POST /api/v1/auth/password)");
-	if (!r->auth.user.mfa_enabled && !(rt->flags & (ROUTE_MFA_ENROL | ROUTE_MFA_PENDING)) &&
-	    r->auth.mfa_required)
-		return response_error(r, BW_ERR_DENIED,
-				      "this organisation requires MFA: enrol before anything else");
-	/*
-	 * 7. The admin IP allowlist: on every guarded request (router_guard),
-	 * and on every other change when the tenant guards every change; the
-	 * same one statement reads both, and a read of records reads neither.
-	 */
-	enum route_guard guard = router_guard(rt);
-	if (guard != ROUTE_GUARD_NONE) {
-		e = allowlist_permits(d, r->client_ip, guard == ROUTE_GUARD_CHANGE);
-		if (e == BW_ERR_DENIED) {
-			auth_event(d, r->auth.user.id, "allowlist_denied", r->client_ip, rt->pattern);
-			return response_error(r, BW_ERR_DENIED,
-					      "this address is not on the organisation's admin allowlist");
-		}
-		if (e != BW_OK)
-			return response_error(r, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
-	}
-	/*
-	 * 8. Permission, from the roles the user holds now (a change of roles
-	 * counts from the next request); a token is limited to its scopes and
-	 * to what its owner holds at the time of use.
-	 */
-	const char *perm = rt->permission;
-	if (!rbac_ctx_has(&r->auth, perm))
-		return response_error(r, BW_ERR_DENIED,
-				      pool_printf(r->pool, "permission denied (needs %s)", perm));
-	if (r->auth.kind == AUTH_TOKEN && !auth_scope_allows(r->auth.scopes, perm))
-		return response_error(r, BW_ERR_DENIED, "this API token is not scoped for that");
-	return BW_OK;
 }
 
 static struct conntrack_conf
@@ -783,13 +455,16 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 		s->pool = deps->pool;
 		s->hasher = deps->hasher;
 	}
+	s->svc.cfg = &s->cfg;
+	s->svc.ten = s->ten;
+	s->svc.hasher = s->hasher;
 	atomic_store(&s->header_max, cfg->header_max);
 	if ((e = util_random(rnd, sizeof(rnd))) != BW_OK)
 		goto fail;
 	util_hex(rnd, sizeof(rnd), s->id_prefix);
 
 	e = router_new(routes, nroutes, (size_t)cfg->body_max, &s->router, err, errlen);
-	if (e != BW_OK)
+	if (e != BW_OK || (e = router_permissions(s->router, &s->perms, &s->nperms)) != BW_OK)
 		goto fail;
 	/* Request memory: decoded path, params and handler scratch; bodies are separate. */
 	s->pool_max = 1024 * 1024;
@@ -801,6 +476,8 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 		e = BW_ERR_NOMEM;
 		goto fail;
 	}
+	s->svc.router = s->router;
+	s->svc.login_rl = s->login_rl;
 	struct conntrack_conf ctc = server_conntrack_conf(cfg);
 	if ((e = conntrack_new(&ctc, 1, &s->ct)) != BW_OK)
 		goto fail;
@@ -945,5 +622,6 @@ server_free(struct server *s)
 	ratelimit_free(s->rl);
 	ratelimit_free(s->login_rl);
 	router_free(s->router);
+	free(s->perms);
 	free(s);
 }
