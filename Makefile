@@ -102,7 +102,7 @@ build/san/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/dbenv.h $(SANLIB)
 
 # Fuzz targets: clang's libFuzzer with ASan/UBSan, over the parser sources they need.
 FUZZCC := clang-14
-build/fuzz/fuzz_netaddr: tests/fuzz/fuzz_netaddr.c src/http/netaddr.c src/core/util.c src/core/err.c src/core/log.c
+build/fuzz/fuzz_netaddr: tests/fuzz/fuzz_netaddr.c src/core/netaddr.c src/core/util.c src/core/err.c src/core/log.c
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@

@@ -351,7 +351,19 @@ audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const cha
 	default:
 		abort();
 	}
-	return audit_record(d, op->ten, &op->tn, &e);
+	/* Who stands behind a system actor goes with what it did. */
+	json_t *noted = NULL;
+	if (a->kind == ACTOR_SYSTEM && a->by != NULL) {
+		noted = json_is_object(after) ? json_copy(after) : json_object();
+		if (noted == NULL || json_object_set_new(noted, "operator", json_string(a->by)) != 0) {
+			json_decref(noted);
+			return BW_ERR_NOMEM;
+		}
+		e.after = noted;
+	}
+	err = audit_record(d, op->ten, &op->tn, &e);
+	json_decref(noted);
+	return err;
 }
 
 /* --- verification ------------------------------------------------------------ */

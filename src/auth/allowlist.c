@@ -7,11 +7,14 @@
  * address.
  */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../http/netaddr.h"
-#include "auth_api.h"
+#include "../core/netaddr.h"
+#include "auth.h"
+
+#include "../audit/audit.h"
 
 /* The settings row holding the tenant's choice to guard every change. */
 #define ALLOWLIST_GUARD_ALL "allowlist_guard_all_changes"
@@ -51,7 +54,7 @@ allowlist_permits(db *d, const char *addr, int change_only)
 }
 
 /* The guard-every-change setting: 1 on, 0 off, -1 on a database error. */
-static int
+int
 allowlist_guard_all(db *d)
 {
 	db_stmt *s;
@@ -64,22 +67,6 @@ allowlist_guard_all(db *d)
 	on = v != NULL && strcmp(v, "1") == 0;
 	db_finalize(s);
 	return e == BW_OK ? on : -1;
-}
-
-static bw_err
-allowlist_get(struct http_req *req)
-{
-	db *d;
-	json_t *list = NULL;
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK)
-		return e;
-	int guard_all = allowlist_guard_all(d);
-	if (guard_all < 0 || allowlist_entries(d, &list) != BW_OK)
-		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
-	return response_json(req, 200,
-			     json_pack("{s:o, s:b, s:s}", "entries", list, "guard_all_changes",
-				       guard_all, "your_address", req->client_ip));
 }
 
 bw_err
@@ -109,87 +96,42 @@ allowlist_entries(db *d, json_t **out)
 	return BW_OK;
 }
 
-/*
- * Replace the list, and with "guard_all_changes" (a boolean; left as it was
- * when absent, so a client that only knows the list never turns it off)
- * whether every change is held to it. A list that would exclude the
- * caller's own address needs "confirm_self_lockout": true (the operator can
- * always clear it with `bulwark tenant allowlist clear SLUG`).
- */
+struct allowlist_change {
+	json_t *entries; /* validated {cidr, label} */
+	int guard;       /* 1, 0, or -1: as it is */
+};
+
 static bw_err
-allowlist_put(struct http_req *req)
+allowlist_replace_tx(struct op *op, void *arg)
 {
-	json_t *in, *entries, *v;
-	db *d;
+	const struct allowlist_change *c = arg;
+	db *d = op->d;
+	json_t *before = NULL, *after = NULL, *v;
 	size_t i;
-	int includes_caller = 0;
-	struct netaddr caller;
-	bw_err e = http_req_json(req, &in);
-	if (e != BW_OK)
-		return e;
-	entries = json_object_get(in, "entries");
-	if (!json_is_array(entries) || json_array_size(entries) > 256) {
-		json_decref(in);
-		return response_error(req, BW_ERR_INVALID, "entries: an array of at most 256 {cidr, label}");
-	}
-	json_t *guard = json_object_get(in, "guard_all_changes");
-	if (guard != NULL && !json_is_boolean(guard)) {
-		json_decref(in);
-		return response_error(req, BW_ERR_INVALID, "guard_all_changes: a boolean");
-	}
-	int have_caller = netaddr_parse(req->client_ip, &caller) == BW_OK;
-	json_array_foreach(entries, i, v)
-	{
-		const char *cidr = api_str(v, "cidr", 63), *label = api_str(v, "label", 100);
-		struct netrange r;
-		if (cidr == NULL || netrange_parse(cidr, &r) != BW_OK) {
-			const char *msg = pool_printf(req->pool,
-						      "entries[%zu].cidr: not an IPv4/IPv6 address or range "
-						      "(no host bits past the prefix)",
-						      i);
-			json_decref(in);
-			return response_error(req, BW_ERR_INVALID, msg);
-		}
-		if (json_object_get(v, "label") != NULL && label == NULL) {
-			json_decref(in);
-			return response_error(req, BW_ERR_INVALID, "label: a string of at most 100 bytes");
-		}
-		if (have_caller && netrange_contains(&r, &caller))
-			includes_caller = 1;
-	}
-	if (json_array_size(entries) > 0 && !includes_caller &&
-	    !json_is_true(json_object_get(in, "confirm_self_lockout"))) {
-		json_decref(in);
-		return response_error(req, BW_ERR_CONFLICT,
-				      "this list leaves out your own address; send "
-				      "\"confirm_self_lockout\": true to save it anyway");
-	}
-	if ((e = http_req_db(req, &d)) != BW_OK) {
-		json_decref(in);
-		return e;
-	}
 	const char *none[] = {NULL};
 	char now[24];
-	snprintf(now, sizeof(now), "%lld", (long long)api_now());
-	json_t *before = NULL;
-	e = db_begin(d);
-	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK)
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	bw_err e = allowlist_entries(d, &before);
+	if (e == BW_OK)
 		e = db_exec_params(d, "DELETE FROM ip_allowlist", none);
-	json_array_foreach(entries, i, v)
+	json_array_foreach(c->entries, i, v)
 	{
-		const char *label = api_str(v, "label", 100);
-		const char *p[] = {api_str(v, "cidr", 63), label ? label : "", now, NULL};
+		const char *label = json_string_value(json_object_get(v, "label"));
+		const char *p[] = {json_string_value(json_object_get(v, "cidr")), label ? label : "",
+				   now, NULL};
 		if (e == BW_OK)
-			e = db_exec_params(d,
-					   "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
+			e = db_exec_params(
+			    d, "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
+		if (e == BW_ERR_CONFLICT)
+			e = op_fail(op, BW_ERR_INVALID, "an entry appears twice");
 	}
 	/* Read inside the transaction: what this change replaces. */
 	int was = e == BW_OK ? allowlist_guard_all(d) : 0, now_on = was;
 	if (was < 0)
 		e = BW_ERR_DB;
-	if (e == BW_OK && guard != NULL) {
-		const char *ins[] = {json_is_true(guard) ? "1" : "0", now, NULL};
-		now_on = json_is_true(guard);
+	if (e == BW_OK && c->guard >= 0) {
+		now_on = c->guard;
+		const char *ins[] = {now_on ? "1" : "0", now, NULL};
 		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'",
 					none)) == BW_OK)
 			e = db_exec_params(d,
@@ -197,32 +139,28 @@ allowlist_put(struct http_req *req)
 					   "', ?, ?)",
 					   ins);
 	}
-	json_t *after = NULL;
 	if (e == BW_OK && (e = allowlist_entries(d, &after)) == BW_OK) {
 		char detail[80];
 		snprintf(detail, sizeof(detail), "allowlist set: %zu entries, guard_all_changes %s",
-			 json_array_size(entries), now_on ? "on" : "off");
-		auth_event(d, req->op.actor.user.id, "allowlist_changed", req->client_ip, detail);
-		e = api_audit(req, "settings", 0, "update",
-			      json_pack("{s:o, s:b}", "allowlist", before, "guard_all_changes", was),
-			      json_pack("{s:o, s:b}", "allowlist", after, "guard_all_changes", now_on));
-		before = NULL;
+			 json_array_size(c->entries), now_on ? "on" : "off");
+		auth_event(d, op->actor.user.id, json_array_size(c->entries) ? "allowlist_changed"
+									      : "allowlist_cleared",
+			   op->client_ip[0] ? op->client_ip : "cli", detail);
+		json_t *b = json_pack("{s:o, s:b}", "allowlist", before, "guard_all_changes", was);
+		json_t *a = json_pack("{s:o, s:b}", "allowlist", after, "guard_all_changes", now_on);
+		before = after = NULL;
+		e = b && a ? audit_op(op, "settings", 0, "update", b, a) : BW_ERR_NOMEM;
+		json_decref(b);
+		json_decref(a);
 	}
 	json_decref(before);
-	if ((e = api_tx_end(d, e)) != BW_OK) {
-		json_decref(in);
-		return response_error(req, e == BW_ERR_CONFLICT ? BW_ERR_INVALID : BW_ERR_UNAVAILABLE,
-				      e == BW_ERR_CONFLICT ? "an entry appears twice" : NULL);
-	}
-	json_decref(in);
-	return allowlist_get(req);
+	json_decref(after);
+	return e;
 }
 
-const struct route allowlist_routes[] = {
-	{HTTP_GET, "/api/v1/settings/allowlist", allowlist_get, ROUTE_ADMIN, "settings.view",
-	 ROUTE_BODY_NONE},
-	{HTTP_PUT, "/api/v1/settings/allowlist", allowlist_put, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
-	 "settings.edit", ROUTE_BODY_DEFAULT},
-};
-
-const size_t allowlist_routes_count = BW_ARRAY_LEN(allowlist_routes);
+bw_err
+allowlist_replace(struct op *op, json_t *entries, int guard)
+{
+	struct allowlist_change c = {entries, guard};
+	return op_tx(op, allowlist_replace_tx, &c);
+}

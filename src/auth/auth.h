@@ -126,4 +126,25 @@ void auth_cookie(const struct config *cfg, const char *secret, char *out, size_t
 /* The session secret from a Cookie header, or 0. */
 int auth_cookie_find(const char *cookie_header, char secret[48]);
 
+/* --- allowlist.c: the admin IP allowlist ----------------------------------- */
+/*
+ * Whether addr may make a guarded request: BW_OK when the list is empty or
+ * addr is on it, or when change_only (a change not guarded by itself) and
+ * the tenant does not guard every change; BW_ERR_DENIED when not;
+ * BW_ERR_DB when the list cannot be read. One statement, cached.
+ */
+bw_err allowlist_permits(db *d, const char *addr, int change_only) BW_MUST_USE;
+/* The allowlist as [{cidr, label}] (for the audit log); caller owns *out. */
+bw_err allowlist_entries(db *d, json_t **out) BW_MUST_USE;
+/* The guard-every-change setting: 1 on, 0 off, -1 on a database error. */
+int allowlist_guard_all(db *d);
+/*
+ * Replace op's tenant's allowlist with entries (an array of {cidr, label}
+ * the caller has validated) and, when guard is 0 or 1, whether every
+ * change is held to it (-1: as it is). In its own transaction with its
+ * security event and audit row (API and CLI alike). BW_OK; BW_ERR_INVALID
+ * (recorded) when an entry appears twice; or the database's error.
+ */
+bw_err allowlist_replace(struct op *op, json_t *entries, int guard) BW_MUST_USE;
+
 #endif

@@ -15,6 +15,7 @@
 #include "../http/http.h"
 #include "auth_api.h"
 #include "../rbac/rbac.h"
+#include "../users/users.h"
 
 int64_t
 api_now(void)
@@ -762,45 +763,10 @@ api_user_unlock(struct http_req *req)
 {
 	db *d;
 	int64_t id;
-	char idb[24];
 	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK)
+	if (e != BW_OK || (e = api_path_user(req, d, &id)) != BW_OK ||
+	    (e = user_unlock(&req->op, id)) != BW_OK)
 		return e;
-	/*
-	 * A lockout stops whoever is guessing this user's password; if that is
-	 * someone holding the user's own session, unlocking oneself would hand
-	 * them a fresh count. Someone else must do it.
-	 */
-	if (id == req->op.actor.user.id)
-		return response_error(req, BW_ERR_DENIED,
-				      "you cannot unlock your own account: another admin, or the "
-				      "operator with 'bulwark user unlock', must do it");
-	if ((e = rbac_may_manage(&req->op, id)) != BW_OK)
-		return e;
-	snprintf(idb, sizeof(idb), "%lld", (long long)id);
-	const char *p[] = {idb, NULL};
-	json_t *before = NULL;
-	db_stmt *s;
-	int row = 0;
-	if ((e = db_begin(d)) == BW_OK &&
-	    (e = db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s)) ==
-		BW_OK) {
-		if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-			before = json_pack("{s:I, s:I}", "failed_logins", (json_int_t)db_col_int(s, 0),
-					   "locked_until", (json_int_t)db_col_int(s, 1));
-		db_finalize(s);
-	}
-	if (e == BW_OK &&
-	    (e = db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
-				p)) == BW_OK) {
-		auth_event(d, id, "unlock", req->client_ip, "by an admin");
-		e = api_audit(req, "users", id, "unlock", before,
-			      json_pack("{s:i, s:i}", "failed_logins", 0, "locked_until", 0));
-		before = NULL;
-	}
-	json_decref(before);
-	if (api_tx_end(d, e) != BW_OK)
-		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	return response_json(req, 200, json_pack("{s:b}", "unlocked", 1));
 }
 

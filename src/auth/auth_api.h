@@ -109,14 +109,4 @@ extern const size_t mfa_routes_count;
 extern const struct route allowlist_routes[];
 extern const size_t allowlist_routes_count;
 
-/* The allowlist as [{cidr, label}] (for the audit log); caller owns *out. */
-bw_err allowlist_entries(db *d, json_t **out) BW_MUST_USE;
-/*
- * Whether addr may make a guarded request: BW_OK when the list is empty or
- * addr is on it, or when change_only (a change not guarded by itself) and
- * the tenant does not guard every change; BW_ERR_DENIED when not;
- * BW_ERR_DB when the list cannot be read. One statement, cached.
- */
-bw_err allowlist_permits(db *d, const char *addr, int change_only) BW_MUST_USE;
-
 #endif

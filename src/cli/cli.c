@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "../tenancy/tenancy.h"
+
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +147,59 @@ cli_actor(char *out, size_t len)
 		u = pw ? pw->pw_name : "unknown";
 	}
 	snprintf(out, len, "cli:%s", u);
+}
+
+int
+cli_op_open(const struct cli_opts *o, const char *slug, const char *label, struct cli_op *c)
+{
+	char err[1024];
+	struct tenant *tn = NULL;
+	memset(c, 0, sizeof(*c));
+	if (cli_load_config(o, &c->cfg) != 0)
+		return 1;
+	if (tenancy_open(&c->cfg, 0, &c->t, err, sizeof(err)) != BW_OK ||
+	    tenant_list(c->t, &c->list, &c->n, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->list[i].slug, slug) == 0)
+			tn = &c->list[i];
+	if (tn == NULL) {
+		fprintf(stderr, "bulwark: no tenant '%s'\n", slug);
+		return 1;
+	}
+	if (tenancy_connect_tenant(c->t, tn, 0, &c->d, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark: %s\n", err);
+		return 1;
+	}
+	if ((c->pool = pool_new(1024 * 1024)) == NULL) {
+		fprintf(stderr, "bulwark: out of memory\n");
+		return 1;
+	}
+	cli_actor(c->who, sizeof(c->who));
+	struct actor a = op_system(label);
+	a.by = c->who;
+	op_init(&c->op, c->pool, &c->cfg, c->t, tn, c->d, &a);
+	return 0;
+}
+
+void
+cli_op_close(struct cli_op *c)
+{
+	db_close(c->d);
+	pool_free(c->pool);
+	free(c->list);
+	tenancy_close(c->t);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+cli_op_error(const struct cli_op *c, bw_err e)
+{
+	const char *msg = c->op.err == e && c->op.err_msg != NULL ? c->op.err_msg : bw_strerror(e);
+	if (e == BW_ERR_DB || e == BW_ERR_UNAVAILABLE)
+		fprintf(stderr, "bulwark: %s (%s)\n", msg, c->d ? db_errmsg(c->d) : "no connection");
+	else
+		fprintf(stderr, "bulwark: %s\n", msg);
 }

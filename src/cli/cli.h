@@ -6,6 +6,7 @@
 #define BW_CLI_H
 
 #include "../config/config.h"
+#include "../op/op.h"
 
 struct cli_cmd {
 	const char *name;
@@ -40,6 +41,28 @@ int cli_flag(const struct cli_opts *o, const char *name);
 void cli_actor(char *out, size_t len);
 /* Load configuration as the subcommand's -c says; prints errors; 0/1. */
 int cli_load_config(const struct cli_opts *o, struct config *cfg);
+
+/*
+ * A unit of work on one tenant from the command line: the operator acts
+ * as the system actor labelled label ("bulwark user unlock"), with who ran
+ * it recorded in the audit row. The CLI runs the same operations as the
+ * API through it.
+ */
+struct cli_op {
+	struct config cfg;
+	struct tenancy *t;
+	struct tenant *list;
+	size_t n;
+	db *d;
+	pool *pool;
+	char who[96];
+	struct op op;
+};
+/* Open it on tenant slug; 0, or 1 with the reason on stderr (then close it all the same). */
+int cli_op_open(const struct cli_opts *o, const char *slug, const char *label, struct cli_op *c);
+void cli_op_close(struct cli_op *c);
+/* "bulwark: <why>" for the error an operation returned. */
+void cli_op_error(const struct cli_op *c, bw_err e);
 
 int cli_serve(int argc, char **argv);
 int cli_version(int argc, char **argv);

@@ -152,77 +152,33 @@ cli_tenant_delete(struct tenancy *t, const struct cli_opts *o)
 	return 0;
 }
 
-/* bulwark tenant allowlist clear SLUG: the operator's way back in. */
+/*
+ * bulwark tenant allowlist clear SLUG: the operator's way back in. The
+ * same operation as PUT /api/v1/settings/allowlist with no entries.
+ */
 static int
 cli_tenant_allowlist(const struct cli_opts *o)
 {
-	struct config cfg;
-	struct tenant *v = NULL, *tn = NULL;
-	size_t n = 0;
-	db *d = NULL;
-	char err[1024];
+	struct cli_op c = {0};
 	int rc = 1;
 	if (o->nargs != 3 || strcmp(o->args[1], "clear") != 0) {
 		fprintf(stderr, "usage: bulwark tenant allowlist clear SLUG\n");
 		return 2;
 	}
-	struct tenancy *t = cli_tenancy(o, &cfg, 0);
-	if (t == NULL)
-		return 1;
-	if (tenant_list(t, &v, &n, err, sizeof(err)) != BW_OK) {
-		fprintf(stderr, "bulwark: %s\n", err);
+	json_t *none = json_array();
+	if (none == NULL || cli_op_open(o, o->args[2], "bulwark tenant allowlist clear", &c) != 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].slug, o->args[2]) == 0)
-			tn = &v[i];
-	if (tn == NULL) {
-		fprintf(stderr, "bulwark: no tenant '%s'\n", o->args[2]);
-		goto out;
-	}
-	const char *none[] = {NULL};
-	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK) {
-		fprintf(stderr, "bulwark: %s\n", err);
-		goto out;
-	}
-	/* Cleared and recorded together. */
-	json_t *before = NULL, *after = NULL;
-	char who[96];
-	cli_actor(who, sizeof(who));
-	bw_err e = db_begin(d);
-	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK &&
-	    (e = db_exec_params(d, "DELETE FROM ip_allowlist", none)) == BW_OK) {
-		json_t *b = json_pack("{s:O}", "allowlist", before);
-		after = json_pack("{s:[], s:s}", "allowlist", "operator", who);
-		struct audit_entry ae = {
-		    .actor = AUDIT_SYSTEM,
-		    .actor_label = "bulwark tenant allowlist clear",
-		    .entity = "settings",
-		    .entity_id = 0,
-		    .action = "update",
-		    .before = b,
-		    .after = after,
-		};
-		auth_event(d, 0, "allowlist_cleared", "cli", "by the operator");
-		e = b == NULL || after == NULL ? BW_ERR_NOMEM : audit_record(d, t, tn, &ae);
-		json_decref(b);
-	}
-	if (e == BW_OK)
-		e = db_commit(d);
-	json_decref(before);
-	json_decref(after);
+	bw_err e = allowlist_replace(&c.op, none, -1);
 	if (e != BW_OK) {
-		(void)db_rollback(d);
-		fprintf(stderr, "bulwark: %s: %s\n", bw_strerror(e), db_errmsg(d));
+		cli_op_error(&c, e);
 		goto out;
 	}
 	printf("admin allowlist of tenant %s cleared: every address may administer it again\n",
-	       tn->slug);
+	       o->args[2]);
 	rc = 0;
 out:
-	db_close(d);
-	free(v);
-	tenancy_close(t);
+	json_decref(none);
+	cli_op_close(&c);
 	return rc;
 }
 

@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "../http/netaddr.h"
+#include "../core/netaddr.h"
 
 #include <ctype.h>
 #include <stdlib.h>

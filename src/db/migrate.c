@@ -4,7 +4,7 @@
  */
 #include "migrate.h"
 
-#include "../modules/module.h"
+#include "../modules/desc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

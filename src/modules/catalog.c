@@ -13,7 +13,7 @@
  * (network_devices.reveal_credential), and password authentication
  * carries a warning recommending SSH keys. See docs/modules.md.
  */
-#include "module.h"
+#include "desc.h"
 
 #include <string.h>
 

@@ -6,6 +6,7 @@
  * compiled-in constants with bound values.
  */
 #include "hooks.h"
+#include "module.h"
 
 #include "../rbac/rbac.h"
 

@@ -7,7 +7,9 @@
 #ifndef BW_MODULE_HOOKS_H
 #define BW_MODULE_HOOKS_H
 
-#include "module.h"
+#include "desc.h"
+
+struct module_ctx;
 
 /* tickets: the status workflow, and assign. */
 bw_err hooks_ticket_check(struct module_ctx *ctx) BW_MUST_USE;

@@ -4,7 +4,7 @@
  * user) around its declared fields; encrypted fields are blobs, references
  * are indexed (deletes check them), sortable and filterable fields too.
  */
-#include "module.h"
+#include "desc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

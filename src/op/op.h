@@ -50,6 +50,7 @@ struct actor {
 	enum actor_kind kind;
 	struct auth_user user; /* SESSION, TOKEN; a SYSTEM actor may name a user it acts for */
 	const char *label;     /* SYSTEM: "bulwark user unlock", "job: retention"... */
+	const char *by;        /* SYSTEM: who ran it ("cli:alice"), recorded as "operator"; or NULL */
 	int64_t session_id;    /* SESSION */
 	int mfa_verified;      /* SESSION: 0 while MFA is still to be entered */
 	int64_t token_id;      /* TOKEN */

@@ -8,7 +8,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 
-#include "../http/netaddr.h"
+#include "../core/netaddr.h"
 #include "server.h"
 
 struct server {

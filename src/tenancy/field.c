@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "../crypto/crypto.h"
-#include "../modules/module.h"
+#include "../modules/desc.h"
 
 static const struct field_column field_system[] = {
 	{"integrations", "secret"},

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/http/netaddr.h"
+#include "../../src/core/netaddr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

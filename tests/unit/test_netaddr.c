@@ -3,7 +3,7 @@
  */
 #include "unit.h"
 
-#include "http/netaddr.h"
+#include "core/netaddr.h"
 
 static void
 test_addresses(void **state)

@@ -11,7 +11,7 @@
 #include "auth/totp.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
-#include "http/netaddr.h"
+#include "core/netaddr.h"
 #include "tenancy/tenancy.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/core.h"
+#include "core.h"
 
 /* An address as 16 bytes: IPv4 is kept IPv4-mapped (::ffff:a.b.c.d). */
 struct netaddr {
