@@ -1,0 +1,278 @@
+/*
+ * Domain operations without any HTTP request, on both drivers: a module
+ * row created, updated, refused and deleted through the operation context
+ * (as the CLI and jobs do), each change with its audit row in the same
+ * transaction; a refused change leaves nothing behind; the one unlock
+ * (users.c) run by the system actor and refused to a user on themselves.
+ */
+#include "unit.h"
+
+#include "audit/audit.h"
+#include "dbenv.h"
+#include "modules/module.h"
+#include "op/op.h"
+#include "tenancy/tenancy.h"
+#include "users/users.h"
+
+static char tmpdir[64];
+static int seq;
+
+struct fx {
+	struct config cfg;
+	struct tenancy *t;
+	char slug[16];
+	struct tenant tn;
+	db *d;
+	pool *pool;
+	struct op op;
+};
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	return unit_mkdtemp(tmpdir, sizeof(tmpdir), "ops");
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	return unit_rmtree(tmpdir);
+}
+
+static int
+open_driver(void **state, const char *driver)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[512], otp[64];
+	struct tenant *v;
+	size_t n;
+	*state = NULL;
+	if (strcmp(driver, "mariadb") == 0 && !dbenv_have_mariadb()) {
+		free(f);
+		return 0;
+	}
+	if (dbenv_open(&f->cfg, driver, tmpdir, "saas_control_ops", ++seq, &f->t, err,
+		       sizeof(err)) != BW_OK)
+		fail_msg("setup: %s", err);
+	snprintf(f->slug, sizeof(f->slug), "op%d", seq);
+	if (tenant_create(f->t, f->slug, "admin@ops.example", NULL, NULL, otp, sizeof(otp), err,
+			  sizeof(err)) != BW_OK)
+		fail_msg("create: %s", err);
+	assert_int_equal(tenant_list(f->t, &v, &n, err, sizeof(err)), BW_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].slug, f->slug) == 0)
+			f->tn = v[i];
+	free(v);
+	if (tenancy_connect_tenant(f->t, &f->tn, 0, &f->d, err, sizeof(err)) != BW_OK)
+		fail_msg("connect: %s", err);
+	assert_non_null(f->pool = pool_new(1 << 20));
+	struct actor a = op_system("unit test");
+	a.by = "cli:tester";
+	op_init(&f->op, f->pool, &f->cfg, f->t, &f->tn, f->d, &a);
+	*state = f;
+	return 0;
+}
+
+static int
+open_sqlite(void **state)
+{
+	return open_driver(state, "sqlite");
+}
+
+static int
+open_mariadb(void **state)
+{
+	return open_driver(state, "mariadb");
+}
+
+static int
+close_fx(void **state)
+{
+	struct fx *f = *state;
+	if (f == NULL)
+		return 0;
+	db_close(f->d);
+	pool_free(f->pool);
+	dbenv_destroy(f->t, &f->cfg);
+	free(f);
+	return 0;
+}
+
+#define NEED(f)                                                                         \
+	do {                                                                            \
+		if ((f) == NULL) {                                                      \
+			print_message("MariaDB not started (run through make check)\n"); \
+			skip();                                                         \
+		}                                                                       \
+	} while (0)
+
+static int64_t
+count(struct fx *f, const char *sql, int64_t id)
+{
+	db_stmt *s;
+	int row = 0;
+	int64_t n = -1;
+	assert_int_equal(db_prepare(f->d, sql, &s), BW_OK);
+	if (id != 0)
+		assert_int_equal(db_bind_int(s, 1, id), BW_OK);
+	assert_int_equal(db_step(s, &row), BW_OK);
+	if (row)
+		n = db_col_int(s, 0);
+	db_finalize(s);
+	return n;
+}
+
+static void
+verify_chain(struct fx *f, int64_t want_rows)
+{
+	int64_t rows = 0, bad = 0;
+	char why[256];
+	assert_int_equal(audit_verify(f->d, f->t, &f->tn, &rows, &bad, why, sizeof(why)), BW_OK);
+	assert_int_equal(rows, want_rows);
+}
+
+static void
+test_module_row_without_http(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	const struct module_desc *m = module_find("customers");
+	int64_t before = count(f, "SELECT COUNT(*) FROM audit_log", 0);
+	json_t *in = json_pack("{s:s, s:s}", "name", "Acme Ltd", "phone", "+44 20 7946 0000");
+	json_t *row = NULL;
+	assert_int_equal(module_create(&f->op, m, in, &row), BW_OK);
+	json_decref(in);
+	assert_non_null(row);
+	int64_t id = json_integer_value(json_object_get(row, "id"));
+	assert_true(id > 0);
+	assert_string_equal(json_string_value(json_object_get(row, "status")), "active"); /* default */
+	assert_string_equal(json_string_value(json_object_get(row, "phone")), "+44 20 7946 0000");
+	json_decref(row);
+	/* Sealed at rest: the phone number is not in the table as text. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE phone = '+44 20 7946 0000'", 0),
+			 0);
+
+	in = json_pack("{s:s}", "status", "inactive");
+	assert_int_equal(module_update(&f->op, m, id, in, &row), BW_OK);
+	json_decref(in);
+	assert_string_equal(json_string_value(json_object_get(row, "status")), "inactive");
+	json_decref(row);
+
+	/* The system actor's rows: user 0, one per change, in the chain. */
+	assert_int_equal(count(f,
+			       "SELECT COUNT(*) FROM audit_log WHERE entity = 'customers' AND"
+			       " entity_id = ? AND action IN ('create', 'update') AND user_id = 0",
+			       id),
+			 2);
+	verify_chain(f, before + 2);
+	assert_int_equal(f->op.err, BW_OK);
+}
+
+static void
+test_refused_change_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	const struct module_desc *m = module_find("customers");
+	int64_t audit = count(f, "SELECT COUNT(*) FROM audit_log", 0);
+	int64_t rows = count(f, "SELECT COUNT(*) FROM customers", 0);
+	json_t *row = (json_t *)1;
+	json_t *in = json_pack("{s:s, s:s}", "name", "Bad", "status", "bankrupt");
+	assert_int_equal(module_create(&f->op, m, in, &row), BW_ERR_INVALID);
+	assert_null(row);
+	assert_non_null(f->op.err_msg); /* the sink says why, for the client */
+	assert_non_null(strstr(f->op.err_msg, "status"));
+	json_decref(in);
+	/* A reference to nothing: refused inside the transaction, which rolls back. */
+	in = json_pack("{s:I, s:s}", "customer_id", (json_int_t)999999, "first_name", "Nobody");
+	assert_int_equal(module_create(&f->op, module_find("contacts"), in, &row), BW_ERR_INVALID);
+	json_decref(in);
+	json_t *empty = json_object();
+	assert_int_equal(module_update(&f->op, m, 424242, empty, &row), BW_ERR_NOTFOUND);
+	json_decref(empty);
+	assert_int_equal(module_delete(&f->op, m, 424242), BW_ERR_NOTFOUND);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit_log", 0), audit);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers", 0), rows);
+	assert_int_equal(db_in_tx(f->d), 0); /* no transaction left open */
+}
+
+static void
+test_delete_and_action(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	json_t *row, *in = json_pack("{s:s}", "name", "Gone Soon");
+	assert_int_equal(module_create(&f->op, module_find("customers"), in, &row), BW_OK);
+	json_decref(in);
+	int64_t cid = json_integer_value(json_object_get(row, "id"));
+	json_decref(row);
+	in = json_pack("{s:I, s:s}", "customer_id", (json_int_t)cid, "subject", "Printer on fire");
+	assert_int_equal(module_create(&f->op, module_find("tickets"), in, &row), BW_OK);
+	json_decref(in);
+	int64_t tid = json_integer_value(json_object_get(row, "id"));
+	json_decref(row);
+	/* Still referred to by the ticket: nothing is deleted from under a reference. */
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_ERR_CONFLICT);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 1);
+	assert_int_equal(module_delete(&f->op, module_find("tickets"), tid), BW_OK);
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_OK);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 0);
+	assert_int_equal(
+	    count(f, "SELECT COUNT(*) FROM audit_log WHERE entity = 'customers' AND entity_id = ?"
+		     " AND action = 'delete'",
+		  cid),
+	    1);
+}
+
+static void
+test_one_unlock(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	int64_t uid = 0;
+	assert_int_equal(user_find_email(&f->op, "ADMIN@ops.example", &uid), BW_OK);
+	assert_true(uid > 0);
+	assert_int_equal(user_find_email(&f->op, "nobody@ops.example", &uid), BW_ERR_NOTFOUND);
+	assert_int_equal(user_find_email(&f->op, "admin@ops.example", &uid), BW_OK);
+	assert_int_equal(
+	    db_exec(f->d, "UPDATE users SET failed_logins = 5, locked_until = 4102444800"), BW_OK);
+
+	/* The user themselves, signed in: refused, and nothing changes. */
+	struct op self;
+	struct actor a = {.kind = ACTOR_SESSION, .user = {.id = uid}};
+	snprintf(a.builtin_roles, sizeof(a.builtin_roles), "admin");
+	op_init(&self, f->pool, &f->cfg, f->t, &f->tn, f->d, &a);
+	int64_t audit = count(f, "SELECT COUNT(*) FROM audit_log", 0);
+	assert_int_equal(user_unlock(&self, uid), BW_ERR_DENIED);
+	assert_int_equal(count(f, "SELECT failed_logins FROM users WHERE id = ?", uid), 5);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit_log", 0), audit);
+
+	/* The operator (the CLI's system actor): unlocked, audited. */
+	assert_int_equal(user_unlock(&f->op, uid), BW_OK);
+	assert_int_equal(count(f, "SELECT failed_logins FROM users WHERE id = ?", uid), 0);
+	assert_int_equal(count(f, "SELECT locked_until FROM users WHERE id = ?", uid), 0);
+	assert_int_equal(count(f,
+			       "SELECT COUNT(*) FROM audit_log WHERE entity = 'users' AND entity_id = ?"
+			       " AND action = 'unlock' AND user_id = 0",
+			       uid),
+			 1);
+	assert_int_equal(user_unlock(&f->op, 987654), BW_ERR_NOTFOUND);
+	verify_chain(f, audit + 1);
+}
+
+int
+main(void)
+{
+#define BOTH(fn)                                                   \
+	cmocka_unit_test_setup_teardown(fn, open_sqlite, close_fx), \
+	    cmocka_unit_test_setup_teardown(fn, open_mariadb, close_fx)
+	const struct CMUnitTest tests[] = {
+		BOTH(test_module_row_without_http),
+		BOTH(test_refused_change_leaves_nothing),
+		BOTH(test_delete_and_action),
+		BOTH(test_one_unlock),
+	};
+	return cmocka_run_group_tests_name("ops", tests, group_setup, group_teardown);
+}
