@@ -333,7 +333,7 @@ audit_page(struct http_req *req, const struct audit_query *q)
 	db_finalize(s);
 	if (e != BW_OK) {
 		json_decref(data);
-		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		return op_unavailable(&req->op);
 	}
 	if (bad != 0) {
 		json_decref(data);
@@ -374,7 +374,7 @@ bw_err
 audit_entity_trail(struct http_req *req)
 {
 	struct audit_query q;
-	const char *pat = req->route ? req->route->pattern : NULL, *id = NULL;
+	const char *pat = req->route ? req->route->pattern : NULL;
 	char entity[65];
 	size_t seg = 0;
 	/* "/api/v1/customers/:id/audit": the third segment names the entity. */
@@ -392,14 +392,13 @@ audit_entity_trail(struct http_req *req)
 	entity[n] = '\0';
 	if (!audit_name_ok(entity))
 		return response_error(req, BW_ERR_INTERNAL, NULL);
-	for (size_t i = 0; i < req->nparams; i++)
-		if (strcmp(req->param_name[i], "id") == 0)
-			id = req->param_value[i];
 	bw_err e = audit_parse_query(req, AUDIT_TRAIL_PARAMS, &q);
 	if (e != BW_OK)
 		return e;
-	if (id == NULL || !audit_int(id, 1, AUDIT_INT_MAX, &q.entity_id))
+	int64_t eid;
+	if (http_req_id(req, "id", &eid) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such record");
+	q.entity_id = eid;
 	snprintf(q.entity, sizeof(q.entity), "%s", entity);
 	q.have[AP_ENTITY] = q.have[AP_ENTITY_ID] = 1;
 	q.trail = 1;

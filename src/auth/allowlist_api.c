@@ -9,6 +9,10 @@
 #include "../core/netaddr.h"
 #include "auth_api.h"
 
+#define ALLOWLIST_ENTRIES_MAX 256
+#define ALLOWLIST_CIDR_MAX 63   /* bytes of an address range as text */
+#define ALLOWLIST_LABEL_MAX 100 /* bytes of a label */
+
 static bw_err
 allowlist_get(struct http_req *req)
 {
@@ -43,9 +47,11 @@ allowlist_put(struct http_req *req)
 	if (e != BW_OK)
 		return e;
 	entries = json_object_get(in, "entries");
-	if (!json_is_array(entries) || json_array_size(entries) > 256) {
+	if (!json_is_array(entries) || json_array_size(entries) > ALLOWLIST_ENTRIES_MAX) {
 		json_decref(in);
-		return response_error(req, BW_ERR_INVALID, "entries: an array of at most 256 {cidr, label}");
+		return response_error(req, BW_ERR_INVALID,
+				      pool_printf(req->pool, "entries: an array of at most %d {cidr, label}",
+						  ALLOWLIST_ENTRIES_MAX));
 	}
 	json_t *guard = json_object_get(in, "guard_all_changes");
 	if (guard != NULL && !json_is_boolean(guard)) {
@@ -55,7 +61,8 @@ allowlist_put(struct http_req *req)
 	int have_caller = netaddr_parse(req->client_ip, &caller) == BW_OK;
 	json_array_foreach(entries, i, v)
 	{
-		const char *cidr = api_str(v, "cidr", 63), *label = api_str(v, "label", 100);
+		const char *cidr = api_str(v, "cidr", ALLOWLIST_CIDR_MAX),
+			   *label = api_str(v, "label", ALLOWLIST_LABEL_MAX);
 		struct netrange r;
 		if (cidr == NULL || netrange_parse(cidr, &r) != BW_OK) {
 			const char *msg = pool_printf(req->pool,
@@ -67,7 +74,9 @@ allowlist_put(struct http_req *req)
 		}
 		if (json_object_get(v, "label") != NULL && label == NULL) {
 			json_decref(in);
-			return response_error(req, BW_ERR_INVALID, "label: a string of at most 100 bytes");
+			return response_error(req, BW_ERR_INVALID,
+					      pool_printf(req->pool, "label: a string of at most %d bytes",
+							  ALLOWLIST_LABEL_MAX));
 		}
 		if (have_caller && netrange_contains(&r, &caller))
 			includes_caller = 1;

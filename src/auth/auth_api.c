@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#define AUTH_TOKEN_DAYS_MAX 3650 /* an API token lives at most ten years */
+
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
 #include "../http/http.h"
@@ -238,7 +240,7 @@ api_login_failed(struct http_req *req, db *d)
 	int64_t until;
 	int f = throttle_flooded(d, api_now(), &until);
 	if (f < 0)
-		return response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		return op_unavailable(&req->op);
 	if (f)
 		return api_locked(req, until);
 	return response_error(req, BW_ERR_UNAUTHORIZED, "wrong e-mail address or password");
@@ -301,7 +303,7 @@ api_login(struct http_req *req)
 	if (known)
 		db_finalize(s);
 	if (e != BW_OK) {
-		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		e = op_unavailable(&req->op);
 		goto out;
 	}
 	/*
@@ -315,7 +317,7 @@ api_login(struct http_req *req)
 	int r = row ? api_attempt(req, d, u.id, &locks, &locked_until)
 		    : throttle_attempt(req, d, known ? addr.key : email, &th, &locks, &locked_until);
 	if (r < 0) {
-		e = response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+		e = op_unavailable(&req->op);
 		goto out;
 	}
 	if (r == 0) {
@@ -352,7 +354,7 @@ api_login(struct http_req *req)
 		}
 		e = w == BW_OK
 			? api_login_failed(req, d)
-			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			: op_unavailable(&req->op);
 		goto out;
 	}
 	e = password_verify(http_req_hasher(req), phc, password, &rehash);
@@ -365,7 +367,7 @@ api_login(struct http_req *req)
 	if (e != BW_OK) {
 		e = api_attempt_failed(req, d, u.id, u.email, locks, "wrong password") == BW_OK
 			? api_login_failed(req, d)
-			: response_error(req, BW_ERR_UNAVAILABLE, "the tenant database is unavailable");
+			: op_unavailable(&req->op);
 		goto out;
 	}
 	api_attempt_ok(d, u.id);
@@ -721,10 +723,10 @@ api_end_other_sessions(struct http_req *req)
 static bw_err
 api_path_user(struct http_req *req, db *d, int64_t *id)
 {
-	long v;
+	int64_t v;
 	db_stmt *s;
 	int row = 0;
-	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &v) != BW_OK)
+	if (http_req_id(req, "id", &v) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such user");
 	bw_err e = db_prepare(d, "SELECT id FROM users WHERE id = ?", &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, v)) == BW_OK)
@@ -799,8 +801,10 @@ api_token_create(struct http_req *req)
 	}
 	if (exp != NULL) {
 		json_int_t days = json_integer_value(exp);
-		if (days < 1 || days > 3650) {
-			e = response_error(req, BW_ERR_INVALID, "expires_in_days: 1 to 3650");
+		if (days < 1 || days > AUTH_TOKEN_DAYS_MAX) {
+			e = response_error(req, BW_ERR_INVALID,
+					   pool_printf(req->pool, "expires_in_days: 1 to %d",
+						       AUTH_TOKEN_DAYS_MAX));
 			goto out;
 		}
 		expires = api_now() + (int64_t)days * 86400;
@@ -943,8 +947,8 @@ static bw_err
 api_token_revoke(struct http_req *req)
 {
 	db *d;
-	long id;
-	if (util_parse_long(req->param_value[0], 1, 0x7fffffffL, &id) != BW_OK)
+	int64_t id;
+	if (http_req_id(req, "id", &id) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
 	bw_err e = http_req_db(req, &d);
 	/* Only one's own: another user's token id is simply not found. */
@@ -972,11 +976,11 @@ api_user_token_revoke(struct http_req *req)
 {
 	db *d;
 	int64_t uid;
-	long tid;
+	int64_t tid;
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK || (e = api_path_user(req, d, &uid)) != BW_OK)
 		return e;
-	if (req->nparams < 2 || util_parse_long(req->param_value[1], 1, 0x7fffffffL, &tid) != BW_OK)
+	if (http_req_id(req, "token_id", &tid) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such token");
 	if ((e = rbac_may_manage(&req->op, uid)) != BW_OK ||
 	    (e = api_token_revoke_one(req, d, uid, tid,

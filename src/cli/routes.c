@@ -57,7 +57,7 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } cli_route_flags[] = {
-	{ROUTE_PUBLIC, "public"},       {ROUTE_PORTAL, "portal"},
+	{ROUTE_PUBLIC, "public"},
 	{ROUTE_ADMIN, "admin"},         {ROUTE_DESTRUCTIVE, "destructive"},
 	{ROUTE_NO_TENANT, "no_tenant"}, {ROUTE_MFA_PENDING, "mfa_pending"},
 	{ROUTE_MFA_ENROL, "mfa_enrol"}, {ROUTE_PW_CHANGE, "pw_change"},

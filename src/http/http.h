@@ -30,7 +30,7 @@ enum http_method {
 /* Route flags, read by the pipeline stages. */
 enum route_flags {
 	ROUTE_PUBLIC = 1 << 0,      /* no authentication; needs no permission */
-	ROUTE_PORTAL = 1 << 1,      /* customer-portal route */
+	/* 1 << 1: the customer portal's routes, once it arrives with its principal */
 	ROUTE_ADMIN = 1 << 2,       /* admin route: IP allowlist applies */
 	ROUTE_DESTRUCTIVE = 1 << 3, /* destructive: IP allowlist applies */
 	ROUTE_NO_TENANT = 1 << 4,   /* answers on any host, without a tenant (/healthz) */

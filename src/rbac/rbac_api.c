@@ -30,15 +30,12 @@ rbac_now(void)
 	return (int64_t)time(NULL);
 }
 
+/* The :id of the path, or 0 (no such row) when it is not one (http_req_id). */
 static int64_t
 rbac_path_id(struct http_req *req)
 {
-	long v;
-	for (size_t i = 0; i < req->nparams; i++)
-		if (strcmp(req->param_name[i], "id") == 0 &&
-		    util_parse_long(req->param_value[i], 1, INT64_MAX, &v) == BW_OK)
-			return v;
-	return 0;
+	int64_t v;
+	return http_req_id(req, "id", &v) == BW_OK ? v : 0;
 }
 
 static bw_err
@@ -309,7 +306,8 @@ rbac_roles_list(struct http_req *req)
 	size_t n = 0, cap = 0;
 	while ((e = db_step(s, &row)) == BW_OK && row) {
 		if (n == RBAC_ROLES_MAX) {
-			e = response_error(req, BW_ERR_TOO_LARGE, "more than 1000 roles");
+			e = response_error(req, BW_ERR_TOO_LARGE,
+					   pool_printf(req->pool, "more than %d roles", RBAC_ROLES_MAX));
 			break;
 		}
 		if (n == cap) {
@@ -420,7 +418,8 @@ rbac_role_create(struct http_req *req)
 	int64_t nroles = 0;
 	if ((e = rbac_count(d, "SELECT COUNT(*) FROM roles WHERE id > ?", 0, &nroles)) == BW_OK &&
 	    nroles >= RBAC_ROLES_MAX)
-		e = response_error(req, BW_ERR_CONFLICT, "a tenant has at most 1000 roles");
+		e = response_error(req, BW_ERR_CONFLICT,
+				   pool_printf(req->pool, "a tenant has at most %d roles", RBAC_ROLES_MAX));
 	if (e == BW_OK && (e = rbac_name_taken(req, d, name, 0)) == BW_OK)
 		e = rbac_run(d,
 			     "INSERT INTO roles (name, description, builtin, created_at, updated_at)"
