@@ -177,16 +177,17 @@ out:
 	return e;
 }
 
-/* The code member of the body, or NULL (reply set). */
-static const char *
-mfa_code_of(struct http_req *req, json_t **in)
+/* The code member of the body into *code: BW_OK, or the error (recorded). */
+static bw_err
+mfa_code_of(struct http_req *req, json_t **in, const char **code)
 {
-	if (http_req_json(req, in) != BW_OK)
-		return NULL;
-	const char *code = api_str(*in, "code", 32);
-	if (code == NULL)
-		(void)response_error(req, BW_ERR_INVALID, "code (string) is required");
-	return code;
+	*code = NULL;
+	bw_err e = http_req_json(req, in);
+	if (e != BW_OK)
+		return e;
+	if ((*code = api_str(*in, "code", 32)) == NULL)
+		return response_error(req, BW_ERR_INVALID, "code (string) is required");
+	return BW_OK;
 }
 
 /*
@@ -266,9 +267,9 @@ mfa_verify(struct http_req *req)
 	db *d;
 	char secret[48];
 	int64_t until;
-	bw_err e;
-	const char *code = mfa_code_of(req, &in);
-	if (code == NULL)
+	const char *code;
+	bw_err e = mfa_code_of(req, &in, &code);
+	if (e != BW_OK)
 		goto out_reply;
 	if (req->op.actor.kind != ACTOR_SESSION || req->op.actor.mfa_verified) {
 		e = response_error(req, BW_ERR_CONFLICT, "no MFA code is expected on this session");
@@ -328,7 +329,7 @@ out:
 	return e;
 out_reply:
 	json_decref(in);
-	return req->op.err;
+	return e;
 }
 
 /* Inside the confirming transaction: BW_OK while MFA is still off, else BW_ERR_CONFLICT. */
@@ -354,11 +355,11 @@ mfa_confirm(struct http_req *req)
 	int64_t last;
 	char sess[48];
 	mfa_recovery_hashes phc;
-	bw_err e;
-	const char *code = mfa_code_of(req, &in);
-	if (code == NULL) {
+	const char *code;
+	bw_err e = mfa_code_of(req, &in, &code);
+	if (e != BW_OK) {
 		json_decref(in);
-		return req->op.err;
+		return e;
 	}
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		goto out;
