@@ -33,14 +33,17 @@ WRITERS = 2      # threads writing back to back
 SETTLE = 1.0     # seconds of writing before the change, and after it
 
 
-def race(write, change):
+def race(write, change, after_first=None):
     """Run write() back to back on WRITERS threads while change() runs once,
-    SETTLE seconds in -> (the replies of write, the reply of change). A
-    writer stops at ROUNDS, SETTLE seconds after the change, or when write
-    returns a reply whose status is in its .stop set (401: its session is
-    gone)."""
+    SETTLE seconds in -> (the replies of write, the reply of change). With
+    after_first (a status), change() waits too until one write has answered
+    with it (at most a minute): a write slower than SETTLE (ten argon2id
+    hashes under the sanitizers) still races the change. A writer stops at
+    ROUNDS, SETTLE seconds after the change, or when write returns 401 (its
+    session is gone)."""
     stop = threading.Event()
     replies, lock = [], threading.Lock()
+    first = threading.Event()
 
     def loop():
         for _ in range(ROUNDS):
@@ -49,6 +52,8 @@ def race(write, change):
             r = write()
             with lock:
                 replies.append(r)
+            if after_first is not None and r.status == after_first:
+                first.set()
             if r.status == 401:
                 return
 
@@ -56,6 +61,8 @@ def race(write, change):
     for th in threads:
         th.start()
     time.sleep(SETTLE)
+    if after_first is not None:
+        first.wait(timeout=60)
     done = change()
     time.sleep(SETTLE)
     stop.set()
@@ -176,10 +183,12 @@ def test_recovery_codes_racing_mfa_disable_leave_none(start_server):
     replies, done = race(lambda: call(srv, "POST", RECOVERY, t.slug, session=other,
                                       body={"password": t.password}),
                          lambda: call(srv, "POST", DISABLE, t.slug, session=owner,
-                                      body={"password": t.password}))
+                                      body={"password": t.password}),
+                         after_first=200)
     assert done.status == 200 and done.body == {"mfa_enabled": False}, done
     check_refusals(replies, {200, 401, 409, 503})
-    assert any(r.status == 200 for r in replies), "no codes were made before the change"
+    assert any(r.status == 200 for r in replies), \
+        f"no codes were made before the change: {sorted(set((r.status, str(r.body)[:80]) for r in replies))}"
     assert sql_one(srv, t.slug, f"SELECT mfa_enabled FROM users WHERE id = {uid}") == "0"
     left = int(sql_one(srv, t.slug, f"SELECT COUNT(*) FROM recovery_codes WHERE user_id = {uid}"))
     assert left == 0, f"{left} recovery code(s) of a regeneration outlive MFA being turned off"
