@@ -54,7 +54,7 @@ typedef struct pool pool;
 
 /* New pool that may hold at most max_bytes; NULL on allocation failure. */
 pool *pool_new(size_t max_bytes);
-/* Free the pool and everything in it; accepts NULL. */
+/* Wipe and free the pool and everything in it; accepts NULL. */
 void pool_free(pool *p);
 /* Aligned, zeroed memory from the pool; NULL past the maximum. */
 void *pool_alloc(pool *p, size_t n);

@@ -42,6 +42,11 @@ pool_free(pool *p)
 	struct chunk *c = p->head;
 	while (c != NULL) {
 		struct chunk *n = c->next;
+		/*
+		 * Wiped before it is freed: a request's pool holds what it was
+		 * sent and what it answered (the session cookie's value among them).
+		 */
+		explicit_bzero(c->data, c->used);
 		free(c);
 		c = n;
 	}

@@ -12,6 +12,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,24 @@ server_no_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 /* Called once the request line is read: the request begins here. */
+/*
+ * JSON values are wiped when jansson frees them: request bodies carry
+ * passwords, TOTP codes and credentials, and replies revealed ones.
+ */
+static void
+server_json_free(void *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void
+server_json_wipe_on_free(void)
+{
+	json_set_alloc_funcs(malloc, server_json_free);
+}
+
 /* Lends a request its tenant's connection from the pool (op_db). */
 static bw_err
 server_borrow(struct op *op)
@@ -441,6 +461,8 @@ server_start(const struct config *cfg, const struct route *routes, size_t nroute
 	unsigned char rnd[4];
 
 	*out = NULL;
+	static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+	pthread_once(&json_once, server_json_wipe_on_free);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return BW_ERR_NOMEM;
 	s->cfg = *cfg;
