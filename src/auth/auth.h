@@ -138,6 +138,7 @@ int auth_mfa_required(db *d);
 /* Whether a token's scopes (JSON array of permissions, "*" for all) allow perm. */
 int auth_scope_allows(const char *scopes_json, const char *perm);
 
+/* --- cookie.c (untrusted input: tests/fuzz/fuzz_cookie.c) ---------------- */
 /* Set-Cookie value for a session secret (or an expired one when NULL). */
 void auth_cookie(const struct config *cfg, const char *secret, char *out, size_t outlen);
 /* The session secret from a Cookie header, or 0. */

@@ -36,7 +36,7 @@ struct tenant {
 	uint32_t db_secret_master;
 };
 
-/* --- tenant.c: names, hosts, provisioning ------------------------------- */
+/* --- host.c: names and hosts (untrusted input: tests/fuzz/fuzz_host.c) -- */
 
 /* BW_OK for a valid slug; BW_ERR_INVALID with a reason in *why. */
 bw_err tenant_slug_check(const char *slug, const char **why) BW_MUST_USE;
@@ -47,6 +47,8 @@ bw_err tenant_slug_check(const char *slug, const char **why) BW_MUST_USE;
  */
 bw_err tenant_from_host(const char *host, const char *base_domain,
 			char slug[TENANT_SLUG_MAX + 1]) BW_MUST_USE;
+
+/* --- tenant.c: states and provisioning ---------------------------------- */
 const char *tenant_state_name(enum tenant_state s);
 bw_err tenant_state_parse(const char *s, enum tenant_state *out) BW_MUST_USE;
 
