@@ -21,25 +21,44 @@ auth_cookie(const struct config *cfg, const char *secret, char *out, size_t outl
 			 AUTH_SESSION_COOKIE);
 }
 
+static int
+auth_cookie_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+auth_cookie_b64url(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/*
+ * The header is "name=value" pairs split by ';' with optional white space
+ * around each pair (RFC 6265 4.2.1). The first pair named exactly
+ * AUTH_SESSION_COOKIE decides: its whole value, up to the ';' or the end
+ * less trailing white space, must be a secret as auth_secret_new() makes
+ * them, or there is none. A value is never cut short to make it fit ("S x"
+ * is not the secret S), so what is looked up is what the client sent.
+ */
 int
 auth_cookie_find(const char *h, char secret[48])
 {
 	static const char name[] = AUTH_SESSION_COOKIE "=";
 	const size_t nl = sizeof(name) - 1;
 	while (h != NULL && *h) {
-		while (*h == ' ' || *h == ';')
+		while (*h == ';' || auth_cookie_ows(*h))
 			h++;
 		if (strncmp(h, name, nl) == 0) {
-			const char *v = h + nl;
-			size_t n = strcspn(v, "; ");
-			if (n == 0 || n >= 48)
+			const char *v = h + nl, *t;
+			size_t n = 0;
+			while (n <= AUTH_SECRET_CHARS && auth_cookie_b64url(v[n]))
+				n++;
+			for (t = v + n; auth_cookie_ows(*t); t++)
+				;
+			if (n != AUTH_SECRET_CHARS || (*t != ';' && *t != '\0'))
 				return 0;
-			for (size_t i = 0; i < n; i++) {
-				char c = v[i];
-				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-				      c == '-' || c == '_'))
-					return 0;
-			}
 			memcpy(secret, v, n);
 			secret[n] = '\0';
 			return 1;

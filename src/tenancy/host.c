@@ -57,8 +57,8 @@ tenant_from_host(const char *host, const char *base, char slug[TENANT_SLUG_MAX +
 	if (strncasecmp(rest, base, blen) != 0)
 		return BW_ERR_NOTFOUND;
 	const char *tail = rest + blen;
-	if (tail[0] == '.' && tail[1] == '\0')
-		tail++; /* absolute form "demo.example.com." */
+	if (tail[0] == '.' && (tail[1] == '\0' || tail[1] == ':'))
+		tail++; /* absolute form "demo.example.com." (a port may follow) */
 	if (tail[0] == ':') {
 		/* A port: digits only. */
 		const char *d = tail + 1;

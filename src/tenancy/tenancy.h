@@ -41,9 +41,9 @@ struct tenant {
 /* BW_OK for a valid slug; BW_ERR_INVALID with a reason in *why. */
 bw_err tenant_slug_check(const char *slug, const char **why) BW_MUST_USE;
 /*
- * The tenant slug of a Host header "<slug>.<base_domain>[:port]" (case-
- * insensitive) into slug. BW_ERR_NOTFOUND when the host is not of that
- * form or the label is not a valid slug.
+ * The tenant slug of a Host header "<slug>.<base_domain>[.][:port]" (case-
+ * insensitive; port 1 to 5 digits) into slug. BW_ERR_NOTFOUND when the
+ * host is not of that form or the label is not a valid slug.
  */
 bw_err tenant_from_host(const char *host, const char *base_domain,
 			char slug[TENANT_SLUG_MAX + 1]) BW_MUST_USE;
