@@ -126,28 +126,25 @@ build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
 # The Cookie and Host parsers are files of their own so that these build
-# from the parser alone. Each rule seeds its corpus with a few real headers.
+# from the parser alone. Each seeds its corpus with a few headers, one file
+# per shell word of FUZZ_SEEDS_<target>.
+FUZZFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SESSION := yMnKy8zNzs_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5uc
+FUZZ_SEEDS_fuzz_cookie := '__Host-bulwark_session=$(FUZZ_SESSION)' \
+	'theme=dark; __Host-bulwark_session=$(FUZZ_SESSION); other=1' \
+	'x__Host-bulwark_session=$(FUZZ_SESSION);	__Host-bulwark_session=a b' \
+	'bulwark_session=1;__Host-bulwark_session=$(FUZZ_SESSION) '
+# The first byte picks the base domain (fuzz_host.c): A localhost, B psa.example.com, ...
+FUZZ_SEEDS_fuzz_host := 'Aacme.localhost' 'AACME.LocalHost:8443' 'Bdemo-1.psa.example.com.' \
+	'Cwww.example.com:443' 'Aacme.localhost.:8443' 'Dx.y.a.io:'
 build/fuzz/fuzz_cookie: tests/fuzz/fuzz_cookie.c src/auth/cookie.c src/auth/auth.h
-	@mkdir -p $(dir $@) build/fuzz/corpus-fuzz_cookie
-	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(filter %.c,$^) -o $@
-	@cd build/fuzz/corpus-fuzz_cookie && \
-	    printf '%s' '__Host-bulwark_session=$(FUZZ_SESSION)' >seed-alone && \
-	    printf '%s' 'theme=dark; __Host-bulwark_session=$(FUZZ_SESSION); other=1' >seed-middle && \
-	    printf '%s' 'x__Host-bulwark_session=$(FUZZ_SESSION);	__Host-bulwark_session=a b' >seed-bad && \
-	    printf '%s' 'bulwark_session=1;__Host-bulwark_session=$(FUZZ_SESSION) ' >seed-tight
-
 build/fuzz/fuzz_host: tests/fuzz/fuzz_host.c src/tenancy/host.c src/tenancy/tenancy.h
-	@mkdir -p $(dir $@) build/fuzz/corpus-fuzz_host
-	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(filter %.c,$^) -o $@
-	@cd build/fuzz/corpus-fuzz_host && \
-	    printf '%s' 'Aacme.localhost' >seed-plain && \
-	    printf '%s' 'AACME.LocalHost:8443' >seed-port && \
-	    printf '%s' 'Bdemo-1.psa.example.com.' >seed-absolute && \
-	    printf '%s' 'Cwww.example.com:443' >seed-reserved && \
-	    printf '%s' 'Dx.y.a.io:' >seed-bad
+build/fuzz/fuzz_cookie build/fuzz/fuzz_host:
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) $(filter %.c,$^) -o $@
+	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
+	    i=$$((i + 1)); printf '%s' "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
 
 fmt:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)
