@@ -92,7 +92,19 @@ bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
 /* The control connection (single-threaded users: CLI, refresh thread). */
 db *tenancy_control(struct tenancy *t);
 const struct config *tenancy_config(const struct tenancy *t);
-/* Open a new connection to one tenant's database with its own credentials. */
+/*
+ * MariaDB: BW_ERR_CONFIG, with what to run to fix it in err, when an
+ * anonymous account admits logins from where this process connects (it
+ * shadows the tenant accounts, ADR 0013), or when the control account may
+ * read mysql.user and it lists one; BW_OK when there is none, on SQLite,
+ * and when the server cannot be reached (tenant logins report that). Uses
+ * the control connection: not for request threads.
+ */
+bw_err tenancy_check_anonymous(struct tenancy *t, char *err, size_t errlen) BW_MUST_USE;
+/*
+ * Open a new connection to one tenant's database with its own credentials.
+ * On MariaDB a refused login names an anonymous account behind it, if any.
+ */
 bw_err tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, db **out,
 			      char *err, size_t errlen) BW_MUST_USE;
 /* Run tenant migrations for one tenant (bulwark migrate). */

@@ -275,6 +275,9 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 		snprintf(err, errlen, "the admin password must be 12 to 1024 characters");
 		return BW_ERR_INVALID;
 	}
+	/* Before anything is made: an anonymous account would refuse the new account's logins. */
+	if ((e = tenancy_check_anonymous(t, err, errlen)) != BW_OK)
+		return e;
 	snprintf(tn.slug, sizeof(tn.slug), "%s", slug);
 	if (tenant_is_mariadb(t)) {
 		snprintf(tn.db_name, sizeof(tn.db_name), "saas_tenant_%s", slug);
