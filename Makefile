@@ -65,7 +65,8 @@ deps-bench:
 
 _all: build/bulwark $(BENCHBIN)
 
-_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router
+_san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
+        build/fuzz/fuzz_cookie build/fuzz/fuzz_host
 
 _check: _all _san
 	@tests/run-all
@@ -123,6 +124,27 @@ build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
+
+# The Cookie and Host parsers are files of their own so that these build
+# from the parser alone. Each seeds its corpus with a few headers, one file
+# per shell word of FUZZ_SEEDS_<target>.
+FUZZFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SESSION := yMnKy8zNzs_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5uc
+FUZZ_SEEDS_fuzz_cookie := '__Host-bulwark_session=$(FUZZ_SESSION)' \
+	'theme=dark; __Host-bulwark_session=$(FUZZ_SESSION); other=1' \
+	'x__Host-bulwark_session=$(FUZZ_SESSION);	__Host-bulwark_session=a b' \
+	'bulwark_session=1;__Host-bulwark_session=$(FUZZ_SESSION) '
+# The first byte picks the base domain (fuzz_host.c): A localhost, B psa.example.com, ...
+FUZZ_SEEDS_fuzz_host := 'Aacme.localhost' 'AACME.LocalHost:8443' 'Bdemo-1.psa.example.com.' \
+	'Cwww.example.com:443' 'Aacme.localhost.:8443' 'Dx.y.a.io:'
+build/fuzz/fuzz_cookie: tests/fuzz/fuzz_cookie.c src/auth/cookie.c src/auth/auth.h
+build/fuzz/fuzz_host: tests/fuzz/fuzz_host.c src/tenancy/host.c src/tenancy/tenancy.h
+build/fuzz/fuzz_cookie build/fuzz/fuzz_host:
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) $(filter %.c,$^) -o $@
+	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
+	    i=$$((i + 1)); printf '%s' "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
 
 fmt:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)

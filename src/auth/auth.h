@@ -14,6 +14,8 @@
 #include "../op/op.h"
 
 #define AUTH_TOKEN_BYTES 32
+/* A session secret: AUTH_TOKEN_BYTES as unpadded base64url. */
+#define AUTH_SECRET_CHARS 43
 #define AUTH_SESSION_COOKIE "__Host-bulwark_session"
 #define AUTH_PASSWORD_MIN 12
 #define AUTH_PASSWORD_MAX 1024
@@ -121,9 +123,14 @@ bw_err token_scopes_parse(const char *scopes_json, struct actor *a) BW_MUST_USE;
 /* Whether actor a's token scopes allow perm (1; always 1 when a is no token). */
 int token_scope_allows(const struct actor *a, const char *perm);
 
+/* --- cookie.c (untrusted input: tests/fuzz/fuzz_cookie.c) ---------------- */
 /* Set-Cookie value for a session secret (or an expired one when NULL). */
 void auth_cookie(const struct config *cfg, const char *secret, char *out, size_t outlen);
-/* The session secret from a Cookie header, or 0. */
+/*
+ * 1 and the session secret (AUTH_SECRET_CHARS base64url characters, NUL-
+ * ended) from a Cookie header; 0 when it has no such cookie, or when the
+ * first cookie of that name holds anything else.
+ */
 int auth_cookie_find(const char *cookie_header, char secret[48]);
 
 /* --- allowlist.c: the admin IP allowlist ----------------------------------- */

@@ -63,6 +63,7 @@ cli_serve(int argc, char **argv)
 	}
 	struct server_deps deps = {0};
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
+	    tenancy_check_anonymous(ten, err, sizeof(err)) != BW_OK ||
 	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||
 	    connpool_new(ten, &cpool) != BW_OK ||
 	    password_hasher_new(cfg.auth_max_hashes, cfg.auth_hash_wait_ms, &hasher) != BW_OK ||

@@ -82,8 +82,6 @@ bw_err seal_with_key(const unsigned char key[AEAD_KEY_LEN], uint32_t key_id,
 bw_err open_with_key(const unsigned char key[AEAD_KEY_LEN], const struct seal_place *place,
 		     const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;
 
-#endif
-
 /* --- keyring.c: master keys and per-tenant data keys ---------------------- */
 
 #include "../db/db.h"
@@ -157,3 +155,5 @@ bw_err keyring_wrap_secret(struct keyring *kr, const char *purpose, const char *
 bw_err keyring_unwrap_secret(struct keyring *kr, const char *purpose, const char *owner,
 			     uint32_t id, uint32_t master_id, const unsigned char *in, size_t len,
 			     unsigned char out[AEAD_KEY_LEN]) BW_MUST_USE;
+
+#endif

@@ -120,9 +120,10 @@ const struct field_desc *module_field(const struct module_desc *m, const char *n
  * The portable DDL for tenant schema version v: CREATE TABLE for modules
  * with since == v, ALTER TABLE ADD COLUMN for fields with since == v in
  * older modules, their indexes. NULL-ended, malloc'd (free with
- * module_schema_free), NULL on OOM.
+ * module_schema_free), NULL on OOM or when a statement would pass 1 MiB.
  */
 char **module_schema_steps(int version);
+/* The same for the modules given instead of the catalogue (unit tests). */
+char **module_schema_steps_of(const struct module_desc *const *mods, size_t n, int version);
 void module_schema_free(char **steps);
-
 #endif

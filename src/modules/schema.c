@@ -79,6 +79,7 @@ steps_add(struct steps *s, const char *fmt, ...)
 	int r = vasprintf(&s->v[s->n], fmt, ap);
 	va_end(ap);
 	if (r < 0) {
+		s->v[s->n] = NULL; /* undefined after a failure: keep the list NULL-ended */
 		s->failed = 1;
 		return;
 	}
@@ -97,34 +98,94 @@ schema_indexes(struct steps *s, const struct module_desc *m, const struct field_
 				  f->name);
 }
 
+/*
+ * A CREATE TABLE statement grows with its fields: a buffer that grows as
+ * needed (doubling), up to SCHEMA_SQL_MAX bytes, past which the statement
+ * fails instead of being cut. The old fixed 4 KiB buffer let `cap - off`
+ * wrap once a table outgrew it, and snprintf then wrote past its end.
+ */
+#define SCHEMA_SQL_MAX (1024u * 1024u)
+
+struct sqlbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+sqlbuf_add(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	if (b->failed)
+		return;
+	va_start(ap, fmt);
+	int r = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	/* len < cap always holds, so neither sum below can overflow. */
+	if (r < 0 || (size_t)r >= SCHEMA_SQL_MAX - b->len) {
+		b->failed = 1;
+		return;
+	}
+	size_t need = b->len + (size_t)r + 1;
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < need)
+			cap *= 2; /* need <= SCHEMA_SQL_MAX: cannot overflow */
+		char *np = realloc(b->p, cap);
+		if (np == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)r;
+}
+
+/* The CREATE TABLE of m at version, or NULL (no memory, too long, a field too long). */
+static char *
+schema_create_table(const struct module_desc *m, int version)
+{
+	struct sqlbuf b = {0};
+	char col[160];
+	sqlbuf_add(&b, "CREATE TABLE %s ( id @ID", m->name);
+	for (size_t k = 0; k < m->nfields && !b.failed; k++) {
+		if (m->fields[k].since > version)
+			continue;
+		if (schema_column(&m->fields[k], 1, col, sizeof(col)) != 0)
+			b.failed = 1; /* a descriptor bug: caught by the unit tests */
+		else
+			sqlbuf_add(&b, ", %s", col);
+	}
+	sqlbuf_add(&b,
+		   ", created_at @INT NOT NULL, updated_at @INT NOT NULL,"
+		   " created_by @INT NOT NULL, updated_by @INT NOT NULL)@OPTS");
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 char **
-module_schema_steps(int version)
+module_schema_steps_of(const struct module_desc *const *mods, size_t nmods, int version)
 {
 	struct steps s = {0};
 	char col[160];
-	for (size_t i = 0; i < module_catalog_count; i++) {
-		const struct module_desc *m = module_catalog[i];
+	for (size_t i = 0; i < nmods && !s.failed; i++) {
+		const struct module_desc *m = mods[i];
 		if (m->since == version) {
-			size_t cap = 4096, off = 0;
-			char *sql = malloc(cap);
+			char *sql = schema_create_table(m, version);
 			if (sql == NULL) {
 				s.failed = 1;
 				break;
 			}
-			off += (size_t)snprintf(sql + off, cap - off, "CREATE TABLE %s ( id @ID",
-						m->name);
-			for (size_t k = 0; k < m->nfields; k++) {
-				if (m->fields[k].since > version)
-					continue;
-				if (schema_column(&m->fields[k], 1, col, sizeof(col)) != 0)
-					abort(); /* a descriptor bug: caught by the unit tests */
-				off += (size_t)snprintf(sql + off, cap - off, ", %s", col);
-			}
-			off += (size_t)snprintf(sql + off, cap - off,
-						", created_at @INT NOT NULL, updated_at @INT NOT NULL,"
-						" created_by @INT NOT NULL, updated_by @INT NOT NULL)@OPTS");
-			if (off >= cap)
-				abort();
 			steps_add(&s, "%s", sql);
 			free(sql);
 			for (size_t k = 0; k < m->nfields; k++)
@@ -135,8 +196,10 @@ module_schema_steps(int version)
 			for (size_t k = 0; k < m->nfields; k++) {
 				if (m->fields[k].since != version)
 					continue;
-				if (schema_column(&m->fields[k], 0, col, sizeof(col)) != 0)
-					abort();
+				if (schema_column(&m->fields[k], 0, col, sizeof(col)) != 0) {
+					s.failed = 1;
+					break;
+				}
 				steps_add(&s, "ALTER TABLE %s ADD COLUMN %s", m->name, col);
 				schema_indexes(&s, m, &m->fields[k]);
 			}
@@ -149,6 +212,12 @@ module_schema_steps(int version)
 		return NULL;
 	}
 	return s.v;
+}
+
+char **
+module_schema_steps(int version)
+{
+	return module_schema_steps_of(module_catalog, module_catalog_count, version);
 }
 
 void

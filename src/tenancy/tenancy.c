@@ -490,6 +490,154 @@ tenancy_close(struct tenancy *t)
 	free(t);
 }
 
+/*
+ * Anonymous MariaDB accounts. mariadb-install-db makes ''@'localhost' and
+ * ''@'<hostname>'; the server matches a login against the most specific
+ * host first, so from those hosts every user name, bw_<slug> included,
+ * logs in as the anonymous account, and with a tenant account at
+ * tenant_account_host '%' the login fails: "Access denied for bw_<slug>".
+ * We refuse to work beside such an account instead of working around it
+ * (ADR 0013): it also lets anyone on that host in without a password.
+ */
+#define TENANCY_ANON_HOSTS 8
+
+/* A host as MariaDB names it, safe to quote in a DROP USER for the operator. */
+static int
+tenancy_host_printable(const char *h)
+{
+	if (h == NULL || *h == '\0' || strlen(h) > 255)
+		return 0;
+	return h[strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_%:/")] ==
+	       '\0';
+}
+
+/*
+ * Log in the way tenant connections do, as a user name that cannot exist
+ * and with no password: only an anonymous account lets that in. 1 and the
+ * host of the account that took it into host; 0 when refused (or the
+ * server is unreachable: then nothing is known, and tenant logins will say
+ * so themselves).
+ */
+static int
+tenancy_anonymous_probe(struct tenancy *t, char *host, size_t hostlen)
+{
+	unsigned char r[8];
+	char user[48], hex[2 * sizeof(r) + 1], err[512];
+	db *d = NULL;
+	db_stmt *s = NULL;
+	int row = 0;
+	if (util_random(r, sizeof(r)) != BW_OK)
+		return 0;
+	util_hex(r, sizeof(r), hex);
+	snprintf(user, sizeof(user), "bulwark-probe-%s", hex);
+	struct db_params p = {
+	    .driver = DB_MARIADB,
+	    .host = t->cfg.db_host,
+	    .port = (unsigned)t->cfg.db_port,
+	    .socket = t->cfg.db_socket,
+	    .user = user,
+	    .password = "",
+	    .connect_timeout = (unsigned)t->cfg.db_connect_timeout,
+	};
+	if (db_open(&p, &d, err, sizeof(err)) != BW_OK)
+		return 0;
+	snprintf(host, hostlen, "%%");
+	/* CURRENT_USER() is the account that matched: "@localhost". */
+	if (db_prepare(d, "SELECT CURRENT_USER()", &s) == BW_OK && db_step(s, &row) == BW_OK &&
+	    row) {
+		const char *cu = db_col_text(s, 0);
+		const char *at = cu ? strrchr(cu, '@') : NULL;
+		if (at != NULL && tenancy_host_printable(at + 1))
+			snprintf(host, hostlen, "%s", at + 1);
+	}
+	db_finalize(s);
+	db_close(d);
+	return 1;
+}
+
+/*
+ * The hosts of the anonymous accounts, if the control account may read
+ * mysql.user (least privilege says it may not). *complete when that worked
+ * and every one fitted.
+ */
+static size_t
+tenancy_anonymous_list(struct tenancy *t, char hosts[][256], size_t max, int *complete)
+{
+	db_stmt *s = NULL;
+	int row = 0;
+	size_t n = 0;
+	bw_err e;
+	*complete = 0;
+	if (db_prepare(t->control, "SELECT Host FROM mysql.user WHERE User = '' ORDER BY Host", &s) !=
+	    BW_OK)
+		return 0;
+	int fitted = 1;
+	while ((e = db_step(s, &row)) == BW_OK && row) {
+		const char *h = db_col_text(s, 0);
+		if (n < max && tenancy_host_printable(h))
+			snprintf(hosts[n++], 256, "%s", h);
+		else
+			fitted = 0;
+	}
+	*complete = e == BW_OK && fitted;
+	db_finalize(s);
+	return n;
+}
+
+/*
+ * The report of tenancy_check_anonymous(). list: also read mysql.user on
+ * the control connection, which only a single-threaded caller may use
+ * (request threads share it with the registry's).
+ */
+static bw_err
+tenancy_anonymous_report(struct tenancy *t, int list, char *err, size_t errlen)
+{
+	char found[256], hosts[TENANCY_ANON_HOSTS][256];
+	int complete = 0;
+	if (strcmp(t->cfg.db_driver, "mariadb") != 0)
+		return BW_OK;
+	/*
+	 * The probe finds the account that takes our logins; the list (when
+	 * readable) also those with a password, which shadow just the same.
+	 */
+	int probed = tenancy_anonymous_probe(t, found, sizeof(found));
+	size_t n = list ? tenancy_anonymous_list(t, hosts, TENANCY_ANON_HOSTS, &complete) : 0;
+	if (!probed && n == 0)
+		return BW_OK;
+	if (!probed)
+		snprintf(found, sizeof(found), "%s", hosts[0]);
+	if (n == 0) {
+		snprintf(hosts[0], sizeof(hosts[0]), "%s", found);
+		n = 1;
+		complete = 0;
+	}
+	const char *tah = t->cfg.db_tenant_account_host;
+	size_t o = (size_t)snprintf(
+	    err, errlen,
+	    "MariaDB has an anonymous account (''@'%s')%s: %s%s%s. As a MariaDB administrator run:",
+	    found, probed ? " that takes every login from this host, whatever the user name" : "",
+	    strcmp(found, tah) == 0 ? "a way in beside the tenant accounts ('bw_<slug>'@'"
+				    : "it shadows the tenant accounts ('bw_<slug>'@'",
+	    tah,
+	    strcmp(found, tah) == 0 ? "') that Bulwark does not run with"
+				    : "'), whose logins then fail with \"Access denied\"");
+	for (size_t i = 0; i < n && o < errlen; i++)
+		o += (size_t)snprintf(err + o, errlen - o, " DROP USER ''@'%s';", hosts[i]);
+	if (o < errlen)
+		snprintf(err + o, errlen - o,
+			 "%s Or run mariadb-secure-installation, which removes every anonymous "
+			 "account. Then try again.",
+			 complete ? "" : " (and likewise for any other that SELECT User, Host FROM "
+					 "mysql.user WHERE User = '' lists).");
+	return BW_ERR_CONFIG;
+}
+
+bw_err
+tenancy_check_anonymous(struct tenancy *t, char *err, size_t errlen)
+{
+	return tenancy_anonymous_report(t, 1, err, errlen);
+}
+
 bw_err
 tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, db **out,
 		       char *err, size_t errlen)
@@ -522,6 +670,18 @@ tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, d
 	}
 	e = db_open(&p, out, err, errlen);
 	OPENSSL_cleanse(pw, sizeof(pw));
+	/* Refused: say so plainly when an anonymous account is the reason. */
+	if (e == BW_ERR_DENIED && p.driver == DB_MARIADB) {
+		char why[1024];
+		size_t l = strlen(err);
+		if (tenancy_anonymous_report(t, 0, why, sizeof(why)) != BW_OK)
+			snprintf(err, errlen, "%s", why);
+		else if (l < errlen)
+			/* One with a password is found only by whoever may read mysql.user. */
+			snprintf(err + l, errlen - l,
+				 " (if SELECT User, Host FROM mysql.user WHERE User = '' lists "
+				 "anonymous accounts, they shadow the tenant accounts: drop them)");
+	}
 	return e;
 }
 

@@ -36,17 +36,19 @@ struct tenant {
 	uint32_t db_secret_master;
 };
 
-/* --- tenant.c: names, hosts, provisioning ------------------------------- */
+/* --- host.c: names and hosts (untrusted input: tests/fuzz/fuzz_host.c) -- */
 
 /* BW_OK for a valid slug; BW_ERR_INVALID with a reason in *why. */
 bw_err tenant_slug_check(const char *slug, const char **why) BW_MUST_USE;
 /*
- * The tenant slug of a Host header "<slug>.<base_domain>[:port]" (case-
- * insensitive) into slug. BW_ERR_NOTFOUND when the host is not of that
- * form or the label is not a valid slug.
+ * The tenant slug of a Host header "<slug>.<base_domain>[.][:port]" (case-
+ * insensitive; port 1 to 5 digits) into slug. BW_ERR_NOTFOUND when the
+ * host is not of that form or the label is not a valid slug.
  */
 bw_err tenant_from_host(const char *host, const char *base_domain,
 			char slug[TENANT_SLUG_MAX + 1]) BW_MUST_USE;
+
+/* --- tenant.c: states and provisioning ---------------------------------- */
 const char *tenant_state_name(enum tenant_state s);
 bw_err tenant_state_parse(const char *s, enum tenant_state *out) BW_MUST_USE;
 
@@ -90,7 +92,19 @@ bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
 /* The control connection (single-threaded users: CLI, refresh thread). */
 db *tenancy_control(struct tenancy *t);
 const struct config *tenancy_config(const struct tenancy *t);
-/* Open a new connection to one tenant's database with its own credentials. */
+/*
+ * MariaDB: BW_ERR_CONFIG, with what to run to fix it in err, when an
+ * anonymous account admits logins from where this process connects (it
+ * shadows the tenant accounts, ADR 0013), or when the control account may
+ * read mysql.user and it lists one; BW_OK when there is none, on SQLite,
+ * and when the server cannot be reached (tenant logins report that). Uses
+ * the control connection: not for request threads.
+ */
+bw_err tenancy_check_anonymous(struct tenancy *t, char *err, size_t errlen) BW_MUST_USE;
+/*
+ * Open a new connection to one tenant's database with its own credentials.
+ * On MariaDB a refused login names an anonymous account behind it, if any.
+ */
 bw_err tenancy_connect_tenant(struct tenancy *t, const struct tenant *tn, int create, db **out,
 			      char *err, size_t errlen) BW_MUST_USE;
 /* Run tenant migrations for one tenant (bulwark migrate). */

@@ -1,8 +1,9 @@
 /*
- * Tenant names, hosts and provisioning. Provisioning is all or nothing:
- * every resource it makes is recorded as made, and a failure at any step
- * removes exactly those, in reverse order, so no orphan database, file or
- * account is left and nothing that existed before is touched.
+ * Tenant states and provisioning (names and hosts are in host.c).
+ * Provisioning is all or nothing: every resource it makes is recorded as
+ * made, and a failure at any step removes exactly those, in reverse order,
+ * so no orphan database, file or account is left and nothing that existed
+ * before is touched.
  */
 #include "tenancy.h"
 
@@ -11,21 +12,11 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../db/migrate.h"
-
-/* Names that would collide with infrastructure hosts or confuse users. */
-static const char *const tenant_reserved[] = {
-	"www",     "api",     "admin",  "control", "app",      "mail",    "smtp",   "imap",
-	"pop",     "ftp",     "ns1",    "ns2",     "portal",   "static",  "assets", "cdn",
-	"status",  "help",    "support", "docs",   "blog",     "billing", "login",  "auth",
-	"sso",     "saml",    "webhooks", "root",  "system",   "saas",    "bulwark", "internal",
-	"localhost", "metrics", "health", "mx",    "webmail",  "autodiscover", "dashboard",
-};
 
 static const char *const tenant_states[] = {
 	[TENANT_PROVISIONING] = "provisioning",
@@ -50,68 +41,6 @@ tenant_state_parse(const char *s, enum tenant_state *out)
 		}
 	}
 	return BW_ERR_INVALID;
-}
-
-bw_err
-tenant_slug_check(const char *slug, const char **why)
-{
-	size_t n = slug ? strlen(slug) : 0;
-	*why = NULL;
-	if (n < 3 || n > TENANT_SLUG_MAX) {
-		*why = "must be 3 to 32 characters";
-		return BW_ERR_INVALID;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = slug[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-		if (!alnum && !(c == '-' && i > 0 && i < n - 1)) {
-			*why = "may hold only a-z, 0-9 and inner '-'";
-			return BW_ERR_INVALID;
-		}
-	}
-	for (size_t i = 0; i < BW_ARRAY_LEN(tenant_reserved); i++) {
-		if (strcmp(slug, tenant_reserved[i]) == 0) {
-			*why = "is a reserved name";
-			return BW_ERR_INVALID;
-		}
-	}
-	return BW_OK;
-}
-
-bw_err
-tenant_from_host(const char *host, const char *base, char slug[TENANT_SLUG_MAX + 1])
-{
-	if (host == NULL || base == NULL || base[0] == '\0')
-		return BW_ERR_NOTFOUND;
-	const char *dot = strchr(host, '.');
-	if (dot == NULL || dot == host || (size_t)(dot - host) > TENANT_SLUG_MAX)
-		return BW_ERR_NOTFOUND;
-	size_t blen = strlen(base);
-	const char *rest = dot + 1;
-	if (strncasecmp(rest, base, blen) != 0)
-		return BW_ERR_NOTFOUND;
-	const char *tail = rest + blen;
-	if (tail[0] == '.' && tail[1] == '\0')
-		tail++; /* absolute form "demo.example.com." */
-	if (tail[0] == ':') {
-		/* A port: digits only. */
-		const char *d = tail + 1;
-		if (*d == '\0' || strlen(d) > 5)
-			return BW_ERR_NOTFOUND;
-		for (; *d; d++)
-			if (*d < '0' || *d > '9')
-				return BW_ERR_NOTFOUND;
-	} else if (tail[0] != '\0') {
-		return BW_ERR_NOTFOUND;
-	}
-	size_t n = (size_t)(dot - host);
-	for (size_t i = 0; i < n; i++) {
-		char c = host[i];
-		slug[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	slug[n] = '\0';
-	const char *why;
-	return tenant_slug_check(slug, &why) == BW_OK ? BW_OK : BW_ERR_NOTFOUND;
 }
 
 /* A one-time password: 20 characters from a 32-letter alphabet, in groups. */
@@ -346,6 +275,9 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 		snprintf(err, errlen, "the admin password must be 12 to 1024 characters");
 		return BW_ERR_INVALID;
 	}
+	/* Before anything is made: an anonymous account would refuse the new account's logins. */
+	if ((e = tenancy_check_anonymous(t, err, errlen)) != BW_OK)
+		return e;
 	snprintf(tn.slug, sizeof(tn.slug), "%s", slug);
 	if (tenant_is_mariadb(t)) {
 		snprintf(tn.db_name, sizeof(tn.db_name), "saas_tenant_%s", slug);

@@ -128,6 +128,64 @@ test_secrets_and_cookies(void **state)
 	assert_non_null(strstr(c, "Max-Age=0"));
 }
 
+/*
+ * Found by tests/fuzz/fuzz_cookie: the value was cut at the first space, so
+ * "S junk" logged in as S; a secret of any length up to 47 was taken too.
+ * A secret is now the cookie's whole value, of the one length issued.
+ */
+struct cookie_case {
+	const char *pre;
+	int n; /* characters of the secret between pre and post; -1: all */
+	const char *post;
+};
+
+static void
+cookie_header(char *out, size_t len, const struct cookie_case *c, const char *secret)
+{
+	int n = c->n < 0 ? (int)strlen(secret) : c->n;
+	snprintf(out, len, "%s%.*s%s", c->pre, n, secret, c->post);
+}
+
+static void
+test_cookie_whole_value(void **state)
+{
+	(void)state;
+	char s[48], hash[65], got[48], hdr[256];
+	assert_int_equal(auth_secret_new(s, hash), BW_OK);
+	assert_int_equal(strlen(s), AUTH_SECRET_CHARS);
+	static const struct cookie_case good[] = {
+		{"__Host-bulwark_session=", -1, ""},
+		{"a=b; __Host-bulwark_session=", -1, "; c=d"},
+		{"a=b;__Host-bulwark_session=", -1, " "},
+		{"a=b;\t__Host-bulwark_session=", -1, "\t; c"},
+		{"__Host-bulwark_session=", -1, " ; other=1"},
+		{";;  __Host-bulwark_session=", -1, ""},
+	};
+	static const struct cookie_case bad[] = {
+		{"__Host-bulwark_session=", -1, " junk"},
+		{"__Host-bulwark_session=", -1, "\""},
+		{"__Host-bulwark_session=", -1, "A"},
+		{"__Host-bulwark_session=", AUTH_SECRET_CHARS - 1, ""},
+		{"__Host-bulwark_session=", 1, ""},
+		{"__Host-bulwark_session =", -1, ""},
+		{"__Host-bulwark_session=x; __Host-bulwark_session=", -1, ""},
+		{"x__Host-bulwark_session=", -1, ""},
+		{"a=\"b __Host-bulwark_session=", -1, "\""},
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(good); i++) {
+		cookie_header(hdr, sizeof(hdr), &good[i], s);
+		memset(got, 0, sizeof(got));
+		if (!auth_cookie_find(hdr, got))
+			fail_msg("no secret found in '%s'", hdr);
+		assert_string_equal(got, s);
+	}
+	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
+		cookie_header(hdr, sizeof(hdr), &bad[i], s);
+		if (auth_cookie_find(hdr, got))
+			fail_msg("secret '%s' found in '%s'", got, hdr);
+	}
+}
+
 int
 main(void)
 {
@@ -136,6 +194,7 @@ main(void)
 		cmocka_unit_test(test_hash_verify_rehash),
 		cmocka_unit_test(test_concurrency_bounded),
 		cmocka_unit_test(test_secrets_and_cookies),
+		cmocka_unit_test(test_cookie_whole_value),
 	};
 	return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }

@@ -343,6 +343,116 @@ test_schema_sqlite(void **state)
 	assert_int_equal(unit_rmtree(dir), 0);
 }
 
+/*
+ * A table whose CREATE TABLE outgrows any small buffer: the builder once
+ * wrote it into 4 KiB with snprintf(sql + off, cap - off, ...), so past
+ * 4 KiB cap - off wrapped and the writes ran off the buffer (ASan: heap
+ * overflow). nfields fields of name_len-character names, from malloc.
+ */
+struct synth {
+	struct field_desc *fields;
+	char *names;
+	struct module_desc m;
+};
+
+static void
+synth_make(struct synth *y, size_t nfields, size_t name_len)
+{
+	memset(y, 0, sizeof(*y));
+	y->fields = calloc(nfields, sizeof(*y->fields));
+	y->names = malloc(nfields * (name_len + 1));
+	assert_non_null(y->fields);
+	assert_non_null(y->names);
+	for (size_t i = 0; i < nfields; i++) {
+		char *n = y->names + i * (name_len + 1);
+		char num[24];
+		int nl = snprintf(num, sizeof(num), "_%05u", (unsigned)i);
+		assert_true(nl > 0 && (size_t)nl < name_len);
+		memset(n, 'c', name_len - (size_t)nl);
+		memcpy(n + name_len - (size_t)nl, num, (size_t)nl + 1);
+		y->fields[i] = (struct field_desc){.name = n, .label = "Long", .type = FT_STRING,
+						   .flags = FF_REQUIRED | (i == 0 ? FF_SORT : 0),
+						   .max_len = 200, .since = 6};
+	}
+	y->m = (struct module_desc){.name = "synth_wide", .label = "Wide", .fields = y->fields,
+				    .nfields = nfields, .since = 6};
+}
+
+static void
+synth_free(struct synth *y)
+{
+	free(y->fields);
+	free(y->names);
+}
+
+static void
+test_schema_wide_table(void **state)
+{
+	(void)state;
+	struct synth y;
+	const struct module_desc *mods[1];
+	char dir[64], path[128], err[256];
+	db *d = NULL;
+
+	/* 300 columns of 48-character names: about 20 KiB of DDL, built whole. */
+	synth_make(&y, 300, 48);
+	mods[0] = &y.m;
+	char **steps = module_schema_steps_of(mods, 1, 6);
+	assert_non_null(steps);
+	assert_non_null(steps[0]);
+	assert_true(strlen(steps[0]) > 16 * 1024);
+	assert_true(strncmp(steps[0], "CREATE TABLE synth_wide ( id @ID, ", 34) == 0);
+	const char *tail = ", created_by @INT NOT NULL, updated_by @INT NOT NULL)@OPTS";
+	assert_string_equal(steps[0] + strlen(steps[0]) - strlen(tail), tail);
+	for (size_t i = 0; i < y.m.nfields; i++) {
+		char want[96];
+		snprintf(want, sizeof(want), ", %s @STR(200) NOT NULL", y.fields[i].name);
+		if (strstr(steps[0], want) == NULL)
+			fail_msg("column %zu missing", i);
+	}
+	/* The frame's indexes and the sort field's come after it. */
+	assert_non_null(steps[1]);
+	assert_non_null(steps[2]);
+	assert_null(steps[3]);
+
+	/* And it is real DDL: SQLite makes the table with every column. */
+	assert_int_equal(unit_mkdtemp(dir, sizeof(dir), "modules"), 0);
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	struct db_params p = {.driver = DB_SQLITE, .path = path, .create = 1};
+	assert_int_equal(db_open(&p, &d, err, sizeof(err)), BW_OK);
+	for (size_t i = 0; steps[i] != NULL; i++) {
+		char *sql = db_dialect_sql(DB_SQLITE, steps[i]);
+		assert_non_null(sql);
+		if (db_exec(d, sql) != BW_OK)
+			fail_msg("%.200s...: %s", sql, db_errmsg(d));
+		free(sql);
+	}
+	db_stmt *s;
+	int row;
+	assert_int_equal(db_prepare(d, "SELECT COUNT(*) FROM pragma_table_info('synth_wide')", &s),
+			 BW_OK);
+	assert_int_equal(db_step(s, &row), BW_OK);
+	assert_true(row);
+	assert_int_equal(db_col_int(s, 0), 300 + 5);
+	db_finalize(s);
+	db_close(d);
+	assert_int_equal(unit_rmtree(dir), 0);
+	module_schema_free(steps);
+	synth_free(&y);
+
+	/* Past the 1 MiB bound (20,000 columns of 60 characters) it fails, whole. */
+	synth_make(&y, 20000, 60);
+	mods[0] = &y.m;
+	assert_null(module_schema_steps_of(mods, 1, 6));
+	synth_free(&y);
+
+	/* A field whose column does not fit is a descriptor bug: no steps, no abort. */
+	synth_make(&y, 2, 200);
+	mods[0] = &y.m;
+	assert_null(module_schema_steps_of(mods, 1, 6));
+	synth_free(&y);
+}
+
 /* The same on MariaDB when the runner started one (reserved words, index names, row size). */
 static void
 test_schema_mariadb(void **state)
@@ -387,6 +497,7 @@ main(void)
 		cmocka_unit_test(test_no_customer_passwords),
 		cmocka_unit_test(test_billing_shape),
 		cmocka_unit_test(test_schema_sqlite),
+		cmocka_unit_test(test_schema_wide_table),
 		cmocka_unit_test(test_schema_mariadb),
 	};
 	return cmocka_run_group_tests_name("modules", tests, NULL, NULL);

@@ -143,6 +143,9 @@ test_hosts(void **state)
 	assert_int_equal(tenant_from_host("ACME.LocalHost:8443", "localhost", slug), BW_OK);
 	assert_string_equal(slug, "acme");
 	assert_int_equal(tenant_from_host("acme.psa.example.com.", "psa.example.com", slug), BW_OK);
+	/* Found by tests/fuzz/fuzz_host: the absolute form was refused once a port followed. */
+	assert_int_equal(tenant_from_host("Acme.localhost.:8443", "localhost", slug), BW_OK);
+	assert_string_equal(slug, "acme");
 	const char *bad[] = {NULL,
 			     "localhost",
 			     "acme.localhost.evil.com",
@@ -151,6 +154,10 @@ test_hosts(void **state)
 			     "www.localhost",
 			     ".localhost",
 			     "acme.localhost:",
+			     "acme.localhost.:",
+			     "acme.localhost..:8443",
+			     "acme.localhost:8443.",
+			     "acme.localhost:84:43",
 			     "acme.localhost:84a3",
 			     "acme.localhost:123456",
 			     "acme.localhostx",
