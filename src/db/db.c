@@ -292,44 +292,25 @@ db_exec_params(db *d, const char *sql, const char *const *params)
 
 /* --- dialect ------------------------------------------------------------ */
 
-struct growbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-gb_put(struct growbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
+/* Longest SQL the dialect writes: far above any schema, far below harm. */
+#define DB_DIALECT_MAX ((size_t)1 << 20)
 
 char *
 db_dialect_sql(enum db_driver drv, const char *in)
 {
-	struct growbuf b = {0};
+	struct buf b;
+	char *out = NULL;
 	int my = drv == DB_MARIADB;
+	buf_init(&b, DB_DIALECT_MAX);
 	const char *p = in;
 	while (*p) {
 		const char *at = strchr(p, '@');
 		if (at == NULL) {
-			if (gb_put(&b, p, strlen(p)) != 0)
+			if (buf_append_str(&b, p) != BW_OK)
 				goto fail;
 			break;
 		}
-		if (gb_put(&b, p, (size_t)(at - p)) != 0)
+		if (buf_append(&b, p, (size_t)(at - p)) != BW_OK)
 			goto fail;
 		const char *rep = NULL;
 		char tmp[64];
@@ -361,14 +342,14 @@ db_dialect_sql(enum db_driver drv, const char *in)
 		} else {
 			goto fail;
 		}
-		if (gb_put(&b, rep, strlen(rep)) != 0)
+		if (buf_append_str(&b, rep) != BW_OK)
 			goto fail;
 		p = at + used;
 	}
-	if (b.p == NULL && gb_put(&b, "", 0) != 0)
+	if (buf_take(&b, &out, NULL) != BW_OK)
 		goto fail;
-	return b.p;
+	return out;
 fail:
-	free(b.p);
+	buf_free(&b);
 	return NULL;
 }

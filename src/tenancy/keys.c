@@ -710,8 +710,9 @@ keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *e
 {
 	db *c = tenancy_control(t);
 	struct tenant *v = NULL;
-	size_t nt = 0, cap = 0, cnt = 0;
-	struct keys_status_row *r = NULL;
+	size_t nt = 0, cnt = 0;
+	struct keys_status_row *r = NULL, x;
+	struct buf b;
 	db_stmt *s;
 	int row;
 	*rows = NULL;
@@ -719,35 +720,37 @@ keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *e
 	bw_err e = tenant_list(t, &v, &nt, err, errlen);
 	if (e != BW_OK)
 		return e;
+	buf_init(&b, KEYS_STATUS_MAX * sizeof(x));
 	e = db_prepare(c,
 		       "SELECT id, tenant_slug, state, master_id, encryptions, created_at, retired_at,"
 		       " purged_at FROM data_keys ORDER BY tenant_slug, id",
 		       &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct keys_status_row *nr = realloc(r, cap * sizeof(*r));
-			if (nr == NULL) {
-				e = BW_ERR_NOMEM;
-				break;
-			}
-			r = nr;
-		}
-		struct keys_status_row *x = &r[cnt++];
-		memset(x, 0, sizeof(*x));
-		x->id = (uint32_t)db_col_int(s, 0);
-		snprintf(x->slug, sizeof(x->slug), "%s", db_col_text(s, 1));
-		snprintf(x->state, sizeof(x->state), "%s", db_col_text(s, 2));
-		x->master_id = (uint32_t)db_col_int(s, 3);
-		x->encryptions = db_col_int(s, 4);
-		x->created_at = db_col_int(s, 5);
-		x->retired_at = db_col_null(s, 6) ? 0 : db_col_int(s, 6);
-		x->purged_at = db_col_null(s, 7) ? 0 : db_col_int(s, 7);
+		memset(&x, 0, sizeof(x));
+		x.id = (uint32_t)db_col_int(s, 0);
+		snprintf(x.slug, sizeof(x.slug), "%s", db_col_text(s, 1));
+		snprintf(x.state, sizeof(x.state), "%s", db_col_text(s, 2));
+		x.master_id = (uint32_t)db_col_int(s, 3);
+		x.encryptions = db_col_int(s, 4);
+		x.created_at = db_col_int(s, 5);
+		x.retired_at = db_col_null(s, 6) ? 0 : db_col_int(s, 6);
+		x.purged_at = db_col_null(s, 7) ? 0 : db_col_int(s, 7);
+		if ((e = buf_append(&b, &x, sizeof(x))) != BW_OK)
+			break;
+		cnt++;
 	}
 	db_finalize(s);
+	if (e == BW_OK && cnt > 0) {
+		char *p;
+		if ((e = buf_take(&b, &p, NULL)) == BW_OK)
+			r = (struct keys_status_row *)(void *)p;
+	}
 	if (e != BW_OK) {
-		snprintf(err, errlen, "control database: %s", db_errmsg(c));
-		free(r);
+		if (cnt == KEYS_STATUS_MAX)
+			snprintf(err, errlen, "control database: more than %d data keys", KEYS_STATUS_MAX);
+		else
+			snprintf(err, errlen, "control database: %s", db_errmsg(c));
+		buf_free(&b);
 		free(v);
 		return e;
 	}

@@ -545,52 +545,55 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 	db *c = tenancy_control(t);
 	db_stmt *s;
 	int row;
-	size_t cap = 0, cnt = 0;
-	struct tenant *v = NULL;
+	size_t cnt = 0;
+	struct buf b;
+	struct tenant tn;
 	*out = NULL;
 	*n = 0;
+	buf_init(&b, TENANT_LIST_MAX * sizeof(tn));
 	bw_err e = db_prepare(c,
 			      "SELECT t.id, t.slug, t.state, p.name, t.db_name, t.db_user, t.created_at,"
 			      " t.active_key_id, t.db_secret, t.db_secret_master"
 			      " FROM tenants t JOIN plans p ON p.id = t.plan_id ORDER BY t.slug",
 			      &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct tenant *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				e = BW_ERR_NOMEM;
-				break;
-			}
-			v = nv;
-		}
-		struct tenant *tn = &v[cnt];
-		memset(tn, 0, sizeof(*tn));
-		tn->id = db_col_int(s, 0);
-		snprintf(tn->slug, sizeof(tn->slug), "%s", db_col_text(s, 1));
-		if (tenant_state_parse(db_col_text(s, 2), &tn->state) != BW_OK)
-			tn->state = TENANT_PROVISIONING;
-		snprintf(tn->plan, sizeof(tn->plan), "%s", db_col_text(s, 3));
-		snprintf(tn->db_name, sizeof(tn->db_name), "%s", db_col_text(s, 4));
-		snprintf(tn->db_user, sizeof(tn->db_user), "%s", db_col_text(s, 5));
-		tn->created_at = db_col_int(s, 6);
-		tn->active_key_id = (uint32_t)db_col_int(s, 7);
+		memset(&tn, 0, sizeof(tn));
+		tn.id = db_col_int(s, 0);
+		snprintf(tn.slug, sizeof(tn.slug), "%s", db_col_text(s, 1));
+		if (tenant_state_parse(db_col_text(s, 2), &tn.state) != BW_OK)
+			tn.state = TENANT_PROVISIONING;
+		snprintf(tn.plan, sizeof(tn.plan), "%s", db_col_text(s, 3));
+		snprintf(tn.db_name, sizeof(tn.db_name), "%s", db_col_text(s, 4));
+		snprintf(tn.db_user, sizeof(tn.db_user), "%s", db_col_text(s, 5));
+		tn.created_at = db_col_int(s, 6);
+		tn.active_key_id = (uint32_t)db_col_int(s, 7);
 		size_t wl = 0;
 		const void *w = db_col_blob(s, 8, &wl);
-		if (w != NULL && wl <= sizeof(tn->db_secret)) {
-			memcpy(tn->db_secret, w, wl);
-			tn->db_secret_len = wl;
+		if (w != NULL && wl <= sizeof(tn.db_secret)) {
+			memcpy(tn.db_secret, w, wl);
+			tn.db_secret_len = wl;
 		}
-		tn->db_secret_master = (uint32_t)db_col_int(s, 9);
+		tn.db_secret_master = (uint32_t)db_col_int(s, 9);
+		if ((e = buf_append(&b, &tn, sizeof(tn))) != BW_OK)
+			break;
 		cnt++;
 	}
 	db_finalize(s);
 	if (e != BW_OK) {
-		free(v);
-		snprintf(err, errlen, "listing tenants: %s", db_errmsg(c));
+		buf_free(&b);
+		if (cnt == TENANT_LIST_MAX)
+			snprintf(err, errlen, "listing tenants: more than %d", TENANT_LIST_MAX);
+		else
+			snprintf(err, errlen, "listing tenants: %s", db_errmsg(c));
 		return e;
 	}
-	*out = v;
+	/* None is NULL, as before (the registry reloads until there is one). */
+	if (cnt > 0) {
+		char *p;
+		if ((e = buf_take(&b, &p, NULL)) != BW_OK)
+			return e;
+		*out = (struct tenant *)(void *)p;
+	}
 	*n = cnt;
 	return BW_OK;
 }
