@@ -168,34 +168,31 @@ allowlist_put(struct http_req *req)
 		json_decref(in);
 		return e;
 	}
-	const char *none[] = {NULL};
-	char now[24];
-	snprintf(now, sizeof(now), "%lld", (long long)api_now());
+	int64_t now = api_now();
 	json_t *before = NULL;
 	e = db_begin(d);
 	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK)
-		e = db_exec_params(d, "DELETE FROM ip_allowlist", none);
+		e = db_run(d, "DELETE FROM ip_allowlist", NULL, 0);
 	json_array_foreach(entries, i, v)
 	{
 		const char *label = api_str(v, "label", 100);
-		const char *p[] = {api_str(v, "cidr", 63), label ? label : "", now, NULL};
 		if (e == BW_OK)
-			e = db_exec_params(d,
-					   "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
+			e = DB_RUN(d, "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)",
+				   DB_TEXT(api_str(v, "cidr", 63)), DB_TEXT(label ? label : ""),
+				   DB_INT(now));
 	}
 	/* Read inside the transaction: what this change replaces. */
 	int was = e == BW_OK ? allowlist_guard_all(d) : 0, now_on = was;
 	if (was < 0)
 		e = BW_ERR_DB;
 	if (e == BW_OK && guard != NULL) {
-		const char *ins[] = {json_is_true(guard) ? "1" : "0", now, NULL};
 		now_on = json_is_true(guard);
-		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'",
-					none)) == BW_OK)
-			e = db_exec_params(d,
-					   "INSERT INTO settings (name, value, updated_at) VALUES ('" ALLOWLIST_GUARD_ALL
-					   "', ?, ?)",
-					   ins);
+		if ((e = db_run(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'", NULL,
+				0)) == BW_OK)
+			e = DB_RUN(d,
+				   "INSERT INTO settings (name, value, updated_at) VALUES ('" ALLOWLIST_GUARD_ALL
+				   "', ?, ?)",
+				   DB_TEXT(now_on ? "1" : "0"), DB_INT(now));
 	}
 	json_t *after = NULL;
 	if (e == BW_OK && (e = allowlist_entries(d, &after)) == BW_OK) {

@@ -180,7 +180,6 @@ cli_tenant_allowlist(const struct cli_opts *o)
 		fprintf(stderr, "bulwark: no tenant '%s'\n", o->args[2]);
 		goto out;
 	}
-	const char *none[] = {NULL};
 	if (tenancy_connect_tenant(t, tn, 0, &d, err, sizeof(err)) != BW_OK) {
 		fprintf(stderr, "bulwark: %s\n", err);
 		goto out;
@@ -191,7 +190,7 @@ cli_tenant_allowlist(const struct cli_opts *o)
 	cli_actor(who, sizeof(who));
 	bw_err e = db_begin(d);
 	if (e == BW_OK && (e = allowlist_entries(d, &before)) == BW_OK &&
-	    (e = db_exec_params(d, "DELETE FROM ip_allowlist", none)) == BW_OK) {
+	    (e = db_run(d, "DELETE FROM ip_allowlist", NULL, 0)) == BW_OK) {
 		json_t *b = json_pack("{s:O}", "allowlist", before);
 		after = json_pack("{s:[], s:s}", "allowlist", "operator", who);
 		struct audit_entry ae = {

@@ -211,8 +211,7 @@ tenant_undo(struct tenancy *t, const struct tenant *tn, const struct prov *p)
 	if (p->keys && keys_tenant_destroy(t, tn->slug) != BW_OK)
 		log_error("undo: cannot destroy the data keys of %s: %s", tn->slug, db_errmsg(c));
 	if (p->row) {
-		const char *params[] = {tn->slug, NULL};
-		if (db_exec_params(c, "DELETE FROM tenants WHERE slug = ?", params) != BW_OK)
+		if (DB_RUN(c, "DELETE FROM tenants WHERE slug = ?", DB_TEXT(tn->slug)) != BW_OK)
 			log_error("undo: cannot remove registry row of %s: %s", tn->slug, db_errmsg(c));
 	}
 }
@@ -421,11 +420,9 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 	p.keys = 1;
 	if ((e = keys_tenant_new(t, slug, 0, &kid, err, errlen)) != BW_OK)
 		goto undo;
-	const char *params[] = {slug, NULL};
-	if ((e = db_exec_params(c,
-				"UPDATE tenants SET state = 'active' WHERE slug = ? AND state = "
-				"'provisioning'",
-				params)) != BW_OK ||
+	if ((e = DB_RUN(c,
+			"UPDATE tenants SET state = 'active' WHERE slug = ? AND state = 'provisioning'",
+			DB_TEXT(slug))) != BW_OK ||
 	    (e = tenancy_bump_registry(t)) != BW_OK) {
 		snprintf(err, errlen, "activating the tenant: %s", db_errmsg(c));
 		goto undo;
@@ -466,7 +463,6 @@ tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen)
 	struct tenant tn;
 	struct prov p;
 	db *c = tenancy_control(t);
-	const char *params[] = {slug, NULL};
 	const char *why;
 	bw_err e;
 
@@ -480,7 +476,7 @@ tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen)
 		return e;
 	}
 	/* Stop serving it first, everywhere, then destroy. */
-	if ((e = db_exec_params(c, "UPDATE tenants SET state = 'deleting' WHERE slug = ?", params)) !=
+	if ((e = DB_RUN(c, "UPDATE tenants SET state = 'deleting' WHERE slug = ?", DB_TEXT(slug))) !=
 		BW_OK ||
 	    (e = tenancy_bump_registry(t)) != BW_OK) {
 		snprintf(err, errlen, "marking tenant '%s' for deletion: %s", slug, db_errmsg(c));
