@@ -108,7 +108,7 @@ build/fuzz/fuzz_netaddr: tests/fuzz/fuzz_netaddr.c src/core/netaddr.c src/core/u
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
-build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c src/http/query.c src/http/csv.c src/http/response.c src/op/op.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
+build/fuzz/fuzz_query: tests/fuzz/fuzz_query.c src/http/query.c src/http/csv.c src/http/response.c src/op/op.c src/core/buf.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \

@@ -108,20 +108,17 @@ allowlist_replace_tx(struct op *op, void *arg)
 	db *d = op->d;
 	json_t *before = NULL, *after = NULL, *v;
 	size_t i;
-	const char *none[] = {NULL};
-	char now[24];
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	int64_t now = (int64_t)time(NULL);
 	bw_err e = allowlist_entries(d, &before);
 	if (e == BW_OK)
-		e = db_exec_params(d, "DELETE FROM ip_allowlist", none);
+		e = db_exec(d, "DELETE FROM ip_allowlist");
 	json_array_foreach(c->entries, i, v)
 	{
 		const char *label = json_string_value(json_object_get(v, "label"));
-		const char *p[] = {json_string_value(json_object_get(v, "cidr")), label ? label : "",
-				   now, NULL};
 		if (e == BW_OK)
-			e = db_exec_params(
-			    d, "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)", p);
+			e = DB_RUN(d, "INSERT INTO ip_allowlist (cidr, label, created_at) VALUES (?, ?, ?)",
+				   DB_TEXT(json_string_value(json_object_get(v, "cidr"))),
+				   DB_TEXT(label ? label : ""), DB_INT(now));
 		if (e == BW_ERR_CONFLICT)
 			e = op_fail(op, BW_ERR_INVALID, "an entry appears twice");
 	}
@@ -131,13 +128,12 @@ allowlist_replace_tx(struct op *op, void *arg)
 		e = BW_ERR_DB;
 	if (e == BW_OK && c->guard >= 0) {
 		now_on = c->guard;
-		const char *ins[] = {now_on ? "1" : "0", now, NULL};
-		if ((e = db_exec_params(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'",
-					none)) == BW_OK)
-			e = db_exec_params(d,
-					   "INSERT INTO settings (name, value, updated_at) VALUES ('" ALLOWLIST_GUARD_ALL
-					   "', ?, ?)",
-					   ins);
+		if ((e = db_exec(d, "DELETE FROM settings WHERE name = '" ALLOWLIST_GUARD_ALL "'")) ==
+		    BW_OK)
+			e = DB_RUN(d,
+				   "INSERT INTO settings (name, value, updated_at) VALUES ('" ALLOWLIST_GUARD_ALL
+				   "', ?, ?)",
+				   DB_TEXT(now_on ? "1" : "0"), DB_INT(now));
 	}
 	if (e == BW_OK && (e = allowlist_entries(d, &after)) == BW_OK) {
 		char detail[80];

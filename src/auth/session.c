@@ -107,20 +107,14 @@ session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_verifie
 bw_err
 session_delete(db *d, int64_t session_id)
 {
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)session_id);
-	const char *p[] = {id, NULL};
-	return db_exec_params(d, "DELETE FROM sessions WHERE id = ?", p);
+	return DB_RUN(d, "DELETE FROM sessions WHERE id = ?", DB_INT(session_id));
 }
 
 bw_err
 session_end_user(db *d, int64_t user_id, int64_t keep)
 {
-	char u[24], k[24];
-	snprintf(u, sizeof(u), "%lld", (long long)user_id);
-	snprintf(k, sizeof(k), "%lld", (long long)keep);
-	const char *p[] = {u, k, NULL};
-	return db_exec_params(d, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", p);
+	return DB_RUN(d, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", DB_INT(user_id),
+		      DB_INT(keep));
 }
 
 bw_err

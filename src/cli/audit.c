@@ -77,11 +77,8 @@ cli_audit_one(struct tenancy *t, const struct tenant *tn, int reanchor)
 		fputc('\n', stderr);
 	if (e == BW_OK && reanchor) {
 		/* The chain holds: whatever the old anchor said, it starts again from here. */
-		char id[24];
-		snprintf(id, sizeof(id), "%lld", (long long)tn->id);
-		const char *params[] = {id, NULL};
-		if (db_exec_params(tenancy_control(t), "DELETE FROM audit_anchors WHERE tenant_id = ?",
-				   params) != BW_OK)
+		if (DB_RUN(tenancy_control(t), "DELETE FROM audit_anchors WHERE tenant_id = ?",
+			   DB_INT(tn->id)) != BW_OK)
 			e = BW_ERR_DB;
 		else
 			fprintf(stderr, "bulwark: tenant %s: anchor reset to row %lld\n", tn->slug,

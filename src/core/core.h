@@ -66,6 +66,50 @@ char *pool_printf(pool *p, const char *fmt, ...) BW_PRINTF(2, 3);
 /* Bytes handed out so far (for tests and metrics). */
 size_t pool_used(const pool *p);
 
+/*
+ * buf: a growable byte buffer with a hard maximum (curl's dynbuf). The
+ * content is kept NUL-terminated; the NUL is counted neither in the length
+ * nor against the maximum. The struct lives with its user (on the stack or
+ * inside another struct); read it through buf_ptr()/buf_len() and never
+ * free or keep p: the bytes leave the buffer only through buf_take().
+ * A zeroed struct buf is a valid empty buffer whose maximum is 0.
+ */
+struct buf {
+	char *p;    /* NULL until something is appended */
+	size_t len; /* bytes held, without the NUL */
+	size_t cap; /* bytes allocated, with the NUL */
+	size_t max; /* len never exceeds it; fixed by buf_init() */
+};
+
+/* An empty buffer that will hold at most max bytes; allocates nothing. */
+void buf_init(struct buf *b, size_t max);
+/* Free the content and leave the buffer empty (same maximum); accepts NULL. */
+void buf_free(struct buf *b);
+/*
+ * Append n bytes. BW_ERR_NOMEM when the maximum would be passed or memory
+ * runs out; the content is then unchanged.
+ */
+bw_err buf_append(struct buf *b, const void *data, size_t n) BW_MUST_USE;
+/* Append a NUL-terminated string; as buf_append(). */
+bw_err buf_append_str(struct buf *b, const char *s) BW_MUST_USE;
+/*
+ * Append printf output. As buf_append(); BW_ERR_INVALID when the format
+ * cannot be printed (vsnprintf fails). The content is unchanged on failure.
+ */
+bw_err buf_printf(struct buf *b, const char *fmt, ...) BW_PRINTF(2, 3) BW_MUST_USE;
+bw_err buf_vprintf(struct buf *b, const char *fmt, va_list ap) BW_PRINTF(2, 0) BW_MUST_USE;
+/* The content ("" when empty; valid until the next change) and its length. */
+const char *buf_ptr(const struct buf *b);
+size_t buf_len(const struct buf *b);
+/*
+ * Move the content out: *out becomes a malloc'd NUL-terminated copy owned
+ * by the caller ("" when the buffer is empty) and *len (when len is not
+ * NULL) its length; the buffer is left empty with the same maximum.
+ * BW_ERR_NOMEM (with *out NULL) only when an empty buffer cannot allocate
+ * its "".
+ */
+bw_err buf_take(struct buf *b, char **out, size_t *len) BW_MUST_USE;
+
 /* Logging: human-readable lines on stderr. Never pass secrets. */
 typedef enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR } log_level;
 void log_set_level(log_level l);

@@ -1,8 +1,10 @@
 /*
- * The driver-neutral half of db: dispatch, transactions, the dialect.
+ * The driver-neutral half of db: dispatch, the statement cache, typed
+ * arguments, transactions, the retry signal, the dialect.
  */
-#include "db.h"
+#include "db_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +38,31 @@ db_open(const struct db_params *p, db **out, char *err, size_t errlen)
 	return BW_OK;
 }
 
+/* Finalize a statement and free it, without touching the cache. */
+static void
+db_stmt_free(db_stmt *s)
+{
+	s->conn->ops->finalize(s);
+	free(s);
+}
+
+/* Empty a cache slot, finalizing its statement. */
+static void
+db_cache_drop(struct db_cache_entry *c)
+{
+	if (c->st != NULL)
+		db_stmt_free(c->st);
+	free(c->sql);
+	memset(c, 0, sizeof(*c));
+}
+
 void
 db_close(db *d)
 {
 	if (d == NULL)
 		return;
 	for (size_t i = 0; i < DB_STMT_CACHE; i++)
-		if (d->cache[i].st != NULL) {
-			d->ops->finalize(d->cache[i].st);
-			free(d->cache[i].st);
-		}
+		db_cache_drop(&d->cache[i]);
 	d->ops->close(d);
 	free(d);
 }
@@ -68,9 +85,26 @@ db_broken(const db *d)
 	return d->broken;
 }
 
+int
+db_retryable(const db *d)
+{
+	return d->retryable;
+}
+
+/*
+ * Calls that run SQL start from "not retryable"; when they fail the
+ * driver's error mapping says whether a retry could cure it.
+ */
+static void
+db_track(db *d)
+{
+	d->retryable = 0;
+}
+
 bw_err
 db_exec(db *d, const char *sql)
 {
+	db_track(d);
 	return d->ops->exec(d, sql);
 }
 
@@ -78,10 +112,12 @@ bw_err
 db_prepare(db *d, const char *sql, db_stmt **out)
 {
 	*out = NULL;
+	db_track(d);
 	db_stmt *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return BW_ERR_NOMEM;
 	s->conn = d;
+	s->slot = -1;
 	bw_err e = d->ops->prepare(d, sql, s);
 	if (e != BW_OK) {
 		free(s);
@@ -91,30 +127,72 @@ db_prepare(db *d, const char *sql, db_stmt **out)
 	return BW_OK;
 }
 
+/* FNV-1a over the text, and its length on the way. */
+static uint64_t
+db_sql_hash(const char *sql, size_t *len)
+{
+	uint64_t h = 14695981039346656037u;
+	const unsigned char *p = (const unsigned char *)sql;
+	for (; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211u;
+	}
+	*len = (size_t)(p - (const unsigned char *)sql);
+	return h;
+}
+
 bw_err
 db_prepare_cached(db *d, const char *sql, db_stmt **out)
 {
-	size_t freeslot = DB_STMT_CACHE;
+	struct db_cache_entry *empty = NULL, *lru = NULL;
+	size_t len;
+	uint64_t h = db_sql_hash(sql, &len);
 	*out = NULL;
+	db_track(d);
 	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
-		if (d->cache[i].sql == sql && !d->cache[i].busy) {
-			bw_err e = db_reset(d->cache[i].st);
+		struct db_cache_entry *c = &d->cache[i];
+		if (c->st == NULL) {
+			if (empty == NULL)
+				empty = c;
+			continue;
+		}
+		if (c->busy)
+			continue;
+		if (c->hash == h && strcmp(c->sql, sql) == 0) {
+			bw_err e = db_reset(c->st);
 			if (e != BW_OK)
 				return e;
-			d->cache[i].busy = 1;
-			*out = d->cache[i].st;
+			c->busy = 1;
+			c->used = ++d->tick;
+			*out = c->st;
 			return BW_OK;
 		}
-		if (d->cache[i].sql == NULL && freeslot == DB_STMT_CACHE)
-			freeslot = i;
+		if (lru == NULL || c->used < lru->used)
+			lru = c;
 	}
-	bw_err e = db_prepare(d, sql, out);
-	if (e == BW_OK && freeslot < DB_STMT_CACHE) {
-		d->cache[freeslot].sql = sql;
-		d->cache[freeslot].st = *out;
-		d->cache[freeslot].busy = 1;
+	db_stmt *s;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e != BW_OK)
+		return e;
+	/*
+	 * A free slot, else the least recently used statement not in use. With
+	 * every one in use (nested callers), or no memory for the key, the
+	 * statement runs uncached and db_done() finalizes it.
+	 */
+	struct db_cache_entry *slot = empty != NULL ? empty : lru;
+	char *key = slot != NULL ? malloc(len + 1) : NULL;
+	if (key != NULL) {
+		memcpy(key, sql, len + 1);
+		db_cache_drop(slot);
+		slot->sql = key;
+		slot->hash = h;
+		slot->st = s;
+		slot->busy = 1;
+		slot->used = ++d->tick;
+		s->slot = (int)(slot - d->cache);
 	}
-	return e;
+	*out = s;
+	return BW_OK;
 }
 
 void
@@ -123,21 +201,41 @@ db_done(db_stmt *s)
 	if (s == NULL)
 		return;
 	db *d = s->conn;
-	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
-		if (d->cache[i].st == s) {
-			if (db_reset(s) != BW_OK)
-				d->broken = 1;
-			d->cache[i].busy = 0;
-			return;
-		}
+	if (s->slot < 0) {
+		db_stmt_free(s);
+		return;
 	}
-	db_finalize(s);
+	int keep = d->retryable;
+	if (d->ops->reset(s) != BW_OK)
+		d->broken = 1;
+	d->retryable = keep;
+	d->cache[s->slot].busy = 0;
+}
+
+size_t
+db_cached(const db *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < DB_STMT_CACHE; i++)
+		n += d->cache[i].st != NULL;
+	return n;
+}
+
+/* The binds never run SQL: whatever they hit, the retry signal stays. */
+static bw_err
+db_bind(db_stmt *s, int idx, int type, int64_t v, const void *p, size_t n)
+{
+	db *d = s->conn;
+	int keep = d->retryable;
+	bw_err e = d->ops->bind(s, idx, type, v, p, n);
+	d->retryable = keep;
+	return e;
 }
 
 bw_err
 db_bind_int(db_stmt *s, int idx, int64_t v)
 {
-	return s->conn->ops->bind(s, idx, DB_BIND_INT, v, NULL, 0);
+	return db_bind(s, idx, DB_BIND_INT, v, NULL, 0);
 }
 
 bw_err
@@ -145,24 +243,68 @@ db_bind_text(db_stmt *s, int idx, const char *v)
 {
 	if (v == NULL)
 		return db_bind_null(s, idx);
-	return s->conn->ops->bind(s, idx, DB_BIND_TEXT, 0, v, strlen(v));
+	return db_bind(s, idx, DB_BIND_TEXT, 0, v, strlen(v));
 }
 
 bw_err
 db_bind_blob(db_stmt *s, int idx, const void *v, size_t n)
 {
-	return s->conn->ops->bind(s, idx, DB_BIND_BLOB, 0, v, n);
+	return db_bind(s, idx, DB_BIND_BLOB, 0, v, n);
 }
 
 bw_err
 db_bind_null(db_stmt *s, int idx)
 {
-	return s->conn->ops->bind(s, idx, DB_BIND_NULL, 0, NULL, 0);
+	return db_bind(s, idx, DB_BIND_NULL, 0, NULL, 0);
+}
+
+bw_err
+db_bind_args(db_stmt *s, const struct db_arg *args, size_t n)
+{
+	if (n > INT_MAX)
+		return BW_ERR_INVALID;
+	bw_err e = BW_OK;
+	for (size_t i = 0; i < n && e == BW_OK; i++) {
+		int idx = (int)i + 1;
+		switch (args[i].type) {
+		case DB_ARG_NULL:
+			e = db_bind_null(s, idx);
+			break;
+		case DB_ARG_INT:
+			e = db_bind_int(s, idx, args[i].i);
+			break;
+		case DB_ARG_TEXT:
+			e = db_bind_text(s, idx, args[i].s);
+			break;
+		case DB_ARG_BLOB:
+			e = db_bind_blob(s, idx, args[i].p, args[i].n);
+			break;
+		default:
+			abort();
+		}
+	}
+	return e;
+}
+
+bw_err
+db_run(db *d, const char *sql, const struct db_arg *args, size_t n)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare_cached(d, sql, &s);
+	if (e != BW_OK)
+		return e;
+	e = db_bind_args(s, args, n);
+	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		;
+	db_done(s);
+	return e;
 }
 
 bw_err
 db_step(db_stmt *s, int *row)
 {
+	db_track(s->conn);
 	return s->conn->ops->step(s, row);
 }
 
@@ -208,7 +350,11 @@ db_last_id(db_stmt *s)
 bw_err
 db_reset(db_stmt *s)
 {
-	return s->conn->ops->reset(s);
+	db *d = s->conn;
+	int keep = d->retryable;
+	bw_err e = d->ops->reset(s);
+	d->retryable = keep;
+	return e;
 }
 
 void
@@ -216,8 +362,11 @@ db_finalize(db_stmt *s)
 {
 	if (s == NULL)
 		return;
-	s->conn->ops->finalize(s);
-	free(s);
+	/* A cached statement finalized by mistake leaves the cache with it. */
+	if (s->slot >= 0)
+		db_cache_drop(&s->conn->cache[s->slot]);
+	else
+		db_stmt_free(s);
 }
 
 bw_err
@@ -248,19 +397,14 @@ db_rollback(db *d)
 {
 	if (!d->in_tx)
 		return BW_OK;
-	bw_err e = db_exec(d, "ROLLBACK");
+	/* Cleanup after a failure: the failure's retry signal survives it. */
+	int keep = d->retryable;
+	bw_err e = d->ops->exec(d, "ROLLBACK");
+	d->retryable = keep;
 	d->in_tx = 0;
 	if (e != BW_OK)
 		d->broken = 1; /* state unknown: never hand this connection out again */
 	return e;
-}
-
-/* Interim: db-foundations classifies MariaDB 1213/1205 and SQLite BUSY. */
-int
-db_retryable(const db *d)
-{
-	(void)d;
-	return 0;
 }
 
 int
@@ -300,44 +444,25 @@ db_exec_params(db *d, const char *sql, const char *const *params)
 
 /* --- dialect ------------------------------------------------------------ */
 
-struct growbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-gb_put(struct growbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
+/* Longest SQL the dialect writes: far above any schema, far below harm. */
+#define DB_DIALECT_MAX ((size_t)1 << 20)
 
 char *
 db_dialect_sql(enum db_driver drv, const char *in)
 {
-	struct growbuf b = {0};
+	struct buf b;
+	char *out = NULL;
 	int my = drv == DB_MARIADB;
+	buf_init(&b, DB_DIALECT_MAX);
 	const char *p = in;
 	while (*p) {
 		const char *at = strchr(p, '@');
 		if (at == NULL) {
-			if (gb_put(&b, p, strlen(p)) != 0)
+			if (buf_append_str(&b, p) != BW_OK)
 				goto fail;
 			break;
 		}
-		if (gb_put(&b, p, (size_t)(at - p)) != 0)
+		if (buf_append(&b, p, (size_t)(at - p)) != BW_OK)
 			goto fail;
 		const char *rep = NULL;
 		char tmp[64];
@@ -369,14 +494,14 @@ db_dialect_sql(enum db_driver drv, const char *in)
 		} else {
 			goto fail;
 		}
-		if (gb_put(&b, rep, strlen(rep)) != 0)
+		if (buf_append_str(&b, rep) != BW_OK)
 			goto fail;
 		p = at + used;
 	}
-	if (b.p == NULL && gb_put(&b, "", 0) != 0)
+	if (buf_take(&b, &out, NULL) != BW_OK)
 		goto fail;
-	return b.p;
+	return out;
 fail:
-	free(b.p);
+	buf_free(&b);
 	return NULL;
 }

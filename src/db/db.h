@@ -44,29 +44,66 @@ enum db_driver db_driver_of(const db *d);
 const char *db_errmsg(const db *d);
 /* True once the connection has failed in a way that makes it unusable. */
 int db_broken(const db *d);
-/*
- * 1 when the last failure on d was a deadlock or a write conflict that
- * running the transaction again can cure, else 0.
- */
-int db_retryable(const db *d);
 
 /* Run SQL without parameters (schema, transactions). */
 bw_err db_exec(db *d, const char *sql) BW_MUST_USE;
 
 bw_err db_prepare(db *d, const char *sql, db_stmt **out) BW_MUST_USE;
 /*
- * Like db_prepare() for SQL that is a compiled-in constant and run often on
- * the same connection (per-request queries): the statement is kept with the
- * connection and reused. Give it back with db_done(), never db_finalize().
+ * Like db_prepare() for SQL run often on the same connection (per-request
+ * queries): the statement is kept with the connection and reused. The key
+ * is the SQL text (a copy is kept), so equal text from anywhere shares one
+ * statement. The cache holds 64 statements; when it is full the least
+ * recently used one not in use is finalized to make room, and when all are
+ * in use the statement is prepared uncached (db_done() finalizes it). Give
+ * it back with db_done(); db_finalize() also works and drops it from the
+ * cache. Same errors as db_prepare().
  */
 bw_err db_prepare_cached(db *d, const char *sql, db_stmt **out) BW_MUST_USE;
-/* Reset a cached statement for its next use (or finalize an uncached one). */
+/* Reset a cached statement for its next use (or finalize an uncached one); accepts NULL. */
 void db_done(db_stmt *s);
+/* Statements held in d's cache now (for tests and metrics). */
+size_t db_cached(const db *d);
 /* Parameters are 1-based; values are copied. */
 bw_err db_bind_int(db_stmt *s, int idx, int64_t v) BW_MUST_USE;
 bw_err db_bind_text(db_stmt *s, int idx, const char *v) BW_MUST_USE;
 bw_err db_bind_blob(db_stmt *s, int idx, const void *v, size_t n) BW_MUST_USE;
 bw_err db_bind_null(db_stmt *s, int idx) BW_MUST_USE;
+
+/*
+ * A typed parameter, so that no value is ever formatted into text to be
+ * bound: build them with DB_INT(v), DB_TEXT(s) (NULL binds SQL NULL),
+ * DB_BLOB(p, n) and DB_NULL.
+ */
+enum db_arg_type { DB_ARG_NULL, DB_ARG_INT, DB_ARG_TEXT, DB_ARG_BLOB };
+struct db_arg {
+	int type; /* enum db_arg_type */
+	int64_t i;
+	const char *s;
+	const void *p;
+	size_t n;
+};
+#define DB_INT(v) ((struct db_arg){.type = DB_ARG_INT, .i = (v)})
+#define DB_TEXT(v) ((struct db_arg){.type = DB_ARG_TEXT, .s = (v)})
+#define DB_BLOB(v, len) ((struct db_arg){.type = DB_ARG_BLOB, .p = (v), .n = (len)})
+#define DB_NULL ((struct db_arg){.type = DB_ARG_NULL})
+/* An array of args and its length, as two function arguments (at least one arg). */
+#define DB_ARGS(...)                                \
+	(const struct db_arg[]){__VA_ARGS__},       \
+	    sizeof((const struct db_arg[]){__VA_ARGS__}) / sizeof(struct db_arg)
+
+/* Bind args[0..n-1] to parameters 1..n; the first bind error. */
+bw_err db_bind_args(db_stmt *s, const struct db_arg *args, size_t n) BW_MUST_USE;
+#define DB_BIND(s, ...) db_bind_args((s), DB_ARGS(__VA_ARGS__))
+/*
+ * Prepare sql through the statement cache (db_prepare_cached: the key is
+ * the text, so this is right for compiled-in SQL and harmless for the odd
+ * one-off, which the LRU soon evicts), bind the n args, step to the end
+ * (rows are discarded) and give the statement back. db_step()'s errors.
+ */
+bw_err db_run(db *d, const char *sql, const struct db_arg *args, size_t n) BW_MUST_USE;
+/* db_run with the args counted: DB_RUN(d, sql, DB_INT(id), DB_TEXT(s)). */
+#define DB_RUN(d, sql, ...) db_run((d), (sql), DB_ARGS(__VA_ARGS__))
 /*
  * Execute (first call) and advance. *row is 1 while a row is available.
  * Unique-key violations are BW_ERR_CONFLICT, refused privileges
@@ -89,6 +126,18 @@ bw_err db_begin(db *d) BW_MUST_USE;
 bw_err db_commit(db *d) BW_MUST_USE;
 bw_err db_rollback(db *d);
 int db_in_tx(const db *d);
+/*
+ * 1 when the last call on d that ran SQL (db_exec, db_prepare*, db_step,
+ * db_run, db_begin, db_commit, db_ping) failed in a way a retry of the
+ * whole transaction can cure: on MariaDB a deadlock (1213, also what Galera
+ * raises at COMMIT when certification fails) or a lock wait timeout
+ * (1205); on SQLite SQLITE_BUSY or SQLITE_LOCKED. 0 after such a call
+ * succeeds or fails otherwise. The failing call returns its usual error
+ * (BW_ERR_UNAVAILABLE for these); this is the extra signal. db_rollback,
+ * db_done, db_finalize, db_reset and the binds leave it as it is, so it
+ * can be asked after cleaning up: fail, db_rollback, then db_retryable.
+ */
+int db_retryable(const db *d);
 /* Round trip to the server (or a trivial query on SQLite). */
 bw_err db_ping(db *d) BW_MUST_USE;
 
@@ -101,54 +150,16 @@ bw_err db_ping(db *d) BW_MUST_USE;
  *   @TEXT    long text
  *   @BLOB    binary
  *   @OPTS    table options (engine, charset) after CREATE TABLE (...)
- * Returns a malloc'd string or NULL on bad input/OOM.
+ * Returns a malloc'd string, or NULL on bad input, out of memory or past
+ * 1 MiB of output.
  */
 char *db_dialect_sql(enum db_driver drv, const char *portable);
 
-/* Convenience: prepare, bind text params (NULL-terminated list), step to done. */
+/*
+ * Old convenience: prepare, bind text params (NULL-terminated list), step
+ * to done. Use db_run/DB_RUN in new code; this goes once its last callers
+ * are converted.
+ */
 bw_err db_exec_params(db *d, const char *sql, const char *const *params) BW_MUST_USE;
-
-/* --- driver vtable (db.c dispatches; each backend fills one) ------------ */
-struct db_ops {
-	bw_err (*open)(const struct db_params *, db *, char *, size_t);
-	void (*close)(db *);
-	bw_err (*exec)(db *, const char *);
-	bw_err (*prepare)(db *, const char *, db_stmt *);
-	bw_err (*bind)(db_stmt *, int, int type, int64_t, const void *, size_t);
-	bw_err (*step)(db_stmt *, int *);
-	int (*col_null)(db_stmt *, int);
-	int64_t (*col_int)(db_stmt *, int);
-	const void *(*col_bytes)(db_stmt *, int, size_t *);
-	int64_t (*changes)(db_stmt *);
-	int64_t (*last_id)(db_stmt *);
-	bw_err (*reset)(db_stmt *);
-	void (*finalize)(db_stmt *);
-};
-
-enum { DB_BIND_NULL, DB_BIND_INT, DB_BIND_TEXT, DB_BIND_BLOB };
-
-#define DB_STMT_CACHE 64
-
-struct db {
-	const struct db_ops *ops;
-	enum db_driver driver;
-	void *impl;
-	int in_tx;
-	int broken;
-	char err[512];
-	struct {
-		const char *sql; /* compared by address: compiled-in SQL only */
-		db_stmt *st;
-		int busy;
-	} cache[DB_STMT_CACHE];
-};
-
-struct db_stmt {
-	db *conn;
-	void *impl;
-};
-
-extern const struct db_ops db_sqlite_ops;
-extern const struct db_ops db_mariadb_ops;
 
 #endif

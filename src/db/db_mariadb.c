@@ -5,7 +5,7 @@
  * text or bytes into a buffer grown to fit, so no value is ever truncated.
  * LOAD DATA LOCAL and multi-statements are off.
  */
-#include "db.h"
+#include "db_int.h"
 
 #include <errno.h>
 #include <mysql.h>
@@ -49,6 +49,12 @@ static bw_err
 my_map(db *d, unsigned no, const char *msg)
 {
 	snprintf(d->err, sizeof(d->err), "mariadb %u: %s", no, msg);
+	/*
+	 * InnoDB chose this transaction as a deadlock's victim (Galera raises
+	 * the same at COMMIT when certification fails), or a row lock was not
+	 * granted in time: running the transaction again can succeed.
+	 */
+	d->retryable = no == ER_LOCK_DEADLOCK || no == ER_LOCK_WAIT_TIMEOUT;
 	switch (no) {
 	case ER_DUP_ENTRY:
 	case ER_DUP_KEY:

@@ -4,7 +4,7 @@
  * extension loading are refused by an authorizer and by limits, so SQL on
  * one tenant's file cannot reach another tenant's file.
  */
-#include "db.h"
+#include "db_int.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,6 +27,8 @@ static bw_err
 sq_error(db *d, int rc)
 {
 	snprintf(d->err, sizeof(d->err), "sqlite: %s", d->impl ? sqlite3_errmsg(sq(d)) : sqlite3_errstr(rc));
+	/* Another connection's lock (past the busy timeout, or a stale WAL snapshot). */
+	d->retryable = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 	switch (rc & 0xff) {
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -14,25 +14,15 @@ csv_put(struct csv *c, const char *s, size_t n)
 {
 	if (c->failed)
 		return;
-	if (n > CSV_MAX - c->len) {
+	/* A zeroed struct csv (how callers start one) gets its maximum here. */
+	if (c->buf.p == NULL && c->buf.max == 0)
+		buf_init(&c->buf, CSV_MAX);
+	if (buf_append(&c->buf, s, n) != BW_OK) {
 		c->failed = 1;
 		return;
 	}
-	if (c->len + n + 1 > c->cap) {
-		size_t nc = c->cap ? c->cap : 4096;
-		while (nc < c->len + n + 1)
-			nc *= 2;
-		char *nb = realloc(c->b, nc);
-		if (nb == NULL) {
-			c->failed = 1;
-			return;
-		}
-		c->b = nb;
-		c->cap = nc;
-	}
-	memcpy(c->b + c->len, s, n);
-	c->len += n;
-	c->b[c->len] = '\0';
+	c->b = c->buf.p;
+	c->len = buf_len(&c->buf);
 }
 
 void
@@ -75,4 +65,18 @@ void
 csv_end_line(struct csv *c)
 {
 	csv_put(c, "\r\n", 2);
+}
+
+bw_err
+csv_take(struct csv *c, char **out, size_t *len)
+{
+	c->b = NULL;
+	c->len = 0;
+	if (c->failed) {
+		buf_free(&c->buf);
+		*out = NULL;
+		*len = 0;
+		return BW_ERR_TOO_LARGE;
+	}
+	return buf_take(&c->buf, out, len);
 }

@@ -268,15 +268,29 @@ bw_err http_query_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
 
 /* --- csv.c: exports ------------------------------------------------------ */
 #define CSV_MAX ((size_t)256 * 1024 * 1024)
+/*
+ * Start from struct csv c = {0}. The text is held in buf (maximum CSV_MAX);
+ * b and len mirror it for the callers written before buf: the caller owns
+ * b after the last put and hands it to response_raw() or frees it. New
+ * code takes the text with csv_take() instead and never touches b.
+ */
 struct csv {
-	char *b; /* malloc'd; hand it to response_raw() or free it */
-	size_t len, cap;
+	char *b;    /* buf's bytes; NULL while empty */
+	size_t len; /* buf's length */
 	int failed; /* out of memory or past CSV_MAX: the rest was dropped */
+	struct buf buf;
 };
 void csv_put(struct csv *c, const char *s, size_t n);
 /* One quoted cell (strings, numbers, booleans; objects as JSON text), comma first unless first. */
 void csv_cell(struct csv *c, json_t *v, int first);
 void csv_end_line(struct csv *c);
+/*
+ * Move the text out: *out malloc'd (caller frees or hands it to
+ * response_raw()), *len its length; c is left empty. BW_ERR_TOO_LARGE
+ * (nothing moved, c freed) when the export failed, BW_ERR_NOMEM when an
+ * empty export cannot allocate its "".
+ */
+bw_err csv_take(struct csv *c, char **out, size_t *len) BW_MUST_USE;
 
 /* --- ratelimit.c ------------------------------------------------------ */
 struct ratelimit;

@@ -18,24 +18,18 @@ keys_tenant_new(struct tenancy *t, const char *slug, int64_t run_id, uint32_t *i
 {
 	db *c = tenancy_control(t);
 	bw_err e;
-	char idtxt[24], now[24];
 	if ((e = db_begin(c)) != BW_OK)
 		goto fail;
 	if ((e = keyring_dek_create(tenancy_keyring(t), c, slug, run_id, id)) != BW_OK)
 		goto fail;
-	snprintf(idtxt, sizeof(idtxt), "%u", *id);
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	const char *retire[] = {now, slug, NULL};
-	const char *activate[] = {idtxt, NULL};
-	const char *point[] = {idtxt, slug, NULL};
-	if ((e = db_exec_params(c,
-				"UPDATE data_keys SET state = 'retired', retired_at = ? WHERE tenant_slug"
-				" = ? AND state = 'active'",
-				retire)) != BW_OK ||
-	    (e = db_exec_params(c, "UPDATE data_keys SET state = 'active' WHERE id = ?", activate)) !=
+	if ((e = DB_RUN(c,
+			"UPDATE data_keys SET state = 'retired', retired_at = ? WHERE tenant_slug"
+			" = ? AND state = 'active'",
+			DB_INT(time(NULL)), DB_TEXT(slug))) != BW_OK ||
+	    (e = DB_RUN(c, "UPDATE data_keys SET state = 'active' WHERE id = ?", DB_INT(*id))) !=
 		BW_OK ||
-	    (e = db_exec_params(c, "UPDATE tenants SET active_key_id = ? WHERE slug = ?", point)) !=
-		BW_OK ||
+	    (e = DB_RUN(c, "UPDATE tenants SET active_key_id = ? WHERE slug = ?", DB_INT(*id),
+			DB_TEXT(slug))) != BW_OK ||
 	    (e = tenancy_bump_registry(t)) != BW_OK)
 		goto fail;
 	if ((e = db_commit(c)) != BW_OK)
@@ -50,10 +44,9 @@ fail:
 bw_err
 keys_tenant_destroy(struct tenancy *t, const char *slug)
 {
-	const char *params[] = {slug, NULL};
 	/* The wrapped keys are the only way to the tenant's sealed values. */
-	bw_err e = db_exec_params(tenancy_control(t), "DELETE FROM data_keys WHERE tenant_slug = ?",
-				  params);
+	bw_err e = DB_RUN(tenancy_control(t), "DELETE FROM data_keys WHERE tenant_slug = ?",
+			  DB_TEXT(slug));
 	keyring_forget_tenant(tenancy_keyring(t), slug);
 	return e;
 }
@@ -321,15 +314,10 @@ keys_run_start(db *c, const char *kind, const char *actor, int64_t reverts, int6
 static bw_err
 keys_run_finish(db *c, int64_t id, int64_t fields)
 {
-	char a[24], b[24], d[24];
-	snprintf(a, sizeof(a), "%lld", (long long)keys_now());
-	snprintf(b, sizeof(b), "%lld", (long long)fields);
-	snprintf(d, sizeof(d), "%lld", (long long)id);
-	const char *p[] = {a, b, d, NULL};
-	return db_exec_params(c,
-			      "UPDATE key_rotation_runs SET state = 'done', finished_at = ?,"
-			      " fields_done = fields_done + ? WHERE id = ?",
-			      p);
+	return DB_RUN(c,
+		      "UPDATE key_rotation_runs SET state = 'done', finished_at = ?,"
+		      " fields_done = fields_done + ? WHERE id = ?",
+		      DB_INT(keys_now()), DB_INT(fields), DB_INT(id));
 }
 
 /* Data keys not under the newest master key get re-wrapped under it. */
@@ -548,22 +536,17 @@ keys_rollback(struct tenancy *t, const char *actor, keys_progress_fn cb, void *u
 			goto out;
 		}
 		if (v[i].active_key_id != (uint32_t)prev) {
-			char a[24], b[24], now[24];
-			snprintf(a, sizeof(a), "%lld", (long long)prev);
-			snprintf(b, sizeof(b), "%lld", (long long)made);
-			snprintf(now, sizeof(now), "%lld", (long long)keys_now());
-			const char *p1[] = {now, b, NULL}, *p2[] = {a, NULL}, *p3[] = {a, v[i].slug, NULL};
 			if ((e = db_begin(c)) != BW_OK ||
-			    (e = db_exec_params(c,
-						"UPDATE data_keys SET state = 'retired', retired_at = ?"
-						" WHERE id = ?",
-						p1)) != BW_OK ||
-			    (e = db_exec_params(c,
-						"UPDATE data_keys SET state = 'active', retired_at = NULL"
-						" WHERE id = ?",
-						p2)) != BW_OK ||
-			    (e = db_exec_params(c, "UPDATE tenants SET active_key_id = ? WHERE slug = ?",
-						p3)) != BW_OK ||
+			    (e = DB_RUN(c,
+					"UPDATE data_keys SET state = 'retired', retired_at = ?"
+					" WHERE id = ?",
+					DB_INT(keys_now()), DB_INT(made))) != BW_OK ||
+			    (e = DB_RUN(c,
+					"UPDATE data_keys SET state = 'active', retired_at = NULL"
+					" WHERE id = ?",
+					DB_INT(prev))) != BW_OK ||
+			    (e = DB_RUN(c, "UPDATE tenants SET active_key_id = ? WHERE slug = ?",
+					DB_INT(prev), DB_TEXT(v[i].slug))) != BW_OK ||
 			    (e = tenancy_bump_registry(t)) != BW_OK || (e = db_commit(c)) != BW_OK) {
 				(void)db_rollback(c);
 				goto dberr;
@@ -575,12 +558,9 @@ keys_rollback(struct tenancy *t, const char *actor, keys_progress_fn cb, void *u
 			goto out;
 		rep->tenants++;
 	}
-	char rid[24];
-	snprintf(rid, sizeof(rid), "%lld", (long long)reverts);
-	const char *pr[] = {rid, NULL};
 	if ((e = keys_run_finish(c, run, rep->fields)) != BW_OK ||
-	    (e = db_exec_params(c, "UPDATE key_rotation_runs SET state = 'rolled_back' WHERE id = ?",
-				pr)) != BW_OK)
+	    (e = DB_RUN(c, "UPDATE key_rotation_runs SET state = 'rolled_back' WHERE id = ?",
+			DB_INT(reverts))) != BW_OK)
 		goto dberr;
 	snprintf(detail, sizeof(detail), "run %lld undid rotation %lld: %zu tenants, %lld values%s",
 		 (long long)run, (long long)reverts, rep->tenants, (long long)rep->fields,
@@ -684,14 +664,10 @@ keys_purge(struct tenancy *t, int64_t now, const char *actor, size_t *purged, ch
 				 secret, (long long)uses);
 			continue;
 		}
-		char id[24], ts[24];
-		snprintf(id, sizeof(id), "%u", due[i].id);
-		snprintf(ts, sizeof(ts), "%lld", (long long)now);
-		const char *p[] = {ts, id, NULL};
-		if ((e = db_exec_params(c,
-					"UPDATE data_keys SET wrapped = NULL, state = 'purged', purged_at = ?"
-					" WHERE id = ? AND state = 'retired'",
-					p)) != BW_OK)
+		if ((e = DB_RUN(c,
+				"UPDATE data_keys SET wrapped = NULL, state = 'purged', purged_at = ?"
+				" WHERE id = ? AND state = 'retired'",
+				DB_INT(now), DB_INT(due[i].id))) != BW_OK)
 			break;
 		snprintf(detail, sizeof(detail), "retired more than %d days ago",
 			 KEYS_RETENTION_SECONDS / 86400);
@@ -710,8 +686,9 @@ keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *e
 {
 	db *c = tenancy_control(t);
 	struct tenant *v = NULL;
-	size_t nt = 0, cap = 0, cnt = 0;
-	struct keys_status_row *r = NULL;
+	size_t nt = 0, cnt = 0;
+	struct keys_status_row *r = NULL, x;
+	struct buf b;
 	db_stmt *s;
 	int row;
 	*rows = NULL;
@@ -719,35 +696,37 @@ keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *e
 	bw_err e = tenant_list(t, &v, &nt, err, errlen);
 	if (e != BW_OK)
 		return e;
+	buf_init(&b, KEYS_STATUS_MAX * sizeof(x));
 	e = db_prepare(c,
 		       "SELECT id, tenant_slug, state, master_id, encryptions, created_at, retired_at,"
 		       " purged_at FROM data_keys ORDER BY tenant_slug, id",
 		       &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct keys_status_row *nr = realloc(r, cap * sizeof(*r));
-			if (nr == NULL) {
-				e = BW_ERR_NOMEM;
-				break;
-			}
-			r = nr;
-		}
-		struct keys_status_row *x = &r[cnt++];
-		memset(x, 0, sizeof(*x));
-		x->id = (uint32_t)db_col_int(s, 0);
-		snprintf(x->slug, sizeof(x->slug), "%s", db_col_text(s, 1));
-		snprintf(x->state, sizeof(x->state), "%s", db_col_text(s, 2));
-		x->master_id = (uint32_t)db_col_int(s, 3);
-		x->encryptions = db_col_int(s, 4);
-		x->created_at = db_col_int(s, 5);
-		x->retired_at = db_col_null(s, 6) ? 0 : db_col_int(s, 6);
-		x->purged_at = db_col_null(s, 7) ? 0 : db_col_int(s, 7);
+		memset(&x, 0, sizeof(x));
+		x.id = (uint32_t)db_col_int(s, 0);
+		snprintf(x.slug, sizeof(x.slug), "%s", db_col_text(s, 1));
+		snprintf(x.state, sizeof(x.state), "%s", db_col_text(s, 2));
+		x.master_id = (uint32_t)db_col_int(s, 3);
+		x.encryptions = db_col_int(s, 4);
+		x.created_at = db_col_int(s, 5);
+		x.retired_at = db_col_null(s, 6) ? 0 : db_col_int(s, 6);
+		x.purged_at = db_col_null(s, 7) ? 0 : db_col_int(s, 7);
+		if ((e = buf_append(&b, &x, sizeof(x))) != BW_OK)
+			break;
+		cnt++;
 	}
 	db_finalize(s);
+	if (e == BW_OK && cnt > 0) {
+		char *p;
+		if ((e = buf_take(&b, &p, NULL)) == BW_OK)
+			r = (struct keys_status_row *)(void *)p;
+	}
 	if (e != BW_OK) {
-		snprintf(err, errlen, "control database: %s", db_errmsg(c));
-		free(r);
+		if (cnt == KEYS_STATUS_MAX)
+			snprintf(err, errlen, "control database: more than %d data keys", KEYS_STATUS_MAX);
+		else
+			snprintf(err, errlen, "control database: %s", db_errmsg(c));
+		buf_free(&b);
 		free(v);
 		return e;
 	}

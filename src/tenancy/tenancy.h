@@ -68,7 +68,11 @@ bw_err tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errl
 /* Suspend or resume. */
 bw_err tenant_set_state(struct tenancy *t, const char *slug, enum tenant_state to, char *err,
 			size_t errlen) BW_MUST_USE;
-/* All tenants from the control database, ordered by slug; caller frees *out. */
+/*
+ * All tenants from the control database, ordered by slug; caller frees *out
+ * (NULL when there are none). BW_ERR_NOMEM past TENANT_LIST_MAX tenants.
+ */
+#define TENANT_LIST_MAX 100000
 bw_err tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err,
 		   size_t errlen) BW_MUST_USE;
 
@@ -208,7 +212,11 @@ struct keys_status_row {
 	int64_t encryptions, created_at, retired_at, purged_at;
 	int64_t fields; /* values sealed with it now; -1 if the tenant is unreachable */
 };
-/* Every data key with how many values it seals; caller frees *rows. */
+/*
+ * Every data key with how many values it seals; caller frees *rows.
+ * BW_ERR_NOMEM past KEYS_STATUS_MAX keys.
+ */
+#define KEYS_STATUS_MAX 1000000
 bw_err keys_status(struct tenancy *t, struct keys_status_row **rows, size_t *n, char *err,
 		   size_t errlen) BW_MUST_USE;
 

@@ -140,8 +140,7 @@ tenant_undo(struct tenancy *t, const struct tenant *tn, const struct prov *p)
 	if (p->keys && keys_tenant_destroy(t, tn->slug) != BW_OK)
 		log_error("undo: cannot destroy the data keys of %s: %s", tn->slug, db_errmsg(c));
 	if (p->row) {
-		const char *params[] = {tn->slug, NULL};
-		if (db_exec_params(c, "DELETE FROM tenants WHERE slug = ?", params) != BW_OK)
+		if (DB_RUN(c, "DELETE FROM tenants WHERE slug = ?", DB_TEXT(tn->slug)) != BW_OK)
 			log_error("undo: cannot remove registry row of %s: %s", tn->slug, db_errmsg(c));
 	}
 }
@@ -353,11 +352,9 @@ tenant_create(struct tenancy *t, const char *slug, const char *email, const char
 	p.keys = 1;
 	if ((e = keys_tenant_new(t, slug, 0, &kid, err, errlen)) != BW_OK)
 		goto undo;
-	const char *params[] = {slug, NULL};
-	if ((e = db_exec_params(c,
-				"UPDATE tenants SET state = 'active' WHERE slug = ? AND state = "
-				"'provisioning'",
-				params)) != BW_OK ||
+	if ((e = DB_RUN(c,
+			"UPDATE tenants SET state = 'active' WHERE slug = ? AND state = 'provisioning'",
+			DB_TEXT(slug))) != BW_OK ||
 	    (e = tenancy_bump_registry(t)) != BW_OK) {
 		snprintf(err, errlen, "activating the tenant: %s", db_errmsg(c));
 		goto undo;
@@ -398,7 +395,6 @@ tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen)
 	struct tenant tn;
 	struct prov p;
 	db *c = tenancy_control(t);
-	const char *params[] = {slug, NULL};
 	const char *why;
 	bw_err e;
 
@@ -412,7 +408,7 @@ tenant_delete(struct tenancy *t, const char *slug, char *err, size_t errlen)
 		return e;
 	}
 	/* Stop serving it first, everywhere, then destroy. */
-	if ((e = db_exec_params(c, "UPDATE tenants SET state = 'deleting' WHERE slug = ?", params)) !=
+	if ((e = DB_RUN(c, "UPDATE tenants SET state = 'deleting' WHERE slug = ?", DB_TEXT(slug))) !=
 		BW_OK ||
 	    (e = tenancy_bump_registry(t)) != BW_OK) {
 		snprintf(err, errlen, "marking tenant '%s' for deletion: %s", slug, db_errmsg(c));
@@ -477,52 +473,55 @@ tenant_list(struct tenancy *t, struct tenant **out, size_t *n, char *err, size_t
 	db *c = tenancy_control(t);
 	db_stmt *s;
 	int row;
-	size_t cap = 0, cnt = 0;
-	struct tenant *v = NULL;
+	size_t cnt = 0;
+	struct buf b;
+	struct tenant tn;
 	*out = NULL;
 	*n = 0;
+	buf_init(&b, TENANT_LIST_MAX * sizeof(tn));
 	bw_err e = db_prepare(c,
 			      "SELECT t.id, t.slug, t.state, p.name, t.db_name, t.db_user, t.created_at,"
 			      " t.active_key_id, t.db_secret, t.db_secret_master"
 			      " FROM tenants t JOIN plans p ON p.id = t.plan_id ORDER BY t.slug",
 			      &s);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct tenant *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				e = BW_ERR_NOMEM;
-				break;
-			}
-			v = nv;
-		}
-		struct tenant *tn = &v[cnt];
-		memset(tn, 0, sizeof(*tn));
-		tn->id = db_col_int(s, 0);
-		snprintf(tn->slug, sizeof(tn->slug), "%s", db_col_text(s, 1));
-		if (tenant_state_parse(db_col_text(s, 2), &tn->state) != BW_OK)
-			tn->state = TENANT_PROVISIONING;
-		snprintf(tn->plan, sizeof(tn->plan), "%s", db_col_text(s, 3));
-		snprintf(tn->db_name, sizeof(tn->db_name), "%s", db_col_text(s, 4));
-		snprintf(tn->db_user, sizeof(tn->db_user), "%s", db_col_text(s, 5));
-		tn->created_at = db_col_int(s, 6);
-		tn->active_key_id = (uint32_t)db_col_int(s, 7);
+		memset(&tn, 0, sizeof(tn));
+		tn.id = db_col_int(s, 0);
+		snprintf(tn.slug, sizeof(tn.slug), "%s", db_col_text(s, 1));
+		if (tenant_state_parse(db_col_text(s, 2), &tn.state) != BW_OK)
+			tn.state = TENANT_PROVISIONING;
+		snprintf(tn.plan, sizeof(tn.plan), "%s", db_col_text(s, 3));
+		snprintf(tn.db_name, sizeof(tn.db_name), "%s", db_col_text(s, 4));
+		snprintf(tn.db_user, sizeof(tn.db_user), "%s", db_col_text(s, 5));
+		tn.created_at = db_col_int(s, 6);
+		tn.active_key_id = (uint32_t)db_col_int(s, 7);
 		size_t wl = 0;
 		const void *w = db_col_blob(s, 8, &wl);
-		if (w != NULL && wl <= sizeof(tn->db_secret)) {
-			memcpy(tn->db_secret, w, wl);
-			tn->db_secret_len = wl;
+		if (w != NULL && wl <= sizeof(tn.db_secret)) {
+			memcpy(tn.db_secret, w, wl);
+			tn.db_secret_len = wl;
 		}
-		tn->db_secret_master = (uint32_t)db_col_int(s, 9);
+		tn.db_secret_master = (uint32_t)db_col_int(s, 9);
+		if ((e = buf_append(&b, &tn, sizeof(tn))) != BW_OK)
+			break;
 		cnt++;
 	}
 	db_finalize(s);
 	if (e != BW_OK) {
-		free(v);
-		snprintf(err, errlen, "listing tenants: %s", db_errmsg(c));
+		buf_free(&b);
+		if (cnt == TENANT_LIST_MAX)
+			snprintf(err, errlen, "listing tenants: more than %d", TENANT_LIST_MAX);
+		else
+			snprintf(err, errlen, "listing tenants: %s", db_errmsg(c));
 		return e;
 	}
-	*out = v;
+	/* None is NULL, as before (the registry reloads until there is one). */
+	if (cnt > 0) {
+		char *p;
+		if ((e = buf_take(&b, &p, NULL)) != BW_OK)
+			return e;
+		*out = (struct tenant *)(void *)p;
+	}
 	*n = cnt;
 	return BW_OK;
 }

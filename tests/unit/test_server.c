@@ -138,7 +138,7 @@ teardown(void **state)
 	return unit_rmtree(dir);
 }
 
-struct buf {
+struct reply_buf {
 	char data[8192];
 	size_t len;
 };
@@ -146,7 +146,7 @@ struct buf {
 static size_t
 collect(char *p, size_t sz, size_t n, void *ud)
 {
-	struct buf *b = ud;
+	struct reply_buf *b = ud;
 	size_t k = sz * n;
 	if (k > sizeof(b->data) - 1 - b->len)
 		k = sizeof(b->data) - 1 - b->len;
@@ -175,7 +175,7 @@ chunked_read(char *p, size_t sz, size_t n, void *ud)
 /* One request; returns the curl result, fills status and body. */
 static CURLcode
 req(const char *method, const char *path, const char *body, long chunked_len, long tls12,
-    long *status, struct buf *out)
+    long *status, struct reply_buf *out)
 {
 	char url[256];
 	struct curl_slist *h = NULL;
@@ -216,7 +216,7 @@ test_body_within_limit_reaches_handler(void **state)
 {
 	(void)state;
 	long st;
-	struct buf b;
+	struct reply_buf b;
 	assert_int_equal(req("POST", "/echo", "{\"a\":1}", 0, 0, &st, &b), CURLE_OK);
 	assert_int_equal(st, 200);
 	assert_non_null(strstr(b.data, "\"len\":7"));
@@ -233,7 +233,7 @@ test_body_over_route_limit(void **state)
 {
 	(void)state;
 	long st;
-	struct buf b;
+	struct reply_buf b;
 	char big[66];
 	memset(big, 'x', 65);
 	big[65] = '\0';
@@ -253,7 +253,7 @@ test_params_and_headers(void **state)
 {
 	(void)state;
 	long st;
-	struct buf b;
+	struct reply_buf b;
 	assert_int_equal(req("GET", "/items/a%20b%C3%A9", NULL, 0, 0, &st, &b), CURLE_OK);
 	assert_int_equal(st, 200);
 	assert_string_equal(b.data, "{\"id\":\"a b\xc3\xa9\"}");
@@ -268,7 +268,7 @@ test_handler_errors(void **state)
 {
 	(void)state;
 	long st;
-	struct buf b;
+	struct reply_buf b;
 	assert_int_equal(req("GET", "/noreply", NULL, 0, 0, &st, &b), CURLE_OK);
 	assert_int_equal(st, 500);
 	assert_non_null(strstr(b.data, "internal_error"));
@@ -297,7 +297,7 @@ test_tls12_refused(void **state)
 {
 	(void)state;
 	long st;
-	struct buf b;
+	struct reply_buf b;
 	CURLcode rc = req("GET", "/items/1", NULL, 0, 1, &st, &b);
 	assert_int_not_equal(rc, CURLE_OK);
 	assert_int_equal(st, 0);
