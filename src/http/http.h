@@ -102,10 +102,9 @@ struct http_req {
 	const char *param_value[ROUTE_MAX_PARAMS]; /* decoded */
 	unsigned allow;                            /* on 405: the methods that exist */
 
-	/* request body, bounded by body_limit; wiped before it is freed */
+	/* request body: Content-Length bytes (at most body_limit) and a NUL; wiped before it is freed */
 	char *body;
 	size_t body_len, body_cap, body_limit;
-	int body_overflow;
 
 	/* the unit of work: tenant, database, actor, error sink */
 	struct op op;

@@ -324,23 +324,16 @@ server_respond(struct server *s, struct http_req *r)
 	return ret;
 }
 
+/*
+ * The body goes into the buffer the pipeline sized from Content-Length
+ * (pipeline_admit): one allocation, never grown, so no copy of a password
+ * is left behind in memory realloc() gave back.
+ */
 static bw_err
 server_body_append(struct server *s, struct http_req *r, const char *data, size_t n)
 {
-	if (n > r->body_limit - r->body_len)
+	if (r->body == NULL || n > r->body_cap - 1 - r->body_len)
 		return BW_ERR_TOO_LARGE;
-	if (r->body_len + n + 1 > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 4096;
-		while (cap < r->body_len + n + 1)
-			cap *= 2;
-		if (cap > r->body_limit + 1)
-			cap = r->body_limit + 1;
-		char *nb = realloc(r->body, cap);
-		if (nb == NULL)
-			return BW_ERR_NOMEM;
-		r->body = nb;
-		r->body_cap = cap;
-	}
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
 	r->body[r->body_len] = '\0';

@@ -7,6 +7,8 @@
  */
 #include "unit.h"
 
+#include <pthread.h>
+
 #include "audit/audit.h"
 #include "dbenv.h"
 #include "modules/module.h"
@@ -262,6 +264,107 @@ test_one_unlock(void **state)
 	verify_chain(f, audit + 1);
 }
 
+/* --- the transaction runner ---------------------------------------------- */
+
+struct probe {
+	struct fx *f;
+	db *d;
+	struct op op;
+	int first, second; /* the rows it locks, in this order */
+	int attempts;
+	pthread_barrier_t *both_hold_one;
+	bw_err e;
+};
+
+static bw_err
+probe_bump(db *d, int id)
+{
+	return DB_RUN(d, "UPDATE tx_probe SET n = n + 1 WHERE id = ?", DB_INT(id));
+}
+
+/* Each run adds one to both rows; the first run waits until the other holds its first row. */
+static bw_err
+probe_tx(struct op *op, void *arg)
+{
+	struct probe *p = arg;
+	bw_err e = probe_bump(op->d, p->first);
+	if (p->attempts++ == 0)
+		pthread_barrier_wait(p->both_hold_one);
+	if (e == BW_OK)
+		e = probe_bump(op->d, p->second);
+	return e;
+}
+
+static void *
+probe_run(void *arg)
+{
+	struct probe *p = arg;
+	p->e = op_tx(&p->op, probe_tx, p);
+	return NULL;
+}
+
+/*
+ * Two transactions lock two rows in opposite orders: MariaDB kills one
+ * (1213, deadlock) and op_tx runs it again, so both succeed and each adds
+ * to each row exactly once.
+ */
+static void
+test_tx_retries_a_deadlock(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	char err[256];
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	assert_int_equal(db_exec(f->d, "CREATE TABLE tx_probe (id INT PRIMARY KEY, n INT NOT NULL)"),
+			 BW_OK);
+	assert_int_equal(db_exec(f->d, "INSERT INTO tx_probe VALUES (1, 0), (2, 0)"), BW_OK);
+	struct probe p[2] = {{.f = f, .first = 1, .second = 2}, {.f = f, .first = 2, .second = 1}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		p[i].both_hold_one = &bar;
+		if (tenancy_connect_tenant(f->t, &f->tn, 0, &p[i].d, err, sizeof(err)) != BW_OK)
+			fail_msg("connect: %s", err);
+		struct actor a = op_system("tx probe");
+		op_init(&p[i].op, f->pool, &f->cfg, f->t, &f->tn, p[i].d, &a);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, probe_run, &p[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(p[0].e, BW_OK);
+	assert_int_equal(p[1].e, BW_OK);
+	assert_int_equal(p[0].attempts + p[1].attempts, 3); /* one of them ran twice */
+	assert_int_equal(count(f, "SELECT n FROM tx_probe WHERE id = ?", 1), 2);
+	assert_int_equal(count(f, "SELECT n FROM tx_probe WHERE id = ?", 2), 2);
+	for (int i = 0; i < 2; i++)
+		db_close(p[i].d);
+	pthread_barrier_destroy(&bar);
+}
+
+static bw_err
+failing_tx(struct op *op, void *arg)
+{
+	int *runs = arg;
+	(*runs)++;
+	bw_err e = DB_RUN(op->d, "UPDATE users SET failed_logins = 77");
+	return e != BW_OK ? e : op_fail(op, BW_ERR_CONFLICT, "refused on purpose");
+}
+
+/* Any other failure: rolled back, not run again, the error and its message returned. */
+static void
+test_tx_rolls_back_a_refusal(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	int runs = 0;
+	assert_int_equal(op_tx(&f->op, failing_tx, &runs), BW_ERR_CONFLICT);
+	assert_int_equal(runs, 1);
+	assert_string_equal(f->op.err_msg, "refused on purpose");
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM users WHERE failed_logins = 77", 0), 0);
+	assert_int_equal(db_in_tx(f->d), 0);
+}
+
 int
 main(void)
 {
@@ -273,6 +376,9 @@ main(void)
 		BOTH(test_refused_change_leaves_nothing),
 		BOTH(test_delete_and_action),
 		BOTH(test_one_unlock),
+		/* SQLite's BEGIN IMMEDIATE serialises writers: no deadlock to cure there. */
+		cmocka_unit_test_setup_teardown(test_tx_retries_a_deadlock, open_mariadb, close_fx),
+		BOTH(test_tx_rolls_back_a_refusal),
 	};
 	return cmocka_run_group_tests_name("ops", tests, group_setup, group_teardown);
 }
