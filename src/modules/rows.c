@@ -492,6 +492,18 @@ engine_run_reset(struct engine_run *r)
 	r->out = NULL;
 }
 
+/* The end of a run: on success out is its result, else it is dropped. */
+static bw_err
+engine_run_keep(struct engine_run *r, bw_err e, json_t *out)
+{
+	if (e != BW_OK) {
+		json_decref(out);
+		return e;
+	}
+	r->out = out;
+	return BW_OK;
+}
+
 static bw_err
 engine_run(struct op *op, op_tx_fn fn, struct engine_run *r, json_t **out)
 {
@@ -548,12 +560,7 @@ engine_create_tx(struct op *op, void *arg)
 	json_decref(ctx.effects);
 	json_decref(input);
 	json_decref(after);
-	if (e != BW_OK) {
-		json_decref(row);
-		return e;
-	}
-	r->out = row;
-	return BW_OK;
+	return engine_run_keep(r, e, row);
 }
 
 bw_err
@@ -598,12 +605,7 @@ engine_update_tx(struct op *op, void *arg)
 	json_decref(before);
 	json_decref(b);
 	json_decref(a);
-	if (e != BW_OK) {
-		json_decref(row);
-		return e;
-	}
-	r->out = row;
-	return BW_OK;
+	return engine_run_keep(r, e, row);
 }
 
 bw_err
@@ -695,12 +697,7 @@ engine_act_tx(struct op *op, void *arg)
 	json_decref(after);
 	json_decref(b);
 	json_decref(c);
-	if (e != BW_OK) {
-		json_decref(reply);
-		return e;
-	}
-	r->out = reply;
-	return BW_OK;
+	return engine_run_keep(r, e, reply);
 }
 
 bw_err
