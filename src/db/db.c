@@ -95,30 +95,50 @@ db_retryable(const db *d)
  * Calls that run SQL start from "not retryable"; when they fail the
  * driver's error mapping says whether a retry could cure it.
  */
-static void
+static bw_err
 db_track(db *d)
 {
+	if (d->in_tx && d->tx_aborted) {
+		d->retryable = 1; /* still: the transaction is to be run again */
+		snprintf(d->err, sizeof(d->err), "the transaction was aborted (deadlock or lock "
+						 "timeout); roll it back");
+		return BW_ERR_UNAVAILABLE;
+	}
 	d->retryable = 0;
+	return BW_OK;
+}
+
+/* After a call that ran SQL: a retryable failure inside a transaction aborts it. */
+static bw_err
+db_tracked(db *d, bw_err e)
+{
+	if (e != BW_OK && d->in_tx && d->retryable)
+		d->tx_aborted = 1;
+	return e;
 }
 
 bw_err
 db_exec(db *d, const char *sql)
 {
-	db_track(d);
-	return d->ops->exec(d, sql);
+	bw_err e = db_track(d);
+	if (e != BW_OK)
+		return e;
+	return db_tracked(d, d->ops->exec(d, sql));
 }
 
 bw_err
 db_prepare(db *d, const char *sql, db_stmt **out)
 {
 	*out = NULL;
-	db_track(d);
+	bw_err e0 = db_track(d);
+	if (e0 != BW_OK)
+		return e0;
 	db_stmt *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return BW_ERR_NOMEM;
 	s->conn = d;
 	s->slot = -1;
-	bw_err e = d->ops->prepare(d, sql, s);
+	bw_err e = db_tracked(d, d->ops->prepare(d, sql, s));
 	if (e != BW_OK) {
 		free(s);
 		return e;
@@ -148,7 +168,9 @@ db_prepare_cached(db *d, const char *sql, db_stmt **out)
 	size_t len;
 	uint64_t h = db_sql_hash(sql, &len);
 	*out = NULL;
-	db_track(d);
+	bw_err e0 = db_track(d);
+	if (e0 != BW_OK)
+		return e0;
 	for (size_t i = 0; i < DB_STMT_CACHE; i++) {
 		struct db_cache_entry *c = &d->cache[i];
 		if (c->st == NULL) {
@@ -304,8 +326,12 @@ db_run(db *d, const char *sql, const struct db_arg *args, size_t n)
 bw_err
 db_step(db_stmt *s, int *row)
 {
-	db_track(s->conn);
-	return s->conn->ops->step(s, row);
+	bw_err e = db_track(s->conn);
+	if (e != BW_OK) {
+		*row = 0;
+		return e;
+	}
+	return db_tracked(s->conn, s->conn->ops->step(s, row));
 }
 
 int
@@ -375,6 +401,7 @@ db_begin(db *d)
 	if (d->in_tx)
 		return BW_ERR_INTERNAL;
 	/* IMMEDIATE takes SQLite's write lock up front: no upgrade deadlock later. */
+	d->tx_aborted = 0;
 	bw_err e = db_exec(d, d->driver == DB_SQLITE ? "BEGIN IMMEDIATE" : "START TRANSACTION");
 	if (e == BW_OK)
 		d->in_tx = 1;
@@ -402,6 +429,7 @@ db_rollback(db *d)
 	bw_err e = d->ops->exec(d, "ROLLBACK");
 	d->retryable = keep;
 	d->in_tx = 0;
+	d->tx_aborted = 0;
 	if (e != BW_OK)
 		d->broken = 1; /* state unknown: never hand this connection out again */
 	return e;

@@ -51,6 +51,13 @@ struct db {
 	 * clears it when a call that runs SQL starts (see db_retryable()).
 	 */
 	int retryable;
+	/*
+	 * Set when a statement inside a transaction failed retryably: MariaDB
+	 * has then rolled the whole transaction back (1213), and whatever ran
+	 * next would run in autocommit, one statement at a time. Until the
+	 * rollback, every call that runs SQL refuses, and so does COMMIT.
+	 */
+	int tx_aborted;
 	uint64_t tick;
 	char err[512];
 	struct db_cache_entry cache[DB_STMT_CACHE];
