@@ -375,44 +375,63 @@ out:
 
 /*
  * The fields a change touched, before and after. Write-only values never
- * enter the audit log, not even sealed: only that they changed.
+ * enter the audit log, not even sealed: only that they changed. BW_OK, or
+ * BW_ERR_NOMEM with *b and *a NULL: a change is never audited with part of
+ * its fields missing, nor taken for no change at all.
  */
-static void
+static bw_err
 engine_diff(const struct module_desc *m, json_t *before, json_t *after, json_t **b, json_t **a)
 {
 	const char *key;
 	json_t *v;
+	int bad = 0;
 	*b = json_object();
 	*a = json_object();
+	bad = *b == NULL || *a == NULL;
 	json_object_foreach(after, key, v)
 	{
+		if (bad)
+			break;
 		const struct field_desc *f = module_field(m, key);
 		json_t *old = before ? json_object_get(before, key) : NULL;
 		if (old != NULL && json_equal(old, v))
 			continue;
 		if (f != NULL && (f->flags & FF_WRITEONLY)) {
 			if (before != NULL)
-				json_object_set_new(*b, key, json_string(old && !json_is_null(old)
-									     ? "(set)"
-									     : "(not set)"));
-			json_object_set_new(*a, key,
-					    json_string(json_is_null(v) ? "(not set)" : "(set)"));
+				bad |= json_object_set_new(*b, key,
+							   json_string(old && !json_is_null(old)
+									   ? "(set)"
+									   : "(not set)")) != 0;
+			bad |= json_object_set_new(*a, key,
+						   json_string(json_is_null(v) ? "(not set)" : "(set)")) != 0;
 			continue;
 		}
 		if (before != NULL)
-			json_object_set(*b, key, old ? old : json_null());
-		json_object_set(*a, key, v);
+			bad |= json_object_set(*b, key, old ? old : json_null()) != 0;
+		bad |= json_object_set(*a, key, v) != 0;
 	}
+	if (!bad)
+		return BW_OK;
+	json_decref(*b);
+	json_decref(*a);
+	*b = *a = NULL;
+	return BW_ERR_NOMEM;
 }
 
-/* A whole row for the audit log, write-only values masked. */
+/*
+ * A whole row for the audit log, write-only values masked; NULL when out
+ * of memory (never the row with a secret left in it).
+ */
 static json_t *
 engine_masked(const struct module_desc *m, json_t *row)
 {
 	json_t *o = json_copy(row);
 	for (size_t k = 0; o != NULL && k < m->nfields; k++)
-		if ((m->fields[k].flags & FF_WRITEONLY) && json_object_get(o, m->fields[k].name))
-			json_object_set_new(o, m->fields[k].name, json_string("(set)"));
+		if ((m->fields[k].flags & FF_WRITEONLY) && json_object_get(o, m->fields[k].name) &&
+		    json_object_set_new(o, m->fields[k].name, json_string("(set)")) != 0) {
+			json_decref(o);
+			return NULL;
+		}
 	return o;
 }
 
@@ -591,7 +610,7 @@ engine_update_tx(struct op *op, void *arg)
 	}
 	/* An update that changes nothing is not a change: nothing written, no audit row. */
 	if (e == BW_OK)
-		engine_diff(m, before, input, &b, &a);
+		e = engine_diff(m, before, input, &b, &a);
 	if (e == BW_OK && json_object_size(a) > 0) {
 		if ((e = module_write_fields(op, m, id, input)) == BW_OK && m->after_write != NULL)
 			e = m->after_write(&ctx);
@@ -682,8 +701,8 @@ engine_act_tx(struct op *op, void *arg)
 		ctx.before = before;
 		e = r->a->run(&ctx, r->in, &reply);
 	}
-	if (e == BW_OK && (e = engine_read(op, m, id, 1, &after)) == BW_OK) {
-		engine_diff(m, before, after, &b, &c);
+	if (e == BW_OK && (e = engine_read(op, m, id, 1, &after)) == BW_OK &&
+	    (e = engine_diff(m, before, after, &b, &c)) == BW_OK) {
 		json_object_del(b, "updated_at");
 		json_object_del(c, "updated_at");
 		json_object_del(b, "updated_by");

@@ -79,6 +79,13 @@ struct op {
 	db *d;              /* the tenant database: set, or lent by borrow */
 	op_borrow_fn borrow;
 	void *owner;        /* borrow's own (the server) */
+	/*
+	 * Run by op_tx first in every transaction, when set: the pipeline sets
+	 * it for a signed-in caller, to lock the caller's session or token and
+	 * to confirm the user and the route's permission as they are now, so
+	 * a write never outlives the sign-out, disable or demotion it raced.
+	 */
+	bw_err (*tx_begin)(struct op *op);
 	struct actor actor;
 	/* the permission catalogue (sorted): every permission the route table names */
 	const char *const *perms;

@@ -29,7 +29,9 @@ op_tx(struct op *op, op_tx_fn fn, void *arg)
 	for (int attempt = 1;; attempt++) {
 		if ((e = db_begin(d)) != BW_OK)
 			return op_unavailable(op);
-		e = fn(op, arg);
+		e = op->tx_begin != NULL ? op->tx_begin(op) : BW_OK;
+		if (e == BW_OK)
+			e = fn(op, arg);
 		if (e == BW_OK && (e = db_commit(d)) == BW_OK)
 			return BW_OK;
 		/* Read before the rollback, which succeeds and so clears it. */

@@ -188,15 +188,21 @@ may(struct op *op, const char *perm)
 		return 0;
 	if (strncmp(perm, "self.", 5) == 0)
 		return 1;
-	for (size_t i = 0; i < rbac_builtin_count; i++)
-		if (auth_list_has(a->builtin_roles, rbac_builtin_names[i]) &&
-		    rbac_builtin_grants(rbac_builtin_names[i], perm))
-			return 1;
-	/* A custom role never stands for everything. */
-	if (strcmp(perm, "*") == 0)
-		return 0;
-	if (a->perm_asked[0] != '\0' && strcmp(a->perm_asked, perm) == 0)
-		return a->perm_custom;
+	/*
+	 * What the session or token lookup read along answers only for the
+	 * permission it was read for: the route's own, checked by the pipeline
+	 * at once. Anything asked later (a grant, a reference, an assignee)
+	 * is read now, so a request that was under way when its user was
+	 * demoted cannot hand out what the user no longer holds.
+	 */
+	if (a->perm_asked[0] != '\0' && strcmp(a->perm_asked, perm) == 0) {
+		for (size_t i = 0; i < rbac_builtin_count; i++)
+			if (auth_list_has(a->builtin_roles, rbac_builtin_names[i]) &&
+			    rbac_builtin_grants(rbac_builtin_names[i], perm))
+				return 1;
+		/* A custom role never stands for everything. */
+		return strcmp(perm, "*") != 0 && a->perm_custom;
+	}
 	db *d;
 	if (op_db(op, &d) != BW_OK)
 		return -1;

@@ -40,10 +40,11 @@ int rbac_user_has(db *d, int64_t user_id, const char *perm);
 /*
  * The one permission rule: whether op's actor may do perm now. A system
  * actor (the operator's CLI, a job) may; nobody else may without a
- * session or token. self.* belongs to every signed-in user; otherwise the
- * built-in roles read with the session or token, then custom roles (from
- * what the pipeline read along for its own permission, else one
- * statement); a token also needs perm in its scopes, whoever owns it.
+ * session or token. self.* belongs to every signed-in user; the route's
+ * own permission is answered from the roles read with the session or
+ * token, any other from the roles held now (one statement, so a request
+ * under way when its user was demoted grants nothing the user lost); a
+ * token also needs perm in its scopes, whoever owns it.
  * 1 yes, 0 no, -1 when the database could not say (refuse: fail closed).
  */
 int may(struct op *op, const char *perm);

@@ -215,6 +215,8 @@ stage_csrf(struct stage_ctx *x)
 				   "cross-site request refused (Origin does not match)");
 }
 
+static bw_err pipeline_caller_holds(struct op *op);
+
 /* 7. authenticate: who is asking, from an API token or the session cookie. */
 static bw_err
 stage_authenticate(struct stage_ctx *x)
@@ -236,7 +238,49 @@ stage_authenticate(struct stage_ctx *x)
 		e = BW_ERR_UNAUTHORIZED;
 	if (e == BW_ERR_UNAUTHORIZED)
 		return response_error(r, e, "sign in first (session expired or not signed in)");
-	return e != BW_OK ? op_unavailable(&r->op) : BW_OK;
+	if (e != BW_OK)
+		return op_unavailable(&r->op);
+	r->op.tx_begin = pipeline_caller_holds;
+	return BW_OK;
+}
+
+/*
+ * The first statement of every transaction a signed-in caller's request
+ * runs (op->tx_begin): its session or token locked and still there, its
+ * user not disabled, and the route's permission held now, not only when
+ * the head arrived (a body can come much later). A sign-out, disable or
+ * demotion that raced the request either came first (then 401 or 403,
+ * nothing written) or waits for this transaction.
+ */
+static bw_err
+pipeline_caller_holds(struct op *op)
+{
+	db_stmt *s;
+	int row = 0, disabled = 1;
+	bw_err e = auth_caller_lock(op->d, &op->actor);
+	if (e == BW_OK && (e = db_prepare_cached(op->d, "SELECT disabled FROM users WHERE id = ?",
+					      &s)) == BW_OK) {
+		if ((e = DB_BIND(s, DB_INT(op->actor.user.id))) == BW_OK &&
+		    (e = db_step(s, &row)) == BW_OK && row)
+			disabled = db_col_int(s, 0) != 0;
+		db_done(s);
+	}
+	if (e == BW_ERR_UNAUTHORIZED || (e == BW_OK && disabled))
+		return op_fail(op, BW_ERR_UNAUTHORIZED,
+			       "this session or token was ended, or its user disabled, while the "
+			       "request ran; nothing was changed");
+	if (e != BW_OK)
+		return e;
+	const char *perm = op->actor.perm_asked;
+	if (perm[0] == '\0')
+		return BW_OK;
+	int has = rbac_user_has(op->d, op->actor.user.id, perm);
+	if (has < 0)
+		return op_unavailable(op);
+	if (!has)
+		return op_fail(op, BW_ERR_DENIED,
+			       pool_printf(op->pool, "permission denied (needs %s)", perm));
+	return BW_OK;
 }
 
 /* 8. gates: the MFA code, a one-time password to change, an MFA enrolment the tenant requires. */
