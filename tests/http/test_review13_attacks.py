@@ -150,11 +150,11 @@ def test_unlock_deadlock_victim_reports_success_and_audits_an_unlock_that_never_
         th.start()
         time.sleep(1.5)  # the server holds the user's row and waits in auth_event()
         mark = h.send(f"UPDATE users SET failed_logins = failed_logins WHERE id = {victim_id}")
-        th.join(30)
-        assert not th.is_alive()
-        h.wait(mark)
+        h.wait(mark)  # the deadlock is decided: the server's transaction was the victim
     finally:
-        h.close()
+        h.close()  # released: a retry of the server's transaction can now go through
+    th.join(60)
+    assert not th.is_alive()
     r = out["r"]
     locked = tenant_sql(srv, t.slug, f"SELECT locked_until FROM users WHERE id = {victim_id}")
     audited = owner.get(f"{API}/reporting/audit?entity=users&action=unlock&entity_id={victim_id}")
