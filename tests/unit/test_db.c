@@ -450,6 +450,47 @@ test_args(void **state)
 	db_finalize(s);
 }
 
+/* DB_INSERT gives the new row's id; DB_QUERY_INT one integer, 0 for no row or NULL. */
+static void
+test_insert_query_int(void **state)
+{
+	struct fx *f = *state;
+	NEED_DB(f);
+	int64_t id1, id2, n;
+	mk_table(f->d);
+	assert_int_equal(DB_INSERT(f->d, &id1, "INSERT INTO t (name, n) VALUES (?, ?)", DB_TEXT("a"),
+				   DB_INT(5)),
+			 BW_OK);
+	assert_int_equal(DB_INSERT(f->d, &id2, "INSERT INTO t (name, n) VALUES (?, ?)", DB_TEXT("b"),
+				   DB_INT(-3)),
+			 BW_OK);
+	assert_true(id1 > 0 && id2 > id1);
+	/* a failed insert gives no id */
+	assert_int_equal(DB_INSERT(f->d, &id2, "INSERT INTO t (name) VALUES (?)", DB_TEXT("a")),
+			 BW_ERR_CONFLICT);
+	assert_true(id2 == 0);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE id = ?", DB_INT(id1)), BW_OK);
+	assert_true(n == 5);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM t WHERE n < ?", DB_INT(0)),
+			 BW_OK);
+	assert_true(n == 1);
+	/* no row, and SQL NULL: both 0 */
+	n = 9;
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE name = ?", DB_TEXT("none")),
+			 BW_OK);
+	assert_true(n == 0);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("c")), BW_OK);
+	n = 9;
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE name = ?", DB_TEXT("c")),
+			 BW_OK);
+	assert_true(n == 0);
+	/* an error comes back as itself, with 0 */
+	n = 9;
+	assert_int_not_equal(DB_QUERY_INT(f->d, &n, "SELECT nope FROM t WHERE id = ?", DB_INT(1)),
+			     BW_OK);
+	assert_true(n == 0);
+}
+
 /* SQLite: an integer argument is bound as an integer, never as text. */
 static void
 test_sqlite_args_typed(void **state)
@@ -611,6 +652,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_key_is_text, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_cache_all_busy, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_args, open_sqlite, close_db),
+		cmocka_unit_test_setup_teardown(test_insert_query_int, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_sqlite_args_typed, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_sqlite_busy_retryable, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_roundtrip_types, open_mariadb, close_db),
@@ -620,6 +662,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_key_is_text, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_cache_all_busy, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_args, open_mariadb, close_db),
+		cmocka_unit_test_setup_teardown(test_insert_query_int, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_mariadb_deadlock_retryable, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_mariadb_lock_wait_retryable, open_mariadb, close_db),
 	};
