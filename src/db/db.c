@@ -471,22 +471,6 @@ db_ping(db *d)
 	return e;
 }
 
-bw_err
-db_exec_params(db *d, const char *sql, const char *const *params)
-{
-	db_stmt *s;
-	int row;
-	bw_err e = db_prepare(d, sql, &s);
-	if (e != BW_OK)
-		return e;
-	for (int i = 0; params != NULL && params[i] != NULL && e == BW_OK; i++)
-		e = db_bind_text(s, i + 1, params[i]);
-	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-		;
-	db_finalize(s);
-	return e;
-}
-
 /* --- dialect ------------------------------------------------------------ */
 
 /* Longest SQL the dialect writes: far above any schema, far below harm. */

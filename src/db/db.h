@@ -168,11 +168,4 @@ bw_err db_ping(db *d) BW_MUST_USE;
  */
 char *db_dialect_sql(enum db_driver drv, const char *portable);
 
-/*
- * Old convenience: prepare, bind text params (NULL-terminated list), step
- * to done. Use db_run/DB_RUN in new code; this goes once its last callers
- * are converted.
- */
-bw_err db_exec_params(db *d, const char *sql, const char *const *params) BW_MUST_USE;
-
 #endif

@@ -167,19 +167,24 @@ test_errors_mapped(void **state)
 	struct fx *f = *state;
 	NEED_DB(f);
 	mk_table(f->d);
-	const char *p1[] = {"dup", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", p1), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", p1), BW_ERR_CONFLICT);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("dup")), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("dup")),
+			 BW_ERR_CONFLICT);
 	db_stmt *s;
 	assert_int_not_equal(db_prepare(f->d, "SELEKT nonsense", &s), BW_OK);
 	assert_ptr_equal(s, NULL);
 	/* one statement per prepare: a smuggled second one is refused */
 	assert_int_not_equal(db_prepare(f->d, "SELECT 1; DROP TABLE t", &s), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "SELECT name FROM t", NULL), BW_OK);
+	assert_int_equal(db_run(f->d, "SELECT name FROM t", NULL, 0), BW_OK);
 	/* a value does not become SQL: the classic injection is just a name */
-	const char *inj[] = {"x'); DROP TABLE t; --", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", inj), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "SELECT COUNT(*) FROM t", NULL), BW_OK);
+	int64_t n;
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)",
+				DB_TEXT("x'); DROP TABLE t; --")),
+			 BW_OK);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM t WHERE name = ?",
+				      DB_TEXT("x'); DROP TABLE t; --")),
+			 BW_OK);
+	assert_int_equal(n, 1);
 }
 
 static void
@@ -193,13 +198,11 @@ test_transactions(void **state)
 	assert_int_equal(db_begin(f->d), BW_OK);
 	assert_true(db_in_tx(f->d));
 	assert_int_equal(db_begin(f->d), BW_ERR_INTERNAL); /* no nesting */
-	const char *a[] = {"rolled-back", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", a), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("rolled-back")), BW_OK);
 	assert_int_equal(db_rollback(f->d), BW_OK);
 	assert_false(db_in_tx(f->d));
 	assert_int_equal(db_begin(f->d), BW_OK);
-	const char *b[] = {"kept", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", b), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("kept")), BW_OK);
 	assert_int_equal(db_commit(f->d), BW_OK);
 	assert_int_equal(db_prepare(f->d, "SELECT name FROM t", &s), BW_OK);
 	assert_int_equal(db_step(s, &row), BW_OK);
@@ -223,8 +226,7 @@ test_sqlite_attach_refused(void **state)
 	snprintf(sql, sizeof(sql), "ATTACH DATABASE '%s' AS other", other);
 	assert_int_equal(db_exec(f->d, sql), BW_ERR_DENIED);
 	db_stmt *s;
-	const char *p[] = {other, NULL};
-	assert_int_not_equal(db_exec_params(f->d, "ATTACH DATABASE ? AS other", p), BW_OK);
+	assert_int_not_equal(DB_RUN(f->d, "ATTACH DATABASE ? AS other", DB_TEXT(other)), BW_OK);
 	assert_int_not_equal(db_exec(f->d, "DETACH DATABASE main"), BW_OK);
 	assert_int_not_equal(db_prepare(f->d, "SELECT load_extension('/tmp/x.so')", &s), BW_OK);
 	/* and the limit of zero attached databases stands behind the authorizer */
