@@ -86,17 +86,13 @@ api_attempt(struct http_req *req, db *d, int64_t id, int *locks, int64_t *until)
 	db_stmt *s = NULL;
 	int row = 0;
 	int64_t now = api_now(), lock_at = now + cfg->auth_lockout_minutes * 60;
-	char idb[24], nowb[24];
 	*locks = 0;
 	*until = 0;
 	/* A lockout that has run out starts the count afresh. */
-	snprintf(idb, sizeof(idb), "%lld", (long long)id);
-	snprintf(nowb, sizeof(nowb), "%lld", (long long)now);
-	const char *expired[] = {idb, nowb, NULL};
-	if (db_exec_params(d,
-			   "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ? AND"
-			   " locked_until <> 0 AND locked_until <= ?",
-			   expired) != BW_OK)
+	if (DB_RUN(d,
+		   "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ? AND"
+		   " locked_until <> 0 AND locked_until <= ?",
+		   DB_INT(id), DB_INT(now)) != BW_OK)
 		return -1;
 	bw_err e = db_prepare(d,
 			      /* locked_until first: MariaDB assigns left to right */
@@ -188,15 +184,12 @@ api_attempt_failed(struct http_req *req, db *d, int64_t id, const char *email, i
 void
 api_attempt_undo(db *d, int64_t id, int locks)
 {
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)id);
-	const char *p[] = {idb, NULL};
-	if (db_exec_params(d,
-			   locks ? "UPDATE users SET failed_logins = failed_logins - 1, locked_until = 0"
-				   " WHERE id = ? AND failed_logins > 0"
-				 : "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = ? AND"
-				   " failed_logins > 0",
-			   p) != BW_OK)
+	if (DB_RUN(d,
+		   locks ? "UPDATE users SET failed_logins = failed_logins - 1, locked_until = 0"
+			   " WHERE id = ? AND failed_logins > 0"
+			 : "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = ? AND"
+			   " failed_logins > 0",
+		   DB_INT(id)) != BW_OK)
 		log_warn("could not give back an unchecked attempt: %s", db_errmsg(d));
 }
 
@@ -204,11 +197,8 @@ api_attempt_undo(db *d, int64_t id, int locks)
 void
 api_attempt_ok(db *d, int64_t id)
 {
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)id);
-	const char *p[] = {idb, NULL};
-	if (db_exec_params(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", p) !=
-	    BW_OK)
+	if (DB_RUN(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
+		   DB_INT(id)) != BW_OK)
 		log_warn("could not reset the failure count: %s", db_errmsg(d));
 }
 
@@ -371,13 +361,11 @@ api_login(struct http_req *req)
 		goto out;
 	}
 	api_attempt_ok(d, u.id);
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)u.id);
 	if (rehash) {
 		char fresh[256];
 		if (password_hash(http_req_hasher(req), password, fresh, sizeof(fresh)) == BW_OK) {
-			const char *rp[] = {fresh, idb, NULL};
-			if (db_exec_params(d, "UPDATE users SET password_hash = ? WHERE id = ?", rp) != BW_OK)
+			if (DB_RUN(d, "UPDATE users SET password_hash = ? WHERE id = ?", DB_TEXT(fresh),
+				   DB_INT(u.id)) != BW_OK)
 				log_warn("could not rehash a password: %s", db_errmsg(d));
 			else
 				snprintf(phc, sizeof(phc), "%s", fresh); /* what is stored now */
@@ -416,8 +404,7 @@ api_login(struct http_req *req)
 	if (auth_cookie_find(cookie, old)) {
 		char h[65];
 		auth_secret_hash(old, h);
-		const char *dp[] = {h, NULL};
-		if (db_exec_params(d, "DELETE FROM sessions WHERE token_hash = ?", dp) != BW_OK)
+		if (DB_RUN(d, "DELETE FROM sessions WHERE token_hash = ?", DB_TEXT(h)) != BW_OK)
 			log_warn("could not drop the pre-login session");
 		crypto_wipe(old, sizeof(old));
 	}
@@ -627,11 +614,7 @@ api_change_password(struct http_req *req)
 		e = response_error(req, e, NULL);
 		goto out;
 	}
-	char idb[24], nowb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
-	snprintf(nowb, sizeof(nowb), "%lld", (long long)api_now());
-	const char *p[] = {phc, nowb, idb, NULL};
-	int64_t revoked = 0;
+	int64_t revoked = 0, now = api_now();
 	/*
 	 * Whoever else holds a session or an API token of this user loses it
 	 * with the old password: both are ended in the same transaction, with
@@ -642,10 +625,10 @@ api_change_password(struct http_req *req)
 	 */
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		goto out;
-	if ((e = db_exec_params(d,
-				"UPDATE users SET password_hash = ?, password_changed_at = ?,"
-				" must_change_password = 0 WHERE id = ?",
-				p)) == BW_OK &&
+	if ((e = DB_RUN(d,
+			"UPDATE users SET password_hash = ?, password_changed_at = ?,"
+			" must_change_password = 0 WHERE id = ?",
+			DB_TEXT(phc), DB_INT(now), DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
 	    (e = token_revoke_user(d, req->op.actor.user.id, 0, &revoked)) == BW_OK) {
 		auth_event(d, req->op.actor.user.id, "password_changed", req->client_ip,

@@ -106,15 +106,11 @@ mfa_recovery_make(struct http_req *req, mfa_recovery_hashes phc, json_t **out)
 static bw_err
 mfa_recovery_store(struct http_req *req, db *d, mfa_recovery_hashes phc)
 {
-	char uid[24];
-	snprintf(uid, sizeof(uid), "%lld", (long long)req->op.actor.user.id);
-	const char *p[] = {uid, NULL};
-	bw_err e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p);
-	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++) {
-		const char *ins[] = {uid, phc[i], NULL};
-		e = db_exec_params(d, "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, 0)",
-				   ins);
-	}
+	int64_t uid = req->op.actor.user.id;
+	bw_err e = DB_RUN(d, "DELETE FROM recovery_codes WHERE user_id = ?", DB_INT(uid));
+	for (int i = 0; e == BW_OK && i < TOTP_RECOVERY_COUNT; i++)
+		e = DB_RUN(d, "INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, 0)",
+			   DB_INT(uid), DB_TEXT(phc[i]));
 	return e;
 }
 
@@ -394,9 +390,6 @@ mfa_confirm(struct http_req *req)
 		e = response_error(req, BW_ERR_UNAVAILABLE, NULL);
 		goto out;
 	}
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
-	const char *p[] = {idb, NULL};
 	/*
 	 * MFA on, its codes, the other sessions ended and the audit row: all or
 	 * nothing, with the user's row locked and the session confirming still
@@ -409,8 +402,8 @@ mfa_confirm(struct http_req *req)
 	}
 	if ((e = mfa_enabled_now(d, req->op.actor.user.id)) == BW_OK &&
 	    (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
-	    (e = db_exec_params(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
-				p)) == BW_OK &&
+	    (e = DB_RUN(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
+			DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = mfa_recovery_store(req, d, phc)) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
 	    (req->op.actor.kind != ACTOR_SESSION ||
@@ -462,17 +455,15 @@ mfa_disable(struct http_req *req)
 	bw_err e = mfa_with_password(req, &d, &ra);
 	if (e != BW_OK)
 		return e;
-	char idb[24];
-	snprintf(idb, sizeof(idb), "%lld", (long long)req->op.actor.user.id);
-	const char *p[] = {idb, NULL};
 	/* Only on the credentials the password was checked against (api_reauth_begin). */
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		return e;
-	if ((e = db_exec_params(d,
-				"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
-				" WHERE id = ?",
-				p)) == BW_OK &&
-	    (e = db_exec_params(d, "DELETE FROM recovery_codes WHERE user_id = ?", p)) == BW_OK &&
+	if ((e = DB_RUN(d,
+			"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
+			" WHERE id = ?",
+			DB_INT(req->op.actor.user.id))) == BW_OK &&
+	    (e = DB_RUN(d, "DELETE FROM recovery_codes WHERE user_id = ?",
+			DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK) {
 		auth_event(d, req->op.actor.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
 		e = api_audit(req, "users", req->op.actor.user.id, "mfa_disabled",
@@ -606,8 +597,8 @@ security_put(struct http_req *req)
 		return response_error(req, BW_ERR_INVALID,
 				      "give at least one of mfa_required, email_idn (booleans)");
 	}
-	char now[24], detail[96] = "";
-	snprintf(now, sizeof(now), "%lld", (long long)api_now());
+	char detail[96] = "";
+	int64_t now = api_now();
 	if ((e = http_req_db(req, &d)) != BW_OK) {
 		json_decref(in);
 		return e;
@@ -621,15 +612,13 @@ security_put(struct http_req *req)
 		int was;
 		if (want == NULL)
 			continue;
-		const char *del[] = {security_switches[i].setting, NULL};
-		const char *ins[] = {security_switches[i].setting, json_is_true(want) ? "1" : "0", now,
-				     NULL};
 		/* read inside: what this change replaces */
 		if ((e = security_switch(d, security_switches[i].setting, &was)) == BW_OK &&
-		    (e = db_exec_params(d, "DELETE FROM settings WHERE name = ?", del)) == BW_OK &&
-		    (e = db_exec_params(d,
-					"INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
-					ins)) == BW_OK) {
+		    (e = DB_RUN(d, "DELETE FROM settings WHERE name = ?",
+				DB_TEXT(security_switches[i].setting))) == BW_OK &&
+		    (e = DB_RUN(d, "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
+				DB_TEXT(security_switches[i].setting),
+				DB_TEXT(json_is_true(want) ? "1" : "0"), DB_INT(now))) == BW_OK) {
 			json_object_set_new(before, security_switches[i].key, json_boolean(was));
 			json_object_set_new(after, security_switches[i].key, json_boolean(json_is_true(want)));
 			size_t dl = strlen(detail);

@@ -16,6 +16,7 @@
 #include "../modules/module_api.h"
 #include "../rbac/rbac_api.h"
 #include "../server/server.h"
+#include "../users/users_api.h"
 
 bw_err
 cli_route_table(struct route **out, size_t *n)
@@ -36,6 +37,7 @@ cli_route_table(struct route **out, size_t *n)
 	    {mfa_routes, mfa_routes_count},
 	    {allowlist_routes, allowlist_routes_count},
 	    {rbac_routes, rbac_routes_count},
+	    {users_routes, users_routes_count},
 	    {module_meta_routes, module_meta_routes_count},
 	    {audit_routes, audit_routes_count},
 	    {mods, nmods},

@@ -308,19 +308,64 @@ db_bind_args(db_stmt *s, const struct db_arg *args, size_t n)
 	return e;
 }
 
-bw_err
-db_run(db *d, const char *sql, const struct db_arg *args, size_t n)
+/* What db_run and its kin keep of the statement they run. */
+enum db_keep {
+	DB_KEEP_NOTHING, /* db_run: every row stepped and dropped */
+	DB_KEEP_INT,     /* db_query_int: the first column of the first row */
+	DB_KEEP_ID,      /* db_insert: the id the INSERT made */
+};
+
+/* Prepare sql through the cache, bind the args, run it, keep what keep says in *out. */
+static bw_err
+db_run_keep(db *d, const char *sql, const struct db_arg *args, size_t n, enum db_keep keep,
+	    int64_t *out)
 {
 	db_stmt *s;
-	int row;
+	int row = 0;
+	*out = 0;
 	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e != BW_OK)
 		return e;
-	e = db_bind_args(s, args, n);
-	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-		;
+	if ((e = db_bind_args(s, args, n)) == BW_OK && (e = db_step(s, &row)) == BW_OK) {
+		switch (keep) {
+		case DB_KEEP_NOTHING:
+			while (row && (e = db_step(s, &row)) == BW_OK)
+				;
+			break;
+		case DB_KEEP_INT:
+			if (row && !db_col_null(s, 0))
+				*out = db_col_int(s, 0);
+			break;
+		case DB_KEEP_ID:
+			*out = db_last_id(s);
+			break;
+		default:
+			abort();
+		}
+	}
 	db_done(s);
+	if (e != BW_OK)
+		*out = 0;
 	return e;
+}
+
+bw_err
+db_run(db *d, const char *sql, const struct db_arg *args, size_t n)
+{
+	int64_t none;
+	return db_run_keep(d, sql, args, n, DB_KEEP_NOTHING, &none);
+}
+
+bw_err
+db_query_int(db *d, int64_t *out, const char *sql, const struct db_arg *args, size_t n)
+{
+	return db_run_keep(d, sql, args, n, DB_KEEP_INT, out);
+}
+
+bw_err
+db_insert(db *d, int64_t *id, const char *sql, const struct db_arg *args, size_t n)
+{
+	return db_run_keep(d, sql, args, n, DB_KEEP_ID, id);
 }
 
 bw_err
@@ -450,22 +495,6 @@ db_ping(db *d)
 	if (e != BW_OK)
 		return e;
 	e = db_step(s, &row);
-	db_finalize(s);
-	return e;
-}
-
-bw_err
-db_exec_params(db *d, const char *sql, const char *const *params)
-{
-	db_stmt *s;
-	int row;
-	bw_err e = db_prepare(d, sql, &s);
-	if (e != BW_OK)
-		return e;
-	for (int i = 0; params != NULL && params[i] != NULL && e == BW_OK; i++)
-		e = db_bind_text(s, i + 1, params[i]);
-	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-		;
 	db_finalize(s);
 	return e;
 }

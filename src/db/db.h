@@ -105,6 +105,19 @@ bw_err db_run(db *d, const char *sql, const struct db_arg *args, size_t n) BW_MU
 /* db_run with the args counted: DB_RUN(d, sql, DB_INT(id), DB_TEXT(s)). */
 #define DB_RUN(d, sql, ...) db_run((d), (sql), DB_ARGS(__VA_ARGS__))
 /*
+ * db_run for a query of one integer (a COUNT, an EXISTS): the first
+ * column of its first row into *out, 0 when there is no row (or the
+ * value is NULL). db_step()'s errors, *out then 0.
+ */
+bw_err db_query_int(db *d, int64_t *out, const char *sql, const struct db_arg *args,
+		    size_t n) BW_MUST_USE;
+/* DB_QUERY_INT(d, &n, "SELECT COUNT(*) FROM t WHERE a = ?", DB_INT(a)). */
+#define DB_QUERY_INT(d, out, sql, ...) db_query_int((d), (out), (sql), DB_ARGS(__VA_ARGS__))
+/* db_run for an INSERT: the id it gave the new row into *id (0 on failure). */
+bw_err db_insert(db *d, int64_t *id, const char *sql, const struct db_arg *args,
+		 size_t n) BW_MUST_USE;
+#define DB_INSERT(d, id, sql, ...) db_insert((d), (id), (sql), DB_ARGS(__VA_ARGS__))
+/*
  * Execute (first call) and advance. *row is 1 while a row is available.
  * Unique-key violations are BW_ERR_CONFLICT, refused privileges
  * BW_ERR_DENIED, a lost server BW_ERR_UNAVAILABLE.
@@ -154,12 +167,5 @@ bw_err db_ping(db *d) BW_MUST_USE;
  * 1 MiB of output.
  */
 char *db_dialect_sql(enum db_driver drv, const char *portable);
-
-/*
- * Old convenience: prepare, bind text params (NULL-terminated list), step
- * to done. Use db_run/DB_RUN in new code; this goes once its last callers
- * are converted.
- */
-bw_err db_exec_params(db *d, const char *sql, const char *const *params) BW_MUST_USE;
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "../auth/auth.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,4 +233,198 @@ rbac_catalog(struct op *op, const char *const **out, size_t *n)
 	*out = op->perms;
 	*n = op->nperms;
 	return op->perms != NULL ? BW_OK : op_fail(op, BW_ERR_INTERNAL, NULL);
+}
+
+/* --- roles and who holds them ------------------------------------------------ */
+
+bw_err
+rbac_role_get(db *d, int64_t id, struct rbac_role *r)
+{
+	db_stmt *s;
+	int row;
+	bw_err e = db_prepare(d, "SELECT id, name, description, builtin FROM roles WHERE id = ?", &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = DB_BIND(s, DB_INT(id))) == BW_OK && (e = db_step(s, &row)) == BW_OK) {
+		if (!row) {
+			e = BW_ERR_NOTFOUND;
+		} else {
+			r->id = db_col_int(s, 0);
+			snprintf(r->name, sizeof(r->name), "%s", db_col_text(s, 1));
+			snprintf(r->description, sizeof(r->description), "%s", db_col_text(s, 2));
+			snprintf(r->builtin, sizeof(r->builtin), "%s", db_col_text(s, 3));
+		}
+	}
+	db_finalize(s);
+	return e;
+}
+
+/* The first column of every row sql gives for id, as a new JSON array. */
+static bw_err
+rbac_strings(db *d, const char *sql, int64_t id, json_t **out)
+{
+	db_stmt *s;
+	int row;
+	json_t *a = json_array();
+	*out = NULL;
+	if (a == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = DB_BIND(s, DB_INT(id))) == BW_OK)
+		while ((e = db_step(s, &row)) == BW_OK && row)
+			json_array_append_new(a, json_string(db_col_text(s, 0)));
+	db_finalize(s);
+	if (e != BW_OK) {
+		json_decref(a);
+		return e;
+	}
+	*out = a;
+	return BW_OK;
+}
+
+bw_err
+rbac_role_perms(struct op *op, const struct rbac_role *r, json_t **out)
+{
+	const char *const *cat;
+	size_t n;
+	db *d;
+	*out = NULL;
+	if (r->builtin[0] == '\0') {
+		bw_err e = op_db(op, &d);
+		if (e != BW_OK)
+			return e;
+		return rbac_strings(d,
+				    "SELECT permission FROM role_permissions WHERE role_id = ?"
+				    " ORDER BY permission",
+				    r->id, out);
+	}
+	bw_err e = rbac_catalog(op, &cat, &n);
+	if (e != BW_OK)
+		return e;
+	json_t *a = json_array();
+	if (a == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(cat[i], "self.", 5) != 0 && rbac_builtin_grants(r->builtin, cat[i]))
+			json_array_append_new(a, json_string(cat[i]));
+	*out = a;
+	return BW_OK;
+}
+
+bw_err
+rbac_may_grant(struct op *op, json_t *perms)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(perms, i, v)
+	{
+		const char *p = json_string_value(v);
+		int has = p != NULL ? may(op, p) : 0;
+		if (has < 0)
+			return op_unavailable(op);
+		if (!has)
+			return op_fail(
+			    op, BW_ERR_DENIED,
+			    pool_printf(op->pool, "you cannot grant %s: you do not hold it yourself",
+					json_string_value(v)));
+	}
+	return BW_OK;
+}
+
+bw_err
+rbac_user_roles(db *d, int64_t id, json_t **out)
+{
+	return rbac_strings(d,
+			    "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
+			    " WHERE ur.user_id = ? ORDER BY r.name",
+			    id, out);
+}
+
+bw_err
+rbac_resolve_roles(struct op *op, json_t *roles, int64_t ids[RBAC_ROLES_PER_USER], size_t *n)
+{
+	size_t i;
+	json_t *v;
+	db *d;
+	*n = 0;
+	if (!json_is_array(roles) || json_array_size(roles) > RBAC_ROLES_PER_USER)
+		return op_fail(op, BW_ERR_INVALID,
+			       "field 'roles' must be an array of at most 16 role names");
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK)
+		return e;
+	json_array_foreach(roles, i, v)
+	{
+		const char *name = json_string_value(v);
+		struct rbac_role r;
+		json_t *perms;
+		int64_t id;
+		if (name == NULL)
+			return op_fail(op, BW_ERR_INVALID, "field 'roles': names are strings");
+		if ((e = DB_QUERY_INT(d, &id, "SELECT id FROM roles WHERE name = ?", DB_TEXT(name))) !=
+		    BW_OK)
+			return e;
+		if (id == 0)
+			return op_fail(op, BW_ERR_INVALID,
+				       pool_printf(op->pool, "field 'roles': no role '%.64s'", name));
+		if ((e = rbac_role_get(d, id, &r)) != BW_OK || (e = rbac_role_perms(op, &r, &perms)) != BW_OK)
+			return e;
+		/* The built-in admin role is everything, present and future: only admins give it. */
+		if (strcmp(r.builtin, "admin") == 0) {
+			json_decref(perms);
+			perms = json_pack("[s]", "*");
+		}
+		e = rbac_may_grant(op, perms);
+		json_decref(perms);
+		if (e != BW_OK)
+			return e;
+		int dup = 0;
+		for (size_t k = 0; k < *n; k++)
+			dup |= ids[k] == id;
+		if (!dup)
+			ids[(*n)++] = id;
+	}
+	return BW_OK;
+}
+
+bw_err
+rbac_set_user_roles(db *d, int64_t uid, const int64_t *ids, size_t n)
+{
+	bw_err e = DB_RUN(d, "DELETE FROM user_roles WHERE user_id = ?", DB_INT(uid));
+	for (size_t i = 0; e == BW_OK && i < n; i++)
+		e = DB_RUN(d, "INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)", DB_INT(uid),
+			   DB_INT(ids[i]));
+	return e;
+}
+
+bw_err
+rbac_serialise(db *d)
+{
+	return db_run(d, "UPDATE roles SET updated_at = updated_at WHERE builtin = 'admin'", NULL, 0);
+}
+
+/*
+ * Nobody disables, demotes, deletes, unlocks or signs out a user more
+ * powerful than themselves: the roles uid holds must all be ones the
+ * actor could grant.
+ */
+bw_err
+rbac_may_manage(struct op *op, int64_t uid)
+{
+	json_t *names;
+	int64_t ids[RBAC_ROLES_PER_USER];
+	size_t n;
+	db *d;
+	if (op->actor.kind == ACTOR_SYSTEM)
+		return BW_OK; /* the operator, on the server itself */
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK || (e = rbac_user_roles(d, uid, &names)) != BW_OK)
+		return e;
+	e = rbac_resolve_roles(op, names, ids, &n);
+	json_decref(names);
+	if (e == BW_ERR_DENIED)
+		return op_fail(op, e,
+			       "this user holds permissions you do not: only someone who holds "
+			       "all of them can change or delete it");
+	return e;
 }

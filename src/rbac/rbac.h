@@ -21,6 +21,7 @@
 
 #define RBAC_PERM_MAX 100 /* bytes of a permission name */
 #define RBAC_ROLE_PERMS_MAX 1024
+#define RBAC_ROLES_PER_USER 16
 
 /* The built-in roles, by key (also their names in the roles table). */
 extern const char *const rbac_builtin_names[];
@@ -61,5 +62,51 @@ bw_err rbac_catalog(struct op *op, const char *const **out, size_t *n) BW_MUST_U
  * does). BW_OK, or BW_ERR_DENIED / the database's error, recorded in op.
  */
 bw_err rbac_may_manage(struct op *op, int64_t uid) BW_MUST_USE;
+
+/* A row of the roles table; builtin is the built-in key, "" for a custom role. */
+struct rbac_role {
+	int64_t id;
+	char name[65];
+	char description[256];
+	char builtin[33];
+};
+
+/* Role id into *r: BW_OK, BW_ERR_NOTFOUND (nothing recorded) or the database's error. */
+bw_err rbac_role_get(db *d, int64_t id, struct rbac_role *r) BW_MUST_USE;
+/*
+ * The permissions role r holds now, as a new JSON array: a built-in
+ * role's from op's catalogue (self.* left out), a custom role's rows.
+ * BW_OK, or BW_ERR_NOMEM / the database's error.
+ */
+bw_err rbac_role_perms(struct op *op, const struct rbac_role *r, json_t **out) BW_MUST_USE;
+/*
+ * Whether op's actor may hand out every permission in perms (a JSON
+ * array): they must hold each one themselves (may(): a token only what it
+ * is scoped for too, so a token scoped to users.create cannot mint an
+ * admin). BW_OK, or BW_ERR_DENIED naming the first one they lack /
+ * BW_ERR_UNAVAILABLE, recorded in op.
+ */
+bw_err rbac_may_grant(struct op *op, json_t *perms) BW_MUST_USE;
+/* The names of the roles user id holds, sorted, as a new JSON array. */
+bw_err rbac_user_roles(db *d, int64_t id, json_t **out) BW_MUST_USE;
+/*
+ * Resolve roles (a JSON array of at most RBAC_ROLES_PER_USER role names)
+ * into ids[0..*n-1], without duplicates, checking that op's actor may
+ * grant every permission of each (the built-in admin role stands for
+ * "*": only an admin gives it). BW_OK; BW_ERR_INVALID (recorded) for a
+ * malformed array or an unknown name; rbac_may_grant()'s refusals.
+ */
+bw_err rbac_resolve_roles(struct op *op, json_t *roles, int64_t ids[RBAC_ROLES_PER_USER],
+			  size_t *n) BW_MUST_USE;
+/* Replace the roles user uid holds by ids[0..n-1]. BW_OK or the database's error. */
+bw_err rbac_set_user_roles(db *d, int64_t uid, const int64_t *ids, size_t n) BW_MUST_USE;
+/*
+ * Take the tenant's one lock for changes of who holds what (the built-in
+ * admin role's row), in a transaction, before counting admins: on
+ * MariaDB two transactions that each count the other admins would
+ * otherwise both see one left and both go ahead. BW_OK or the database's
+ * error.
+ */
+bw_err rbac_serialise(db *d) BW_MUST_USE;
 
 #endif

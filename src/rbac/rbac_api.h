@@ -1,5 +1,5 @@
 /*
- * The roles and users routes: /api/v1/roles..., /api/v1/users...
+ * The roles routes: /api/v1/roles... (the users routes are in src/users/users_api.h).
  */
 #ifndef BW_RBAC_API_H
 #define BW_RBAC_API_H

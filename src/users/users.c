@@ -5,9 +5,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <sodium.h>
 
 #include "../audit/audit.h"
 #include "../auth/auth.h"
+#include "../crypto/crypto.h"
+#include "../modules/module.h"
 #include "../rbac/rbac.h"
 
 bw_err
@@ -92,4 +97,302 @@ user_unlock(struct op *op, int64_t id)
 	if (e != BW_OK)
 		return e;
 	return op_tx(op, user_unlock_tx, &id);
+}
+
+/* --- create, update, delete ---------------------------------------------------- */
+
+/* Refuse any member of in but those named (a NULL-ended list); BW_ERR_INVALID recorded. */
+static bw_err
+user_fields(struct op *op, json_t *in, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(in, key, v)
+	{
+		size_t i = 0;
+		while (known[i] != NULL && strcmp(known[i], key) != 0)
+			i++;
+		if (known[i] == NULL)
+			return op_fail(op, BW_ERR_INVALID,
+				       pool_printf(op->pool, "unknown field '%.64s'", key));
+	}
+	return BW_OK;
+}
+
+/*
+ * Flags for email_normalize() when a user is made: internationalised
+ * domains only where the tenant allows them (settings 'email_idn' = '1').
+ */
+static bw_err
+user_email_flags(db *d, unsigned *flags)
+{
+	int64_t idn;
+	bw_err e = DB_QUERY_INT(d, &idn,
+				"SELECT COUNT(*) FROM settings WHERE name = 'email_idn' AND value = ?",
+				DB_TEXT("1"));
+	*flags = e == BW_OK && idn > 0 ? EMAIL_ALLOW_IDN : 0;
+	return e;
+}
+
+/* The users counted by user_active_admins(): active, and holding the built-in admin role. */
+#define USER_ACTIVE_ADMIN                                                          \
+	" AND u.disabled = 0 AND EXISTS (SELECT 1 FROM user_roles ur JOIN roles r" \
+	" ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin')"
+
+/*
+ * Active admins among the users other than uid (others: 1), or whether
+ * uid is one itself (others: 0). The tenant must always keep one.
+ */
+static bw_err
+user_active_admins(db *d, int64_t uid, int others, int64_t *n)
+{
+	return DB_QUERY_INT(d, n,
+			    others ? "SELECT COUNT(*) FROM users u WHERE u.id <> ?" USER_ACTIVE_ADMIN
+				   : "SELECT COUNT(*) FROM users u WHERE u.id = ?" USER_ACTIVE_ADMIN,
+			    DB_INT(uid));
+}
+
+/*
+ * The start of a change of who holds what: the tenant's lock taken
+ * (rbac_serialise: two admins cannot demote each other at once), then
+ * user uid must exist and be one the actor may manage.
+ */
+static bw_err
+user_change_begin(struct op *op, int64_t uid)
+{
+	int64_t exists;
+	bw_err e = rbac_serialise(op->d);
+	if (e == BW_OK &&
+	    (e = DB_QUERY_INT(op->d, &exists, "SELECT COUNT(*) FROM users WHERE id = ?",
+			      DB_INT(uid))) == BW_OK &&
+	    !exists)
+		e = op_fail(op, BW_ERR_NOTFOUND, "no such user");
+	if (e == BW_OK)
+		e = rbac_may_manage(op, uid);
+	return e;
+}
+
+static const char user_last_admin[] = "this is the last active admin: make another admin first";
+
+/* A user to make: checked and hashed before the transaction, which only writes. */
+struct user_new {
+	const char *email; /* the display form */
+	struct email_addr addr;
+	char phc[256];
+	int64_t must_change; /* a one-time password was made */
+	int64_t roles[RBAC_ROLES_PER_USER];
+	size_t nroles;
+	int64_t id; /* set by the run */
+};
+
+static bw_err
+user_create_tx(struct op *op, void *arg)
+{
+	struct user_new *u = arg;
+	json_t *list = NULL, *after = NULL;
+	int64_t now = (int64_t)time(NULL);
+	/* Unique by key and by skeleton: a look-alike of an existing address is 409 too. */
+	bw_err e = DB_INSERT(op->d, &u->id,
+			     "INSERT INTO users (email, email_norm, email_skel, password_hash,"
+			     " must_change_password, is_admin, created_at, updated_at,"
+			     " password_changed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+			     DB_TEXT(u->email), DB_TEXT(u->addr.key), DB_TEXT(u->addr.skel),
+			     DB_TEXT(u->phc), DB_INT(u->must_change), DB_INT(now), DB_INT(now),
+			     DB_INT(now));
+	if (e == BW_ERR_CONFLICT)
+		return op_fail(op, e,
+			       "field 'email': a user with that e-mail address (in any case or "
+			       "spelling of it), or with one that looks the same, exists");
+	if (e == BW_OK)
+		e = rbac_set_user_roles(op->d, u->id, u->roles, u->nroles);
+	if (e == BW_OK && (e = rbac_user_roles(op->d, u->id, &list)) == BW_OK) {
+		after = json_pack("{s:s, s:O}", "email", u->email, "roles", list);
+		e = after ? audit_op(op, "users", u->id, "create", NULL, after) : BW_ERR_NOMEM;
+	}
+	json_decref(list);
+	json_decref(after);
+	return e;
+}
+
+bw_err
+user_create(struct op *op, struct auth_hasher *h, json_t *in, int64_t *id,
+	    char otp[USER_OTP_SIZE])
+{
+	static const char *const known[] = {"email", "roles", "password", NULL};
+	struct user_new u = {0};
+	json_t *pj = json_object_get(in, "password"), *roles = json_object_get(in, "roles");
+	const char *password = json_string_value(pj), *why;
+	unsigned eflags;
+	db *d;
+	*id = 0;
+	otp[0] = '\0';
+	bw_err e = user_fields(op, in, known);
+	if (e != BW_OK || (e = op_db(op, &d)) != BW_OK || (e = user_email_flags(d, &eflags)) != BW_OK)
+		return e;
+	/* One form of every address (ADR 0012): shown as display, unique as key and skel. */
+	if ((e = email_normalize(json_string_value(json_object_get(in, "email")), eflags, &u.addr,
+				 &why)) != BW_OK)
+		return op_fail(op, e == BW_ERR_NOMEM ? e : BW_ERR_INVALID,
+			       pool_printf(op->pool, "field 'email': the address %s", why));
+	u.email = u.addr.display;
+	if (pj != NULL && (password == NULL || password_policy(password, u.email, &why) != BW_OK))
+		return op_fail(op, BW_ERR_INVALID,
+			       pool_printf(op->pool, "field 'password': %s",
+					   password ? why : "must be a string"));
+	if (password == NULL) {
+		/* A one-time password, shown once; it must be changed at first sign-in. */
+		unsigned char rnd[15];
+		if ((e = util_random(rnd, sizeof(rnd))) != BW_OK)
+			return e;
+		sodium_bin2base64(otp, USER_OTP_SIZE, rnd, sizeof(rnd),
+				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		crypto_wipe(rnd, sizeof(rnd));
+		password = otp;
+		u.must_change = 1;
+	}
+	if (roles != NULL && (e = rbac_resolve_roles(op, roles, u.roles, &u.nroles)) != BW_OK)
+		goto out;
+	if ((e = password_hash(h, password, u.phc, sizeof(u.phc))) != BW_OK) {
+		e = op_fail(op, e, "the server is busy; try again");
+		goto out;
+	}
+	if ((e = op_tx(op, user_create_tx, &u)) == BW_OK)
+		*id = u.id;
+out:
+	crypto_wipe(u.phc, sizeof(u.phc));
+	if (e != BW_OK)
+		crypto_wipe(otp, USER_OTP_SIZE);
+	return e;
+}
+
+/* A change of user id: the members of its body, borrowed. */
+struct user_change {
+	int64_t id;
+	json_t *roles;    /* role names, or NULL */
+	json_t *disabled; /* true or false, or NULL */
+};
+
+/* Set or clear the user's disabled flag; disabling ends what they hold (a after). */
+static bw_err
+user_set_disabled(struct op *op, int64_t uid, int flag, json_t *a)
+{
+	int64_t revoked = 0;
+	/*
+	 * The user's row locked before it changes and before anything is
+	 * revoked (auth_user_lock): a token being minted or an MFA change
+	 * of theirs either commits first, and is revoked below, or waits
+	 * and then finds the user disabled.
+	 */
+	bw_err e = auth_user_lock(op->d, uid);
+	if (e != BW_OK ||
+	    (e = DB_RUN(op->d, "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?",
+			DB_INT(flag), DB_INT((int64_t)time(NULL)), DB_INT(uid))) != BW_OK)
+		return e;
+	json_object_set_new(a, "disabled", json_boolean(flag));
+	/*
+	 * A disabled user is signed out everywhere at once, and their API
+	 * tokens are revoked: enabling the user again brings none back.
+	 */
+	if (flag && ((e = session_end_user(op->d, uid, 0)) != BW_OK ||
+		     (e = token_revoke_user(op->d, uid, 0, &revoked)) != BW_OK))
+		return e;
+	if (revoked > 0)
+		json_object_set_new(a, "tokens_revoked", json_integer((json_int_t)revoked));
+	return BW_OK;
+}
+
+static bw_err
+user_update_tx(struct op *op, void *arg)
+{
+	const struct user_change *c = arg;
+	json_t *old = NULL, *now_roles = NULL, *b = json_object(), *a = json_object();
+	int64_t ids[RBAC_ROLES_PER_USER], others, self_admin;
+	size_t nids = 0;
+	/* Serialised, then checked: two admins cannot demote each other at once. */
+	bw_err e = b != NULL && a != NULL ? user_change_begin(op, c->id) : BW_ERR_NOMEM;
+	if (e != BW_OK ||
+	    (c->roles != NULL && (e = rbac_resolve_roles(op, c->roles, ids, &nids)) != BW_OK) ||
+	    (e = rbac_user_roles(op->d, c->id, &old)) != BW_OK)
+		goto out;
+	if (c->roles != NULL) {
+		if ((e = rbac_set_user_roles(op->d, c->id, ids, nids)) != BW_OK ||
+		    (e = rbac_user_roles(op->d, c->id, &now_roles)) != BW_OK)
+			goto out;
+		if (!json_equal(old, now_roles)) {
+			json_object_set(b, "roles", old);
+			json_object_set(a, "roles", now_roles);
+		}
+	}
+	if (c->disabled != NULL &&
+	    (e = user_set_disabled(op, c->id, json_is_true(c->disabled), a)) != BW_OK)
+		goto out;
+	/* Whatever changed, an active admin must remain. */
+	if ((e = user_active_admins(op->d, c->id, 1, &others)) != BW_OK ||
+	    (e = user_active_admins(op->d, c->id, 0, &self_admin)) != BW_OK)
+		goto out;
+	if (others == 0 && self_admin == 0) {
+		e = op_fail(op, BW_ERR_CONFLICT, user_last_admin);
+		goto out;
+	}
+	if (json_object_size(a) > 0)
+		e = audit_op(op, "users", c->id, "update", b, a);
+out:
+	json_decref(old);
+	json_decref(now_roles);
+	json_decref(b);
+	json_decref(a);
+	return e;
+}
+
+bw_err
+user_update(struct op *op, int64_t id, json_t *in)
+{
+	static const char *const known[] = {"roles", "disabled", NULL};
+	struct user_change c = {id, json_object_get(in, "roles"), json_object_get(in, "disabled")};
+	bw_err e = user_fields(op, in, known);
+	if (e != BW_OK)
+		return e;
+	if (c.disabled != NULL && !json_is_boolean(c.disabled))
+		return op_fail(op, BW_ERR_INVALID, "field 'disabled' must be true or false");
+	return op_tx(op, user_update_tx, &c);
+}
+
+static bw_err
+user_delete_tx(struct op *op, void *arg)
+{
+	/* What a user leaves behind goes with them, the user's row last. */
+	static const char *const gone[] = {
+	    "DELETE FROM user_roles WHERE user_id = ?",
+	    "DELETE FROM sessions WHERE user_id = ?",
+	    "DELETE FROM api_tokens WHERE user_id = ?",
+	    "DELETE FROM recovery_codes WHERE user_id = ?",
+	    "DELETE FROM users WHERE id = ?",
+	};
+	int64_t uid = *(const int64_t *)arg, others;
+	json_t *before = NULL, *roles = NULL;
+	bw_err e = user_change_begin(op, uid);
+	if (e == BW_OK && (e = user_active_admins(op->d, uid, 1, &others)) == BW_OK && others == 0)
+		e = op_fail(op, BW_ERR_CONFLICT, user_last_admin);
+	/* Records assigned to the user keep pointing at it: disable it instead. */
+	if (e == BW_OK)
+		e = module_referenced(op, "users", uid);
+	if (e == BW_OK)
+		e = rbac_user_roles(op->d, uid, &roles);
+	for (size_t i = 0; e == BW_OK && i < BW_ARRAY_LEN(gone); i++)
+		e = DB_RUN(op->d, gone[i], DB_INT(uid));
+	if (e == BW_OK) {
+		before = json_pack("{s:O}", "roles", roles);
+		e = before ? audit_op(op, "users", uid, "delete", before, NULL) : BW_ERR_NOMEM;
+	}
+	json_decref(before);
+	json_decref(roles);
+	return e;
+}
+
+bw_err
+user_delete(struct op *op, int64_t id)
+{
+	if (op->actor.kind != ACTOR_SYSTEM && id == op->actor.user.id)
+		return op_fail(op, BW_ERR_CONFLICT, "you cannot delete yourself");
+	return op_tx(op, user_delete_tx, &id);
 }

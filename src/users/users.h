@@ -6,10 +6,16 @@
 #ifndef BW_USERS_H
 #define BW_USERS_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "../core/core.h"
 #include "../op/op.h"
+
+struct auth_hasher;
+
+/* Bytes of a one-time password made for a new user, NUL included. */
+#define USER_OTP_SIZE 32
 
 /*
  * The user whose address is email, normalised as sign-in normalises it
@@ -26,5 +32,42 @@ bw_err user_find_email(struct op *op, const char *email, int64_t *id) BW_MUST_US
  * locked succeeds and is recorded all the same.
  */
 bw_err user_unlock(struct op *op, int64_t id) BW_MUST_USE;
+
+/*
+ * Two rules hold for every change below: nobody grants what they do not
+ * hold themselves, and the last active admin cannot be demoted, disabled
+ * or deleted, so a tenant never locks itself out. Each runs in op_tx with
+ * its audit row; a refusal is returned with its message recorded in op.
+ */
+
+/*
+ * Make a staff user from in: {"email", "password"?, "roles"?} and nothing
+ * else. The address is normalised (ADR 0012; internationalised domains
+ * only where the tenant's setting email_idn allows them) and must be
+ * unique by key and by skeleton; a password given must pass the policy,
+ * else one is made, copied to otp and must be changed at first sign-in
+ * (otp is "" when a password was given; wipe it once shown). Every role
+ * must be one the actor could grant. The password is hashed with h. The
+ * new user's id into *id. BW_ERR_INVALID for the input, BW_ERR_DENIED
+ * for a role, BW_ERR_CONFLICT for an address taken, BW_ERR_UNAVAILABLE
+ * when the hasher is busy (each recorded), or the database's error.
+ */
+bw_err user_create(struct op *op, struct auth_hasher *h, json_t *in, int64_t *id,
+		   char otp[USER_OTP_SIZE]) BW_MUST_USE;
+/*
+ * Change user id from in: {"roles"?, "disabled"?}. Disabling signs the
+ * user out everywhere and revokes their API tokens. Only someone who
+ * holds everything id holds may (rbac_may_manage). BW_ERR_INVALID,
+ * BW_ERR_NOTFOUND, BW_ERR_DENIED, BW_ERR_CONFLICT (the last active admin),
+ * each recorded, or the database's error. Nothing changed is not audited.
+ */
+bw_err user_update(struct op *op, int64_t id, json_t *in) BW_MUST_USE;
+/*
+ * Delete user id with their roles, sessions, tokens and recovery codes.
+ * Refused (recorded) to the user themselves and for the last active admin
+ * (BW_ERR_CONFLICT), for a user records still refer to (BW_ERR_CONFLICT:
+ * disable them instead), BW_ERR_NOTFOUND, BW_ERR_DENIED as user_update.
+ */
+bw_err user_delete(struct op *op, int64_t id) BW_MUST_USE;
 
 #endif

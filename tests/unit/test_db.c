@@ -167,19 +167,24 @@ test_errors_mapped(void **state)
 	struct fx *f = *state;
 	NEED_DB(f);
 	mk_table(f->d);
-	const char *p1[] = {"dup", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", p1), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", p1), BW_ERR_CONFLICT);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("dup")), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("dup")),
+			 BW_ERR_CONFLICT);
 	db_stmt *s;
 	assert_int_not_equal(db_prepare(f->d, "SELEKT nonsense", &s), BW_OK);
 	assert_ptr_equal(s, NULL);
 	/* one statement per prepare: a smuggled second one is refused */
 	assert_int_not_equal(db_prepare(f->d, "SELECT 1; DROP TABLE t", &s), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "SELECT name FROM t", NULL), BW_OK);
+	assert_int_equal(db_run(f->d, "SELECT name FROM t", NULL, 0), BW_OK);
 	/* a value does not become SQL: the classic injection is just a name */
-	const char *inj[] = {"x'); DROP TABLE t; --", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", inj), BW_OK);
-	assert_int_equal(db_exec_params(f->d, "SELECT COUNT(*) FROM t", NULL), BW_OK);
+	int64_t n;
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)",
+				DB_TEXT("x'); DROP TABLE t; --")),
+			 BW_OK);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM t WHERE name = ?",
+				      DB_TEXT("x'); DROP TABLE t; --")),
+			 BW_OK);
+	assert_int_equal(n, 1);
 }
 
 static void
@@ -193,13 +198,11 @@ test_transactions(void **state)
 	assert_int_equal(db_begin(f->d), BW_OK);
 	assert_true(db_in_tx(f->d));
 	assert_int_equal(db_begin(f->d), BW_ERR_INTERNAL); /* no nesting */
-	const char *a[] = {"rolled-back", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", a), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("rolled-back")), BW_OK);
 	assert_int_equal(db_rollback(f->d), BW_OK);
 	assert_false(db_in_tx(f->d));
 	assert_int_equal(db_begin(f->d), BW_OK);
-	const char *b[] = {"kept", NULL};
-	assert_int_equal(db_exec_params(f->d, "INSERT INTO t (name) VALUES (?)", b), BW_OK);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("kept")), BW_OK);
 	assert_int_equal(db_commit(f->d), BW_OK);
 	assert_int_equal(db_prepare(f->d, "SELECT name FROM t", &s), BW_OK);
 	assert_int_equal(db_step(s, &row), BW_OK);
@@ -223,8 +226,7 @@ test_sqlite_attach_refused(void **state)
 	snprintf(sql, sizeof(sql), "ATTACH DATABASE '%s' AS other", other);
 	assert_int_equal(db_exec(f->d, sql), BW_ERR_DENIED);
 	db_stmt *s;
-	const char *p[] = {other, NULL};
-	assert_int_not_equal(db_exec_params(f->d, "ATTACH DATABASE ? AS other", p), BW_OK);
+	assert_int_not_equal(DB_RUN(f->d, "ATTACH DATABASE ? AS other", DB_TEXT(other)), BW_OK);
 	assert_int_not_equal(db_exec(f->d, "DETACH DATABASE main"), BW_OK);
 	assert_int_not_equal(db_prepare(f->d, "SELECT load_extension('/tmp/x.so')", &s), BW_OK);
 	/* and the limit of zero attached databases stands behind the authorizer */
@@ -450,6 +452,47 @@ test_args(void **state)
 	db_finalize(s);
 }
 
+/* DB_INSERT gives the new row's id; DB_QUERY_INT one integer, 0 for no row or NULL. */
+static void
+test_insert_query_int(void **state)
+{
+	struct fx *f = *state;
+	NEED_DB(f);
+	int64_t id1, id2, n;
+	mk_table(f->d);
+	assert_int_equal(DB_INSERT(f->d, &id1, "INSERT INTO t (name, n) VALUES (?, ?)", DB_TEXT("a"),
+				   DB_INT(5)),
+			 BW_OK);
+	assert_int_equal(DB_INSERT(f->d, &id2, "INSERT INTO t (name, n) VALUES (?, ?)", DB_TEXT("b"),
+				   DB_INT(-3)),
+			 BW_OK);
+	assert_true(id1 > 0 && id2 > id1);
+	/* a failed insert gives no id */
+	assert_int_equal(DB_INSERT(f->d, &id2, "INSERT INTO t (name) VALUES (?)", DB_TEXT("a")),
+			 BW_ERR_CONFLICT);
+	assert_true(id2 == 0);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE id = ?", DB_INT(id1)), BW_OK);
+	assert_true(n == 5);
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM t WHERE n < ?", DB_INT(0)),
+			 BW_OK);
+	assert_true(n == 1);
+	/* no row, and SQL NULL: both 0 */
+	n = 9;
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE name = ?", DB_TEXT("none")),
+			 BW_OK);
+	assert_true(n == 0);
+	assert_int_equal(DB_RUN(f->d, "INSERT INTO t (name) VALUES (?)", DB_TEXT("c")), BW_OK);
+	n = 9;
+	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT n FROM t WHERE name = ?", DB_TEXT("c")),
+			 BW_OK);
+	assert_true(n == 0);
+	/* an error comes back as itself, with 0 */
+	n = 9;
+	assert_int_not_equal(DB_QUERY_INT(f->d, &n, "SELECT nope FROM t WHERE id = ?", DB_INT(1)),
+			     BW_OK);
+	assert_true(n == 0);
+}
+
 /* SQLite: an integer argument is bound as an integer, never as text. */
 static void
 test_sqlite_args_typed(void **state)
@@ -611,6 +654,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_key_is_text, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_cache_all_busy, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_args, open_sqlite, close_db),
+		cmocka_unit_test_setup_teardown(test_insert_query_int, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_sqlite_args_typed, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_sqlite_busy_retryable, open_sqlite, close_db),
 		cmocka_unit_test_setup_teardown(test_roundtrip_types, open_mariadb, close_db),
@@ -620,6 +664,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_key_is_text, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_cache_all_busy, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_args, open_mariadb, close_db),
+		cmocka_unit_test_setup_teardown(test_insert_query_int, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_mariadb_deadlock_retryable, open_mariadb, close_db),
 		cmocka_unit_test_setup_teardown(test_mariadb_lock_wait_retryable, open_mariadb, close_db),
 	};

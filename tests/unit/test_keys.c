@@ -522,12 +522,8 @@ test_encryption_limit(void **state)
 	unsigned char *out;
 	size_t ol;
 	struct tenant tn = get(f, f->slug[0]);
-	char lim[32], id[16];
-	snprintf(lim, sizeof(lim), "%lld", (long long)(KEYRING_ENC_LIMIT - 10));
-	snprintf(id, sizeof(id), "%u", tn.active_key_id);
-	const char *p[] = {lim, id, NULL};
-	assert_int_equal(db_exec_params(tenancy_control(f->t),
-					"UPDATE data_keys SET encryptions = ? WHERE id = ?", p),
+	assert_int_equal(DB_RUN(tenancy_control(f->t), "UPDATE data_keys SET encryptions = ? WHERE id = ?",
+				DB_INT(KEYRING_ENC_LIMIT - 10), DB_INT(tn.active_key_id)),
 			 BW_OK);
 	reopen(f); /* no block reserved in this process yet */
 	assert_int_equal(field_seal(f->t, &tn, "integrations", "secret", 1, "x", 1, &out, &ol),
