@@ -31,6 +31,23 @@ rbac_path_id(struct http_req *req)
 	return http_req_id(req, "id", &v) == BW_OK ? v : 0;
 }
 
+/*
+ * Begin a role change: the transaction, then what op_tx runs first for a
+ * signed-in caller (op->tx_begin: the caller's session or token still
+ * there, the user not disabled, the route's permission held now).
+ * BW_OK inside the transaction; otherwise none is left open.
+ */
+static bw_err
+rbac_begin(struct http_req *req, db *d)
+{
+	bw_err e = db_begin(d);
+	if (e != BW_OK)
+		return op_unavailable(&req->op);
+	if (req->op.tx_begin != NULL && (e = req->op.tx_begin(&req->op)) != BW_OK)
+		(void)db_rollback(d);
+	return e;
+}
+
 static bw_err
 rbac_finish(db *d, bw_err e)
 {
@@ -271,7 +288,7 @@ rbac_role_create(struct http_req *req)
 	const char *desc = dj ? json_string_value(dj) : "";
 	if ((e = rbac_check_perms(&req->op, json_object_get(in, "permissions"), &perms)) != BW_OK ||
 	    (e = http_req_db(req, &d)) != BW_OK || (e = rbac_may_grant(&req->op, perms)) != BW_OK ||
-	    (e = db_begin(d)) != BW_OK)
+	    (e = rbac_begin(req, d)) != BW_OK)
 		goto out;
 	int64_t nroles = 0;
 	if ((e = DB_QUERY_INT(d, &nroles, "SELECT COUNT(*) FROM roles WHERE id > ?", DB_INT(0))) ==
@@ -335,7 +352,7 @@ rbac_role_update(struct http_req *req)
 	    ((e = rbac_check_perms(&req->op, json_object_get(in, "permissions"), &perms)) != BW_OK ||
 	     (e = rbac_may_grant(&req->op, perms)) != BW_OK))
 		goto out;
-	if ((e = db_begin(d)) != BW_OK)
+	if ((e = rbac_begin(req, d)) != BW_OK)
 		goto out;
 	/* A role is changed only by someone who holds all it holds now, too. */
 	if ((e = rbac_role_perms(&req->op, &r, &old)) != BW_OK ||
@@ -387,7 +404,7 @@ rbac_role_delete(struct http_req *req)
 	bw_err e = http_req_db(req, &d);
 	if (e != BW_OK)
 		return e;
-	if ((e = db_begin(d)) != BW_OK)
+	if ((e = rbac_begin(req, d)) != BW_OK)
 		return e;
 	if ((e = rbac_role_get(d, rbac_path_id(req), &r)) == BW_ERR_NOTFOUND)
 		e = response_error(req, e, "no such role");
