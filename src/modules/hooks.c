@@ -199,7 +199,7 @@ hooks_ticket_assign(struct module_ctx *ctx, json_t *body, json_t **reply)
 	if (json_is_integer(who)) {
 		int64_t disabled = 1;
 		int found;
-		/* Choosing a user means seeing users, as for any reference (engine.c). */
+		/* Choosing a user means seeing users, as for any reference (validate.c). */
 		int may_see = may(ctx->op, "users.view");
 		if (may_see < 0)
 			return hooks_db_error(ctx, BW_ERR_UNAVAILABLE);

@@ -26,7 +26,7 @@ test_csv_cells_and_take(void **state)
 	json_decref(o);
 	static const char want[] = "\"a\"\"b\",\"'=1+1\",\"-7\",\"{\"\"k\"\":1}\",\"\"\r\n";
 	assert_false(c.failed);
-	/* The mirror the callers in engine.c and audit_api.c read. */
+	/* The mirror the callers in list_api.c and audit_api.c read. */
 	assert_int_equal(c.len, strlen(want));
 	assert_string_equal(c.b, want);
 	char *out;
