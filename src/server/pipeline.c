@@ -406,9 +406,7 @@ pipeline_run(struct server *s, struct http_req *r)
 	if (e != BW_OK && r->op.err != e) {
 		/* The message recorded was for another error: the return value wins. */
 		(void)response_error(r, e, NULL);
-	} else if (e != BW_OK) {
-		r->status = response_status(e);
-	} else if (r->op.err != BW_OK || r->status >= 400) {
+	} else if (e == BW_OK && (r->op.err != BW_OK || r->status >= 400)) {
 		/*
 		 * A handler that decided "no" must say so in its return value: its
 		 * caller may have gone on as if it had succeeded (a locked account's

@@ -49,7 +49,11 @@ user_unlock_tx(struct op *op, void *arg)
 	db_stmt *s;
 	int row = 0;
 	json_t *before = NULL, *after = NULL;
-	bw_err e = db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s);
+	/* Inside the transaction: the roles compared are those the change is made under. */
+	bw_err e = rbac_may_manage(op, id);
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s);
 	if (e != BW_OK)
 		return e;
 	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
@@ -93,9 +97,6 @@ user_unlock(struct op *op, int64_t id)
 		return op_fail(op, BW_ERR_DENIED,
 			       "you cannot unlock your own account: another admin, or the operator "
 			       "with 'bulwark user unlock', must do it");
-	bw_err e = rbac_may_manage(op, id);
-	if (e != BW_OK)
-		return e;
 	return op_tx(op, user_unlock_tx, &id);
 }
 
