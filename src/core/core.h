@@ -37,6 +37,9 @@ typedef enum bw_err {
 	BW_ERR_INTERNAL,
 	BW_ERR_UNSUPPORTED,  /* a protocol feature we do not implement (501) */
 	BW_ERR_LENGTH_REQUIRED, /* a body without a Content-Length (411) */
+	BW_ERR_PRECONDITION, /* If-Match names a version that is no longer current (412) */
+	BW_ERR_MEDIA_TYPE,   /* a body that is not of a type the route takes (415) */
+	BW_ERR_UNPROCESSABLE, /* well-formed but refused as a whole (422: an Idempotency-Key reused) */
 	BW_ERR__COUNT
 } bw_err;
 

@@ -26,6 +26,9 @@ static const struct {
 	[BW_ERR_INTERNAL] = {"internal_error", "internal error"},
 	[BW_ERR_UNSUPPORTED] = {"not_implemented", "not implemented"},
 	[BW_ERR_LENGTH_REQUIRED] = {"length_required", "a Content-Length is required"},
+	[BW_ERR_PRECONDITION] = {"precondition_failed", "the record has changed since it was read"},
+	[BW_ERR_MEDIA_TYPE] = {"unsupported_media_type", "the body must be application/json"},
+	[BW_ERR_UNPROCESSABLE] = {"unprocessable", "the request cannot be processed"},
 };
 
 const char *

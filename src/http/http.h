@@ -78,6 +78,8 @@ struct route {
 	const void *data;       /* the handler's own (the module engine: its descriptor) */
 };
 
+#define HTTP_REPLY_HEADERS_MAX 16
+
 /*
  * Per-request context. Everything in it is freed when the request ends.
  * Its op is the unit of work the request is: tenant, connection, actor and
@@ -119,6 +121,16 @@ struct http_req {
 	const char *reply_disposition; /* Content-Disposition, or NULL */
 	const char *retry_after; /* Retry-After header on 429/503, or NULL */
 	const char *set_cookie;  /* Set-Cookie header, or NULL */
+	/*
+	 * More reply headers (ETag, Location, Link, RateLimit-*), set with
+	 * response_header(); names are static strings, values live in the pool. Each is sent
+	 * whatever the outcome unless its entry says success only.
+	 */
+	size_t nheaders;
+	struct {
+		const char *name, *value;
+		int always; /* also on an error reply (RateLimit-*, WWW-Authenticate) */
+	} headers[HTTP_REPLY_HEADERS_MAX];
 
 	struct conntrack_entry *track; /* the connection's deadlines, or NULL */
 };
@@ -182,6 +194,15 @@ bw_err response_error(struct http_req *req, bw_err e, const char *msg);
  * named code, message or request_id are ignored. Returns e (never BW_OK).
  */
 bw_err response_error_detail(struct http_req *req, bw_err e, const char *msg, json_t *detail);
+/*
+ * Add (or replace: names compare case-insensitively) a reply header. The
+ * name must be a static string; the value is copied into the pool and refused (BW_ERR_INVALID, nothing
+ * recorded) when it holds a control character; BW_ERR_NOMEM past
+ * HTTP_REPLY_HEADERS_MAX. always: sent on an error reply too; otherwise
+ * only when the request succeeds (an ETag never describes a 412).
+ */
+bw_err response_header(struct http_req *req, const char *name, const char *value,
+		       int always) BW_MUST_USE;
 /* The {"error":{"code","message"}} body for req's error; NULL on OOM. */
 char *response_error_body(const struct http_req *req, size_t *len);
 

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int
 response_status(bw_err e)
@@ -35,6 +36,12 @@ response_status(bw_err e)
 		return 431;
 	case BW_ERR_LENGTH_REQUIRED:
 		return 411;
+	case BW_ERR_PRECONDITION:
+		return 412;
+	case BW_ERR_MEDIA_TYPE:
+		return 415;
+	case BW_ERR_UNPROCESSABLE:
+		return 422;
 	case BW_ERR_UNSUPPORTED:
 		return 501;
 	case BW_ERR_UNAVAILABLE:
@@ -112,6 +119,30 @@ response_error_body(const struct http_req *req, size_t *len)
 	if (s != NULL)
 		*len = strlen(s);
 	return s;
+}
+
+bw_err
+response_header(struct http_req *req, const char *name, const char *value, int always)
+{
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return BW_ERR_INVALID; /* no header splitting, whatever the caller passed */
+	char *v = pool_strdup(req->pool, value);
+	if (v == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0) {
+			req->headers[i].value = v;
+			req->headers[i].always = always;
+			return BW_OK;
+		}
+	if (req->nheaders == HTTP_REPLY_HEADERS_MAX)
+		return BW_ERR_NOMEM;
+	req->headers[req->nheaders].name = name;
+	req->headers[req->nheaders].value = v;
+	req->headers[req->nheaders].always = always;
+	req->nheaders++;
+	return BW_OK;
 }
 
 bw_err

@@ -313,13 +313,19 @@ server_respond(struct server *s, struct http_req *r)
 		MHD_add_response_header(resp, "Retry-After", r->retry_after);
 	if (r->set_cookie != NULL)
 		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+	size_t extra = 0;
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (r->op.err == BW_OK || r->headers[i].always) {
+			MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+			extra += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
+		}
 	if (atomic_load(&s->draining))
 		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	r->responded = 1;
 	/* The client must read the head as well as the body. */
-	conntrack_sending(s->ct, r->track, (r->method == HTTP_HEAD ? 0 : len) + server_head_estimate(),
+	conntrack_sending(s->ct, r->track, (r->method == HTTP_HEAD ? 0 : len) + server_head_estimate() + extra,
 			  util_now_us());
 	return ret;
 }

@@ -30,6 +30,9 @@ test_status_mapping(void **state)
 	    {BW_ERR_INTERNAL, 500},
 	    {BW_ERR_UNSUPPORTED, 501},
 	    {BW_ERR_LENGTH_REQUIRED, 411},
+	    {BW_ERR_PRECONDITION, 412},
+	    {BW_ERR_MEDIA_TYPE, 415},
+	    {BW_ERR_UNPROCESSABLE, 422},
 	};
 	assert_int_equal(BW_ARRAY_LEN(want), BW_ERR__COUNT);
 	for (size_t i = 0; i < BW_ARRAY_LEN(want); i++)
@@ -138,6 +141,31 @@ test_error_detail(void **state)
 	pool_free(r.pool);
 }
 
+/* Reply headers: replaced by name whatever the case, bounded, never split. */
+static void
+test_reply_headers(void **state)
+{
+	(void)state;
+	struct http_req r = {0};
+	r.pool = pool_new(4096);
+	assert_non_null(r.pool);
+	assert_int_equal(response_header(&r, "ETag", "\"1\"", 0), BW_OK);
+	assert_int_equal(response_header(&r, "etag", "\"2\"", 1), BW_OK);
+	assert_int_equal(r.nheaders, 1);
+	assert_string_equal(r.headers[0].value, "\"2\"");
+	assert_int_equal(r.headers[0].always, 1);
+	assert_int_equal(response_header(&r, "Link", "a\r\nSet-Cookie: x", 0), BW_ERR_INVALID);
+	assert_int_equal(r.nheaders, 1);
+	char name[HTTP_REPLY_HEADERS_MAX][16];
+	for (size_t i = 1; i < HTTP_REPLY_HEADERS_MAX; i++) {
+		snprintf(name[i], sizeof(name[i]), "X-H%zu", i);
+		assert_int_equal(response_header(&r, name[i], "v", 0), BW_OK);
+	}
+	assert_int_equal(response_header(&r, "X-Over", "v", 0), BW_ERR_NOMEM);
+	assert_int_equal(r.nheaders, HTTP_REPLY_HEADERS_MAX);
+	pool_free(r.pool);
+}
+
 int
 main(void)
 {
@@ -147,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_server_errors_hide_detail),
 		cmocka_unit_test(test_json_reply),
 		cmocka_unit_test(test_error_detail),
+		cmocka_unit_test(test_reply_headers),
 	};
 	return cmocka_run_group_tests_name("response", tests, NULL, NULL);
 }
