@@ -250,10 +250,8 @@ api_login(struct http_req *req)
 	int disabled = 0;
 
 	memset(&u, 0, sizeof(u));
-	if (!http_req_login_allowed(req)) {
-		req->retry_after = "60";
+	if (!http_req_login_allowed(req)) /* it sets Retry-After */
 		return response_error(req, BW_ERR_RATE, "too many sign-in attempts from this address");
-	}
 	if ((e = http_req_json(req, &in)) != BW_OK)
 		return e;
 	const char *email = api_str(in, "email", 254), *password = api_str(in, "password", 1024);
@@ -892,6 +890,46 @@ api_token_list(struct http_req *req)
 	return api_tokens_of(req, d, req->op.actor.user.id);
 }
 
+/* One of the caller's own live tokens, as the list shows it (the Location of its 201). */
+static bw_err
+api_token_show(struct http_req *req)
+{
+	db *d;
+	db_stmt *s = NULL;
+	int row = 0;
+	int64_t id;
+	json_t *o = NULL;
+	if (http_req_id(req, "id", &id) != BW_OK)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(d,
+		       "SELECT id, name, prefix, scopes, expires_at, last_used_at, created_at FROM"
+		       " api_tokens WHERE id = ? AND user_id = ? AND revoked_at = 0",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, id)) == BW_OK &&
+	    (e = db_bind_int(s, 2, req->op.actor.user.id)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK && row) {
+		json_error_t je;
+		o = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "id", (json_int_t)db_col_int(s, 0),
+			      "name", db_col_text(s, 1), "prefix", db_col_text(s, 2), "scopes",
+			      json_loads(db_col_text(s, 3), 0, &je), "expires_at",
+			      (json_int_t)db_col_int(s, 4), "last_used_at", (json_int_t)db_col_int(s, 5),
+			      "created_at", (json_int_t)db_col_int(s, 6));
+		if (o == NULL)
+			e = BW_ERR_NOMEM;
+	}
+	db_finalize(s);
+	if (e != BW_OK)
+		return e == BW_ERR_NOMEM ? response_error(req, e, NULL)
+					 : response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	/* Only one's own: another user's token id is simply not found. */
+	if (!row)
+		return response_error(req, BW_ERR_NOTFOUND, "no such token");
+	return response_json(req, 200, o);
+}
+
 /*
  * Revoke token tid of user uid, with its audit row (by: who did it, for
  * the event); BW_ERR_NOTFOUND (reply set) when uid has no such live token.
@@ -992,6 +1030,7 @@ const struct route auth_routes[] = {
 	 ROUTE_BODY_NONE},
 	{HTTP_POST, "/api/v1/auth/tokens", api_token_create, 0, "self.tokens", BODY_SMALL},
 	{HTTP_GET, "/api/v1/auth/tokens", api_token_list, 0, "self.tokens", ROUTE_BODY_NONE},
+	{HTTP_GET, "/api/v1/auth/tokens/:id", api_token_show, 0, "self.tokens", ROUTE_BODY_NONE},
 	{HTTP_DELETE, "/api/v1/auth/tokens/:id", api_token_revoke, ROUTE_DESTRUCTIVE, "self.tokens",
 	 ROUTE_BODY_NONE},
 	{HTTP_GET, "/api/v1/users/:id/tokens", api_user_tokens, ROUTE_ADMIN, "users.tokens",

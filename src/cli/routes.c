@@ -105,10 +105,11 @@ cli_routes(int argc, char **argv)
 			if (v[i].data == module_catalog[k])
 				m = module_catalog[k];
 		json_array_append_new(
-		    list, json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:s}", "method", method, "pattern",
+		    list, json_pack("{s:s, s:s, s:s?, s:o, s:s?, s:s, s:b}", "method", method, "pattern",
 				    v[i].pattern, "permission", v[i].permission, "flags", flags,
 				    "module", m ? m->name : NULL, "allowlist",
-				    router_guard_name(router_guard(&v[i]))));
+				    router_guard_name(router_guard(&v[i])), "body",
+				    router_takes_body(&v[i])));
 	}
 	free(v);
 	char *s = json_dumps(list, JSON_INDENT(1));

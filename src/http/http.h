@@ -168,6 +168,11 @@ void router_allow_string(unsigned allow, char *out, size_t outlen);
  * remembering to: see docs/auth.md "Admin IP allowlist" for the rule.
  */
 enum route_guard router_guard(const struct route *route);
+/*
+ * 1 if a route takes a request body: an explicit limit above 0, or the
+ * default for a method that carries one (POST, PUT, PATCH).
+ */
+int router_takes_body(const struct route *route);
 /* "always", "changes" or "never", as `bulwark routes` prints it. */
 const char *router_guard_name(enum route_guard g);
 /* Routes for iteration by tests and the permission catalogue. */
@@ -321,6 +326,16 @@ void ratelimit_free(struct ratelimit *rl);
 void ratelimit_configure(struct ratelimit *rl, double per_second, long burst);
 /* 1 if the address may proceed now, 0 if over its rate. */
 int ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us);
+/* Where an address's bucket stands after a check (RateLimit-* headers). */
+struct ratelimit_state {
+	long limit;       /* the bucket's size (burst); 0: the limiter is off */
+	long remaining;   /* whole requests left now, this one counted */
+	long reset;       /* seconds until the bucket is full again (0: full) */
+	long retry_after; /* refused: seconds until the next request is allowed; else 0 */
+};
+/* ratelimit_take, also filling *st (may be NULL). */
+int ratelimit_check(struct ratelimit *rl, const char *addr, uint64_t now_us,
+		    struct ratelimit_state *st);
 
 /* --- accesslog.c ------------------------------------------------------ */
 struct accesslog;
@@ -368,10 +383,34 @@ const struct router *http_req_router(const struct http_req *req);
 const struct config *http_req_config(const struct http_req *req);
 struct tenancy *http_req_tenancy(const struct http_req *req);
 struct auth_hasher *http_req_hasher(const struct http_req *req);
-/* One login attempt from the request's address: 0 when over the rate. */
+/*
+ * One login attempt from the request's address: 0 when over the rate. Sets
+ * the RateLimit-* headers (and Retry-After when refused) as
+ * http_req_rate_headers does.
+ */
 int http_req_login_allowed(struct http_req *req);
-/* The request body as a JSON object; BW_ERR_INVALID (recorded) otherwise. */
+/*
+ * The RateLimit-Limit, -Remaining and -Reset headers for st (on every
+ * reply, errors too), and Retry-After when st says refused. When another
+ * limiter already set them, the one with fewer requests remaining is kept
+ * (the stricter policy is the one a client must heed). Nothing when the
+ * limiter is off (limit 0). BW_ERR_NOMEM when the headers cannot be kept.
+ */
+bw_err http_req_rate_headers(struct http_req *req, const struct ratelimit_state *st) BW_MUST_USE;
+/*
+ * The request body as a JSON object, duplicate keys refused;
+ * BW_ERR_INVALID (recorded) otherwise: a message naming the parse error
+ * (or the repeated key) and where, with "position" (byte offset), "line"
+ * and "column" members in the error object; a body that is JSON but not
+ * an object has its own message.
+ */
 bw_err http_req_json(struct http_req *req, json_t **out) BW_MUST_USE;
+/*
+ * 1 if a Content-Type value says JSON as this server takes it:
+ * application/json (any case), with no parameter but charset=utf-8 (any
+ * case, quoted or not); 0 otherwise, NULL included.
+ */
+int http_media_is_json(const char *content_type);
 /* Request header by name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /*

@@ -71,10 +71,25 @@ rl_hash(const char *s)
 	return h;
 }
 
+/* Whole seconds until the bucket holds want tokens again, rounded up (0: it does). */
+static long
+rl_seconds_until(double tokens, double want, double rate)
+{
+	if (tokens >= want)
+		return 0;
+	double s = (want - tokens) / rate;
+	if (s >= 1e9)
+		return 1000000000L; /* a rate so slow it never refills, in practice */
+	long whole = (long)s;
+	return whole < 1 ? 1 : (double)whole < s - 1e-9 ? whole + 1 : whole;
+}
+
 int
-ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
+ratelimit_check(struct ratelimit *rl, const char *addr, uint64_t now_us, struct ratelimit_state *st)
 {
 	long milli = atomic_load(&rl->milli_per_second), burst = atomic_load(&rl->burst);
+	if (st != NULL)
+		*st = (struct ratelimit_state){0};
 	if (milli <= 0)
 		return 1;
 	double rate = (double)milli / 1000.0;
@@ -82,6 +97,7 @@ ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
 	struct rl_shard *sh = &rl->shard[h % RL_SHARDS];
 	size_t base = (h / RL_SHARDS) % RL_SLOTS;
 	int allowed;
+	double left;
 
 	pthread_mutex_lock(&sh->mu);
 	struct rl_entry *hit = NULL, *victim = NULL;
@@ -109,6 +125,19 @@ ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
 	allowed = hit->tokens >= 1.0;
 	if (allowed)
 		hit->tokens -= 1.0;
+	left = hit->tokens;
 	pthread_mutex_unlock(&sh->mu);
+	if (st != NULL) {
+		st->limit = burst;
+		st->remaining = left < 1.0 ? 0 : (long)left; /* whole requests */
+		st->reset = rl_seconds_until(left, (double)burst, rate);
+		st->retry_after = allowed ? 0 : rl_seconds_until(left, 1.0, rate);
+	}
 	return allowed;
+}
+
+int
+ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_us)
+{
+	return ratelimit_check(rl, addr, now_us, NULL);
 }

@@ -4,8 +4,11 @@
  */
 #include "http.h"
 
+#include <limits.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *
 http_req_header(const struct http_req *req, const char *name)
@@ -60,10 +63,133 @@ http_req_hasher(const struct http_req *req)
 	return req->svc->hasher;
 }
 
+/* The value of reply header name already set on req, or NULL. */
+static const char *
+req_reply_header(const struct http_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+bw_err
+http_req_rate_headers(struct http_req *req, const struct ratelimit_state *st)
+{
+	if (st->limit <= 0)
+		return BW_OK;
+	const char *had = req_reply_header(req, "RateLimit-Remaining");
+	long had_left;
+	if (had != NULL && util_parse_long(had, 0, LONG_MAX, &had_left) == BW_OK &&
+	    had_left < st->remaining)
+		return BW_OK; /* a stricter limiter already spoke */
+	char v[3][24];
+	snprintf(v[0], sizeof(v[0]), "%ld", st->limit);
+	snprintf(v[1], sizeof(v[1]), "%ld", st->remaining);
+	snprintf(v[2], sizeof(v[2]), "%ld", st->reset);
+	bw_err e = response_header(req, "RateLimit-Limit", v[0], 1);
+	if (e == BW_OK)
+		e = response_header(req, "RateLimit-Remaining", v[1], 1);
+	if (e == BW_OK)
+		e = response_header(req, "RateLimit-Reset", v[2], 1);
+	if (e == BW_OK && st->retry_after > 0 &&
+	    (req->retry_after = pool_printf(req->pool, "%ld", st->retry_after)) == NULL)
+		e = BW_ERR_NOMEM;
+	return e;
+}
+
 int
 http_req_login_allowed(struct http_req *req)
 {
-	return ratelimit_take(req->svc->login_rl, req->client_ip, util_now_us());
+	struct ratelimit_state st;
+	int ok = ratelimit_check(req->svc->login_rl, req->client_ip, util_now_us(), &st);
+	/* Out of memory: the attempt is judged all the same, only its headers are lost. */
+	if (http_req_rate_headers(req, &st) != BW_OK)
+		log_warn("request %s: out of memory for the sign-in rate headers", req->id);
+	return ok;
+}
+
+/*
+ * The key a duplicate-key error is about: jansson stops right after the
+ * second occurrence of the key's string token, so the token ends at byte
+ * pos of the body. Decoded from the body (escapes and all), or NULL.
+ */
+static const char *
+req_json_dup_key(struct http_req *req, size_t pos)
+{
+	const char *b = req->body;
+	if (pos < 2 || pos > req->body_len || b[pos - 1] != '"')
+		return NULL;
+	size_t start = pos - 1;
+	for (;;) {
+		if (start == 0)
+			return NULL;
+		start--;
+		if (b[start] != '"')
+			continue;
+		size_t bs = 0; /* a quote after an odd number of backslashes is escaped */
+		while (start - bs > 0 && b[start - bs - 1] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			break;
+	}
+	json_error_t je;
+	json_t *k = json_loadb(b + start, pos - start, JSON_DECODE_ANY, &je);
+	const char *out = json_is_string(k) ? pool_strdup(req->pool, json_string_value(k)) : NULL;
+	json_decref(k);
+	return out;
+}
+
+/* At most max bytes of s, cut at a UTF-8 character boundary, "..." marking a cut. */
+static const char *
+req_shorten(struct http_req *req, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return s;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return pool_printf(req->pool, "%.*s...", (int)max, s);
+}
+
+/* The 400 for a body jansson refused: its error, where, and the key a duplicate repeats. */
+static bw_err
+req_json_error(struct http_req *req, const json_error_t *je)
+{
+	char text[JSON_ERROR_TEXT_LENGTH];
+	snprintf(text, sizeof(text), "%s", je->text);
+	/*
+	 * jansson quotes the body near the error ("near '...'"); when that is
+	 * not UTF-8 the reply could not carry the message, so it is left out.
+	 */
+	json_t *probe = json_string(text);
+	if (probe == NULL) {
+		char *near = strstr(text, " near ");
+		if (near != NULL)
+			*near = '\0';
+		else
+			snprintf(text, sizeof(text), "%s", "malformed");
+	}
+	json_decref(probe);
+	json_t *detail = json_pack("{s:I, s:i, s:i}", "position", (json_int_t)je->position, "line",
+				   je->line, "column", je->column);
+	const char *msg = NULL;
+	if (json_error_code(je) == json_error_duplicate_key) {
+		const char *key = req_json_dup_key(req, (size_t)je->position);
+		if (key != NULL) {
+			msg = pool_printf(req->pool,
+					  "duplicate key \"%s\" in the JSON body (line %d, column %d, "
+					  "byte %d)",
+					  req_shorten(req, key, 100), je->line, je->column, je->position);
+			if (detail != NULL)
+				json_object_set_new(detail, "key", json_string(key));
+		}
+	}
+	if (msg == NULL)
+		msg = pool_printf(req->pool, "the body is not valid JSON: %s (line %d, column %d, byte %d)",
+				  text, je->line, je->column, je->position);
+	return response_error_detail(req, BW_ERR_INVALID, msg ? msg : "the body is not valid JSON",
+				     detail);
 }
 
 bw_err
@@ -73,12 +199,62 @@ http_req_json(struct http_req *req, json_t **out)
 	*out = NULL;
 	if (req->body == NULL || req->body_len == 0)
 		return response_error(req, BW_ERR_INVALID, "a JSON object body is required");
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL || !json_is_object(j)) {
+	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (j == NULL)
+		return req_json_error(req, &je);
+	if (!json_is_object(j)) {
+		const char *what = json_is_array(j)	   ? "an array"
+				   : json_is_string(j)	   ? "a string"
+				   : json_is_number(j)	   ? "a number"
+				   : json_is_boolean(j)	   ? "a boolean"
+							   : "null";
 		json_decref(j);
-		return response_error(req, BW_ERR_INVALID, "the body is not a JSON object");
+		return response_error(req, BW_ERR_INVALID,
+				      pool_printf(req->pool, "the body must be a JSON object, not %s",
+						  what));
 	}
 	*out = j;
 	return BW_OK;
 }
 
+/* Case-insensitive: s starts with the n bytes of lit; *s moved past them. */
+static int
+req_skip(const char **s, const char *lit)
+{
+	size_t n = strlen(lit);
+	if (strncasecmp(*s, lit, n) != 0)
+		return 0;
+	*s += n;
+	return 1;
+}
+
+static void
+req_skip_ows(const char **s)
+{
+	while (**s == ' ' || **s == '\t')
+		(*s)++;
+}
+
+int
+http_media_is_json(const char *ct)
+{
+	if (ct == NULL || !req_skip(&ct, "application/json"))
+		return 0;
+	/* RFC 9110 8.3.1: *( OWS ";" OWS [ parameter ] ), parameter = name "=" value */
+	for (;;) {
+		req_skip_ows(&ct);
+		if (*ct == '\0')
+			return 1;
+		if (*ct++ != ';')
+			return 0;
+		req_skip_ows(&ct);
+		if (*ct == ';' || *ct == '\0')
+			continue; /* an empty parameter */
+		if (!req_skip(&ct, "charset="))
+			return 0;
+		if (!req_skip(&ct, "utf-8") && !req_skip(&ct, "\"utf-8\""))
+			return 0;
+		if (*ct != '\0' && *ct != ';' && *ct != ' ' && *ct != '\t')
+			return 0;
+	}
+}

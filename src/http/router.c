@@ -126,12 +126,19 @@ router_compile(const struct route *r, size_t default_body, struct croute *c, cha
 		snprintf(err, errlen, "route %s: too many parameters", r->pattern);
 		return BW_ERR_INVALID;
 	}
-	int bodyless = r->method & (HTTP_GET | HTTP_HEAD | HTTP_DELETE | HTTP_OPTIONS);
 	if (r->body_max == ROUTE_BODY_DEFAULT)
-		c->body_limit = bodyless ? 0 : default_body;
+		c->body_limit = router_takes_body(r) ? default_body : 0;
 	else
 		c->body_limit = r->body_max;
 	return BW_OK;
+}
+
+int
+router_takes_body(const struct route *route)
+{
+	if (route->body_max == ROUTE_BODY_DEFAULT)
+		return !(route->method & (HTTP_GET | HTTP_HEAD | HTTP_DELETE | HTTP_OPTIONS));
+	return route->body_max > 0;
 }
 
 static int

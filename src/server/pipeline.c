@@ -10,6 +10,7 @@
  */
 #include "server_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,15 +126,21 @@ stage_tenant(struct stage_ctx *x)
 	return BW_OK;
 }
 
-/* 4. rate, per client address. */
+/*
+ * 4. rate, per client address. Every reply it governs, refusals included,
+ * says where the bucket stands (RateLimit-Limit, -Remaining, -Reset), and
+ * a 429 when to come back (Retry-After).
+ */
 static bw_err
 stage_rate(struct stage_ctx *x)
 {
 	struct http_req *r = x->r;
-	if (ratelimit_take(x->s->rl, r->client_ip, r->start_us))
-		return BW_OK;
-	r->retry_after = "1";
-	return response_error(r, BW_ERR_RATE, "too many requests from this address");
+	struct ratelimit_state st;
+	int ok = ratelimit_check(x->s->rl, r->client_ip, r->start_us, &st);
+	bw_err e = http_req_rate_headers(r, &st);
+	if (!ok)
+		return response_error(r, BW_ERR_RATE, "too many requests from this address");
+	return e == BW_OK ? BW_OK : response_error(r, e, NULL);
 }
 
 /* 5. route, the tenant's state when the route has one, and the route's own body limit. */
@@ -167,6 +174,38 @@ stage_route(struct stage_ctx *x)
 		    pool_printf(r->pool, "request body too large for this resource (at most %zu bytes)",
 				r->body_limit));
 	return BW_OK;
+}
+
+/*
+ * 5a. media type: a request body must be JSON, said so by its
+ * Content-Type (application/json, charset utf-8 at most), on every route
+ * that takes one (only those get here with a body: stage_route refused
+ * the rest). An empty body needs no type. Exactly one Content-Type: two
+ * could be read differently by a front end and by this server.
+ */
+static enum MHD_Result
+stage_media_count(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind, (void)value;
+	if (strcasecmp(key, "Content-Type") == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
+static bw_err
+stage_media_type(struct stage_ctx *x)
+{
+	struct http_req *r = x->r;
+	if (x->clen == 0)
+		return BW_OK;
+	int n = 0;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, stage_media_count, &n);
+	if (n == 1 && http_media_is_json(http_req_header(r, "Content-Type")))
+		return BW_OK;
+	return response_error(r, BW_ERR_MEDIA_TYPE,
+			      n > 1 ? "more than one Content-Type"
+				    : "a request body must be JSON: Content-Type: application/json "
+				      "(with charset=utf-8 at most)");
 }
 
 /* Whether the stages from here on apply: routes of a tenant; public ones stop after CSRF. */
@@ -217,6 +256,19 @@ stage_csrf(struct stage_ctx *x)
 
 static bw_err pipeline_caller_holds(struct op *op);
 
+/*
+ * A bearer token was presented and refused: the 401's challenge says so
+ * (RFC 6750 3.1); server_respond sends the plain challenge on any other
+ * 401, and this one only if the reply is a 401.
+ */
+static void
+pipeline_token_refused(struct http_req *r)
+{
+	if (response_header(r, "WWW-Authenticate",
+			    "Bearer realm=\"bulwark\", error=\"invalid_token\"", 1) != BW_OK)
+		log_warn("request %s: out of memory: the plain challenge is sent", r->id);
+}
+
 /* 7. authenticate: who is asking, from an API token or the session cookie. */
 static bw_err
 stage_authenticate(struct stage_ctx *x)
@@ -236,12 +288,22 @@ stage_authenticate(struct stage_ctx *x)
 		e = session_check(d, &x->s->cfg, x->secret, perm, &r->op.actor);
 	else
 		e = BW_ERR_UNAUTHORIZED;
-	if (e == BW_ERR_UNAUTHORIZED)
+	if (e == BW_ERR_UNAUTHORIZED) {
+		if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0)
+			pipeline_token_refused(r);
 		return response_error(r, e, "sign in first (session expired or not signed in)");
+	}
 	if (e != BW_OK)
 		return op_unavailable(&r->op);
 	r->op.tx_begin = pipeline_caller_holds;
 	return BW_OK;
+}
+
+/* The request an operation belongs to: pipeline_caller_holds runs only for requests' ops. */
+static struct http_req *
+pipeline_req_of(struct op *op)
+{
+	return (struct http_req *)(void *)((char *)op - offsetof(struct http_req, op));
 }
 
 /*
@@ -265,10 +327,13 @@ pipeline_caller_holds(struct op *op)
 			disabled = db_col_int(s, 0) != 0;
 		db_done(s);
 	}
-	if (e == BW_ERR_UNAUTHORIZED || (e == BW_OK && disabled))
+	if (e == BW_ERR_UNAUTHORIZED || (e == BW_OK && disabled)) {
+		if (op->actor.kind == ACTOR_TOKEN)
+			pipeline_token_refused(pipeline_req_of(op));
 		return op_fail(op, BW_ERR_UNAUTHORIZED,
 			       "this session or token was ended, or its user disabled, while the "
 			       "request ran; nothing was changed");
+	}
 	if (e != BW_OK)
 		return e;
 	const char *perm = op->actor.perm_asked;
@@ -353,6 +418,7 @@ static const struct {
     {"tenant", stage_tenant},
     {"rate", stage_rate},
     {"route", stage_route},
+    {"media type", stage_media_type},
     {"csrf", stage_csrf},
     {"authenticate", stage_authenticate},
     {"gates", stage_gates},
@@ -394,6 +460,38 @@ pipeline_admit(struct server *s, struct http_req *r, const char *method, const c
 }
 
 /*
+ * After the handler: a 201 says where what it made lives. A POST on a
+ * collection (a pattern ending in a literal segment, /api/v1/tickets)
+ * whose reply is an object with an integer "id" made <path>/<id>; a
+ * handler that knows better sets Location itself (response_header). A
+ * 201 left without one is logged as a bug: every route that creates is
+ * covered by this rule or sets its own (tests/http/test_conventions.py).
+ */
+static bw_err
+pipeline_location(struct http_req *r)
+{
+	if (r->status != 201 || r->op.err != BW_OK)
+		return BW_OK;
+	for (size_t i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, "Location") == 0)
+			return BW_OK;
+	const char *last = strrchr(r->route->pattern, '/');
+	json_t *id = json_object_get(r->reply, "id");
+	if (r->method != HTTP_POST || last == NULL || last[1] == ':' || !json_is_integer(id) ||
+	    json_integer_value(id) < 1) {
+		log_error("request %s: bug: 201 from %s %s without a Location", r->id, r->method_name,
+			  r->route->pattern);
+		return BW_OK;
+	}
+	size_t n = strlen(r->path);
+	while (n > 0 && r->path[n - 1] == '/')
+		n--;
+	const char *loc = pool_printf(r->pool, "%.*s/%lld", (int)n, r->path,
+				      (long long)json_integer_value(id));
+	return loc != NULL ? response_header(r, "Location", loc, 0) : BW_ERR_NOMEM;
+}
+
+/*
  * 11. The handler. Its return value is the outcome: an error there is
  * the reply whatever the sink says, and a handler that returns success
  * after recording a refusal is a bug that is never passed on.
@@ -415,6 +513,9 @@ pipeline_run(struct server *s, struct http_req *r)
 		log_error("request %s: bug: handler for %s %s returned success with status %d (%s)",
 			  r->id, r->method_name, r->route->pattern, r->status, bw_errcode(r->op.err));
 		(void)response_error(r, BW_ERR_INTERNAL, NULL);
+	} else if (e == BW_OK && pipeline_location(r) != BW_OK) {
+		/* What was made stays made: the 201 goes out, without its Location. */
+		log_error("request %s: no room for the Location of %s", r->id, r->path);
 	}
 	server_release_db(s, r);
 	return server_respond(s, r);

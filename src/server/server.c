@@ -36,6 +36,9 @@ static const char *const server_headers[][2] = {
 	{"Cache-Control", "no-store"},
 };
 
+/* The challenge of a 401 (RFC 6750 3); the pipeline adds error="invalid_token" for a refused token. */
+#define SERVER_CHALLENGE "Bearer realm=\"bulwark\""
+
 long
 server_inflight(const struct server *s)
 {
@@ -314,11 +317,22 @@ server_respond(struct server *s, struct http_req *r)
 	if (r->set_cookie != NULL)
 		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
 	size_t extra = 0;
-	for (size_t i = 0; i < r->nheaders; i++)
+	int challenged = 0;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		int challenge = strcasecmp(r->headers[i].name, "WWW-Authenticate") == 0;
+		if (challenge && r->status != 401)
+			continue; /* a challenge belongs to a 401 only */
 		if (r->op.err == BW_OK || r->headers[i].always) {
 			MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 			extra += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 4;
+			challenged |= challenge;
 		}
+	}
+	/* Every 401 says how to authenticate (RFC 9110 11.6.1): a bearer token, or the cookie a sign-in sets. */
+	if (r->status == 401 && !challenged) {
+		MHD_add_response_header(resp, "WWW-Authenticate", SERVER_CHALLENGE);
+		extra += sizeof("WWW-Authenticate" SERVER_CHALLENGE) + 3;
+	}
 	if (atomic_load(&s->draining))
 		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
