@@ -58,7 +58,9 @@ class Client:
         self.source = source
         self.conn = None
 
-    def request(self, method, path, body=None, headers=None):
+    def request(self, method, path, body=None, headers=None, raw=None):
+        """body: sent as JSON (application/json); raw: bytes sent as they are,
+        with only the Content-Type headers give."""
         h = {"Host": self.srv.tenant_host(self.slug)}
         if self.token:
             h["Authorization"] = f"Bearer {self.token}"
@@ -70,6 +72,8 @@ class Client:
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
+        elif raw is not None:
+            data = raw
         h.update(headers or {})
         h = {k: v for k, v in h.items() if v is not None}  # None: leave the header out
         for attempt in (0, 1):
