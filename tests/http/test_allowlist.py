@@ -23,7 +23,10 @@ class Admin:
             headers["Cookie"] = f"__Host-bulwark_session={self.cookie}"
         if xff:
             headers["X-Forwarded-For"] = xff
-        data = json.dumps(body) if body is not None else None
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
         r = self.srv.request(method, path, headers=headers, body=data, host=self.slug,
                              source=source)
         cookie = r.headers.get("set-cookie", "")
