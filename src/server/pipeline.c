@@ -10,7 +10,6 @@
  */
 #include "server_int.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +254,9 @@ stage_csrf(struct stage_ctx *x)
 }
 
 static bw_err pipeline_caller_holds(struct op *op);
+/* Its refusal, by this pointer: pipeline_run then knows a token was refused mid-request. */
+static const char pipeline_msg_ended[] = "this session or token was ended, or its user disabled, "
+					 "while the request ran; nothing was changed";
 
 /*
  * A bearer token was presented and refused: the 401's challenge says so
@@ -299,12 +301,6 @@ stage_authenticate(struct stage_ctx *x)
 	return BW_OK;
 }
 
-/* The request an operation belongs to: pipeline_caller_holds runs only for requests' ops. */
-static struct http_req *
-pipeline_req_of(struct op *op)
-{
-	return (struct http_req *)(void *)((char *)op - offsetof(struct http_req, op));
-}
 
 /*
  * The first statement of every transaction a signed-in caller's request
@@ -327,13 +323,8 @@ pipeline_caller_holds(struct op *op)
 			disabled = db_col_int(s, 0) != 0;
 		db_done(s);
 	}
-	if (e == BW_ERR_UNAUTHORIZED || (e == BW_OK && disabled)) {
-		if (op->actor.kind == ACTOR_TOKEN)
-			pipeline_token_refused(pipeline_req_of(op));
-		return op_fail(op, BW_ERR_UNAUTHORIZED,
-			       "this session or token was ended, or its user disabled, while the "
-			       "request ran; nothing was changed");
-	}
+	if (e == BW_ERR_UNAUTHORIZED || (e == BW_OK && disabled))
+		return op_fail(op, BW_ERR_UNAUTHORIZED, pipeline_msg_ended);
 	if (e != BW_OK)
 		return e;
 	const char *perm = op->actor.perm_asked;
@@ -513,6 +504,9 @@ pipeline_run(struct server *s, struct http_req *r)
 		log_error("request %s: bug: handler for %s %s returned success with status %d (%s)",
 			  r->id, r->method_name, r->route->pattern, r->status, bw_errcode(r->op.err));
 		(void)response_error(r, BW_ERR_INTERNAL, NULL);
+	} else if (e == BW_ERR_UNAUTHORIZED && r->op.err_msg == pipeline_msg_ended &&
+		   r->op.actor.kind == ACTOR_TOKEN) {
+		pipeline_token_refused(r);
 	} else if (e == BW_OK && pipeline_location(r) != BW_OK) {
 		/* What was made stays made: the 201 goes out, without its Location. */
 		log_error("request %s: no room for the Location of %s", r->id, r->path);

@@ -24,7 +24,7 @@ import secrets
 
 import pytest
 
-from conftest import _servers
+from conftest import _servers, read_response
 from psa import (API, PASSWORD, Client, Env, fill, new_role, order, route_table, snapshot, snapshot_diff,
                  valid_body)
 from test_rbac import body_for
@@ -99,6 +99,38 @@ def test_every_401_carries_a_challenge(env, routes):
     assert ok.status == 200 and "www-authenticate" not in ok.headers, ok.headers
 
 
+def test_a_token_revoked_while_its_request_ran_is_challenged_as_invalid(env):
+    """The token passes authentication with the head; it is revoked before
+    the body arrives; the write's transaction finds it gone (401, nothing
+    written) and the challenge says the token is what failed."""
+    tok = env.admin.ok("POST", f"{API}/auth/tokens",
+                       {"name": "mid", "scopes": ["*"], "password": PASSWORD})
+    srv = env.srv
+    data = json.dumps(valid_body(env.meta, "customers", env.ids, "MIDREQ")).encode()
+    before = snapshot(srv, env.slug)
+    with srv.raw_tls_socket() as sock:
+        sock.sendall((f"POST {API}/customers HTTP/1.1\r\nHost: {srv.tenant_host(env.slug)}\r\n"
+                      f"Authorization: Bearer {tok['token']}\r\n"
+                      "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                      f"Content-Length: {len(data)}\r\n\r\n").encode())
+        interim = b""  # the 100 comes once the pipeline has admitted the request
+        while b"\r\n\r\n" not in interim:
+            chunk = sock.recv(1024)
+            assert chunk, interim
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        gone = Client(srv, env.slug, token=tok["token"])
+        assert gone.request("DELETE", f"{API}/auth/tokens/{tok['id']}").status == 200
+        sock.sendall(data)
+        resp = read_response(sock, "POST")
+    assert resp.status == 401, resp
+    assert "while the request ran" in resp.body["error"]["message"], resp
+    assert resp.headers.get("www-authenticate") == INVALID_TOKEN, resp.headers
+    after = snapshot(srv, env.slug, skip=("api_tokens", "audit_log", "audit_head"))
+    before = {t: v for t, v in before.items() if t not in ("api_tokens", "audit_log", "audit_head")}
+    assert before == after, snapshot_diff(before, after)
+
+
 # --- 415: only JSON bodies -----------------------------------------------------------------
 
 def test_every_body_route_refuses_a_body_that_is_not_json(env, routes):
@@ -111,9 +143,7 @@ def test_every_body_route_refuses_a_body_that_is_not_json(env, routes):
         path = path_of(env, r)
         body = body_for(env, r)
         data = json.dumps(body if body is not None else {}).encode()
-        for ctype in ("text/plain", None, "application/x-www-form-urlencoded",
-                      "application/json; charset=iso-8859-1", "application/jsonp",
-                      "application/json; boundary=x"):
+        for ctype in ("text/plain", None, "application/x-www-form-urlencoded"):
             h = {"Content-Type": ctype}
             reply = env.admin.request(r["method"], path, headers=h, raw=data)
             if reply.status != 415 or reply.body["error"]["code"] != "unsupported_media_type":
@@ -136,6 +166,12 @@ def test_json_content_types_that_are_taken(env):
         reply = env.admin.request("POST", path, headers={"Content-Type": ctype},
                                   raw=json.dumps(body).encode())
         assert reply.status == 201, (ctype, reply)
+    for ctype in ("application/json; charset=iso-8859-1", "application/jsonp",
+                  "application/json; boundary=x", "multipart/form-data; boundary=x"):
+        body = valid_body(env.meta, "customers", env.ids, env.marker + "no")
+        reply = env.admin.request("POST", path, headers={"Content-Type": ctype},
+                                  raw=json.dumps(body).encode())
+        assert reply.status == 415, (ctype, reply)
     srv = env.srv
     head = (f"POST {path} HTTP/1.1\r\nHost: {srv.tenant_host(env.slug)}\r\n"
             f"Authorization: Bearer {env.admin.token}\r\n"
