@@ -194,6 +194,8 @@ req(const char *method, const char *path, const char *body, long chunked_len, lo
 	h = curl_slist_append(h, "X-Test: hello");
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		/* not curl's own application/x-www-form-urlencoded: a body must be JSON (415) */
+		h = curl_slist_append(h, "Content-Type: application/json");
 	} else if (chunked_len > 0) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, chunked_read);
