@@ -186,8 +186,9 @@ req_json_error(struct http_req *req, const json_error_t *je)
 		}
 	}
 	if (msg == NULL)
-		msg = pool_printf(req->pool, "the body is not valid JSON: %s (line %d, column %d, byte %d)",
-				  text, je->line, je->column, je->position);
+		msg = pool_printf(req->pool,
+				  "the body is not valid JSON: %s (line %d, column %d, byte %d)", text,
+				  je->line, je->column, je->position);
 	return response_error_detail(req, BW_ERR_INVALID, msg ? msg : "the body is not valid JSON",
 				     detail);
 }
@@ -199,7 +200,8 @@ http_req_json(struct http_req *req, json_t **out)
 	*out = NULL;
 	if (req->body == NULL || req->body_len == 0)
 		return response_error(req, BW_ERR_INVALID, "a JSON object body is required");
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	json_t *j =
+	    json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (j == NULL)
 		return req_json_error(req, &je);
 	if (!json_is_object(j)) {

@@ -301,7 +301,6 @@ stage_authenticate(struct stage_ctx *x)
 	return BW_OK;
 }
 
-
 /*
  * The first statement of every transaction a signed-in caller's request
  * runs (op->tx_begin): its session or token locked and still there, its
@@ -470,8 +469,8 @@ pipeline_location(struct http_req *r)
 	json_t *id = json_object_get(r->reply, "id");
 	if (r->method != HTTP_POST || last == NULL || last[1] == ':' || !json_is_integer(id) ||
 	    json_integer_value(id) < 1) {
-		log_error("request %s: bug: 201 from %s %s without a Location", r->id, r->method_name,
-			  r->route->pattern);
+		log_error("request %s: bug: 201 from %s %s without a Location", r->id,
+			  r->method_name, r->route->pattern);
 		return BW_OK;
 	}
 	size_t n = strlen(r->path);

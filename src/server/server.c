@@ -36,7 +36,7 @@ static const char *const server_headers[][2] = {
 	{"Cache-Control", "no-store"},
 };
 
-/* The challenge of a 401 (RFC 6750 3); the pipeline adds error="invalid_token" for a refused token. */
+/* A 401's challenge (RFC 6750 3); the pipeline sets error="invalid_token" for a refused token. */
 #define SERVER_CHALLENGE "Bearer realm=\"bulwark\""
 
 long
@@ -328,7 +328,7 @@ server_respond(struct server *s, struct http_req *r)
 			challenged |= challenge;
 		}
 	}
-	/* Every 401 says how to authenticate (RFC 9110 11.6.1): a bearer token, or the cookie a sign-in sets. */
+	/* Every 401 says how to authenticate (RFC 9110 11.6.1). */
 	if (r->status == 401 && !challenged) {
 		MHD_add_response_header(resp, "WWW-Authenticate", SERVER_CHALLENGE);
 		extra += sizeof("WWW-Authenticate" SERVER_CHALLENGE) + 3;
