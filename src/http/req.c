@@ -159,17 +159,16 @@ req_json_error(struct http_req *req, const json_error_t *je)
 	char text[JSON_ERROR_TEXT_LENGTH];
 	snprintf(text, sizeof(text), "%s", je->text);
 	/*
-	 * jansson quotes the body near the error ("near '...'"); when that is
-	 * not UTF-8 the reply could not carry the message, so it is left out.
+	 * jansson quotes the body near the error ("near '...'"): left out, so
+	 * no part of a body (a password) is ever echoed back; where it went
+	 * wrong is in line, column and position.
 	 */
+	char *near = strstr(text, " near ");
+	if (near != NULL)
+		*near = '\0';
 	json_t *probe = json_string(text);
-	if (probe == NULL) {
-		char *near = strstr(text, " near ");
-		if (near != NULL)
-			*near = '\0';
-		else
-			snprintf(text, sizeof(text), "%s", "malformed");
-	}
+	if (probe == NULL || text[0] == '\0')
+		snprintf(text, sizeof(text), "%s", "malformed");
 	json_decref(probe);
 	json_t *detail = json_pack("{s:I, s:i, s:i}", "position", (json_int_t)je->position, "line",
 				   je->line, "column", je->column);

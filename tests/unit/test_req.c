@@ -108,7 +108,7 @@ test_parse_error_says_what_and_where(void **state)
 {
 	struct fixture *f = *state;
 	json_t *err = parse(f, "{\"a\": 1,\n \"b\" 2}");
-	assert_string_equal(msg(err), "the body is not valid JSON: ':' expected near '2' (line 2, "
+	assert_string_equal(msg(err), "the body is not valid JSON: ':' expected (line 2, "
 				      "column 6, byte 15)");
 	assert_int_equal(num(err, "position"), 15);
 	assert_int_equal(num(err, "line"), 2);
@@ -119,7 +119,11 @@ test_parse_error_says_what_and_where(void **state)
 	err = parse(f, "{\"a\": 1} trailing");
 	assert_non_null(strstr(msg(err), "end of file expected"));
 	json_decref(err);
-	/* Bytes that are not UTF-8 near the error: the message leaves the quote out. */
+	/* No part of the body is quoted back (it may be a password). */
+	err = parse(f, "{\"password\": \"hunter2\" 1}");
+	assert_null(strstr(msg(err), "hunter2"));
+	json_decref(err);
+	/* Bytes that are not UTF-8 near the error: the message is UTF-8 still. */
 	err = parse(f, "{\"a\": \"\xff\xfe\"}");
 	assert_non_null(strstr(msg(err), "the body is not valid JSON: unable to decode byte 0xff"));
 	json_t *utf8 = json_string(msg(err)); /* the message is UTF-8 */
