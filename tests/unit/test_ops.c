@@ -159,7 +159,7 @@ test_module_row_without_http(void **state)
 			 0);
 
 	in = json_pack("{s:s}", "status", "inactive");
-	assert_int_equal(module_update(&f->op, m, id, in, &row), BW_OK);
+	assert_int_equal(module_update(&f->op, m, id, in, 0, &row), BW_OK);
 	json_decref(in);
 	assert_string_equal(json_string_value(json_object_get(row, "status")), "inactive");
 	json_decref(row);
@@ -194,9 +194,9 @@ test_refused_change_leaves_nothing(void **state)
 	assert_int_equal(module_create(&f->op, module_find("contacts"), in, &row), BW_ERR_INVALID);
 	json_decref(in);
 	json_t *empty = json_object();
-	assert_int_equal(module_update(&f->op, m, 424242, empty, &row), BW_ERR_NOTFOUND);
+	assert_int_equal(module_update(&f->op, m, 424242, empty, 0, &row), BW_ERR_NOTFOUND);
 	json_decref(empty);
-	assert_int_equal(module_delete(&f->op, m, 424242), BW_ERR_NOTFOUND);
+	assert_int_equal(module_delete(&f->op, m, 424242, 0), BW_ERR_NOTFOUND);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit_log", 0), audit);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers", 0), rows);
 	assert_int_equal(db_in_tx(f->d), 0); /* no transaction left open */
@@ -218,10 +218,10 @@ test_delete_and_action(void **state)
 	int64_t tid = json_integer_value(json_object_get(row, "id"));
 	json_decref(row);
 	/* Still referred to by the ticket: nothing is deleted from under a reference. */
-	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_ERR_CONFLICT);
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid, 0), BW_ERR_CONFLICT);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 1);
-	assert_int_equal(module_delete(&f->op, module_find("tickets"), tid), BW_OK);
-	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_OK);
+	assert_int_equal(module_delete(&f->op, module_find("tickets"), tid, 0), BW_OK);
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid, 0), BW_OK);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 0);
 	assert_int_equal(
 	    count(f, "SELECT COUNT(*) FROM audit_log WHERE entity = 'customers' AND entity_id = ?"
