@@ -394,16 +394,20 @@ bw_err http_req_id(const struct http_req *req, const char *param, int64_t *out) 
  * distinct strong tag that names a version; when none does (weak tags,
  * which never match, or tags we never sent) one version, -1, which no row
  * is at. BW_ERR_INVALID for a field that is neither "*" nor a list of
- * entity tags, "*" beside tags, or more than HTTP_IF_MATCH_MAX versions
- * (http_req_if_match records the 400; http_if_match_parse says why).
+ * entity tags, "*" beside tags, more than HTTP_IF_MATCH_MAX versions or
+ * HTTP_IF_MATCH_LINES lines (http_req_if_match records the 400).
  */
-#define HTTP_IF_MATCH_MAX 8
+#define HTTP_IF_MATCH_MAX 8    /* versions one If-Match may name */
+#define HTTP_IF_MATCH_LINES 16 /* If-Match field lines one request may send */
 struct http_if_match {
 	size_t n;
 	int64_t version[HTTP_IF_MATCH_MAX];
 };
 bw_err http_req_if_match(struct http_req *req, struct http_if_match *out) BW_MUST_USE;
-/* The same for given field lines (tests): the header's values, each of lens[i] bytes. */
+/*
+ * ifmatch.c: the parser itself, over the field lines given (each lens[i]
+ * bytes, NUL or not); on BW_ERR_INVALID *why is the client's message.
+ */
 bw_err http_if_match_parse(const char *const *lines, const size_t *lens, size_t nlines,
 			   struct http_if_match *out, const char **why) BW_MUST_USE;
 /* ETag: "<version>" on the reply when it succeeds (nothing for version <= 0). */

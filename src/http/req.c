@@ -87,165 +87,42 @@ http_req_json(struct http_req *req, json_t **out)
 
 /* --- If-Match and ETag (optimistic concurrency) ------------------------------- */
 
-/* What the If-Match field lines of one request have said so far. */
-struct req_if_match {
-	struct http_if_match *out;
-	int lines;     /* If-Match lines seen */
-	int any;       /* one of them was "*" */
-	int tags;      /* entity tags seen, of any kind */
-	int malformed; /* a line that is not "*" or a list of entity tags */
-	int too_many;  /* more distinct versions than HTTP_IF_MATCH_MAX */
+/* The If-Match field lines of a request, as MHD holds them (borrowed). */
+struct req_if_match_lines {
+	const char *v[HTTP_IF_MATCH_LINES];
+	size_t len[HTTP_IF_MATCH_LINES];
+	size_t n;
+	int overflow;
 };
-
-static int
-req_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* etagc (RFC 9110 8.8.3): %x21 / %x23-7E / obs-text. */
-static int
-req_etagc(unsigned char c)
-{
-	return c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80;
-}
-
-/*
- * The version a strong tag's opaque content names: our ETags are a
- * positive decimal without leading zeros, so anything else (and any
- * value past INT64_MAX) names none and can never match (0).
- */
-static int64_t
-req_tag_version(const char *p, size_t n)
-{
-	int64_t v = 0;
-	if (n == 0 || n > 19 || p[0] == '0')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9' || v > (INT64_MAX - (p[i] - '0')) / 10)
-			return 0;
-		v = v * 10 + (p[i] - '0');
-	}
-	return v;
-}
-
-/* One If-Match field line: "*" alone, or a comma-separated list of entity tags. */
-static void
-req_if_match_line(struct req_if_match *st, const char *p, size_t n)
-{
-	size_t i = 0;
-	st->lines++;
-	while (n > 0 && req_ows(p[n - 1]))
-		n--;
-	while (i < n && req_ows(p[i]))
-		i++;
-	if (n - i == 1 && p[i] == '*') {
-		st->any = 1;
-		return;
-	}
-	while (i < n) {
-		int weak = 0;
-		if (p[i] == ',') { /* empty list elements are allowed (RFC 9110 5.6.1) */
-			i++;
-			while (i < n && req_ows(p[i]))
-				i++;
-			continue;
-		}
-		if (n - i >= 2 && p[i] == 'W' && p[i + 1] == '/') {
-			weak = 1;
-			i += 2;
-		}
-		if (i >= n || p[i] != '"')
-			goto bad;
-		size_t start = ++i;
-		while (i < n && req_etagc((unsigned char)p[i]))
-			i++;
-		if (i >= n || p[i] != '"')
-			goto bad;
-		int64_t v = weak ? 0 : req_tag_version(p + start, i - start);
-		i++;
-		st->tags++;
-		/* Weak tags never match (the strong comparison of RFC 9110 13.1.1). */
-		if (v > 0) {
-			size_t k = 0;
-			while (k < st->out->n && st->out->version[k] != v)
-				k++;
-			if (k == st->out->n) {
-				if (st->out->n == HTTP_IF_MATCH_MAX)
-					st->too_many = 1;
-				else
-					st->out->version[st->out->n++] = v;
-			}
-		}
-		while (i < n && req_ows(p[i]))
-			i++;
-		if (i < n && p[i] != ',')
-			goto bad;
-	}
-	return;
-bad:
-	st->malformed = 1;
-}
 
 static enum MHD_Result
 req_if_match_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 		   const char *value, size_t value_size)
 {
-	struct req_if_match *st = cls;
+	struct req_if_match_lines *l = cls;
 	(void)kind;
-	if (key != NULL && key_size == 8 && strncasecmp(key, "If-Match", 8) == 0)
-		req_if_match_line(st, value != NULL ? value : "", value != NULL ? value_size : 0);
+	if (key == NULL || key_size != 8 || strncasecmp(key, "If-Match", 8) != 0)
+		return MHD_YES;
+	if (l->n == HTTP_IF_MATCH_LINES) {
+		l->overflow = 1;
+		return MHD_NO;
+	}
+	l->v[l->n] = value != NULL ? value : "";
+	l->len[l->n++] = value != NULL ? value_size : 0;
 	return MHD_YES;
-}
-
-/* The lines seen, judged: BW_OK with st->out filled, or BW_ERR_INVALID and why. */
-static bw_err
-req_if_match_verdict(struct req_if_match *st, const char **why)
-{
-	struct http_if_match *out = st->out;
-	*why = NULL;
-	if (st->lines == 0 || (st->any && st->lines == 1 && st->tags == 0)) {
-		/* No precondition: none was given, or "*" (the row must exist, as it must anyway). */
-		out->n = 1;
-		out->version[0] = 0;
-		return BW_OK;
-	}
-	if (st->malformed || st->any || st->tags == 0)
-		*why = "If-Match: give \"*\" alone, or a list of entity tags (\"3\", as ETag sends)";
-	else if (st->too_many)
-		*why = "If-Match: too many entity tags";
-	if (*why != NULL) {
-		out->n = 0;
-		return BW_ERR_INVALID;
-	}
-	if (out->n == 0) {
-		/* Only weak tags, or tags naming no version of ours: none can match. */
-		out->n = 1;
-		out->version[0] = -1;
-	}
-	return BW_OK;
-}
-
-bw_err
-http_if_match_parse(const char *const *lines, const size_t *lens, size_t nlines,
-		    struct http_if_match *out, const char **why)
-{
-	struct req_if_match st = {.out = out};
-	out->n = 0;
-	for (size_t i = 0; i < nlines; i++)
-		req_if_match_line(&st, lines[i], lens[i]);
-	return req_if_match_verdict(&st, why);
 }
 
 bw_err
 http_req_if_match(struct http_req *req, struct http_if_match *out)
 {
-	struct req_if_match st = {.out = out};
-	const char *why;
+	struct req_if_match_lines l = {.n = 0};
+	const char *why = NULL;
 	out->n = 0;
 	if (req->conn != NULL)
-		MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, req_if_match_field, &st);
-	bw_err e = req_if_match_verdict(&st, &why);
+		MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, req_if_match_field, &l);
+	if (l.overflow)
+		return response_error(req, BW_ERR_INVALID, "If-Match: too many field lines");
+	bw_err e = http_if_match_parse(l.v, l.len, l.n, out, &why);
 	return e == BW_OK ? BW_OK : response_error(req, e, why);
 }
 
