@@ -84,7 +84,6 @@ http_req_json(struct http_req *req, json_t **out)
 	return BW_OK;
 }
 
-
 /* --- If-Match and ETag (optimistic concurrency) ------------------------------- */
 
 /* The If-Match field lines of a request, as MHD holds them (borrowed). */
