@@ -66,7 +66,7 @@ deps-bench:
 _all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
-        build/fuzz/fuzz_cookie build/fuzz/fuzz_host
+        build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch
 
 _check: _all _san
 	@tests/run-all
@@ -125,7 +125,7 @@ build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
-# The Cookie and Host parsers are files of their own so that these build
+# The Cookie, Host and If-Match parsers are files of their own so that these build
 # from the parser alone. Each seeds its corpus with a few headers, one file
 # per shell word of FUZZ_SEEDS_<target>.
 FUZZFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
@@ -138,9 +138,11 @@ FUZZ_SEEDS_fuzz_cookie := '__Host-bulwark_session=$(FUZZ_SESSION)' \
 # The first byte picks the base domain (fuzz_host.c): A localhost, B psa.example.com, ...
 FUZZ_SEEDS_fuzz_host := 'Aacme.localhost' 'AACME.LocalHost:8443' 'Bdemo-1.psa.example.com.' \
 	'Cwww.example.com:443' 'Aacme.localhost.:8443' 'Dx.y.a.io:'
+FUZZ_SEEDS_fuzz_ifmatch := '"3"' ' * ' 'W/"3", "17",, "4" ' '"0", "03", "", "a,b", "9223372036854775807"'
 build/fuzz/fuzz_cookie: tests/fuzz/fuzz_cookie.c src/auth/cookie.c src/auth/auth.h
 build/fuzz/fuzz_host: tests/fuzz/fuzz_host.c src/tenancy/host.c src/tenancy/tenancy.h
-build/fuzz/fuzz_cookie build/fuzz/fuzz_host:
+build/fuzz/fuzz_ifmatch: tests/fuzz/fuzz_ifmatch.c src/http/ifmatch.c src/http/http.h
+build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch:
 	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
 	$(FUZZCC) $(FUZZFLAGS) $(filter %.c,$^) -o $@
 	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \

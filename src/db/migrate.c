@@ -330,6 +330,18 @@ static const char *const tenant_v11[] = {
 	NULL,
 };
 
+/*
+ * Optimistic concurrency (issue #14): every user, role and module row has
+ * a version, 1 until its first change and one more on every write since;
+ * ETag and If-Match carry it. The module tables' columns are generated
+ * (module_schema_steps at MODULE_ROW_VERSION_SINCE), after these.
+ */
+static const char *const tenant_v12[] = {
+	"ALTER TABLE users ADD COLUMN version @INT NOT NULL DEFAULT 1",
+	"ALTER TABLE roles ADD COLUMN version @INT NOT NULL DEFAULT 1",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -344,6 +356,7 @@ static const struct migration tenant_migrations[] = {
 	{9, "normalised e-mail addresses, unique", tenant_v9, NULL, migrate_email_keys},
 	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
 	{11, "confusable skeletons of e-mail addresses, unique", tenant_v11, NULL, migrate_email_skels},
+	{12, "row versions for ETag and If-Match", tenant_v12, module_schema_steps},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -421,4 +421,35 @@ const char *http_req_header(const struct http_req *req, const char *name);
 #define ROUTE_ID_MAX INT64_MAX
 bw_err http_req_id(const struct http_req *req, const char *param, int64_t *out) BW_MUST_USE;
 
+/*
+ * Optimistic concurrency. Every versioned row (module rows, users,
+ * roles) is sent with ETag "<version>" (a strong tag: a quoted positive
+ * decimal), and a write may be made conditional with If-Match.
+ *
+ * If-Match, parsed (RFC 9110 13.1.1): the versions the write may go ahead
+ * at, n of them, tried in turn by the caller. No If-Match, or "*": one
+ * version, 0 (no precondition: "*" asks for a current row, and a write to
+ * a row that is not there is 404 anyway). A list of entity tags: each
+ * distinct strong tag that names a version; when none does (weak tags,
+ * which never match, or tags we never sent) one version, -1, which no row
+ * is at. BW_ERR_INVALID for a field that is neither "*" nor a list of
+ * entity tags, "*" beside tags, more than HTTP_IF_MATCH_MAX versions or
+ * HTTP_IF_MATCH_LINES lines (http_req_if_match records the 400).
+ */
+#define HTTP_IF_MATCH_MAX 8    /* versions one If-Match may name */
+#define HTTP_IF_MATCH_LINES 16 /* If-Match field lines one request may send */
+struct http_if_match {
+	size_t n;
+	int64_t version[HTTP_IF_MATCH_MAX];
+};
+bw_err http_req_if_match(struct http_req *req, struct http_if_match *out) BW_MUST_USE;
+/*
+ * ifmatch.c: the parser itself, over the field lines given (each lens[i]
+ * bytes, NUL or not); on BW_ERR_INVALID *why is the client's message.
+ */
+bw_err http_if_match_parse(const char *const *lines, const size_t *lens, size_t nlines,
+			   struct http_if_match *out, const char **why) BW_MUST_USE;
+/* ETag: "<version>" on the reply when it succeeds (nothing for version <= 0). */
+bw_err http_req_etag(struct http_req *req, int64_t version) BW_MUST_USE;
+
 #endif

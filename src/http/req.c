@@ -259,3 +259,54 @@ http_media_is_json(const char *ct)
 			return 0;
 	}
 }
+
+/* --- If-Match and ETag (optimistic concurrency) ------------------------------- */
+
+/* The If-Match field lines of a request, as MHD holds them (borrowed). */
+struct req_if_match_lines {
+	const char *v[HTTP_IF_MATCH_LINES];
+	size_t len[HTTP_IF_MATCH_LINES];
+	size_t n;
+	int overflow;
+};
+
+static enum MHD_Result
+req_if_match_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+		   const char *value, size_t value_size)
+{
+	struct req_if_match_lines *l = cls;
+	(void)kind;
+	if (key == NULL || key_size != 8 || strncasecmp(key, "If-Match", 8) != 0)
+		return MHD_YES;
+	if (l->n == HTTP_IF_MATCH_LINES) {
+		l->overflow = 1;
+		return MHD_NO;
+	}
+	l->v[l->n] = value != NULL ? value : "";
+	l->len[l->n++] = value != NULL ? value_size : 0;
+	return MHD_YES;
+}
+
+bw_err
+http_req_if_match(struct http_req *req, struct http_if_match *out)
+{
+	struct req_if_match_lines l = {.n = 0};
+	const char *why = NULL;
+	out->n = 0;
+	if (req->conn != NULL)
+		MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, req_if_match_field, &l);
+	if (l.overflow)
+		return response_error(req, BW_ERR_INVALID, "If-Match: too many field lines");
+	bw_err e = http_if_match_parse(l.v, l.len, l.n, out, &why);
+	return e == BW_OK ? BW_OK : response_error(req, e, why);
+}
+
+bw_err
+http_req_etag(struct http_req *req, int64_t version)
+{
+	char tag[24];
+	if (version <= 0)
+		return BW_OK; /* nothing versioned to name */
+	snprintf(tag, sizeof(tag), "\"%lld\"", (long long)version);
+	return response_header(req, "ETag", tag, 0);
+}

@@ -117,9 +117,17 @@ const struct field_desc *module_field(const struct module_desc *m, const char *n
 
 /* --- schema.c: the tables, as migration steps -------------------------------- */
 /*
+ * The tenant schema version that gives every module row its "version"
+ * (optimistic concurrency: 1 on create, one more on every write). Tables
+ * created from then on have the column in their CREATE TABLE; older ones
+ * get it added by that version's steps.
+ */
+#define MODULE_ROW_VERSION_SINCE 12
+/*
  * The portable DDL for tenant schema version v: CREATE TABLE for modules
  * with since == v, ALTER TABLE ADD COLUMN for fields with since == v in
- * older modules, their indexes. NULL-ended, malloc'd (free with
+ * older modules, their indexes (and at MODULE_ROW_VERSION_SINCE the version
+ * column of every older module). NULL-ended, malloc'd (free with
  * module_schema_free), NULL on OOM or when a statement would pass 1 MiB.
  */
 char **module_schema_steps(int version);

@@ -14,7 +14,7 @@
 /* Per module, built once: the SQL that does not depend on input. */
 struct engine_mod {
 	const struct module_desc *m;
-	char *select_cols; /* "id, a, b, ..., created_at, updated_at, created_by, updated_by" */
+	char *select_cols; /* "id, version, a, b, ..., created_at, updated_at, created_by, updated_by" */
 	char *sql_read;    /* SELECT <cols> FROM m WHERE id = ? */
 	char *sql_lock;    /* UPDATE m SET id = id WHERE id = ?: row lock and existence */
 	char *sql_delete;

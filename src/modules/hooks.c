@@ -262,7 +262,7 @@ struct doc_kind {
 	const char *line_parent; /* the reference to the document on its lines */
 	const char *sql_doc;     /* status, tax_rate_bp, total_cents of one document */
 	const char *sql_sum;     /* the sum of its lines' amounts */
-	const char *sql_totals;  /* subtotal, tax, total, updated_at of one document */
+	const char *sql_totals;  /* subtotal, tax, total, updated_at of one document (and its version) */
 };
 
 static const struct doc_kind doc_invoice = {
@@ -272,8 +272,8 @@ static const struct doc_kind doc_invoice = {
 	"invoice_id",
 	"SELECT status, tax_rate_bp, total_cents FROM invoices WHERE id = ?",
 	"SELECT COALESCE(SUM(amount_cents), 0) FROM invoice_lines WHERE invoice_id = ?",
-	"UPDATE invoices SET subtotal_cents = ?, tax_cents = ?, total_cents = ?, updated_at = ?"
-	" WHERE id = ?",
+	"UPDATE invoices SET subtotal_cents = ?, tax_cents = ?, total_cents = ?, updated_at = ?,"
+	" version = version + 1 WHERE id = ?",
 };
 
 static const struct doc_kind doc_estimate = {
@@ -283,8 +283,8 @@ static const struct doc_kind doc_estimate = {
 	"estimate_id",
 	"SELECT status, tax_rate_bp, total_cents FROM estimates WHERE id = ?",
 	"SELECT COALESCE(SUM(amount_cents), 0) FROM estimate_lines WHERE estimate_id = ?",
-	"UPDATE estimates SET subtotal_cents = ?, tax_cents = ?, total_cents = ?, updated_at = ?"
-	" WHERE id = ?",
+	"UPDATE estimates SET subtotal_cents = ?, tax_cents = ?, total_cents = ?, updated_at = ?,"
+	" version = version + 1 WHERE id = ?",
 };
 
 /*

@@ -39,22 +39,36 @@ bw_err module_effect(struct module_ctx *ctx, const struct module_desc *m, int64_
  * Each runs in its own transaction (op_tx: retried on a deadlock) with
  * validation, the module's hooks and the audit row; any failure rolls all
  * of it back and is returned with its message recorded in op. The row
- * comes back as shown to clients (decrypted, write-only fields masked).
+ * comes back as shown to clients (decrypted, write-only fields masked),
+ * with its "version": 1 when created, one more with every write since.
+ *
+ * if_version is the caller's precondition (If-Match): 0 for none (the
+ * change goes ahead whatever happened since the caller read the row), a
+ * version the row must still be at, or MODULE_VERSION_NONE, which no row
+ * is at. It is checked inside the transaction once the row is locked; a
+ * row that is not there is still BW_ERR_NOTFOUND, and one at another
+ * version BW_ERR_PRECONDITION (recorded) with nothing written or audited.
  */
+#define MODULE_VERSION_NONE INT64_C(-1)
 bw_err module_get(struct op *op, const struct module_desc *m, int64_t id,
 		  json_t **row) BW_MUST_USE;
 bw_err module_create(struct op *op, const struct module_desc *m, json_t *in,
 		     json_t **row) BW_MUST_USE;
 bw_err module_update(struct op *op, const struct module_desc *m, int64_t id, json_t *in,
-		     json_t **row) BW_MUST_USE;
-bw_err module_delete(struct op *op, const struct module_desc *m, int64_t id) BW_MUST_USE;
+		     int64_t if_version, json_t **row) BW_MUST_USE;
+bw_err module_delete(struct op *op, const struct module_desc *m, int64_t id,
+		     int64_t if_version) BW_MUST_USE;
 /* Action a of m on row id with body (an object); *reply is its answer or the row. */
 bw_err module_act(struct op *op, const struct module_desc *m, const struct action_desc *a,
-		  int64_t id, json_t *body, json_t **reply) BW_MUST_USE;
+		  int64_t id, json_t *body, int64_t if_version, json_t **reply) BW_MUST_USE;
 /* The action of m called name, or NULL. */
 const struct action_desc *module_action(const struct module_desc *m, const char *name);
 
-/* Write the given columns of a row (values from the JSON object, sealed where encrypted). */
+/*
+ * Write the given columns of a row (values from the JSON object, sealed
+ * where encrypted), one more on its version. Any other UPDATE of a module
+ * row that changes what it shows must bump "version = version + 1" too.
+ */
 bw_err module_write_fields(struct op *op, const struct module_desc *m, int64_t id,
 			   json_t *values) BW_MUST_USE;
 /*

@@ -3,6 +3,9 @@
  * The route's descriptor (route->data) says which module; each handler
  * parses the request and calls the operation of module.h, which does the
  * work in op's transaction whoever asks (API, CLI, job).
+ *
+ * A row is sent with its version as ETag; PATCH, DELETE and actions take
+ * If-Match, whose versions the operation checks once it holds the row.
  */
 #include "module_api.h"
 
@@ -27,6 +30,25 @@ engine_id(struct http_req *req, int64_t *id)
 	return BW_OK;
 }
 
+/*
+ * Reply with o (stolen), and when it is row id (any row for id 0) its
+ * version as ETag; an action's own answer is no row and has none.
+ */
+static bw_err
+engine_reply(struct http_req *req, int status, json_t *o, int64_t id)
+{
+	json_t *v = json_object_get(o, "version"), *rid = json_object_get(o, "id");
+	if (json_is_integer(v) && json_is_integer(rid) &&
+	    (id == 0 || (int64_t)json_integer_value(rid) == id)) {
+		bw_err e = http_req_etag(req, (int64_t)json_integer_value(v));
+		if (e != BW_OK) {
+			json_decref(o);
+			return e;
+		}
+	}
+	return response_json(req, status, o);
+}
+
 static bw_err
 engine_get(struct http_req *req)
 {
@@ -35,7 +57,7 @@ engine_get(struct http_req *req)
 	bw_err e = engine_id(req, &id);
 	if (e != BW_OK || (e = module_get(&req->op, req->route->data, id, &o)) != BW_OK)
 		return e;
-	return response_json(req, 200, o);
+	return engine_reply(req, 200, o, id);
 }
 
 static bw_err
@@ -47,28 +69,50 @@ engine_create(struct http_req *req)
 		return e;
 	e = module_create(&req->op, req->route->data, in, &row);
 	json_decref(in);
-	return e != BW_OK ? e : response_json(req, 201, row);
+	return e != BW_OK ? e : engine_reply(req, 201, row, 0);
 }
 
+/*
+ * Each version If-Match names is tried in turn until one is the row's
+ * (a 412 wrote nothing); without If-Match there is one try, unconditional.
+ */
 static bw_err
 engine_update(struct http_req *req)
 {
-	json_t *in, *row;
+	struct http_if_match im;
+	json_t *in, *row = NULL;
 	int64_t id;
 	bw_err e = engine_id(req, &id);
-	if (e != BW_OK || (e = http_req_json(req, &in)) != BW_OK)
+	if (e != BW_OK || (e = http_req_if_match(req, &im)) != BW_OK ||
+	    (e = http_req_json(req, &in)) != BW_OK)
 		return e;
-	e = module_update(&req->op, req->route->data, id, in, &row);
+	for (size_t i = 0; i < im.n; i++) {
+		if (i > 0)
+			op_clear(&req->op);
+		e = module_update(&req->op, req->route->data, id, in, im.version[i], &row);
+		if (e != BW_ERR_PRECONDITION)
+			break;
+	}
 	json_decref(in);
-	return e != BW_OK ? e : response_json(req, 200, row);
+	return e != BW_OK ? e : engine_reply(req, 200, row, id);
 }
 
 static bw_err
 engine_delete(struct http_req *req)
 {
+	struct http_if_match im;
 	int64_t id;
 	bw_err e = engine_id(req, &id);
-	if (e != BW_OK || (e = module_delete(&req->op, req->route->data, id)) != BW_OK)
+	if (e != BW_OK || (e = http_req_if_match(req, &im)) != BW_OK)
+		return e;
+	for (size_t i = 0; i < im.n; i++) {
+		if (i > 0)
+			op_clear(&req->op);
+		e = module_delete(&req->op, req->route->data, id, im.version[i]);
+		if (e != BW_ERR_PRECONDITION)
+			break;
+	}
+	if (e != BW_OK)
 		return e;
 	return response_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
 }
@@ -79,21 +123,28 @@ engine_action(struct http_req *req)
 	const struct module_desc *m = req->route->data;
 	/* The action's name is the last segment of the pattern: routes are made from the actions. */
 	const struct action_desc *a = module_action(m, strrchr(req->route->pattern, '/') + 1);
-	json_t *body = NULL, *reply;
+	json_t *body = NULL, *reply = NULL;
+	struct http_if_match im;
 	int64_t id;
 	if (a == NULL)
 		abort();
 	bw_err e = engine_id(req, &id);
-	if (e != BW_OK)
+	if (e != BW_OK || (e = http_req_if_match(req, &im)) != BW_OK)
 		return e;
 	/* An action's body is optional: {} when none is sent. */
 	if (req->body_len > 0 && (e = http_req_json(req, &body)) != BW_OK)
 		return e;
 	if (body == NULL && (body = json_object()) == NULL)
 		return BW_ERR_NOMEM;
-	e = module_act(&req->op, m, a, id, body, &reply);
+	for (size_t i = 0; i < im.n; i++) {
+		if (i > 0)
+			op_clear(&req->op);
+		e = module_act(&req->op, m, a, id, body, im.version[i], &reply);
+		if (e != BW_ERR_PRECONDITION)
+			break;
+	}
 	json_decref(body);
-	return e != BW_OK ? e : response_json(req, 200, reply);
+	return e != BW_OK ? e : engine_reply(req, 200, reply, id);
 }
 
 /* How the allowlist treats an action (router_guard reads the route flags). */

@@ -7,6 +7,12 @@
  * A change runs in one transaction (op_tx): validation (references
  * included), the module's check hook, the write, the after_write hook and
  * the audit row. Any failure rolls all of it back.
+ *
+ * Every row has a version (optimistic concurrency, ETag and If-Match): 1
+ * when it is made, one more with every UPDATE that writes it, whoever
+ * makes it (module_write_fields, and the hooks' own statements). An
+ * update, delete or action given the version its caller read checks it
+ * once the row is locked, so no change made meanwhile is overwritten.
  */
 #include "engine.h"
 
@@ -64,7 +70,7 @@ engine_build(void)
 		const struct module_desc *m = module_catalog[i];
 		struct engine_mod *em = &engine_mods[i];
 		em->m = m;
-		char *cols = strdup("id");
+		char *cols = strdup("id, version");
 		for (size_t k = 0; cols != NULL && k < m->nfields; k++) {
 			char *next = engine_strf("%s, %s", cols, m->fields[k].name);
 			free(cols);
@@ -160,7 +166,8 @@ engine_row(struct op *op, const struct module_desc *m, db_stmt *s, int secrets,
 	if (o == NULL)
 		return BW_ERR_NOMEM;
 	json_object_set_new_nocheck(o, "id", json_integer(id));
-	int col = 1;
+	json_object_set_new_nocheck(o, "version", json_integer(db_col_int(s, 1)));
+	int col = 2;
 	for (size_t k = 0; k < m->nfields; k++, col++) {
 		const struct field_desc *f = &m->fields[k];
 		if ((f->flags & FF_WRITEONLY) && !secrets) {
@@ -211,6 +218,7 @@ engine_columns(const struct module_desc *m)
 	static const char *const frame[] = {"created_at", "updated_at", "created_by", "updated_by"};
 	json_t *cols = json_array();
 	json_array_append_new(cols, json_string("id"));
+	json_array_append_new(cols, json_string("version"));
 	for (size_t k = 0; k < m->nfields; k++) {
 		const struct field_desc *f = &m->fields[k];
 		json_array_append_new(cols, (f->flags & FF_WRITEONLY) ? json_sprintf("%s_set", f->name)
@@ -272,10 +280,15 @@ module_effect(struct module_ctx *ctx, const struct module_desc *m, int64_t id, j
 	return BW_OK;
 }
 
-bw_err
-module_write_fields(struct op *op, const struct module_desc *m, int64_t id, json_t *values)
+/*
+ * Write the given columns of row id; bump: one more on its version (every
+ * change; not the sealed fields a new row gets right after its insert).
+ */
+static bw_err
+engine_write(struct op *op, const struct module_desc *m, int64_t id, json_t *values, int bump)
 {
-	char *sql = pool_printf(op->pool, "UPDATE %s SET updated_at = ?, updated_by = ?", m->name);
+	char *sql = pool_printf(op->pool, "UPDATE %s SET updated_at = ?, updated_by = ?%s", m->name,
+				bump ? ", version = version + 1" : "");
 	const char *key;
 	json_t *v;
 	if (sql == NULL)
@@ -311,12 +324,18 @@ out:
 	return e;
 }
 
-/* Insert the plain fields of a new row; sealed ones follow once the id is known. */
+bw_err
+module_write_fields(struct op *op, const struct module_desc *m, int64_t id, json_t *values)
+{
+	return engine_write(op, m, id, values, 1);
+}
+
+/* Insert the plain fields of a new row (version 1); sealed ones follow once the id is known. */
 static bw_err
 engine_insert(struct op *op, const struct module_desc *m, json_t *values, int64_t *id)
 {
-	char *cols = pool_strdup(op->pool, "created_at, updated_at, created_by, updated_by");
-	char *qs = pool_strdup(op->pool, "?, ?, ?, ?");
+	char *cols = pool_strdup(op->pool, "version, created_at, updated_at, created_by, updated_by");
+	char *qs = pool_strdup(op->pool, "1, ?, ?, ?, ?");
 	const char *key;
 	json_t *v;
 	json_object_foreach(values, key, v)
@@ -366,7 +385,7 @@ out:
 			json_object_set(sealed, key, v);
 	}
 	if (json_object_size(sealed) > 0)
-		e = module_write_fields(op, m, *id, sealed);
+		e = engine_write(op, m, *id, sealed, 0); /* still the row's first version */
 	json_decref(sealed);
 	return e;
 }
@@ -458,6 +477,29 @@ engine_lock(struct op *op, const struct module_desc *m, int64_t id)
 	return e == BW_ERR_NOTFOUND ? op_fail(op, e, "no such record") : e;
 }
 
+/*
+ * The caller's precondition against the locked row as stored (row: read
+ * after engine_lock): BW_OK when there is none (if_version 0) or the row
+ * is at that version, else BW_ERR_PRECONDITION (recorded) before anything
+ * is written.
+ */
+static bw_err
+engine_precondition(struct op *op, json_t *row, int64_t if_version)
+{
+	json_t *v = json_object_get(row, "version");
+	if (if_version == 0)
+		return BW_OK;
+	if (!json_is_integer(v))
+		return op_fail(op, BW_ERR_INTERNAL, NULL);
+	if ((int64_t)json_integer_value(v) == if_version)
+		return BW_OK;
+	return op_fail(op, BW_ERR_PRECONDITION,
+		       pool_printf(op->pool,
+				   "this record has changed since it was read (it is now at version"
+				   " %lld): read it again, then retry",
+				   (long long)json_integer_value(v)));
+}
+
 bw_err
 module_referenced(struct op *op, const char *table, int64_t id)
 {
@@ -499,6 +541,7 @@ struct engine_run {
 	const struct module_desc *m;
 	const struct action_desc *a;
 	int64_t id;
+	int64_t if_version; /* the version the caller read, or 0 */
 	json_t *in;    /* borrowed: the body */
 	json_t *out;   /* the row shown, or the action's reply; set once the run succeeds */
 };
@@ -601,6 +644,7 @@ engine_update_tx(struct op *op, void *arg)
 	engine_run_reset(r);
 	if ((e = engine_lock(op, m, id)) == BW_OK &&
 	    (e = engine_read(op, m, id, 1, &before)) == BW_OK &&
+	    (e = engine_precondition(op, before, r->if_version)) == BW_OK &&
 	    (e = engine_validate(op, op->d, m, r->in, 0, &input)) == BW_OK &&
 	    (e = engine_check_same(op, op->d, m, input, before)) == BW_OK) {
 		ctx.before = before;
@@ -628,9 +672,10 @@ engine_update_tx(struct op *op, void *arg)
 }
 
 bw_err
-module_update(struct op *op, const struct module_desc *m, int64_t id, json_t *in, json_t **row)
+module_update(struct op *op, const struct module_desc *m, int64_t id, json_t *in,
+	      int64_t if_version, json_t **row)
 {
-	struct engine_run r = {.m = m, .id = id, .in = in};
+	struct engine_run r = {.m = m, .id = id, .if_version = if_version, .in = in};
 	return engine_run(op, engine_update_tx, &r, row);
 }
 
@@ -647,6 +692,7 @@ engine_delete_tx(struct op *op, void *arg)
 	bw_err e;
 	if ((e = engine_lock(op, m, id)) == BW_OK &&
 	    (e = engine_read(op, m, id, 1, &before)) == BW_OK &&
+	    (e = engine_precondition(op, before, r->if_version)) == BW_OK &&
 	    (e = module_referenced(op, m->name, id)) == BW_OK) {
 		ctx.before = before;
 		if (m->can_delete != NULL)
@@ -671,9 +717,9 @@ engine_delete_tx(struct op *op, void *arg)
 }
 
 bw_err
-module_delete(struct op *op, const struct module_desc *m, int64_t id)
+module_delete(struct op *op, const struct module_desc *m, int64_t id, int64_t if_version)
 {
-	struct engine_run r = {.m = m, .id = id};
+	struct engine_run r = {.m = m, .id = id, .if_version = if_version};
 	return engine_run(op, engine_delete_tx, &r, NULL);
 }
 
@@ -697,7 +743,8 @@ engine_act_tx(struct op *op, void *arg)
 	bw_err e;
 	engine_run_reset(r);
 	if ((e = engine_lock(op, m, id)) == BW_OK &&
-	    (e = engine_read(op, m, id, 1, &before)) == BW_OK) {
+	    (e = engine_read(op, m, id, 1, &before)) == BW_OK &&
+	    (e = engine_precondition(op, before, r->if_version)) == BW_OK) {
 		ctx.before = before;
 		e = r->a->run(&ctx, r->in, &reply);
 	}
@@ -707,6 +754,8 @@ engine_act_tx(struct op *op, void *arg)
 		json_object_del(c, "updated_at");
 		json_object_del(b, "updated_by");
 		json_object_del(c, "updated_by");
+		json_object_del(b, "version");
+		json_object_del(c, "version");
 		e = audit_op_effects(op, m->name, id, r->a->name, b, c, ctx.effects);
 	}
 	if (e == BW_OK && reply == NULL)
@@ -721,8 +770,8 @@ engine_act_tx(struct op *op, void *arg)
 
 bw_err
 module_act(struct op *op, const struct module_desc *m, const struct action_desc *a, int64_t id,
-	   json_t *body, json_t **reply)
+	   json_t *body, int64_t if_version, json_t **reply)
 {
-	struct engine_run r = {.m = m, .a = a, .id = id, .in = body};
+	struct engine_run r = {.m = m, .a = a, .id = id, .if_version = if_version, .in = body};
 	return engine_run(op, engine_act_tx, &r, reply);
 }

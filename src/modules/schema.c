@@ -1,7 +1,7 @@
 /*
  * The module tables, generated from the descriptors as migration steps.
- * Every module table has the same frame (id, created/updated time and
- * user) around its declared fields; encrypted fields are blobs, references
+ * Every module table has the same frame (id, version, created/updated time
+ * and user) around its declared fields; encrypted fields are blobs, references
  * are indexed (deletes check them), sortable and filterable fields too.
  */
 #include "desc.h"
@@ -155,6 +155,8 @@ schema_create_table(const struct module_desc *m, int version)
 	struct sqlbuf b = {0};
 	char col[160];
 	sqlbuf_add(&b, "CREATE TABLE %s ( id @ID", m->name);
+	if (version >= MODULE_ROW_VERSION_SINCE)
+		sqlbuf_add(&b, ", version @INT NOT NULL DEFAULT 1");
 	for (size_t k = 0; k < m->nfields && !b.failed; k++) {
 		if (m->fields[k].since > version)
 			continue;
@@ -193,6 +195,10 @@ module_schema_steps_of(const struct module_desc *const *mods, size_t nmods, int 
 					schema_indexes(&s, m, &m->fields[k]);
 			steps_add(&s, "CREATE INDEX %s_updated ON %s (updated_at)", m->name, m->name);
 		} else if (m->since < version) {
+			/* Tables made before row versions existed: every row starts at 1. */
+			if (version == MODULE_ROW_VERSION_SINCE)
+				steps_add(&s, "ALTER TABLE %s ADD COLUMN version @INT NOT NULL DEFAULT 1",
+					  m->name);
 			for (size_t k = 0; k < m->nfields; k++) {
 				if (m->fields[k].since != version)
 					continue;

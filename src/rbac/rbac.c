@@ -242,7 +242,8 @@ rbac_role_get(db *d, int64_t id, struct rbac_role *r)
 {
 	db_stmt *s;
 	int row;
-	bw_err e = db_prepare(d, "SELECT id, name, description, builtin FROM roles WHERE id = ?", &s);
+	bw_err e = db_prepare(
+	    d, "SELECT id, name, description, builtin, version FROM roles WHERE id = ?", &s);
 	if (e != BW_OK)
 		return e;
 	if ((e = DB_BIND(s, DB_INT(id))) == BW_OK && (e = db_step(s, &row)) == BW_OK) {
@@ -253,6 +254,7 @@ rbac_role_get(db *d, int64_t id, struct rbac_role *r)
 			snprintf(r->name, sizeof(r->name), "%s", db_col_text(s, 1));
 			snprintf(r->description, sizeof(r->description), "%s", db_col_text(s, 2));
 			snprintf(r->builtin, sizeof(r->builtin), "%s", db_col_text(s, 3));
+			r->version = db_col_int(s, 4);
 		}
 	}
 	db_finalize(s);

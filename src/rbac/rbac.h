@@ -66,6 +66,7 @@ bw_err rbac_may_manage(struct op *op, int64_t uid) BW_MUST_USE;
 /* A row of the roles table; builtin is the built-in key, "" for a custom role. */
 struct rbac_role {
 	int64_t id;
+	int64_t version; /* 1 when made, one more with every change (ETag, If-Match) */
 	char name[65];
 	char description[256];
 	char builtin[33];

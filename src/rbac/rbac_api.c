@@ -66,9 +66,10 @@ rbac_role_json(struct op *op, const struct rbac_role *r, json_t **out)
 	bw_err e = rbac_role_perms(op, r, &perms);
 	if (e != BW_OK)
 		return e;
-	*out = json_pack("{s:I, s:s, s:s, s:b, s:s?, s:o}", "id", (json_int_t)r->id, "name",
-			 r->name, "description", r->description, "builtin", r->builtin[0] != '\0',
-			 "builtin_key", r->builtin[0] ? r->builtin : NULL, "permissions", perms);
+	*out = json_pack("{s:I, s:I, s:s, s:s, s:b, s:s?, s:o}", "id", (json_int_t)r->id, "version",
+			 (json_int_t)r->version, "name", r->name, "description", r->description,
+			 "builtin", r->builtin[0] != '\0', "builtin_key",
+			 r->builtin[0] ? r->builtin : NULL, "permissions", perms);
 	return *out ? BW_OK : BW_ERR_NOMEM;
 }
 
@@ -178,8 +179,8 @@ rbac_roles_list(struct http_req *req)
 		return e;
 	json_t *list = json_array();
 	struct rbac_role r;
-	if ((e = db_prepare(d, "SELECT id, name, description, builtin FROM roles ORDER BY id", &s)) !=
-	    BW_OK) {
+	if ((e = db_prepare(d, "SELECT id, name, description, builtin, version FROM roles ORDER BY id",
+			    &s)) != BW_OK) {
 		json_decref(list);
 		return e;
 	}
@@ -206,6 +207,7 @@ rbac_roles_list(struct http_req *req)
 		snprintf(v[n].name, sizeof(v[n].name), "%s", db_col_text(s, 1));
 		snprintf(v[n].description, sizeof(v[n].description), "%s", db_col_text(s, 2));
 		snprintf(v[n].builtin, sizeof(v[n].builtin), "%s", db_col_text(s, 3));
+		v[n].version = db_col_int(s, 4);
 		n++;
 	}
 	db_finalize(s);
@@ -223,6 +225,48 @@ rbac_roles_list(struct http_req *req)
 	return response_json(req, 200, json_pack("{s:o}", "roles", list));
 }
 
+/* Reply with role o (stolen), its version as ETag. */
+static bw_err
+rbac_role_reply(struct http_req *req, int status, json_t *o)
+{
+	bw_err e = http_req_etag(req, (int64_t)json_integer_value(json_object_get(o, "version")));
+	if (e != BW_OK) {
+		json_decref(o);
+		return e;
+	}
+	return response_json(req, status, o);
+}
+
+/*
+ * Inside a role change's transaction, once the caller may make it: role
+ * id held to the request's If-Match (im). With a version asked for, the
+ * role's row is locked first (a write that leaves it as it is), so the
+ * version read stays the role's until the commit. BW_OK, or 404 / 412
+ * (recorded) with nothing written.
+ */
+static bw_err
+rbac_role_precondition(struct http_req *req, db *d, int64_t id, const struct http_if_match *im)
+{
+	int64_t version = 0;
+	if (im->n == 1 && im->version[0] == 0)
+		return BW_OK; /* no If-Match, or "*" */
+	bw_err e = DB_RUN(d, "UPDATE roles SET id = id WHERE id = ?", DB_INT(id));
+	if (e == BW_OK)
+		e = DB_QUERY_INT(d, &version, "SELECT version FROM roles WHERE id = ?", DB_INT(id));
+	if (e != BW_OK)
+		return e;
+	if (version == 0)
+		return response_error(req, BW_ERR_NOTFOUND, "no such role");
+	for (size_t i = 0; i < im->n; i++)
+		if (im->version[i] == version)
+			return BW_OK;
+	return response_error(req, BW_ERR_PRECONDITION,
+			      pool_printf(req->pool,
+					  "this role has changed since it was read (it is now at"
+					  " version %lld): read it again, then retry",
+					  (long long)version));
+}
+
 static bw_err
 rbac_role_show(struct http_req *req)
 {
@@ -236,7 +280,7 @@ rbac_role_show(struct http_req *req)
 		return response_error(req, e, "no such role");
 	if (e != BW_OK || (e = rbac_role_json(&req->op, &r, &o)) != BW_OK)
 		return e;
-	return response_json(req, 200, o);
+	return rbac_role_reply(req, 200, o);
 }
 
 /* Replace a custom role's permission rows by perms. */
@@ -319,18 +363,19 @@ rbac_role_create(struct http_req *req)
 out:
 	json_decref(in);
 	json_decref(perms);
-	return e == BW_OK ? response_json(req, 201, shown) : e;
+	return e == BW_OK ? rbac_role_reply(req, 201, shown) : e;
 }
 
 static bw_err
 rbac_role_update(struct http_req *req)
 {
 	json_t *in, *perms = NULL, *old = NULL, *shown = NULL, *b = NULL, *a = NULL;
+	struct http_if_match im;
 	db *d;
 	struct rbac_role r;
 	int64_t now = rbac_now();
-	bw_err e = http_req_json(req, &in);
-	if (e != BW_OK)
+	bw_err e = http_req_if_match(req, &im);
+	if (e != BW_OK || (e = http_req_json(req, &in)) != BW_OK)
 		return e;
 	if ((e = rbac_role_input(req, in, 0)) != BW_OK)
 		goto out;
@@ -356,7 +401,8 @@ rbac_role_update(struct http_req *req)
 		goto out;
 	/* A role is changed only by someone who holds all it holds now, too. */
 	if ((e = rbac_role_perms(&req->op, &r, &old)) != BW_OK ||
-	    (e = rbac_may_hold_role(&req->op, old)) != BW_OK)
+	    (e = rbac_may_hold_role(&req->op, old)) != BW_OK ||
+	    (e = rbac_role_precondition(req, d, r.id, &im)) != BW_OK)
 		goto done;
 	b = json_object();
 	a = json_object();
@@ -380,7 +426,10 @@ rbac_role_update(struct http_req *req)
 		json_object_set(b, "permissions", old);
 		json_object_set(a, "permissions", perms);
 	}
-	if (e == BW_OK && json_object_size(a) > 0)
+	/* Something changed: a new version (permissions live in their own rows). */
+	if (e == BW_OK && json_object_size(a) > 0 &&
+	    (e = DB_RUN(d, "UPDATE roles SET version = version + 1, updated_at = ? WHERE id = ?",
+			DB_INT(now), DB_INT(r.id))) == BW_OK)
 		e = audit_op(&req->op, "roles", r.id, "update", b, a);
 done:
 	if ((e = rbac_finish(d, e)) == BW_OK && (e = rbac_role_get(d, r.id, &r)) == BW_OK)
@@ -391,7 +440,7 @@ out:
 	json_decref(old);
 	json_decref(b);
 	json_decref(a);
-	return e == BW_OK ? response_json(req, 200, shown) : e;
+	return e == BW_OK ? rbac_role_reply(req, 200, shown) : e;
 }
 
 static bw_err
@@ -399,10 +448,11 @@ rbac_role_delete(struct http_req *req)
 {
 	db *d;
 	struct rbac_role r;
+	struct http_if_match im;
 	int64_t users;
 	json_t *perms = NULL, *before = NULL;
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK)
+	bw_err e = http_req_if_match(req, &im);
+	if (e != BW_OK || (e = http_req_db(req, &d)) != BW_OK)
 		return e;
 	if ((e = rbac_begin(req, d)) != BW_OK)
 		return e;
@@ -419,7 +469,8 @@ rbac_role_delete(struct http_req *req)
 					       "%lld user(s) hold this role: take it from them first",
 					       (long long)users));
 	if (e == BW_OK && (e = rbac_role_perms(&req->op, &r, &perms)) == BW_OK &&
-	    (e = rbac_may_hold_role(&req->op, perms)) == BW_OK) {
+	    (e = rbac_may_hold_role(&req->op, perms)) == BW_OK &&
+	    (e = rbac_role_precondition(req, d, r.id, &im)) == BW_OK) {
 		if ((e = DB_RUN(d, "DELETE FROM role_permissions WHERE role_id = ?", DB_INT(r.id))) ==
 		    BW_OK)
 			e = DB_RUN(d, "DELETE FROM roles WHERE id = ?", DB_INT(r.id));

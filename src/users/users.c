@@ -67,8 +67,11 @@ user_unlock_tx(struct op *op, void *arg)
 	after = json_pack("{s:i, s:i}", "failed_logins", 0, "locked_until", 0);
 	if (before == NULL || after == NULL)
 		e = BW_ERR_NOMEM;
+	/* An unlock changes what the user shows (locked_until): a new version. */
 	if (e == BW_OK &&
-	    (e = db_prepare(d, "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?",
+	    (e = db_prepare(d,
+			    "UPDATE users SET failed_logins = 0, locked_until = 0,"
+			    " version = version + 1 WHERE id = ?",
 			    &s)) == BW_OK) {
 		if ((e = db_bind_int(s, 1, id)) == BW_OK)
 			e = db_step(s, &row);
@@ -175,6 +178,37 @@ user_change_begin(struct op *op, int64_t uid)
 
 static const char user_last_admin[] = "this is the last active admin: make another admin first";
 
+/*
+ * The caller's precondition (If-Match) against user uid as it is now,
+ * once the change holds the tenant's lock: BW_OK for none (if_version 0)
+ * or when the user is at that version, else BW_ERR_PRECONDITION
+ * (recorded) before anything is written.
+ */
+static bw_err
+user_precondition(struct op *op, int64_t uid, int64_t if_version)
+{
+	int64_t version;
+	if (if_version == 0)
+		return BW_OK;
+	bw_err e = DB_QUERY_INT(op->d, &version, "SELECT version FROM users WHERE id = ?",
+				DB_INT(uid));
+	if (e != BW_OK || version == if_version)
+		return e;
+	return op_fail(op, BW_ERR_PRECONDITION,
+		       pool_printf(op->pool,
+				   "this user has changed since it was read (it is now at version"
+				   " %lld): read it again, then retry",
+				   (long long)version));
+}
+
+/* One more on user uid's version: something it shows has changed. */
+static bw_err
+user_bump(struct op *op, int64_t uid)
+{
+	return DB_RUN(op->d, "UPDATE users SET version = version + 1, updated_at = ? WHERE id = ?",
+		      DB_INT((int64_t)time(NULL)), DB_INT(uid));
+}
+
 /* A user to make: checked and hashed before the transaction, which only writes. */
 struct user_new {
 	const char *email; /* the display form */
@@ -269,6 +303,7 @@ out:
 /* A change of user id: the members of its body, borrowed. */
 struct user_change {
 	int64_t id;
+	int64_t if_version; /* the version the caller read, or 0 */
 	json_t *roles;    /* role names, or NULL */
 	json_t *disabled; /* true or false, or NULL */
 };
@@ -311,6 +346,8 @@ user_update_tx(struct op *op, void *arg)
 	size_t nids = 0;
 	/* Serialised, then checked: two admins cannot demote each other at once. */
 	bw_err e = b != NULL && a != NULL ? user_change_begin(op, c->id) : BW_ERR_NOMEM;
+	if (e == BW_OK)
+		e = user_precondition(op, c->id, c->if_version);
 	if (e != BW_OK ||
 	    (c->roles != NULL && (e = rbac_resolve_roles(op, c->roles, ids, &nids)) != BW_OK) ||
 	    (e = rbac_user_roles(op->d, c->id, &old)) != BW_OK)
@@ -335,7 +372,7 @@ user_update_tx(struct op *op, void *arg)
 		e = op_fail(op, BW_ERR_CONFLICT, user_last_admin);
 		goto out;
 	}
-	if (json_object_size(a) > 0)
+	if (json_object_size(a) > 0 && (e = user_bump(op, c->id)) == BW_OK)
 		e = audit_op(op, "users", c->id, "update", b, a);
 out:
 	json_decref(old);
@@ -346,10 +383,11 @@ out:
 }
 
 bw_err
-user_update(struct op *op, int64_t id, json_t *in)
+user_update(struct op *op, int64_t id, json_t *in, int64_t if_version)
 {
 	static const char *const known[] = {"roles", "disabled", NULL};
-	struct user_change c = {id, json_object_get(in, "roles"), json_object_get(in, "disabled")};
+	struct user_change c = {id, if_version, json_object_get(in, "roles"),
+				json_object_get(in, "disabled")};
 	bw_err e = user_fields(op, in, known);
 	if (e != BW_OK)
 		return e;
@@ -357,6 +395,11 @@ user_update(struct op *op, int64_t id, json_t *in)
 		return op_fail(op, BW_ERR_INVALID, "field 'disabled' must be true or false");
 	return op_tx(op, user_update_tx, &c);
 }
+
+/* A user to delete, and the version the caller read (or 0). */
+struct user_gone {
+	int64_t id, if_version;
+};
 
 static bw_err
 user_delete_tx(struct op *op, void *arg)
@@ -369,9 +412,12 @@ user_delete_tx(struct op *op, void *arg)
 	    "DELETE FROM recovery_codes WHERE user_id = ?",
 	    "DELETE FROM users WHERE id = ?",
 	};
-	int64_t uid = *(const int64_t *)arg, others;
+	const struct user_gone *g = arg;
+	int64_t uid = g->id, others;
 	json_t *before = NULL, *roles = NULL;
 	bw_err e = user_change_begin(op, uid);
+	if (e == BW_OK)
+		e = user_precondition(op, uid, g->if_version);
 	if (e == BW_OK && (e = user_active_admins(op->d, uid, 1, &others)) == BW_OK && others == 0)
 		e = op_fail(op, BW_ERR_CONFLICT, user_last_admin);
 	/* Records assigned to the user keep pointing at it: disable it instead. */
@@ -391,9 +437,10 @@ user_delete_tx(struct op *op, void *arg)
 }
 
 bw_err
-user_delete(struct op *op, int64_t id)
+user_delete(struct op *op, int64_t id, int64_t if_version)
 {
+	struct user_gone g = {id, if_version};
 	if (op->actor.kind != ACTOR_SYSTEM && id == op->actor.user.id)
 		return op_fail(op, BW_ERR_CONFLICT, "you cannot delete yourself");
-	return op_tx(op, user_delete_tx, &id);
+	return op_tx(op, user_delete_tx, &g);
 }

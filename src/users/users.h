@@ -55,19 +55,30 @@ bw_err user_unlock(struct op *op, int64_t id) BW_MUST_USE;
 bw_err user_create(struct op *op, struct auth_hasher *h, json_t *in, int64_t *id,
 		   char otp[USER_OTP_SIZE]) BW_MUST_USE;
 /*
+ * Versions: a user is at version 1 when made and one more with every
+ * change made here (update, unlock). if_version below is the caller's
+ * precondition (If-Match): 0 for none, else the version the user must
+ * still be at, checked inside the transaction once it holds the tenant's
+ * lock; BW_ERR_PRECONDITION (recorded) with nothing changed otherwise
+ * (a negative version is none a user is at). Sign-in bookkeeping (failed
+ * attempts, lockouts), passwords and MFA are not changes of this kind.
+ */
+
+/*
  * Change user id from in: {"roles"?, "disabled"?}. Disabling signs the
  * user out everywhere and revokes their API tokens. Only someone who
  * holds everything id holds may (rbac_may_manage). BW_ERR_INVALID,
  * BW_ERR_NOTFOUND, BW_ERR_DENIED, BW_ERR_CONFLICT (the last active admin),
  * each recorded, or the database's error. Nothing changed is not audited.
  */
-bw_err user_update(struct op *op, int64_t id, json_t *in) BW_MUST_USE;
+bw_err user_update(struct op *op, int64_t id, json_t *in, int64_t if_version) BW_MUST_USE;
 /*
  * Delete user id with their roles, sessions, tokens and recovery codes.
  * Refused (recorded) to the user themselves and for the last active admin
  * (BW_ERR_CONFLICT), for a user records still refer to (BW_ERR_CONFLICT:
- * disable them instead), BW_ERR_NOTFOUND, BW_ERR_DENIED as user_update.
+ * disable them instead), BW_ERR_NOTFOUND, BW_ERR_DENIED and
+ * BW_ERR_PRECONDITION as user_update.
  */
-bw_err user_delete(struct op *op, int64_t id) BW_MUST_USE;
+bw_err user_delete(struct op *op, int64_t id, int64_t if_version) BW_MUST_USE;
 
 #endif

@@ -17,19 +17,19 @@ users_path_id(struct http_req *req)
 	return http_req_id(req, "id", &v) == BW_OK ? v : 0;
 }
 
-#define USERS_COLS                                                                              \
-	"SELECT id, email, disabled, mfa_enabled, locked_until, must_change_password, created_at" \
-	" FROM users"
+#define USERS_COLS                                                                       \
+	"SELECT id, version, email, disabled, mfa_enabled, locked_until, must_change_password," \
+	" created_at FROM users"
 
 static bw_err
 users_row(db_stmt *s, json_t **out)
 {
 	int64_t id = db_col_int(s, 0);
-	*out = json_pack("{s:I, s:s, s:b, s:b, s:I, s:b, s:I}", "id", (json_int_t)id, "email",
-			 db_col_text(s, 1), "disabled", (int)db_col_int(s, 2), "mfa_enabled",
-			 (int)db_col_int(s, 3), "locked_until", (json_int_t)db_col_int(s, 4),
-			 "must_change_password", (int)db_col_int(s, 5), "created_at",
-			 (json_int_t)db_col_int(s, 6));
+	*out = json_pack("{s:I, s:I, s:s, s:b, s:b, s:I, s:b, s:I}", "id", (json_int_t)id,
+			 "version", (json_int_t)db_col_int(s, 1), "email", db_col_text(s, 2),
+			 "disabled", (int)db_col_int(s, 3), "mfa_enabled", (int)db_col_int(s, 4),
+			 "locked_until", (json_int_t)db_col_int(s, 5), "must_change_password",
+			 (int)db_col_int(s, 6), "created_at", (json_int_t)db_col_int(s, 7));
 	return *out ? BW_OK : BW_ERR_NOMEM;
 }
 
@@ -116,6 +116,18 @@ users_list(struct http_req *req)
 	return response_json(req, 200, json_pack("{s:o}", "users", list));
 }
 
+/* Reply with user u (stolen), its version as ETag. */
+static bw_err
+users_reply(struct http_req *req, int status, json_t *u)
+{
+	bw_err e = http_req_etag(req, (int64_t)json_integer_value(json_object_get(u, "version")));
+	if (e != BW_OK) {
+		json_decref(u);
+		return e;
+	}
+	return response_json(req, status, u);
+}
+
 static bw_err
 users_show(struct http_req *req)
 {
@@ -123,7 +135,7 @@ users_show(struct http_req *req)
 	bw_err e = users_get_one(&req->op, users_path_id(req), &u);
 	if (e != BW_OK)
 		return e;
-	return response_json(req, 200, u);
+	return users_reply(req, 200, u);
 }
 
 static bw_err
@@ -140,21 +152,32 @@ users_create(struct http_req *req)
 		/* The one-time password is shown this once. */
 		if (otp[0] != '\0')
 			json_object_set_new(u, "one_time_password", json_string(otp));
-		e = response_json(req, 201, u);
+		e = users_reply(req, 201, u);
 	}
 	crypto_wipe(otp, sizeof(otp));
 	json_decref(in);
 	return e;
 }
 
+/*
+ * PATCH and DELETE take If-Match: each version it names is tried in turn
+ * until one is the user's (a 412 changed nothing); without it, one try.
+ */
 static bw_err
 users_update(struct http_req *req)
 {
+	struct http_if_match im;
 	json_t *in;
-	bw_err e = http_req_json(req, &in);
-	if (e != BW_OK)
+	bw_err e = http_req_if_match(req, &im);
+	if (e != BW_OK || (e = http_req_json(req, &in)) != BW_OK)
 		return e;
-	e = user_update(&req->op, users_path_id(req), in);
+	for (size_t i = 0; i < im.n; i++) {
+		if (i > 0)
+			op_clear(&req->op);
+		e = user_update(&req->op, users_path_id(req), in, im.version[i]);
+		if (e != BW_ERR_PRECONDITION)
+			break;
+	}
 	json_decref(in);
 	return e == BW_OK ? users_show(req) : e;
 }
@@ -162,8 +185,18 @@ users_update(struct http_req *req)
 static bw_err
 users_delete(struct http_req *req)
 {
+	struct http_if_match im;
 	int64_t id = users_path_id(req);
-	bw_err e = user_delete(&req->op, id);
+	bw_err e = http_req_if_match(req, &im);
+	if (e != BW_OK)
+		return e;
+	for (size_t i = 0; i < im.n; i++) {
+		if (i > 0)
+			op_clear(&req->op);
+		e = user_delete(&req->op, id, im.version[i]);
+		if (e != BW_ERR_PRECONDITION)
+			break;
+	}
 	if (e != BW_OK)
 		return e;
 	return response_json(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));

@@ -266,7 +266,7 @@ def test_export_json_and_csv(srv):
     assert "attachment" in r.headers.get("content-disposition", ""), r.headers
     rows = list(csv.reader(io.StringIO(r.raw.decode())))
     header = rows[0]
-    assert header[:2] == ["id", "name"] and "unit_price_cents" in header, header
+    assert header[:3] == ["id", "version", "name"] and "unit_price_cents" in header, header
     got = [row[header.index("name")] for row in rows[1:]]
     assert got == ["'" + e for e in evil[:4]] + [evil[4]], got
     # No cell at all begins with a formula character.

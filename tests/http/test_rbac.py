@@ -445,7 +445,7 @@ def test_users_api_shows_no_secrets(env):
     r = env.admin.get(f"{API}/users")
     assert r.status == 200 and r.body["users"], r
     for u in r.body["users"]:
-        assert set(u) == {"id", "email", "disabled", "mfa_enabled", "locked_until",
+        assert set(u) == {"id", "version", "email", "disabled", "mfa_enabled", "locked_until",
                           "must_change_password", "created_at", "roles"}, u
     assert b"argon2" not in r.raw and b"password_hash" not in r.raw and b"mfa_secret" not in r.raw
 

@@ -45,8 +45,8 @@ static void
 test_names(void **state)
 {
 	(void)state;
-	static const char *const frame[] = {"id", "created_at", "updated_at", "created_by",
-					    "updated_by"};
+	static const char *const frame[] = {"id", "version", "created_at", "updated_at",
+					    "created_by", "updated_by"};
 	assert_true(module_catalog_count > 0);
 	for (size_t i = 0; i < module_catalog_count; i++) {
 		const struct module_desc *m = module_catalog[i];
@@ -313,17 +313,44 @@ check_tables(db *d, const char *count_sql)
 			     col ? col : "(columns)");
 			db_finalize(s);
 		}
+		/* And the frame's version (optimistic concurrency), added by its own migration. */
+		db_stmt *s;
+		int row;
+		assert_int_equal(db_prepare(d, count_sql, &s), BW_OK);
+		assert_int_equal(db_bind_text(s, 1, m->name), BW_OK);
+		assert_int_equal(db_bind_text(s, 2, "version"), BW_OK);
+		assert_int_equal(db_bind_text(s, 3, "version"), BW_OK);
+		assert_int_equal(db_step(s, &row), BW_OK);
+		RULE(row && db_col_int(s, 0) == 1, m->name, "version");
+		db_finalize(s);
 	}
 }
 
-/* Schema 5 and 7 add no module; 6 creates every table. */
+/*
+ * Schema 5 and 7 to 11 add no module; 6 creates every table; 12 gives
+ * each its version column (one ALTER per table), and rows made before it
+ * are at version 1.
+ */
 static void
 check_schema(db *d, const char *count_sql)
 {
 	assert_int_equal(run_steps(d, 5), 0);
 	assert_true(run_steps(d, 6) >= module_catalog_count);
-	assert_int_equal(run_steps(d, 7), 0);
+	assert_int_equal(db_exec(d, "INSERT INTO customers (name, created_at, updated_at, created_by,"
+				    " updated_by) VALUES ('Before', 0, 0, 0, 0)"),
+			 BW_OK);
+	for (int v = 7; v < MODULE_ROW_VERSION_SINCE; v++)
+		assert_int_equal(run_steps(d, v), 0);
+	assert_int_equal(run_steps(d, MODULE_ROW_VERSION_SINCE), module_catalog_count);
 	check_tables(d, count_sql);
+	db_stmt *s;
+	int row;
+	assert_int_equal(db_prepare(d, "SELECT version FROM customers WHERE name = 'Before'", &s),
+			 BW_OK);
+	assert_int_equal(db_step(s, &row), BW_OK);
+	assert_true(row);
+	assert_int_equal(db_col_int(s, 0), 1);
+	db_finalize(s);
 }
 
 static void
@@ -337,8 +364,8 @@ test_schema_sqlite(void **state)
 	struct db_params p = {.driver = DB_SQLITE, .path = path, .create = 1};
 	assert_int_equal(db_open(&p, &d, err, sizeof(err)), BW_OK);
 	check_schema(d, "SELECT COUNT(*) FROM pragma_table_info(?)"
-			" WHERE (? IS NULL AND name NOT IN ('id', 'created_at', 'updated_at',"
-			" 'created_by', 'updated_by')) OR name = ?");
+			" WHERE (? IS NULL AND name NOT IN ('id', 'version', 'created_at',"
+			" 'updated_at', 'created_by', 'updated_by')) OR name = ?");
 	db_close(d);
 	assert_int_equal(unit_rmtree(dir), 0);
 }
@@ -440,6 +467,30 @@ test_schema_wide_table(void **state)
 	module_schema_free(steps);
 	synth_free(&y);
 
+	/* A table made once rows have versions has the column from the start, and no ALTER. */
+	synth_make(&y, 3, 8);
+	for (size_t i = 0; i < y.m.nfields; i++)
+		y.fields[i].since = MODULE_ROW_VERSION_SINCE;
+	y.m.since = MODULE_ROW_VERSION_SINCE;
+	mods[0] = &y.m;
+	steps = module_schema_steps_of(mods, 1, MODULE_ROW_VERSION_SINCE);
+	assert_non_null(steps);
+	assert_true(strncmp(steps[0], "CREATE TABLE synth_wide ( id @ID, version @INT NOT NULL"
+				      " DEFAULT 1, ", 67) == 0);
+	for (size_t i = 0; steps[i] != NULL; i++)
+		assert_null(strstr(steps[i], "ALTER TABLE"));
+	module_schema_free(steps);
+	/* ...while an older table is given one at that version. */
+	y.m.since = 6;
+	for (size_t i = 0; i < y.m.nfields; i++)
+		y.fields[i].since = 6;
+	steps = module_schema_steps_of(mods, 1, MODULE_ROW_VERSION_SINCE);
+	assert_non_null(steps);
+	assert_string_equal(steps[0], "ALTER TABLE synth_wide ADD COLUMN version @INT NOT NULL DEFAULT 1");
+	assert_null(steps[1]);
+	module_schema_free(steps);
+	synth_free(&y);
+
 	/* Past the 1 MiB bound (20,000 columns of 60 characters) it fails, whole. */
 	synth_make(&y, 20000, 60);
 	mods[0] = &y.m;
@@ -478,8 +529,8 @@ test_schema_mariadb(void **state)
 	assert_int_equal(db_exec(d, "USE saas_unit_modules"), BW_OK);
 	check_schema(d, "SELECT COUNT(*) FROM information_schema.columns"
 			" WHERE table_schema = DATABASE() AND table_name = ? AND ((? IS NULL"
-			" AND column_name NOT IN ('id', 'created_at', 'updated_at', 'created_by',"
-			" 'updated_by')) OR column_name = ?)");
+			" AND column_name NOT IN ('id', 'version', 'created_at', 'updated_at',"
+			" 'created_by', 'updated_by')) OR column_name = ?)");
 	assert_int_equal(db_exec(d, "DROP DATABASE saas_unit_modules"), BW_OK);
 	db_close(d);
 	assert_int_equal(unit_rmtree(dir), 0);

@@ -159,7 +159,7 @@ test_module_row_without_http(void **state)
 			 0);
 
 	in = json_pack("{s:s}", "status", "inactive");
-	assert_int_equal(module_update(&f->op, m, id, in, &row), BW_OK);
+	assert_int_equal(module_update(&f->op, m, id, in, 0, &row), BW_OK);
 	json_decref(in);
 	assert_string_equal(json_string_value(json_object_get(row, "status")), "inactive");
 	json_decref(row);
@@ -194,9 +194,9 @@ test_refused_change_leaves_nothing(void **state)
 	assert_int_equal(module_create(&f->op, module_find("contacts"), in, &row), BW_ERR_INVALID);
 	json_decref(in);
 	json_t *empty = json_object();
-	assert_int_equal(module_update(&f->op, m, 424242, empty, &row), BW_ERR_NOTFOUND);
+	assert_int_equal(module_update(&f->op, m, 424242, empty, 0, &row), BW_ERR_NOTFOUND);
 	json_decref(empty);
-	assert_int_equal(module_delete(&f->op, m, 424242), BW_ERR_NOTFOUND);
+	assert_int_equal(module_delete(&f->op, m, 424242, 0), BW_ERR_NOTFOUND);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit_log", 0), audit);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers", 0), rows);
 	assert_int_equal(db_in_tx(f->d), 0); /* no transaction left open */
@@ -218,16 +218,122 @@ test_delete_and_action(void **state)
 	int64_t tid = json_integer_value(json_object_get(row, "id"));
 	json_decref(row);
 	/* Still referred to by the ticket: nothing is deleted from under a reference. */
-	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_ERR_CONFLICT);
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid, 0), BW_ERR_CONFLICT);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 1);
-	assert_int_equal(module_delete(&f->op, module_find("tickets"), tid), BW_OK);
-	assert_int_equal(module_delete(&f->op, module_find("customers"), cid), BW_OK);
+	assert_int_equal(module_delete(&f->op, module_find("tickets"), tid, 0), BW_OK);
+	assert_int_equal(module_delete(&f->op, module_find("customers"), cid, 0), BW_OK);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ?", cid), 0);
 	assert_int_equal(
 	    count(f, "SELECT COUNT(*) FROM audit_log WHERE entity = 'customers' AND entity_id = ?"
 		     " AND action = 'delete'",
 		  cid),
 	    1);
+}
+
+static int64_t
+version_of(json_t *row)
+{
+	return (int64_t)json_integer_value(json_object_get(row, "version"));
+}
+
+/*
+ * If-Match at the operation level: a change given the version its caller
+ * read goes ahead only while the row is still at it; a stale one is
+ * BW_ERR_PRECONDITION with nothing written and no audit row, whether an
+ * update, a delete or an action. Every write moves the version on,
+ * including what a hook writes to another row (an invoice's totals).
+ */
+static void
+test_precondition(void **state)
+{
+	struct fx *f = *state;
+	NEED(f);
+	const struct module_desc *m = module_find("customers"), *tickets = module_find("tickets");
+	json_t *row = NULL, *in = json_pack("{s:s, s:s}", "name", "Versioned", "phone", "+1 555 0100");
+	assert_int_equal(module_create(&f->op, m, in, &row), BW_OK);
+	json_decref(in);
+	int64_t cid = json_integer_value(json_object_get(row, "id"));
+	assert_int_equal(version_of(row), 1); /* sealed phone written after the insert: still 1 */
+	json_decref(row);
+
+	in = json_pack("{s:s}", "notes", "one");
+	assert_int_equal(module_update(&f->op, m, cid, in, 1, &row), BW_OK);
+	json_decref(in);
+	assert_int_equal(version_of(row), 2);
+	json_decref(row);
+
+	/* Stale (1), never a version (MODULE_VERSION_NONE), a future one (9): refused, unchanged. */
+	int64_t audit = count(f, "SELECT COUNT(*) FROM audit_log", 0);
+	const int64_t stale[] = {1, MODULE_VERSION_NONE, 9};
+	for (size_t i = 0; i < BW_ARRAY_LEN(stale); i++) {
+		in = json_pack("{s:s}", "notes", "lost update");
+		row = (json_t *)1;
+		op_clear(&f->op);
+		assert_int_equal(module_update(&f->op, m, cid, in, stale[i], &row), BW_ERR_PRECONDITION);
+		json_decref(in);
+		assert_null(row);
+		assert_non_null(f->op.err_msg);
+		assert_non_null(strstr(f->op.err_msg, "version 2"));
+		assert_int_equal(module_delete(&f->op, m, cid, stale[i]), BW_ERR_PRECONDITION);
+	}
+	assert_int_equal(count(f, "SELECT version FROM customers WHERE id = ?", cid), 2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM customers WHERE id = ? AND notes = 'one'", cid),
+			 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit_log", 0), audit);
+	assert_int_equal(db_in_tx(f->d), 0);
+	/* A row that is not there is not found, whatever the precondition. */
+	in = json_object();
+	assert_int_equal(module_update(&f->op, m, 919191, in, 1, &row), BW_ERR_NOTFOUND);
+	json_decref(in);
+
+	/* An action: the same. */
+	int64_t uid = 0;
+	assert_int_equal(user_find_email(&f->op, "admin@ops.example", &uid), BW_OK);
+	in = json_pack("{s:I, s:s}", "customer_id", (json_int_t)cid, "subject", "Versioned ticket");
+	assert_int_equal(module_create(&f->op, tickets, in, &row), BW_OK);
+	json_decref(in);
+	int64_t tid = json_integer_value(json_object_get(row, "id"));
+	json_decref(row);
+	const struct action_desc *assign = module_action(tickets, "assign");
+	assert_non_null(assign);
+	json_t *body = json_pack("{s:I}", "assignee_id", (json_int_t)uid);
+	assert_int_equal(module_act(&f->op, tickets, assign, tid, body, 2, &row), BW_ERR_PRECONDITION);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM tickets WHERE id = ? AND assignee_id IS NULL"
+				  " AND status = 'new' AND version = 1",
+			       tid),
+			 1);
+	assert_int_equal(module_act(&f->op, tickets, assign, tid, body, 1, &row), BW_OK);
+	json_decref(body);
+	assert_int_equal(version_of(row), 2);
+	json_decref(row);
+
+	/* A hook's write to another row moves that row's version: a line changes its invoice. */
+	in = json_pack("{s:I}", "customer_id", (json_int_t)cid);
+	assert_int_equal(module_create(&f->op, module_find("invoices"), in, &row), BW_OK);
+	json_decref(in);
+	int64_t iid = json_integer_value(json_object_get(row, "id"));
+	json_decref(row);
+	in = json_pack("{s:I, s:s, s:i, s:i}", "invoice_id", (json_int_t)iid, "description", "Work",
+		       "quantity", 3, "unit_price_cents", 1000);
+	assert_int_equal(module_create(&f->op, module_find("invoice_lines"), in, &row), BW_OK);
+	json_decref(in);
+	json_decref(row);
+	assert_int_equal(count(f, "SELECT version FROM invoices WHERE id = ?", iid), 2);
+	in = json_pack("{s:s}", "notes", "stale");
+	assert_int_equal(module_update(&f->op, module_find("invoices"), iid, in, 1, &row),
+			 BW_ERR_PRECONDITION);
+	json_decref(in);
+
+	/* Users: the same rule for their operations. */
+	int64_t uv = count(f, "SELECT version FROM users WHERE id = ?", uid);
+	in = json_pack("{s:b}", "disabled", 0);
+	assert_int_equal(user_update(&f->op, uid, in, uv + 1), BW_ERR_PRECONDITION);
+	assert_int_equal(count(f, "SELECT version FROM users WHERE id = ?", uid), uv);
+	assert_int_equal(user_update(&f->op, uid, in, uv), BW_OK);
+	json_decref(in);
+	assert_int_equal(count(f, "SELECT version FROM users WHERE id = ?", uid), uv + 1);
+	assert_int_equal(user_delete(&f->op, uid, uv), BW_ERR_PRECONDITION);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM users WHERE id = ?", uid), 1);
 }
 
 static void
@@ -471,6 +577,7 @@ main(void)
 		BOTH(test_module_row_without_http),
 		BOTH(test_refused_change_leaves_nothing),
 		BOTH(test_delete_and_action),
+		BOTH(test_precondition),
 		BOTH(test_one_unlock),
 		BOTH(test_masked_credential_under_oom),
 		/* SQLite's BEGIN IMMEDIATE serialises writers: no deadlock to cure there. */
