@@ -5,6 +5,7 @@
 #include "migrate.h"
 
 #include "../modules/desc.h"
+#include "../search/fulltext.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,6 +331,36 @@ static const char *const tenant_v11[] = {
 	NULL,
 };
 
+/*
+ * Search (docs/search.md). blind_index: per sealed field flagged FF_BLIND,
+ * a keyed MAC (hex) of each row's normalised value, with the data key it
+ * was derived from; filled on every write and moved to the new key by
+ * `bulwark keys rotate` (which also indexes rows older than this). The
+ * documents of the full-text index: the data step adds the driver's own
+ * index (FTS5 / FULLTEXT) and a document for every existing row.
+ */
+static const char *const tenant_v14[] = {
+	"CREATE TABLE blind_index ("
+	" id @ID,"
+	" entity @STR(64) NOT NULL,"
+	" field @STR(64) NOT NULL,"
+	" row_id @INT NOT NULL,"
+	" key_id @INT NOT NULL,"
+	" mac @STR(64) NOT NULL,"
+	" UNIQUE (entity, field, row_id))@OPTS",
+	"CREATE INDEX blind_index_mac ON blind_index (mac)",
+	"CREATE INDEX blind_index_key ON blind_index (key_id)",
+	"CREATE TABLE search_docs ("
+	" id @ID,"
+	" entity @STR(64) NOT NULL,"
+	" row_id @INT NOT NULL,"
+	" label @STR(255) NOT NULL,"
+	" body @TEXT NOT NULL," /* MariaDB; '' on SQLite, where search_fts holds it */
+	" UNIQUE (entity, row_id))@OPTS",
+	MIGRATE_DATA,
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -344,6 +375,7 @@ static const struct migration tenant_migrations[] = {
 	{9, "normalised e-mail addresses, unique", tenant_v9, NULL, migrate_email_keys},
 	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
 	{11, "confusable skeletons of e-mail addresses, unique", tenant_v11, NULL, migrate_email_skels},
+	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -19,6 +19,7 @@
 
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
+#include "../search/index.h"
 
 static struct engine_mod *engine_mods;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -308,7 +309,7 @@ module_write_fields(struct op *op, const struct module_desc *m, int64_t id, json
 		e = BW_ERR_NOTFOUND;
 out:
 	db_finalize(s);
-	return e;
+	return e == BW_OK ? search_index_fields(op, m, id, values) : e;
 }
 
 /* Insert the plain fields of a new row; sealed ones follow once the id is known. */
@@ -368,7 +369,7 @@ out:
 	if (json_object_size(sealed) > 0)
 		e = module_write_fields(op, m, *id, sealed);
 	json_decref(sealed);
-	return e;
+	return e == BW_OK ? search_index_created(op, m, *id) : e;
 }
 
 /* --- audit details -------------------------------------------------------- */
@@ -658,6 +659,8 @@ engine_delete_tx(struct op *op, void *arg)
 			e = db_step(s, &row);
 		db_done(s);
 	}
+	if (e == BW_OK)
+		e = search_index_deleted(op, m, id);
 	if (e == BW_OK && m->after_write != NULL)
 		e = m->after_write(&ctx);
 	if (e == BW_OK)
