@@ -338,9 +338,10 @@ static const char *const tenant_v11[] = {
  * `bulwark keys rotate` (which also indexes rows older than this). The
  * documents of the full-text index: the data step adds the driver's own
  * index (FTS5 / FULLTEXT) and a document for every existing row.
+ * Every step may run again (IF NOT EXISTS, documents replaced in place).
  */
 static const char *const tenant_v14[] = {
-	"CREATE TABLE blind_index ("
+	"CREATE TABLE IF NOT EXISTS blind_index ("
 	" id @ID,"
 	" entity @STR(64) NOT NULL,"
 	" field @STR(64) NOT NULL,"
@@ -348,9 +349,9 @@ static const char *const tenant_v14[] = {
 	" key_id @INT NOT NULL,"
 	" mac @STR(64) NOT NULL,"
 	" UNIQUE (entity, field, row_id))@OPTS",
-	"CREATE INDEX blind_index_mac ON blind_index (mac)",
-	"CREATE INDEX blind_index_key ON blind_index (key_id)",
-	"CREATE TABLE search_docs ("
+	"CREATE INDEX IF NOT EXISTS blind_index_mac ON blind_index (mac)",
+	"CREATE INDEX IF NOT EXISTS blind_index_key ON blind_index (key_id)",
+	"CREATE TABLE IF NOT EXISTS search_docs ("
 	" id @ID,"
 	" entity @STR(64) NOT NULL,"
 	" row_id @INT NOT NULL,"

@@ -302,19 +302,23 @@ search_run(struct op *op, const struct search_query *sq, struct search_result *r
 	bw_err e;
 
 	memset(res, 0, sizeof(*res));
+	if (sq->limit < 1 || sq->limit > SEARCH_LIMIT_MAX)
+		return op_fail(op, BW_ERR_INVALID, "query parameter 'limit' must be 1 to 100");
+	if ((e = search_cursor(op, sq->cursor, &text_phase, &pos)) != BW_OK)
+		return e;
 	while (q != NULL && (*q == ' ' || *q == '\t'))
 		q++;
-	if (q == NULL || q[0] == '\0')
-		return op_fail(op, BW_ERR_INVALID, "query parameter 'q' is required");
+	if (q == NULL || q[0] == '\0') {
+		/* Nothing asked, nothing found: a cleared search box is no error. */
+		if ((res->data = json_array()) == NULL)
+			return BW_ERR_NOMEM;
+		return BW_OK;
+	}
 	if (strlen(q) > SEARCH_Q_MAX || u8_check((const uint8_t *)q, strlen(q)) != NULL)
 		return op_fail(op, BW_ERR_INVALID,
 			       pool_printf(op->pool,
 					   "query parameter 'q' must be UTF-8 text of at most %d bytes",
 					   SEARCH_Q_MAX));
-	if (sq->limit < 1 || sq->limit > SEARCH_LIMIT_MAX)
-		return op_fail(op, BW_ERR_INVALID, "query parameter 'limit' must be 1 to 100");
-	if ((e = search_cursor(op, sq->cursor, &text_phase, &pos)) != BW_OK)
-		return e;
 	if ((r = calloc(1, sizeof(*r))) == NULL || (data = json_array()) == NULL) {
 		e = BW_ERR_NOMEM;
 		goto out;

@@ -38,7 +38,8 @@ struct search_result {
 /*
  * Run sq as op's actor into *res (res->data is a new reference the caller
  * owns). Exact hits first (catalogue order, then id), then text hits in
- * the order their rows were indexed; a row is listed once. BW_OK;
+ * the order their rows were indexed; a row is listed once. A q that is
+ * missing or blank finds nothing (BW_OK, no hits, total 0). BW_OK;
  * BW_ERR_INVALID (recorded) for a bad query, module list or cursor;
  * BW_ERR_UNAVAILABLE when permissions cannot be read; BW_ERR_CRYPTO when
  * a blind index key does not load; the database's errors.
