@@ -148,6 +148,27 @@ mac_sha256_verify(const unsigned char *key, size_t keylen, const unsigned char *
 	return ok;
 }
 
+bw_err
+hkdf_sha256(const unsigned char *salt, size_t saltlen, const unsigned char *ikm, size_t ikmlen,
+	    const unsigned char *info, size_t infolen, unsigned char out[HMAC_SHA256_LEN])
+{
+	static const unsigned char zeros[HMAC_SHA256_LEN];
+	unsigned char prk[HMAC_SHA256_LEN], t[256];
+	if (infolen >= sizeof(t))
+		return BW_ERR_CRYPTO;
+	if (infolen > 0)
+		memcpy(t, info, infolen);
+	t[infolen] = 0x01;
+	bw_err e = mac_sha256(saltlen ? salt : zeros, saltlen ? saltlen : sizeof(zeros), ikm, ikmlen,
+			      prk);
+	if (e == BW_OK)
+		e = mac_sha256(prk, sizeof(prk), t, infolen + 1, out);
+	OPENSSL_cleanse(prk, sizeof(prk));
+	if (e != BW_OK)
+		OPENSSL_cleanse(out, HMAC_SHA256_LEN);
+	return e;
+}
+
 int
 crypto_equal(const void *a, const void *b, size_t n)
 {

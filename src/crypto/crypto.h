@@ -37,6 +37,15 @@ bw_err mac_sha256(const unsigned char *key, size_t keylen, const unsigned char *
 /* Constant-time check that tag (taglen <= 32 bytes) is the HMAC of msg. */
 int mac_sha256_verify(const unsigned char *key, size_t keylen, const unsigned char *msg,
 		      size_t len, const unsigned char *tag, size_t taglen);
+/*
+ * HKDF-SHA256 (RFC 5869) with one block of output: PRK = HMAC(salt, ikm)
+ * (an empty salt is 32 zero bytes, as the RFC says), out = HMAC(PRK, info
+ * | 0x01), the first 32 bytes of the OKM. BW_ERR_CRYPTO on failure, out
+ * then wiped; info is at most 255 bytes.
+ */
+bw_err hkdf_sha256(const unsigned char *salt, size_t saltlen, const unsigned char *ikm,
+		   size_t ikmlen, const unsigned char *info, size_t infolen,
+		   unsigned char out[HMAC_SHA256_LEN]) BW_MUST_USE;
 /* Constant-time equality of two byte strings of the same length. */
 int crypto_equal(const void *a, const void *b, size_t n);
 /* Wipe memory the compiler may not optimise away. */
@@ -142,6 +151,18 @@ bw_err keyring_seal(struct keyring *kr, uint32_t key_id, const struct seal_place
 /* Open a sealed value with whichever of the tenant's keys it names. */
 bw_err keyring_open_sealed(struct keyring *kr, const struct seal_place *place,
 			   const unsigned char *sealed, size_t len, unsigned char *out) BW_MUST_USE;
+
+/*
+ * HMAC-SHA256 of msg under a key derived from data key key_id of tenant
+ * (HKDF-SHA256 of the data key, info = label, 0x00, tenant): a key of its
+ * own per purpose (label), made from a data key and wiped after use, so
+ * it is never stored anywhere and changes when the data key is rotated.
+ * BW_ERR_CRYPTO when the key is not tenant's, cannot be loaded or is
+ * purged, or label and tenant are longer than 64 bytes each.
+ */
+bw_err keyring_derived_mac(struct keyring *kr, uint32_t key_id, const char *tenant,
+			   const char *label, const unsigned char *msg, size_t len,
+			   unsigned char out[HMAC_SHA256_LEN]) BW_MUST_USE;
 
 /*
  * Wrap any other 32-byte secret (such as a tenant's database password) under

@@ -504,6 +504,30 @@ keyring_open_sealed(struct keyring *kr, const struct seal_place *place,
 }
 
 bw_err
+keyring_derived_mac(struct keyring *kr, uint32_t key_id, const char *tenant, const char *label,
+		    const unsigned char *msg, size_t len, unsigned char out[HMAC_SHA256_LEN])
+{
+	unsigned char info[130], dk[HMAC_SHA256_LEN];
+	size_t ll = strlen(label), tl = strlen(tenant);
+	bw_err e = BW_OK;
+	if (key_id == 0 || ll > 64 || tl > 64)
+		return BW_ERR_CRYPTO;
+	struct kr_dek *k = kr_get(kr, key_id, &e);
+	if (k == NULL)
+		return e;
+	if (strcmp(k->slug, tenant) != 0)
+		return BW_ERR_CRYPTO; /* another tenant's key: never */
+	memcpy(info, label, ll);
+	info[ll] = 0;
+	memcpy(info + ll + 1, tenant, tl);
+	e = hkdf_sha256(NULL, 0, k->key, sizeof(k->key), info, ll + 1 + tl, dk);
+	if (e == BW_OK)
+		e = mac_sha256(dk, sizeof(dk), msg, len, out);
+	crypto_wipe(dk, sizeof(dk));
+	return e;
+}
+
+bw_err
 keyring_wrap_secret(struct keyring *kr, const char *purpose, const char *owner, uint32_t id,
 		    const unsigned char in[AEAD_KEY_LEN], unsigned char out[KEYRING_WRAPPED_LEN],
 		    uint32_t *master_id)

@@ -5,6 +5,7 @@
 #include "migrate.h"
 
 #include "../modules/desc.h"
+#include "../search/fulltext.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,6 +343,37 @@ static const char *const tenant_v12[] = {
 	NULL,
 };
 
+/*
+ * Search (docs/search.md). blind_index: per sealed field flagged FF_BLIND,
+ * a keyed MAC (hex) of each row's normalised value, with the data key it
+ * was derived from; filled on every write and moved to the new key by
+ * `bulwark keys rotate` (which also indexes rows older than this). The
+ * documents of the full-text index: the data step adds the driver's own
+ * index (FTS5 / FULLTEXT) and a document for every existing row.
+ * Every step may run again (IF NOT EXISTS, documents replaced in place).
+ */
+static const char *const tenant_v14[] = {
+	"CREATE TABLE IF NOT EXISTS blind_index ("
+	" id @ID,"
+	" entity @STR(64) NOT NULL,"
+	" field @STR(64) NOT NULL,"
+	" row_id @INT NOT NULL,"
+	" key_id @INT NOT NULL,"
+	" mac @STR(64) NOT NULL,"
+	" UNIQUE (entity, field, row_id))@OPTS",
+	"CREATE INDEX IF NOT EXISTS blind_index_mac ON blind_index (mac)",
+	"CREATE INDEX IF NOT EXISTS blind_index_key ON blind_index (key_id)",
+	"CREATE TABLE IF NOT EXISTS search_docs ("
+	" id @ID,"
+	" entity @STR(64) NOT NULL,"
+	" row_id @INT NOT NULL,"
+	" label @STR(255) NOT NULL,"
+	" body @TEXT NOT NULL," /* MariaDB; '' on SQLite, where search_fts holds it */
+	" UNIQUE (entity, row_id))@OPTS",
+	MIGRATE_DATA,
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -357,6 +389,7 @@ static const struct migration tenant_migrations[] = {
 	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
 	{11, "confusable skeletons of e-mail addresses, unique", tenant_v11, NULL, migrate_email_skels},
 	{12, "row versions for ETag and If-Match", tenant_v12, module_schema_steps},
+	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -12,6 +12,12 @@
  * revealed only through an action with its own permission
  * (network_devices.reveal_credential), and password authentication
  * carries a warning recommending SSH keys. See docs/modules.md.
+ *
+ * Blind indexes (FF_BLIND, docs/search.md): only the e-mail addresses and
+ * telephone numbers of customers and contacts, the values an MSP looks a
+ * caller up by. Addresses, ticket texts and comments are free text (an
+ * exact match finds nothing useful, and equal texts would show); card
+ * digits, device addresses, user names and credentials are never indexed.
  */
 #include "desc.h"
 
@@ -52,8 +58,8 @@ static const char *const customer_status[] = {"active", "inactive", NULL};
 static const struct field_desc customer_fields[] = {
 	F_STR("name", "Name", 200, FF_REQUIRED | FF_SORT | FF_FILTER),
 	F_ENUM("status", "Status", FF_SORT | FF_FILTER, customer_status, "active"),
-	F_EMAIL("email", "E-mail", FF_ENCRYPTED | FF_PII),
-	F_STR("phone", "Phone", 50, FF_ENCRYPTED | FF_PII),
+	F_EMAIL("email", "E-mail", FF_ENCRYPTED | FF_PII | FF_BLIND),
+	F_STR("phone", "Phone", 50, FF_ENCRYPTED | FF_PII | FF_BLIND | FF_PHONE),
 	F_TEXT("address", "Address", 1000, FF_ENCRYPTED | FF_PII),
 	F_TEXT("notes", "Notes", 10000, 0),
 };
@@ -67,8 +73,8 @@ static const struct field_desc contact_fields[] = {
 	F_STR("first_name", "First name", 100, FF_REQUIRED),
 	F_STR("last_name", "Last name", 100, FF_SORT),
 	F_STR("title", "Job title", 100, 0),
-	F_EMAIL("email", "E-mail", FF_ENCRYPTED | FF_PII),
-	F_STR("phone", "Phone", 50, FF_ENCRYPTED | FF_PII),
+	F_EMAIL("email", "E-mail", FF_ENCRYPTED | FF_PII | FF_BLIND),
+	F_STR("phone", "Phone", 50, FF_ENCRYPTED | FF_PII | FF_BLIND | FF_PHONE),
 };
 
 static const struct module_desc contacts = {

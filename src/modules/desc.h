@@ -39,6 +39,13 @@ enum field_flag {
 	FF_IMMUTABLE = 1 << 6, /* given on create only; refused on PATCH */
 	FF_WRITEONLY = 1 << 7, /* accepted in input, never shown (shown as <name>_set) */
 	FF_ACTION = 1 << 8,    /* changed only through an action (e.g. tickets.assign) */
+	/*
+	 * Sealed and found by exact value: a blind index keeps a keyed MAC of
+	 * the normalised value (docs/search.md). Only with FF_ENCRYPTED, never
+	 * with FF_WRITEONLY. It reveals which rows hold equal values.
+	 */
+	FF_BLIND = 1 << 9,
+	FF_PHONE = 1 << 10,    /* a telephone number: its blind index keeps digits and a leading + */
 };
 
 struct field_desc {

@@ -25,6 +25,7 @@
 
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
+#include "../search/index.h"
 
 static struct engine_mod *engine_mods;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -321,7 +322,7 @@ engine_write(struct op *op, const struct module_desc *m, int64_t id, json_t *val
 		e = BW_ERR_NOTFOUND;
 out:
 	db_finalize(s);
-	return e;
+	return e == BW_OK ? search_index_fields(op, m, id, values) : e;
 }
 
 bw_err
@@ -387,7 +388,7 @@ out:
 	if (json_object_size(sealed) > 0)
 		e = engine_write(op, m, *id, sealed, 0); /* still the row's first version */
 	json_decref(sealed);
-	return e;
+	return e == BW_OK ? search_index_created(op, m, *id) : e;
 }
 
 /* --- audit details -------------------------------------------------------- */
@@ -704,6 +705,8 @@ engine_delete_tx(struct op *op, void *arg)
 			e = db_step(s, &row);
 		db_done(s);
 	}
+	if (e == BW_OK)
+		e = search_index_deleted(op, m, id);
 	if (e == BW_OK && m->after_write != NULL)
 		e = m->after_write(&ctx);
 	if (e == BW_OK)

@@ -37,7 +37,7 @@ static const char *const rule_staff[] = {
     "kb_articles.view", "kb_articles.create", "kb_articles.edit",
     "network_devices.view", "network_devices.create", "network_devices.edit",
     "network_devices.reveal_credential",
-    "products.view", "contracts.view", "users.view",
+    "products.view", "contracts.view", "users.view", "search.view",
     NULL,
 };
 
@@ -47,7 +47,7 @@ static const char *const rule_billing[] = {
     "tickets.view", "ticket_comments.view", "time_entries.view", "time_entries.export",
     "projects.view", "project_tasks.view",
     "products.*", "contracts.*", "invoices.*", "invoice_lines.*",
-    "estimates.*", "estimate_lines.*", "payments.*",
+    "estimates.*", "estimate_lines.*", "payments.*", "search.view",
     NULL,
 };
 
@@ -59,7 +59,7 @@ static const char *const rule_sales[] = {
     "products.view", "contracts.view", "contracts.create", "contracts.edit",
     "estimates.view", "estimates.create", "estimates.edit", "estimates.send",
     "estimates.accept", "estimates.decline", "estimate_lines.*",
-    "invoices.view", "invoice_lines.view", "kb_articles.view",
+    "invoices.view", "invoice_lines.view", "kb_articles.view", "search.view",
     NULL,
 };
 
@@ -69,7 +69,7 @@ static const char *const rule_dispatch[] = {
     "tickets.view", "tickets.create", "tickets.edit", "tickets.assign",
     "ticket_comments.view", "ticket_comments.create",
     "time_entries.view", "projects.view", "project_tasks.view", "project_tasks.edit",
-    "kb_articles.view", "users.view",
+    "kb_articles.view", "users.view", "search.view",
     NULL,
 };
 

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include "../db/migrate.h"
+#include "../search/search_api.h"
 
 static bw_err
 routes_healthz(struct http_req *req)
@@ -39,6 +40,8 @@ const struct route routes_builtin[] = {
 	 ROUTE_BODY_NONE},
 	{HTTP_GET, "/healthz", routes_healthz, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL,
 	 ROUTE_BODY_NONE},
+	/* Across modules; it finds only in those the caller may view (docs/search.md). */
+	{HTTP_GET, "/api/v1/search", search_api_get, 0, "search.view", ROUTE_BODY_NONE},
 };
 
 const size_t routes_builtin_count = BW_ARRAY_LEN(routes_builtin);

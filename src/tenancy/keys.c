@@ -11,6 +11,7 @@
 
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
+#include "../search/blind.h"
 
 bw_err
 keys_tenant_new(struct tenancy *t, const char *slug, int64_t run_id, uint32_t *id, char *err,
@@ -249,6 +250,13 @@ keys_reencrypt(struct tenancy *t, const struct tenant *tn, uint32_t target, cons
 			goto out;
 		}
 	}
+	/* The blind indexes follow the values: MACs under the target's own index key. */
+	int64_t entries = 0;
+	if ((e = blind_rekey(t, tn, d, target, &entries, err, errlen)) != BW_OK)
+		goto out;
+	if (entries > 0)
+		log_info("tenant %s: %lld blind index entries now under data key %u", tn->slug,
+			 (long long)entries, target);
 	if ((e = keys_audit(d, t, tn, kind, "completed", actor, run, target, *fields - before)) !=
 	    BW_OK)
 		snprintf(err, errlen, "tenant %s: cannot write the audit row (%s): %s", tn->slug,
@@ -609,6 +617,11 @@ keys_count_uses(struct tenancy *t, const struct tenant *tn, uint32_t id)
 			count = -1; /* unknown is not zero: never purge on a failed read */
 			break;
 		}
+	}
+	/* Blind index entries made with it are uses too (their MACs need it). */
+	if (count >= 0) {
+		int64_t entries = blind_count_key(d, id);
+		count = entries < 0 ? -1 : count + entries;
 	}
 	db_close(d);
 	return count;
