@@ -73,6 +73,10 @@ page_decimal(const char *s, size_t n, int64_t *out)
 	long v;
 	if (n == 0 || n >= sizeof(buf))
 		return 0;
+	/* Digits only (a NUL inside would end the number early: found by fuzz_cursor). */
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (i == 0 && s[i] == '-')))
+			return 0;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	if ((buf[0] == '0' && n > 1) || (buf[0] == '-' && (n == 1 || buf[1] == '0')))
