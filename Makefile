@@ -66,7 +66,7 @@ deps-bench:
 _all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
-        build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch
+        build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch build/fuzz/fuzz_cursor
 
 _check: _all _san
 	@tests/run-all
@@ -124,6 +124,19 @@ build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
 	@mkdir -p $(dir $@)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
+
+# Lists: the cursor and RFC 3339 parsers (fuzz_cursor.c says what the first byte picks).
+build/fuzz/fuzz_cursor: tests/fuzz/fuzz_cursor.c src/http/page.c src/http/response.c src/op/op.c src/crypto/aead.c src/core/buf.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers $(CFLAGS_PKG) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \
+	    $(shell pkg-config --libs jansson) -lcrypto -lunistring
+	@printf '\0002026-12-02T03:31:18.5+01:00' >build/fuzz/corpus-$(@F)/seed-1
+	@printf '\002id\n5\ni5' >build/fuzz/corpus-$(@F)/seed-2
+	@printf '\005-due_on\n3\nn' >build/fuzz/corpus-$(@F)/seed-3
+	@printf '\010subject\n9\nsDrucker' >build/fuzz/corpus-$(@F)/seed-4
+	@printf '\001aWQKNQppNQ' >build/fuzz/corpus-$(@F)/seed-5
+	@printf '\005-due_on\n3\000\000\nn' >build/fuzz/corpus-$(@F)/seed-6 # a NUL in the id, once taken
 
 # The Cookie, Host and If-Match parsers are files of their own so that these build
 # from the parser alone. Each seeds its corpus with a few headers, one file

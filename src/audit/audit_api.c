@@ -13,10 +13,7 @@
 #include "../http/http.h"
 #include "audit_api.h"
 
-#define AUDIT_PER_PAGE_DEFAULT 50
-#define AUDIT_PER_PAGE_MAX 200
 #define AUDIT_CSV_PAGE_MAX 10000
-#define AUDIT_PAGE_MAX 1000000L
 #define AUDIT_VALUE_MAX 128  /* bytes of one decoded name or value */
 #define AUDIT_INT_MAX 0x7fffffffffffffffLL
 
@@ -27,8 +24,8 @@ enum audit_param {
 	AP_ACTION,
 	AP_FROM,
 	AP_TO,
-	AP_PAGE,
-	AP_PER_PAGE,
+	AP_LIMIT,
+	AP_CURSOR,
 	AP_FORMAT,
 	AP__COUNT
 };
@@ -36,13 +33,14 @@ enum audit_param {
 static const char *const audit_param_names[AP__COUNT] = {
 	[AP_USER_ID] = "user_id", [AP_ENTITY] = "entity",   [AP_ENTITY_ID] = "entity_id",
 	[AP_ACTION] = "action",   [AP_FROM] = "from",       [AP_TO] = "to",
-	[AP_PAGE] = "page",       [AP_PER_PAGE] = "per_page", [AP_FORMAT] = "format",
+	[AP_LIMIT] = "limit",     [AP_CURSOR] = "cursor",   [AP_FORMAT] = "format",
 };
 
 struct audit_query {
 	int have[AP__COUNT];
 	int64_t user_id, entity_id, from, to;
-	long page, per_page;
+	struct http_query hq;
+	struct page p; /* newest first: keyset on seq */
 	int csv;
 	int trail; /* one row's trail: empty means no such row */
 	char entity[65], action[65];
@@ -87,15 +85,15 @@ audit_bad_param(struct http_req *req, const char *name, const char *why)
 static bw_err
 audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 {
-	struct http_query hq;
 	memset(q, 0, sizeof(*q));
-	q->page = 1;
-	q->per_page = AUDIT_PER_PAGE_DEFAULT;
-	bw_err e = http_query_parse(req, &hq);
+	struct http_query *hq = &q->hq;
+	page_init(&q->p);
+	q->p.id_col = "seq";
+	bw_err e = http_query_parse(req, hq);
 	if (e != BW_OK)
 		return e;
-	for (size_t qi = 0; qi < hq.n; qi++) {
-		const char *name = hq.key[qi], *val = hq.val[qi];
+	for (size_t qi = 0; qi < hq->n; qi++) {
+		const char *name = hq->key[qi], *val = hq->val[qi];
 		int k = -1;
 		for (int i = 0; i < AP__COUNT; i++)
 			if ((allowed & (1u << i)) && strcmp(name, audit_param_names[i]) == 0)
@@ -117,8 +115,8 @@ audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 			break;
 		case AP_FROM:
 		case AP_TO:
-			if (!audit_int(val, 0, AUDIT_INT_MAX, k == AP_FROM ? &q->from : &q->to))
-				return audit_bad_param(req, name, "unix seconds (integer >= 0)");
+			if (util_parse_rfc3339(val, k == AP_FROM ? &q->from : &q->to) != BW_OK)
+				return audit_bad_param(req, name, "an RFC 3339 time (2026-12-02T03:31:18Z)");
 			break;
 		case AP_ENTITY:
 		case AP_ACTION:
@@ -126,15 +124,13 @@ audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 				return audit_bad_param(req, name, "1 to 64 of a-z, 0-9, '_', '.', '-'");
 			memcpy(k == AP_ENTITY ? q->entity : q->action, val, strlen(val) + 1); /* <= 64 */
 			break;
-		case AP_PAGE:
-			if (!audit_int(val, 1, AUDIT_PAGE_MAX, &v))
-				return audit_bad_param(req, name, "1 to 1000000");
-			q->page = (long)v;
-			break;
-		case AP_PER_PAGE:
+		case AP_LIMIT:
 			if (!audit_int(val, 1, AUDIT_CSV_PAGE_MAX, &v))
-				return audit_bad_param(req, name, "1 to 200 (10000 with format=csv)");
-			q->per_page = (long)v;
+				return audit_bad_param(req, name, "1 to 100 (10000 with format=csv)");
+			q->p.limit = (long)v;
+			break;
+		case AP_CURSOR:
+			q->p.cursor = val;
 			break;
 		case AP_FORMAT:
 			if (strcmp(val, "json") == 0)
@@ -150,13 +146,13 @@ audit_parse_query(struct http_req *req, unsigned allowed, struct audit_query *q)
 		}
 	}
 	/* An export takes bigger pages than a screen does. */
-	if (q->csv && !q->have[AP_PER_PAGE])
-		q->per_page = AUDIT_CSV_PAGE_MAX;
-	if (!q->csv && q->per_page > AUDIT_PER_PAGE_MAX)
-		return audit_bad_param(req, "per_page", "1 to 200 (10000 with format=csv)");
+	if (q->csv && !q->have[AP_LIMIT])
+		q->p.limit = AUDIT_CSV_PAGE_MAX;
+	if (!q->csv && q->p.limit > PAGE_LIMIT_MAX)
+		return audit_bad_param(req, "limit", "1 to 100 (10000 with format=csv)");
 	if (q->have[AP_FROM] && q->have[AP_TO] && q->from > q->to)
 		return audit_bad_param(req, "from", "later than to");
-	return BW_OK;
+	return page_order(req, &q->p, "-seq", "seq", 1, PAGE_INT);
 }
 
 static const char *const audit_columns[] = {
@@ -182,8 +178,14 @@ audit_row_json(struct http_req *req, int64_t id, const unsigned char *sealed, si
 	}
 	json_t *o = json_object();
 	for (size_t i = 0; o != NULL && i < BW_ARRAY_LEN(audit_columns); i++) {
-		json_t *v = json_object_get(c, audit_columns[i]);
-		if (json_object_set(o, audit_columns[i], v ? v : json_null()) != 0) {
+		json_t *v = json_object_get(c, audit_columns[i]), *t = NULL;
+		char at[UTIL_TIME_LEN];
+		/* The sealed content keeps Unix seconds (the chain is over it); shown as RFC 3339. */
+		if (json_is_integer(v) && strcmp(audit_columns[i], "at") == 0)
+			v = t = json_string(util_time_rfc3339(json_integer_value(v), at));
+		int r = json_object_set(o, audit_columns[i], v ? v : json_null());
+		json_decref(t);
+		if (r != 0) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -195,7 +197,9 @@ audit_row_json(struct http_req *req, int64_t id, const unsigned char *sealed, si
 
 /*
  * A page as CSV: a header line, then one line per row, before/after as
- * JSON text. A page that comes back with per_page rows may have a next one.
+ * JSON text. A page that comes back with limit rows may have a next one
+ * (the cursor of its last row is not given: CSV has no envelope; page
+ * with from and to).
  */
 static bw_err
 audit_csv(struct http_req *req, json_t *data)
@@ -242,84 +246,124 @@ audit_csv(struct http_req *req, json_t *data)
 			    c.b, c.len);
 }
 
-/*
- * Run the page query: the WHERE clause is put together only from the
- * compiled-in fragments below, the values are bound.
- */
-static bw_err
-audit_page(struct http_req *req, const struct audit_query *q)
+/* The compiled-in fragments a list's WHERE clause is made of (the values are bound). */
+static const char *const audit_cond[AP__COUNT] = {
+	[AP_USER_ID] = " AND user_id = ?", [AP_ENTITY] = " AND entity = ?",
+	[AP_ENTITY_ID] = " AND entity_id = ?", [AP_ACTION] = " AND action = ?",
+	[AP_FROM] = " AND at >= ?", [AP_TO] = " AND at <= ?",
+};
+
+/* One row's trail: its own rows, and the rows of changes that touched it. */
+static const char audit_trail_cond[] =
+	" AND ((entity = ? AND entity_id = ?) OR seq IN (SELECT seq FROM audit_links"
+	" WHERE entity = ? AND entity_id = ?))";
+
+/* The conditions of q after "WHERE 1 = 1" into out (the fragments are constants that fit). */
+static void
+audit_where(const struct audit_query *q, char *out, size_t cap)
 {
-	static const char head[] = "SELECT id, seq, details FROM audit_log WHERE 1 = 1";
-	static const char *const cond[AP__COUNT] = {
-		[AP_USER_ID] = " AND user_id = ?", [AP_ENTITY] = " AND entity = ?",
-		[AP_ENTITY_ID] = " AND entity_id = ?", [AP_ACTION] = " AND action = ?",
-		[AP_FROM] = " AND at >= ?", [AP_TO] = " AND at <= ?",
-	};
-	static const char tail[] = " ORDER BY seq DESC LIMIT ? OFFSET ?";
-	char sql[512];
-	size_t n = 0;
-	db *d;
-	db_stmt *s = NULL;
-	int row, idx = 1;
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK)
-		return e;
-	/* One row's trail: its own rows, and the rows of changes that touched it. */
-	static const char trail[] =
-		" AND ((entity = ? AND entity_id = ?) OR seq IN (SELECT seq FROM audit_links"
-		" WHERE entity = ? AND entity_id = ?))";
-	n = (size_t)snprintf(sql, sizeof(sql), "%s", head);
-	if (q->trail)
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", trail);
+	size_t n = (size_t)snprintf(out, cap, "%s", q->trail ? audit_trail_cond : "");
 	for (int i = 0; i < AP__COUNT; i++)
-		if (q->have[i] && cond[i] != NULL && !q->trail)
-			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", cond[i]);
-	n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s", tail);
-	if (n >= sizeof(sql))
-		abort(); /* the fragments are constants that fit */
-	json_t *data = json_array();
-	if (data == NULL)
-		return BW_ERR_NOMEM;
-	e = db_prepare(d, sql, &s);
+		if (q->have[i] && audit_cond[i] != NULL && !q->trail)
+			n += (size_t)snprintf(out + n, cap - n, "%s", audit_cond[i]);
+	if (n >= cap)
+		abort();
+}
+
+/* Bind audit_where()'s values from *idx on. */
+static bw_err
+audit_bind(const struct audit_query *q, db_stmt *s, int *idx)
+{
+	bw_err e = BW_OK;
 	for (int k = 0; q->trail && e == BW_OK && k < 2; k++)
-		if ((e = db_bind_text(s, idx++, q->entity)) == BW_OK)
-			e = db_bind_int(s, idx++, q->entity_id);
+		if ((e = db_bind_text(s, (*idx)++, q->entity)) == BW_OK)
+			e = db_bind_int(s, (*idx)++, q->entity_id);
 	for (int i = 0; e == BW_OK && !q->trail && i < AP__COUNT; i++) {
-		if (!q->have[i] || cond[i] == NULL)
+		if (!q->have[i] || audit_cond[i] == NULL)
 			continue;
 		switch ((enum audit_param)i) {
 		case AP_USER_ID:
-			e = db_bind_int(s, idx++, q->user_id);
+			e = db_bind_int(s, (*idx)++, q->user_id);
 			break;
 		case AP_ENTITY:
-			e = db_bind_text(s, idx++, q->entity);
+			e = db_bind_text(s, (*idx)++, q->entity);
 			break;
 		case AP_ENTITY_ID:
-			e = db_bind_int(s, idx++, q->entity_id);
+			e = db_bind_int(s, (*idx)++, q->entity_id);
 			break;
 		case AP_ACTION:
-			e = db_bind_text(s, idx++, q->action);
+			e = db_bind_text(s, (*idx)++, q->action);
 			break;
 		case AP_FROM:
-			e = db_bind_int(s, idx++, q->from);
+			e = db_bind_int(s, (*idx)++, q->from);
 			break;
 		case AP_TO:
-			e = db_bind_int(s, idx++, q->to);
+			e = db_bind_int(s, (*idx)++, q->to);
 			break;
-		case AP_PAGE:
-		case AP_PER_PAGE:
+		case AP_LIMIT:
+		case AP_CURSOR:
 		case AP_FORMAT:
 		case AP__COUNT:
 		default:
 			abort();
 		}
 	}
+	return e;
+}
+
+/* The list's total: one COUNT under the same conditions (where: audit_where()'s). */
+static bw_err
+audit_count(db *d, const char *where, struct audit_query *q)
+{
+	char sql[640];
+	db_stmt *s;
+	int row = 0, idx = 1;
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM audit_log WHERE 1 = 1%s",
+			     where) >= sizeof(sql))
+		abort();
+	bw_err e = db_prepare(d, sql, &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = audit_bind(q, s, &idx)) == BW_OK && (e = db_step(s, &row)) == BW_OK)
+		q->p.total = row ? db_col_int(s, 0) : 0;
+	db_finalize(s);
+	return e;
+}
+
+/*
+ * Run the page query: the WHERE clause is put together only from the
+ * compiled-in fragments above, the values are bound; newest first, a
+ * keyset page on seq (page.c).
+ */
+static bw_err
+audit_page(struct http_req *req, struct audit_query *q)
+{
+	char where[512], sql[768];
+	db *d;
+	db_stmt *s = NULL;
+	int row, idx = 1;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	audit_where(q, where, sizeof(where));
+	const char *kc = page_cond(req, &q->p), *ord = page_order_sql(req, &q->p);
+	if (kc == NULL || ord == NULL)
+		return BW_ERR_NOMEM;
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT id, seq, details FROM audit_log WHERE 1 = 1%s%s%s%s",
+			     where, kc[0] ? " AND " : "", kc, ord) >= sizeof(sql))
+		abort(); /* the fragments are constants that fit */
+	json_t *data = json_array();
+	if (data == NULL)
+		return BW_ERR_NOMEM;
+	e = db_prepare(d, sql, &s);
+	if (e == BW_OK)
+		e = audit_bind(q, s, &idx);
 	/* One row more than the page says whether there is a next one. */
-	if (e == BW_OK && (e = db_bind_int(s, idx++, (int64_t)q->per_page + 1)) == BW_OK)
-		e = db_bind_int(s, idx++, (int64_t)(q->page - 1) * q->per_page);
-	int64_t got = 0, bad = 0;
+	if (e == BW_OK && (e = page_bind(&q->p, s, &idx)) == BW_OK)
+		e = page_bind_limit(&q->p, s, &idx);
+	int64_t bad = 0;
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
-		if (++got > q->per_page)
+		if (page_full(&q->p))
 			break;
 		size_t len;
 		const unsigned char *v = db_col_blob(s, 2, &len);
@@ -329,8 +373,11 @@ audit_page(struct http_req *req, const struct audit_query *q)
 			break;
 		}
 		json_array_append_new(data, o);
+		page_seen_key(&q->p, db_col_int(s, 1), db_col_int(s, 1));
 	}
 	db_finalize(s);
+	if (e == BW_OK && !q->csv && bad == 0)
+		e = audit_count(d, where, q);
 	if (e != BW_OK) {
 		json_decref(data);
 		return op_unavailable(&req->op);
@@ -348,19 +395,17 @@ audit_page(struct http_req *req, const struct audit_query *q)
 	 * existed here (every row written through the API has its create
 	 * row, and a deleted one its delete row). Not found, like the row.
 	 */
-	if (q->trail && q->page == 1 && json_array_size(data) == 0) {
+	if (q->trail && q->p.cursor == NULL && json_array_size(data) == 0) {
 		json_decref(data);
 		return response_error(req, BW_ERR_NOTFOUND, "no such record");
 	}
 	if (q->csv)
 		return audit_csv(req, data);
-	return response_json(req, 200,
-			     json_pack("{s:o, s:i, s:i, s:b}", "data", data, "page", (int)q->page,
-				       "per_page", (int)q->per_page, "has_more", got > q->per_page));
+	return page_reply(req, &q->p, &q->hq, data);
 }
 
 #define AUDIT_LIST_PARAMS ((1u << AP__COUNT) - 1)
-#define AUDIT_TRAIL_PARAMS ((1u << AP_PAGE) | (1u << AP_PER_PAGE) | (1u << AP_FORMAT))
+#define AUDIT_TRAIL_PARAMS ((1u << AP_LIMIT) | (1u << AP_CURSOR) | (1u << AP_FORMAT))
 
 static bw_err
 audit_list(struct http_req *req)

@@ -764,7 +764,7 @@ api_token_create(struct http_req *req)
 	json_t *in, *scopes, *v;
 	db *d;
 	size_t i;
-	char token[64] = "", *sj = NULL;
+	char token[64] = "", *sj = NULL, exp_s[UTIL_TIME_LEN];
 	int64_t id, expires = 0;
 	struct api_reauth ra = {{0}};
 	bw_err e = http_req_json(req, &in);
@@ -773,12 +773,27 @@ api_token_create(struct http_req *req)
 	const char *name = api_str(in, "name", 100);
 	scopes = json_object_get(in, "scopes");
 	json_t *exp = json_object_get(in, "expires_in_days");
+	json_t *exp_at = json_object_get(in, "expires_at");
 	if (name == NULL || name[0] == '\0' || !json_is_array(scopes) || json_array_size(scopes) == 0 ||
-	    json_array_size(scopes) > 64 || (exp != NULL && !json_is_integer(exp))) {
+	    json_array_size(scopes) > 64 || (exp != NULL && !json_is_integer(exp)) ||
+	    (exp_at != NULL && !json_is_string(exp_at)) || (exp != NULL && exp_at != NULL)) {
 		e = response_error(req, BW_ERR_INVALID,
 				   "name (string), scopes (non-empty array of permissions), password "
-				   "(string) and optional expires_in_days (integer) are required");
+				   "(string) and optional expires_in_days (integer) or expires_at "
+				   "(RFC 3339) are required");
 		goto out;
+	}
+	if (exp_at != NULL) {
+		/* A time of the caller's choosing, in the future and no further than the days allowed. */
+		int64_t now = api_now();
+		if (util_parse_rfc3339(json_string_value(exp_at), &expires) != BW_OK ||
+		    expires <= now || expires > now + (int64_t)AUTH_TOKEN_DAYS_MAX * 86400) {
+			e = response_error(req, BW_ERR_INVALID,
+					   pool_printf(req->pool,
+						       "expires_at: an RFC 3339 time in the next %d days",
+						       AUTH_TOKEN_DAYS_MAX));
+			goto out;
+		}
 	}
 	if (exp != NULL) {
 		json_int_t days = json_integer_value(exp);
@@ -828,17 +843,18 @@ api_token_create(struct http_req *req)
 	if ((e = token_create(d, req->op.actor.user.id, name, sj, expires, token, &id)) == BW_OK) {
 		auth_event(d, req->op.actor.user.id, "token_created", req->client_ip, name);
 		e = api_audit(req, "api_tokens", id, "create", NULL,
-			      json_pack("{s:s, s:O, s:I, s:I}", "name", name, "scopes", scopes,
-					"expires_at", (json_int_t)expires, "owner",
-					(json_int_t)req->op.actor.user.id));
+			      json_pack("{s:s, s:O, s:s?, s:I}", "name", name, "scopes", scopes,
+					"expires_at", expires ? util_time_rfc3339(expires, exp_s) : NULL,
+					"owner", (json_int_t)req->op.actor.user.id));
 	}
 	if ((e = api_tx_end(d, e)) != BW_OK) {
 		e = response_error(req, e == BW_ERR_DB ? BW_ERR_UNAVAILABLE : e, NULL);
 		goto out;
 	}
 	e = response_json(req, 201,
-			  json_pack("{s:I, s:s, s:s, s:O, s:I}", "id", (json_int_t)id, "name", name,
-				    "token", token, "scopes", scopes, "expires_at", (json_int_t)expires));
+			  json_pack("{s:I, s:s, s:s, s:O, s:s?}", "id", (json_int_t)id, "name", name,
+				    "token", token, "scopes", scopes, "expires_at",
+				    expires ? util_time_rfc3339(expires, exp_s) : NULL));
 out:
 	crypto_wipe(token, sizeof(token));
 	crypto_wipe(&ra, sizeof(ra));
@@ -847,37 +863,72 @@ out:
 	return e;
 }
 
-/* The live (not revoked) tokens of user uid, as the token list shows them. */
+/* A time column as RFC 3339, or NULL when 0 (never, not yet) into t. */
+static const char *
+api_time_or_null(int64_t v, char t[UTIL_TIME_LEN])
+{
+	return v ? util_time_rfc3339(v, t) : NULL;
+}
+
+/* The live (not revoked) tokens of user uid, as the token list shows them: a page (page.c). */
 static bw_err
 api_tokens_of(struct http_req *req, db *d, int64_t uid)
 {
-	db_stmt *s;
-	int row;
+	static const char base[] = " FROM api_tokens WHERE user_id = ? AND revoked_at = 0";
+	db_stmt *s = NULL;
+	int row, idx = 1;
+	struct http_query q;
+	struct page p;
+	page_init(&p);
+	bw_err e = http_query_parse(req, &q);
+	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
+		int taken;
+		if ((e = page_param(req, &p, q.key[i], q.val[i], &taken)) == BW_OK && !taken)
+			return response_error(
+			    req, BW_ERR_INVALID,
+			    pool_printf(req->pool, "unknown query parameter '%.64s' (limit, cursor)",
+					q.key[i]));
+	}
+	if (e != BW_OK || (e = page_order(req, &p, "id", "id", 0, PAGE_INT)) != BW_OK)
+		return e;
+	const char *kc = page_cond(req, &p), *ord = page_order_sql(req, &p);
+	const char *sql = kc && ord ? pool_printf(req->pool,
+						  "SELECT id, name, prefix, scopes, expires_at, last_used_at,"
+						  " created_at%s%s%s%s",
+						  base, kc[0] ? " AND " : "", kc, ord)
+				    : NULL;
 	json_t *list = json_array();
-	if (list == NULL)
+	if (list == NULL || sql == NULL) {
+		json_decref(list);
 		return BW_ERR_NOMEM;
-	bw_err e = db_prepare(d,
-			      "SELECT id, name, prefix, scopes, expires_at, last_used_at, created_at FROM"
-			      " api_tokens WHERE user_id = ? AND revoked_at = 0 ORDER BY id",
-			      &s);
-	if (e == BW_OK && (e = db_bind_int(s, 1, uid)) == BW_OK)
-		while ((e = db_step(s, &row)) == BW_OK && row) {
+	}
+	e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_int(s, idx++, uid)) == BW_OK &&
+	    (e = page_bind(&p, s, &idx)) == BW_OK && (e = page_bind_limit(&p, s, &idx)) == BW_OK)
+		while ((e = db_step(s, &row)) == BW_OK && row && !page_full(&p)) {
 			json_error_t je;
+			char ex[UTIL_TIME_LEN], lu[UTIL_TIME_LEN], ca[UTIL_TIME_LEN];
 			json_array_append_new(
-			    list, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "id",
+			    list, json_pack("{s:I, s:s, s:s, s:o, s:s?, s:s?, s:s}", "id",
 					    (json_int_t)db_col_int(s, 0), "name", db_col_text(s, 1),
 					    "prefix", db_col_text(s, 2), "scopes",
 					    json_loads(db_col_text(s, 3), 0, &je), "expires_at",
-					    (json_int_t)db_col_int(s, 4), "last_used_at",
-					    (json_int_t)db_col_int(s, 5), "created_at",
-					    (json_int_t)db_col_int(s, 6)));
+					    api_time_or_null(db_col_int(s, 4), ex), "last_used_at",
+					    api_time_or_null(db_col_int(s, 5), lu), "created_at",
+					    util_time_rfc3339(db_col_int(s, 6), ca)));
+			page_seen_key(&p, db_col_int(s, 0), db_col_int(s, 0));
 		}
-	db_finalize(s);
+	if (s != NULL)
+		db_finalize(s);
+	if (e == BW_OK) {
+		char *csql = pool_printf(req->pool, "SELECT COUNT(*)%s", base);
+		e = csql ? DB_QUERY_INT(d, &p.total, csql, DB_INT(uid)) : BW_ERR_NOMEM;
+	}
 	if (e != BW_OK) {
 		json_decref(list);
-		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+		return e == BW_ERR_NOMEM ? e : response_error(req, BW_ERR_UNAVAILABLE, NULL);
 	}
-	return response_json(req, 200, json_pack("{s:o}", "tokens", list));
+	return page_reply(req, &p, &q, list);
 }
 
 static bw_err

@@ -68,14 +68,24 @@ cli_keys_status(struct tenancy *t, int json)
 	if (json) {
 		printf("{\"master_key\":%u,\"master_keys_loaded\":%zu,\"data_keys\":[",
 		       keyring_master_id(tenancy_keyring(t)), keyring_master_count(tenancy_keyring(t)));
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			/* Times as RFC 3339 UTC like every JSON the server writes; null: not (yet). */
+			char ca[UTIL_TIME_LEN + 2], ra[UTIL_TIME_LEN + 2], pa[UTIL_TIME_LEN + 2];
+			int64_t tv[3] = {r[i].created_at, r[i].retired_at, r[i].purged_at};
+			char *tj[3] = {ca, ra, pa};
+			for (int k = 0; k < 3; k++) {
+				char ts[UTIL_TIME_LEN];
+				if (tv[k])
+					snprintf(tj[k], UTIL_TIME_LEN + 2, "\"%s\"", util_time_rfc3339(tv[k], ts));
+				else
+					snprintf(tj[k], UTIL_TIME_LEN + 2, "null");
+			}
 			printf("%s{\"id\":%u,\"tenant\":\"%s\",\"state\":\"%s\",\"master_key\":%u,"
-			       "\"encryptions\":%lld,\"values\":%lld,\"created_at\":%lld,"
-			       "\"retired_at\":%lld,\"purged_at\":%lld}",
+			       "\"encryptions\":%lld,\"values\":%lld,\"created_at\":%s,"
+			       "\"retired_at\":%s,\"purged_at\":%s}",
 			       i ? "," : "", r[i].id, r[i].slug, r[i].state, r[i].master_id,
-			       (long long)r[i].encryptions, (long long)r[i].fields,
-			       (long long)r[i].created_at, (long long)r[i].retired_at,
-			       (long long)r[i].purged_at);
+			       (long long)r[i].encryptions, (long long)r[i].fields, ca, ra, pa);
+		}
 		printf("]}\n");
 		free(r);
 		return 0;

@@ -107,11 +107,12 @@ cli_tenant_list(struct tenancy *t, const struct cli_opts *o)
 		struct tm tm;
 		gmtime_r(&ct, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		char ca[UTIL_TIME_LEN];
 		if (json)
 			/* slugs, states and plans are [a-z0-9-]: no escaping needed */
-			printf("%s{\"slug\":\"%s\",\"state\":\"%s\",\"plan\":\"%s\",\"created_at\":%lld}",
+			printf("%s{\"slug\":\"%s\",\"state\":\"%s\",\"plan\":\"%s\",\"created_at\":\"%s\"}",
 			       i ? "," : "", v[i].slug, tenant_state_name(v[i].state), v[i].plan,
-			       (long long)v[i].created_at);
+			       util_time_rfc3339(v[i].created_at, ca));
 		else
 			printf("%-32s %-12s %-12s %-20s %s\n", v[i].slug, tenant_state_name(v[i].state),
 			       v[i].plan, when, v[i].db_name);

@@ -131,6 +131,20 @@ void util_deadline_ms(struct timespec *ts, long ms);
 uint64_t util_now_us(void);
 /* Wall clock as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void util_rfc3339(char *out, size_t outlen);
+/*
+ * Unix seconds t as RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ", into out (the
+ * form every timestamp in the API's JSON takes); returns out. Times before
+ * year 0 or after 9999 are shown as the nearest of those bounds.
+ */
+#define UTIL_TIME_LEN 21
+char *util_time_rfc3339(int64_t t, char out[UTIL_TIME_LEN]);
+/*
+ * Parse an RFC 3339 date-time ("2026-12-02T03:31:18Z", "...T04:31:18+01:00",
+ * optional fraction of a second, dropped) into Unix seconds. Anything else
+ * is BW_ERR_INVALID: a date alone, a missing offset, an impossible day,
+ * second 60, trailing text. "T" and "Z" may be lower case (RFC 3339 5.6).
+ */
+bw_err util_parse_rfc3339(const char *s, int64_t *out) BW_MUST_USE;
 /* Fill buf with n bytes from the kernel CSPRNG; BW_ERR_IO on failure. */
 bw_err util_random(void *buf, size_t n) BW_MUST_USE;
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

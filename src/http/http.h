@@ -291,6 +291,75 @@ int http_hexval(char c);
 /* Split and decode req->query; BW_ERR_INVALID (reply set) when malformed or a name repeats. */
 bw_err http_query_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
 
+/* --- page.c: lists -------------------------------------------------------- */
+/*
+ * Every list replies {"data":[...], "total":N, "limit":N, "has_more":b,
+ * "next_cursor":"..."|null} with a Link rel="next" header when there is a
+ * next page, and reads limit (1..100, default 25) and cursor. Pages are
+ * keyset pages over (sort column, id): see page.c and docs/http.md "Lists".
+ */
+#define PAGE_LIMIT_DEFAULT 25
+#define PAGE_LIMIT_MAX 100
+#define PAGE_TEXT_MAX 1024 /* bytes of a text sort value a cursor carries */
+
+enum page_type { PAGE_INT, PAGE_TEXT };
+
+/* A row's place in its list: its sort value (NULL, an integer or a text) and id. */
+struct page_key {
+	int null;
+	int64_t i;
+	const char *s; /* in the request's pool */
+	int64_t id;
+};
+
+struct page {
+	long limit, limit_max;
+	const char *cursor;  /* as given, until page_order() reads it */
+	const char *sort;    /* what the cursor is made for ("id", "-due_on") */
+	const char *col;     /* the sort column: a compiled-in name */
+	const char *id_col;  /* the tie-breaker column; NULL: "id" */
+	int desc;
+	enum page_type type;
+	int have_after;
+	struct page_key after; /* from the cursor */
+	long n;                /* rows taken so far */
+	int more;
+	struct page_key last;  /* the page's last row, once it is full */
+	int64_t total;         /* the caller's COUNT with the same filters */
+};
+
+/* Defaults: limit 25 (at most 100), sort by id ascending, no cursor. */
+void page_init(struct page *p);
+/*
+ * Take query parameter key=val when it is the list's own (limit, cursor):
+ * *taken 1. BW_ERR_INVALID (recorded) for a bad limit; otherwise BW_OK.
+ */
+bw_err page_param(struct http_req *req, struct page *p, const char *key, const char *val,
+		  int *taken) BW_MUST_USE;
+/*
+ * Fix the order (sort as the client gave it, col its compiled-in column,
+ * the value's type) and read the cursor for it: BW_ERR_INVALID (recorded)
+ * for a cursor this route did not make for this sort, or one edited.
+ */
+bw_err page_order(struct http_req *req, struct page *p, const char *sort, const char *col,
+		  int desc, enum page_type type) BW_MUST_USE;
+/* The keyset condition ("" without a cursor) and the ORDER BY ... LIMIT ? tail; NULL on OOM. */
+const char *page_cond(struct http_req *req, const struct page *p);
+const char *page_order_sql(struct http_req *req, const struct page *p);
+/* Bind page_cond()'s values from *idx on, then (page_bind_limit) the LIMIT: limit + 1. */
+bw_err page_bind(const struct page *p, db_stmt *s, int *idx) BW_MUST_USE;
+bw_err page_bind_limit(const struct page *p, db_stmt *s, int *idx) BW_MUST_USE;
+/* Before taking a row: 1 when the page is already full (there is more), else 0. */
+int page_full(struct page *p);
+/* After taking the row s is on (its sort value in sort_col, id in id_col). BW_ERR_NOMEM. */
+bw_err page_seen(struct http_req *req, struct page *p, db_stmt *s, int sort_col,
+		 int id_col) BW_MUST_USE;
+/* The same for an integer sort whose values are at hand. */
+void page_seen_key(struct page *p, int64_t value, int64_t id);
+/* Reply with the envelope around data (stolen) and the Link header; q: this request's query. */
+bw_err page_reply(struct http_req *req, struct page *p, const struct http_query *q,
+		  json_t *data) BW_MUST_USE;
+
 /* --- csv.c: exports ------------------------------------------------------ */
 #define CSV_MAX ((size_t)256 * 1024 * 1024)
 /*

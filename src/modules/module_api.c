@@ -173,6 +173,7 @@ static const struct {
     {HTTP_GET, "", engine_list, "view", 0, ROUTE_BODY_NONE},
     {HTTP_POST, "", engine_create, "create", 0, ROUTE_BODY_DEFAULT},
     {HTTP_GET, "/export", engine_export, "export", 0, ROUTE_BODY_NONE},
+    {HTTP_GET, "/deleted", engine_deleted, "view", 0, ROUTE_BODY_NONE},
     {HTTP_GET, "/:id", engine_get, "view", 0, ROUTE_BODY_NONE},
     {HTTP_PATCH, "/:id", engine_update, "edit", 0, ROUTE_BODY_DEFAULT},
     {HTTP_DELETE, "/:id", engine_delete, "delete", ROUTE_DESTRUCTIVE, ROUTE_BODY_NONE},

@@ -21,6 +21,8 @@ extern const size_t module_meta_routes_count;
 
 /* list_api.c, for module_api.c: GET /api/v1/<module> and its /export. */
 bw_err engine_list(struct http_req *req) BW_MUST_USE;
+/* GET /api/v1/<module>/deleted: tombstones (id, deleted_at) from the audit log. */
+bw_err engine_deleted(struct http_req *req) BW_MUST_USE;
 bw_err engine_export(struct http_req *req) BW_MUST_USE;
 
 #endif

@@ -186,8 +186,13 @@ engine_row(struct op *op, const struct module_desc *m, db_stmt *s, int secrets,
 		json_object_set_new_nocheck(o, f->name, v);
 	}
 	static const char *const frame[] = {"created_at", "updated_at", "created_by", "updated_by"};
-	for (size_t i = 0; i < BW_ARRAY_LEN(frame); i++, col++)
-		json_object_set_new_nocheck(o, frame[i], json_integer(db_col_int(s, col)));
+	for (size_t i = 0; i < BW_ARRAY_LEN(frame); i++, col++) {
+		char t[UTIL_TIME_LEN];
+		/* The times as RFC 3339 (the database keeps Unix seconds), the actors as ids. */
+		json_object_set_new_nocheck(o, frame[i],
+					    i < 2 ? json_string(util_time_rfc3339(db_col_int(s, col), t))
+						  : json_integer(db_col_int(s, col)));
+	}
 	if (!secrets && m->present != NULL)
 		m->present(m, o);
 	*out = o;

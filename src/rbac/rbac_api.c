@@ -174,20 +174,43 @@ rbac_roles_list(struct http_req *req)
 	db *d;
 	db_stmt *s;
 	int row;
-	bw_err e = http_req_db(req, &d);
-	if (e != BW_OK)
+	struct http_query q;
+	struct page p;
+	int idx = 1;
+	page_init(&p);
+	bw_err e = http_query_parse(req, &q);
+	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
+		int taken;
+		if ((e = page_param(req, &p, q.key[i], q.val[i], &taken)) == BW_OK && !taken)
+			return response_error(
+			    req, BW_ERR_INVALID,
+			    pool_printf(req->pool, "unknown query parameter '%.64s' (limit, cursor)",
+					q.key[i]));
+	}
+	if (e != BW_OK || (e = page_order(req, &p, "id", "id", 0, PAGE_INT)) != BW_OK ||
+	    (e = http_req_db(req, &d)) != BW_OK)
 		return e;
+	const char *kc = page_cond(req, &p), *ord = page_order_sql(req, &p);
+	const char *sql = kc && ord ? pool_printf(req->pool,
+						  "SELECT id, name, description, builtin, version FROM roles%s%s%s",
+						  kc[0] ? " WHERE " : "", kc, ord)
+				    : NULL;
+	if (sql == NULL)
+		return BW_ERR_NOMEM;
 	json_t *list = json_array();
 	struct rbac_role r;
-	if ((e = db_prepare(d, "SELECT id, name, description, builtin, version FROM roles ORDER BY id",
-			    &s)) != BW_OK) {
+	if ((e = db_prepare(d, sql, &s)) != BW_OK) {
 		json_decref(list);
 		return e;
 	}
+	if ((e = page_bind(&p, s, &idx)) == BW_OK)
+		e = page_bind_limit(&p, s, &idx);
 	/* Collect first: a role's permissions need their own statement. */
 	struct rbac_role *v = NULL;
 	size_t n = 0, cap = 0;
-	while ((e = db_step(s, &row)) == BW_OK && row) {
+	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
+		if (page_full(&p))
+			break;
 		if (n == RBAC_ROLES_MAX) {
 			e = response_error(req, BW_ERR_TOO_LARGE,
 					   pool_printf(req->pool, "more than %d roles", RBAC_ROLES_MAX));
@@ -208,9 +231,12 @@ rbac_roles_list(struct http_req *req)
 		snprintf(v[n].description, sizeof(v[n].description), "%s", db_col_text(s, 2));
 		snprintf(v[n].builtin, sizeof(v[n].builtin), "%s", db_col_text(s, 3));
 		v[n].version = db_col_int(s, 4);
+		page_seen_key(&p, v[n].id, v[n].id);
 		n++;
 	}
 	db_finalize(s);
+	if (e == BW_OK)
+		e = DB_QUERY_INT(d, &p.total, "SELECT COUNT(*) FROM roles");
 	for (size_t i = 0; e == BW_OK && i < n; i++) {
 		json_t *o;
 		r = v[i];
@@ -222,7 +248,7 @@ rbac_roles_list(struct http_req *req)
 		json_decref(list);
 		return e;
 	}
-	return response_json(req, 200, json_pack("{s:o}", "roles", list));
+	return page_reply(req, &p, &q, list);
 }
 
 /* Reply with role o (stolen), its version as ETag. */

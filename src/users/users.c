@@ -56,15 +56,17 @@ user_unlock_tx(struct op *op, void *arg)
 	e = db_prepare(d, "SELECT failed_logins, locked_until FROM users WHERE id = ?", &s);
 	if (e != BW_OK)
 		return e;
+	char lu[UTIL_TIME_LEN];
 	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
-		before = json_pack("{s:I, s:I}", "failed_logins", (json_int_t)db_col_int(s, 0),
-				   "locked_until", (json_int_t)db_col_int(s, 1));
+		before = json_pack("{s:I, s:s?}", "failed_logins", (json_int_t)db_col_int(s, 0),
+				   "locked_until",
+				   db_col_int(s, 1) ? util_time_rfc3339(db_col_int(s, 1), lu) : NULL);
 	db_finalize(s);
 	if (e != BW_OK)
 		return e;
 	if (!row)
 		return op_fail(op, BW_ERR_NOTFOUND, "no such user");
-	after = json_pack("{s:i, s:i}", "failed_logins", 0, "locked_until", 0);
+	after = json_pack("{s:i, s:n}", "failed_logins", 0, "locked_until");
 	if (before == NULL || after == NULL)
 		e = BW_ERR_NOMEM;
 	/* An unlock changes what the user shows (locked_until): a new version. */

@@ -25,11 +25,15 @@ static bw_err
 users_row(db_stmt *s, json_t **out)
 {
 	int64_t id = db_col_int(s, 0);
-	*out = json_pack("{s:I, s:I, s:s, s:b, s:b, s:I, s:b, s:I}", "id", (json_int_t)id,
+	char lu[UTIL_TIME_LEN], ca[UTIL_TIME_LEN];
+	/* locked_until: null when not locked (0 or a time past is kept as it was written). */
+	*out = json_pack("{s:I, s:I, s:s, s:b, s:b, s:s?, s:b, s:s}", "id", (json_int_t)id,
 			 "version", (json_int_t)db_col_int(s, 1), "email", db_col_text(s, 2),
 			 "disabled", (int)db_col_int(s, 3), "mfa_enabled", (int)db_col_int(s, 4),
-			 "locked_until", (json_int_t)db_col_int(s, 5), "must_change_password",
-			 (int)db_col_int(s, 6), "created_at", (json_int_t)db_col_int(s, 7));
+			 "locked_until",
+			 db_col_int(s, 5) ? util_time_rfc3339(db_col_int(s, 5), lu) : NULL,
+			 "must_change_password", (int)db_col_int(s, 6), "created_at",
+			 util_time_rfc3339(db_col_int(s, 7), ca));
 	return *out ? BW_OK : BW_ERR_NOMEM;
 }
 
@@ -49,35 +53,55 @@ users_add_roles(db *d, json_t *users)
 	return BW_OK;
 }
 
-/* Every user (one: 0), or the one with id one (an empty array if none), as shown. */
+/*
+ * The user with id one as shown, in a one-element array (empty if none);
+ * or, with p, the page of users p asks for (keyset on id) and p->total.
+ */
 static bw_err
-users_get(struct op *op, int64_t one, json_t **out)
+users_get(struct op *op, int64_t one, struct http_req *req, struct page *p, json_t **out)
 {
 	db *d;
 	db_stmt *s;
-	int row;
+	int row, idx = 1;
 	bw_err e = op_db(op, &d);
 	json_t *list = json_array();
+	const char *sql = USERS_COLS " WHERE id = ? ORDER BY id";
 	*out = NULL;
 	if (e != BW_OK || list == NULL) {
 		json_decref(list);
 		return e != BW_OK ? e : BW_ERR_NOMEM;
 	}
-	if ((e = db_prepare(d, one ? USERS_COLS " WHERE id = ? ORDER BY id" : USERS_COLS " ORDER BY id",
-			    &s)) != BW_OK) {
+	if (p != NULL) {
+		const char *k = page_cond(req, p), *o = page_order_sql(req, p);
+		sql = k && o ? pool_printf(req->pool, USERS_COLS "%s%s%s", k[0] ? " WHERE " : "", k, o)
+			     : NULL;
+		if (sql == NULL) {
+			json_decref(list);
+			return BW_ERR_NOMEM;
+		}
+	}
+	if ((e = db_prepare(d, sql, &s)) != BW_OK) {
 		json_decref(list);
 		return e;
 	}
-	if (one)
+	if (p == NULL)
 		e = DB_BIND(s, DB_INT(one));
+	else if ((e = page_bind(p, s, &idx)) == BW_OK)
+		e = page_bind_limit(p, s, &idx);
 	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
 		json_t *o;
+		if (p != NULL && page_full(p))
+			break;
 		if ((e = users_row(s, &o)) == BW_OK)
 			json_array_append_new(list, o);
+		if (e == BW_OK && p != NULL)
+			page_seen_key(p, db_col_int(s, 0), db_col_int(s, 0));
 	}
 	db_finalize(s);
 	if (e == BW_OK)
 		e = users_add_roles(d, list);
+	if (e == BW_OK && p != NULL)
+		e = DB_QUERY_INT(d, &p->total, "SELECT COUNT(*) FROM users");
 	if (e != BW_OK) {
 		json_decref(list);
 		return e;
@@ -91,7 +115,7 @@ static bw_err
 users_get_one(struct op *op, int64_t id, json_t **out)
 {
 	json_t *list;
-	bw_err e = id ? users_get(op, id, &list) : BW_ERR_NOTFOUND;
+	bw_err e = id ? users_get(op, id, NULL, NULL, &list) : BW_ERR_NOTFOUND;
 	*out = NULL;
 	if (e == BW_OK && json_array_size(list) == 0) {
 		json_decref(list);
@@ -110,10 +134,22 @@ static bw_err
 users_list(struct http_req *req)
 {
 	json_t *list;
-	bw_err e = users_get(&req->op, 0, &list);
-	if (e != BW_OK)
+	struct http_query q;
+	struct page p;
+	page_init(&p);
+	bw_err e = http_query_parse(req, &q);
+	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
+		int taken;
+		if ((e = page_param(req, &p, q.key[i], q.val[i], &taken)) == BW_OK && !taken)
+			return response_error(
+			    req, BW_ERR_INVALID,
+			    pool_printf(req->pool, "unknown query parameter '%.64s' (limit, cursor)",
+					q.key[i]));
+	}
+	if (e != BW_OK || (e = page_order(req, &p, "id", "id", 0, PAGE_INT)) != BW_OK ||
+	    (e = users_get(&req->op, 0, req, &p, &list)) != BW_OK)
 		return e;
-	return response_json(req, 200, json_pack("{s:o}", "users", list));
+	return page_reply(req, &p, &q, list);
 }
 
 /* Reply with user u (stolen), its version as ETag. */

@@ -8,6 +8,7 @@ Runs once per database driver like the other suites. Helpers (tenants,
 sign-in, SQL behind bulwark's back) come from test_identity.
 """
 
+import datetime
 import json
 import re
 import secrets
@@ -17,7 +18,8 @@ import pytest
 
 from conftest import DRIVER, check_error_body
 from test_identity import (MANY, TOKENS, add_user, call, check_unauthorized, login, login_reply,
-                           make_tenant, mint, sql_one, stored_text, tenant_sql, user_id)
+                           make_tenant, mint, rfc3339, sql_one, stored_text, tenant_sql, unix,
+                           user_id)
 
 AUDIT = "/api/v1/reporting/audit"
 ROW_KEYS = {"seq", "at", "actor", "user_id", "token_id", "actor_label", "client_ip", "effects",
@@ -36,12 +38,19 @@ def audit(srv, t, session=None, token=None, **params):
 
 
 def rows(srv, t, session, **params):
-    r = audit(srv, t, session, **params)
-    assert r.status == 200, r
-    assert set(r.body) == {"data", "page", "per_page", "has_more"}, r.body
-    for row in r.body["data"]:
-        assert set(row) == ROW_KEYS, row
-    return r.body["data"]
+    """Every row the query matches: its pages walked through next_cursor."""
+    out = []
+    while True:
+        r = audit(srv, t, session, **params)
+        assert r.status == 200, r
+        assert set(r.body) == {"data", "total", "limit", "has_more", "next_cursor"}, r.body
+        for row in r.body["data"]:
+            assert set(row) == ROW_KEYS, row
+        out += r.body["data"]
+        if not r.body["has_more"]:
+            assert r.body["total"] == len(out), (r.body["total"], len(out))
+            return out
+        params = {**params, "cursor": r.body["next_cursor"]}
 
 
 
@@ -106,7 +115,7 @@ def test_sign_in_events_and_filters(srv):
     good = by_req[ok.headers["x-request-id"]]
     assert (good["entity"], good["entity_id"], good["action"]) == ("auth", uid, "login")
     assert good["after"] == {"mfa_next": False}
-    assert abs(good["at"] - int(sql_one(srv, t.slug, "SELECT MAX(at) FROM audit_log"))) < 60
+    assert abs(unix(good["at"]) - int(sql_one(srv, t.slug, "SELECT MAX(at) FROM audit_log"))) < 60
 
     # filters
     assert {r["action"] for r in rows(srv, t, session, action="login")} == {"login"}
@@ -116,10 +125,16 @@ def test_sign_in_events_and_filters(srv):
     assert len(rows(srv, t, session, user_id=uid)) == len(data) - 1
     assert len(rows(srv, t, session, entity="auth", entity_id=uid)) == len(data) - 1
     assert rows(srv, t, session, entity="users") == []
-    assert rows(srv, t, session, to=0) == []
-    assert rows(srv, t, session, **{"from": 4102444800}) == []  # 2100
-    assert len(rows(srv, t, session, **{"from": good["at"] - 60, "to": good["at"] + 60})) == \
+    assert rows(srv, t, session, to="1970-01-01T00:00:00Z") == []
+    assert rows(srv, t, session, **{"from": "2100-01-01T00:00:00Z"}) == []
+    at = unix(good["at"])
+    assert len(rows(srv, t, session, **{"from": rfc3339(at - 60), "to": rfc3339(at + 60)})) == \
         len(data)
+    # an offset is the same instant
+    local = (datetime.datetime.fromtimestamp(at - 60, datetime.timezone.utc)
+             .astimezone(datetime.timezone(datetime.timedelta(hours=5, minutes=30)))
+             .strftime("%Y-%m-%dT%H:%M:%S+05:30"))
+    assert len(rows(srv, t, session, **{"from": local})) == len(data)
     # percent-encoded values are decoded
     r = call(srv, "GET", AUDIT + "?action=log%69n&format=json", t.slug, session=session)
     assert r.status == 200 and len(r.body["data"]) == 2, r
@@ -161,7 +176,7 @@ def test_identity_changes_recorded(srv):
     r = call(srv, "POST", TOKENS, t.slug, token=tok2["token"],
              body={"name": "by-token", "scopes": ["audit.view"], "password": t.password})
     assert r.status == 201, r
-    r = audit(srv, t, token=tok2["token"], action="create", per_page=1)
+    r = audit(srv, t, token=tok2["token"], action="create", limit=1)
     assert r.status == 200, r
     row = r.body["data"][0]
     assert (row["actor"], row["token_id"], row["user_id"]) == ("token", tok2["id"], uid), row
@@ -215,31 +230,37 @@ def test_pages_and_bad_parameters(srv):
     n = len(everything)
     assert n >= 5
     seen = []
-    page = 1
+    cursor = None
     while True:
-        r = audit(srv, t, session, per_page=2, page=page)
-        assert r.status == 200 and r.body["page"] == page and r.body["per_page"] == 2, r
+        r = audit(srv, t, session, limit=2, **({"cursor": cursor} if cursor else {}))
+        assert r.status == 200 and r.body["limit"] == 2 and r.body["total"] == n, r
         seen += r.body["data"]
         assert len(r.body["data"]) == 2 if r.body["has_more"] else 1 <= len(r.body["data"]) <= 2
         if not r.body["has_more"]:
+            assert r.body["next_cursor"] is None and "link" not in r.headers, r
             break
-        page += 1
+        assert r.headers["link"].endswith(f'cursor={r.body["next_cursor"]}>; rel="next"'), r
+        cursor = r.body["next_cursor"]
     assert seen == everything
-    assert rows(srv, t, session, per_page=2, page=page + 5) == []
-    assert len(rows(srv, t, session, per_page=200)) == n
+    assert len(rows(srv, t, session, limit=100)) == n
+    # An edited cursor is refused, never read as another place in the log.
+    flipped = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
 
-    for params, name in ((dict(per_page=1000), "per_page"), (dict(per_page=0), "per_page"),
-                         (dict(page=0), "page"), (dict(page="x"), "page"),
+    for params, name in ((dict(limit=1000), "limit"), (dict(limit=0), "limit"),
+                         (dict(page=1), "page"), (dict(per_page=2), "per_page"),
+                         (dict(cursor="x"), "cursor"), (dict(cursor=flipped), "cursor"),
                          (dict(user_id="abc"), "user_id"), (dict(entity="Users!"), "entity"),
                          (dict(action=""), "action"), (dict(bogus=1), "bogus"),
                          (dict(format="xml"), "format"),
-                         (dict(per_page=201), "per_page"),
-                         (dict(format="csv", per_page=10001), "per_page"),
-                         ({"from": 10, "to": 5}, "from"), ({"from": -1}, "from")):
+                         (dict(limit=101), "limit"),
+                         (dict(format="csv", limit=10001), "limit"),
+                         ({"from": 10}, "from"), ({"from": "2026-12-02"}, "from"),
+                         ({"from": "2026-12-02T00:00:01Z", "to": "2026-12-02T00:00:00Z"},
+                          "from")):
         r = audit(srv, t, session, **params)
         check_error_body(r, 400, "invalid")
         assert f"'{name}'" in r.body["error"]["message"], (params, r.body)
-    for raw, name in (("action=login&action=login", "action"), ("page=%zz", None),
+    for raw, name in (("action=login&action=login", "action"), ("limit=%zz", None),
                       ("entity=%00", None)):
         r = call(srv, "GET", f"{AUDIT}?{raw}", t.slug, session=session)
         check_error_body(r, 400, "invalid")
@@ -255,8 +276,8 @@ def test_csv_export(srv):
     t = make_tenant(srv, "audcsv")
     session = login(srv, t)
     mint(srv, t, session, ["self.view"], name='say "hi", twice')
-    as_json = rows(srv, t, session, per_page=200)
-    r = call(srv, "GET", f"{AUDIT}?format=csv&per_page=500", t.slug, session=session)
+    as_json = rows(srv, t, session, limit=100)
+    r = call(srv, "GET", f"{AUDIT}?format=csv&limit=500", t.slug, session=session)
     assert r.status == 200, r
     assert r.headers["content-type"].startswith("text/csv"), r.headers
     assert "attachment" in r.headers.get("content-disposition", ""), r.headers

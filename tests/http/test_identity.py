@@ -229,6 +229,18 @@ def check_locked(reply):
     assert now < until <= now + LOCKOUT_MINUTES * 60 + 5, (err, now)
 
 
+def unix(ts):
+    """An RFC 3339 UTC time as the API shows it ("2026-12-02T03:31:18Z") -> Unix seconds."""
+    return int(datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")
+               .replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def rfc3339(t):
+    """Unix seconds -> RFC 3339 UTC, as the API shows times."""
+    return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
 def mint(srv, t, session, scopes, expect=201, **extra):
     """Create an API token (with t's password, which minting needs) -> the
     reply body (with the token) when expect is 201."""
@@ -698,7 +710,7 @@ def test_api_tokens(srv):
     created = mint(srv, t, session, ["*"])
     token = created["token"]
     assert re.fullmatch(r"bwk_[A-Za-z0-9_-]{43,}", token), token
-    assert created["scopes"] == ["*"] and created["expires_at"] == 0, created
+    assert created["scopes"] == ["*"] and created["expires_at"] is None, created
     assert sql_one(srv, t.slug, f"SELECT token_hash FROM api_tokens WHERE id = {created['id']}") \
         == secret_hash(token)
 
@@ -706,9 +718,11 @@ def test_api_tokens(srv):
     assert listed.status == 200, listed
     assert token not in listed.raw.decode() and token[4:] not in listed.raw.decode()
     assert secret_hash(token) not in listed.raw.decode()
-    (entry,) = listed.body["tokens"]
+    (entry,) = listed.body["data"]
     assert set(entry) == {"id", "name", "prefix", "scopes", "expires_at", "last_used_at",
                           "created_at"}, entry
+    assert entry["expires_at"] is None and entry["last_used_at"] is None, entry
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["created_at"]), entry
     assert entry["id"] == created["id"] and token.startswith(entry["prefix"])
     assert len(entry["prefix"]) <= 12, entry
 
@@ -732,13 +746,25 @@ def test_api_tokens(srv):
     # Bad requests.
     for body in ({"name": "x", "scopes": []}, {"name": "", "scopes": ["*"]},
                  {"name": "x", "scopes": ["*"], "expires_in_days": 0},
-                 {"name": "x", "scopes": ["*"], "expires_in_days": "7"}):
+                 {"name": "x", "scopes": ["*"], "expires_in_days": "7"},
+                 {"name": "x", "scopes": ["*"], "expires_at": "2020-01-01T00:00:00Z"},
+                 {"name": "x", "scopes": ["*"], "expires_at": "tomorrow"},
+                 {"name": "x", "scopes": ["*"], "expires_at": 1999999999},
+                 {"name": "x", "scopes": ["*"], "expires_at": "2100-01-01T00:00:00Z"},
+                 {"name": "x", "scopes": ["*"], "expires_in_days": 1,
+                  "expires_at": rfc3339(time.time() + 3600)}):
         check_error_body(call(srv, "POST", TOKENS, t.slug, session=session, body=body),
                          400, "invalid")
 
     # Expiry.
     dated = mint(srv, t, session, ["self.view"], expires_in_days=1)
-    assert abs(dated["expires_at"] - (time.time() + 86400)) <= 10, dated
+    assert abs(unix(dated["expires_at"]) - (time.time() + 86400)) <= 10, dated
+    # ... or an RFC 3339 time, any offset: the same instant.
+    at = int(time.time()) + 7200
+    local = (datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+             .astimezone(datetime.timezone(datetime.timedelta(hours=-3))).isoformat())
+    timed = mint(srv, t, session, ["self.view"], expires_at=local)
+    assert timed["expires_at"] == rfc3339(at), (timed, local)
     assert me(srv, t.slug, token=dated["token"]).status == 200
     tenant_sql(srv, t.slug, f"UPDATE api_tokens SET expires_at = {int(time.time()) - 1}"
                             f" WHERE id = {dated['id']}")
@@ -751,7 +777,7 @@ def test_api_tokens(srv):
                              body={"name": "x", "scopes": scopes, "password": t.password}))
     own = mint(srv, staff, staff_session, ["self.view", "self.tokens"])
     mine = call(srv, "GET", TOKENS, t.slug, token=own["token"])
-    assert [e["id"] for e in mine.body["tokens"]] == [own["id"]], mine
+    assert [e["id"] for e in mine.body["data"]] == [own["id"]], mine
     check_forbidden(call(srv, "POST", "/api/v1/users/1/unlock", t.slug, token=own["token"]))
     # ... and cannot revoke someone else's token: it is "not found".
     check_error_body(call(srv, "DELETE", f"{TOKENS}/{created['id']}", t.slug,
@@ -766,7 +792,7 @@ def test_api_tokens(srv):
     check_unauthorized(me(srv, t.slug, token=token))
     check_error_body(call(srv, "DELETE", f"{TOKENS}/{created['id']}", t.slug, session=session),
                      404, "not_found")
-    ids = [e["id"] for e in call(srv, "GET", TOKENS, t.slug, session=session).body["tokens"]]
+    ids = [e["id"] for e in call(srv, "GET", TOKENS, t.slug, session=session).body["data"]]
     assert created["id"] not in ids and dated["id"] in ids, ids
 
 

@@ -208,17 +208,18 @@ def test_lists_pagination_filters_sorts(srv):
         t.admin.ok("POST", f"{API}/products",
                    {"name": n, "sku": f"SKU{i}", "unit_price_cents": 100 * (i + 1),
                     "description": "d"})
-    r = t.admin.ok("GET", f"{API}/products?per_page=2")
+    r = t.admin.ok("GET", f"{API}/products?limit=2")
     assert [p["name"] for p in r["data"]] == names[:2] and r["has_more"] is True, r
-    assert r["page"] == 1 and r["per_page"] == 2
-    r = t.admin.ok("GET", f"{API}/products?per_page=2&page=3")
+    assert r["limit"] == 2 and r["total"] == 5 and r["next_cursor"], r
+    r = t.admin.ok("GET", f"{API}/products?limit=2&cursor={r['next_cursor']}")
+    assert [p["name"] for p in r["data"]] == names[2:4] and r["has_more"] is True, r
+    r = t.admin.ok("GET", f"{API}/products?limit=2&cursor={r['next_cursor']}")
     assert [p["name"] for p in r["data"]] == names[4:] and r["has_more"] is False, r
-    r = t.admin.ok("GET", f"{API}/products?per_page=5")
+    assert r["next_cursor"] is None and r["total"] == 5, r
+    r = t.admin.ok("GET", f"{API}/products?limit=5")
     assert len(r["data"]) == 5 and r["has_more"] is False, r
-    r = t.admin.ok("GET", f"{API}/products?per_page=2&page=4")
-    assert r["data"] == [] and r["has_more"] is False, r
-    assert len(t.admin.ok("GET", f"{API}/products?per_page=100")["data"]) == 5
-    for q in ("per_page=101", "per_page=0", "per_page=x", "page=0", "page=-1"):
+    assert len(t.admin.ok("GET", f"{API}/products?limit=100")["data"]) == 5
+    for q in ("limit=101", "limit=0", "limit=x", "cursor=x", "page=1", "per_page=2"):
         check_error(t.admin.get(f"{API}/products?{q}"), 400, "invalid",
                     q.split("=")[0])
     r = t.admin.ok("GET", f"{API}/products?sort=-name")
@@ -275,7 +276,7 @@ def test_export_json_and_csv(srv):
             assert not cell or cell[0] not in "=+-@\t\r", row
     r = t.admin.ok("GET", f"{API}/products/export?format=csv&name=%2BSUM(1)", status=200)
     check_error(t.admin.get(f"{API}/products/export?format=xml"), 400, "invalid", "format")
-    check_error(t.admin.get(f"{API}/products/export?per_page=2"), 400, "invalid", "per_page")
+    check_error(t.admin.get(f"{API}/products/export?limit=2"), 400, "invalid", "limit")
 
 
 # --- 5. encryption at rest and the write-only credential ---------------------------------
@@ -361,7 +362,7 @@ def test_credential_is_write_only(work, srv):
     pw = t.admin.ok("POST", f"{API}/network_devices", {**body, "auth_method": "password"})
     assert pw["warnings"], pw
     for path in (f"/network_devices/{dev['id']}", "/network_devices",
-                 "/network_devices?per_page=100", "/network_devices/export?format=json",
+                 "/network_devices?limit=100", "/network_devices/export?format=json",
                  "/network_devices/export?format=csv"):
         r = t.admin.get(API + path)
         assert r.status == 200, r

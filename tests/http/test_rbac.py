@@ -206,7 +206,7 @@ def test_read_only_role(routes, env):
 def test_builtin_roles_enforce_what_they_list(routes, env):
     """For every built-in role and every GET route: 403 exactly when the role's
     permission list (GET /api/v1/roles) does not hold the route's permission."""
-    roles = {r["builtin_key"]: r for r in env.admin.ok("GET", f"{API}/roles")["roles"]
+    roles = {r["builtin_key"]: r for r in env.admin.ok("GET", f"{API}/roles?limit=100")["data"]
              if r["builtin"]}
     assert set(roles) == {"admin", "staff", "billing", "sales", "dispatch", "read_only"}, roles
     assert set(roles["admin"]["permissions"]) == set(env.grantable)
@@ -340,7 +340,7 @@ def test_last_admin_and_role_guards(srv):
     account = make_tenant(srv, "last")
     admin = admin_client(srv, account)
     me = admin.ok("GET", f"{API}/me")["user"]["id"]
-    roles = {r["name"]: r for r in admin.ok("GET", f"{API}/roles")["roles"]}
+    roles = {r["name"]: r for r in admin.ok("GET", f"{API}/roles?limit=100")["data"]}
     rid, rname = new_role(admin, ["customers.view"])
     new_user(admin, [rname])
     before = snapshot(srv, account.slug)
@@ -442,9 +442,9 @@ def test_module_changes_need_the_tenants_origin(env):
 
 
 def test_users_api_shows_no_secrets(env):
-    r = env.admin.get(f"{API}/users")
-    assert r.status == 200 and r.body["users"], r
-    for u in r.body["users"]:
+    r = env.admin.get(f"{API}/users?limit=100")
+    assert r.status == 200 and r.body["data"], r
+    for u in r.body["data"]:
         assert set(u) == {"id", "version", "email", "disabled", "mfa_enabled", "locked_until",
                           "must_change_password", "created_at", "roles"}, u
     assert b"argon2" not in r.raw and b"password_hash" not in r.raw and b"mfa_secret" not in r.raw
@@ -530,8 +530,15 @@ def test_unlock_and_sign_out_only_users_one_covers(env):
 def test_many_custom_roles_still_listed(env):
     for i in range(90):
         new_role(env.admin, ["customers.view"], f"many-{i}-{secrets.token_hex(2)}")
-    r = env.admin.get(f"{API}/roles")
-    assert r.status == 200 and len(r.body["roles"]) > 90, r
+    seen, cursor = [], ""
+    while True:
+        r = env.admin.get(f"{API}/roles?limit=40{cursor}")
+        assert r.status == 200 and len(r.body["data"]) <= 40, r
+        seen += [role["id"] for role in r.body["data"]]
+        if not r.body["has_more"]:
+            break
+        cursor = f"&cursor={r.body['next_cursor']}"
+    assert len(seen) > 90 and len(seen) == len(set(seen)) == r.body["total"], seen
 
 
 def test_two_admins_cannot_disable_each_other_at_once(env):

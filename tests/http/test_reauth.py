@@ -340,7 +340,7 @@ def test_disable_revokes_tokens_for_good(srv):
     assert call(srv, "GET", f"{API}/customers", t.slug, token=tok["token"]).status == 200
     admin.ok("PATCH", f"{API}/users/{uid}", {"disabled": True})
     check_unauthorized(me(srv, t.slug, token=tok["token"]))
-    row = admin.ok("GET", f"{API}/reporting/audit?action=update&per_page=1")["data"][0]
+    row = admin.ok("GET", f"{API}/reporting/audit?action=update&limit=1")["data"][0]
     assert row["entity_id"] == uid and row["after"] == {"disabled": True, "tokens_revoked": 1}, row
     admin.ok("PATCH", f"{API}/users/{uid}", {"disabled": False})
     check_unauthorized(me(srv, t.slug, token=tok["token"]))
@@ -388,7 +388,7 @@ def test_admin_lists_and_revokes_user_tokens(srv):
     tok, keep = mint(srv, u, s, ["self.view"]), mint(srv, u, s, ["self.view", "customers.view"])
     r = admin.get(f"{API}/users/{uid}/tokens")
     assert r.status == 200, r
-    assert [e["id"] for e in r.body["tokens"]] == [tok["id"], keep["id"]], r
+    assert [e["id"] for e in r.body["data"]] == [tok["id"], keep["id"]], r
     assert tok["token"] not in r.raw.decode() and keep["token"] not in r.raw.decode()
     n = audit_count(srv, t.slug)
     r = admin.delete(f"{API}/users/{uid}/tokens/{tok['id']}")
@@ -413,7 +413,7 @@ def test_admin_lists_and_revokes_user_tokens(srv):
     _, role = new_role(admin, ["users.tokens", "users.view"])
     _, m_email = new_user(admin, [role])
     m = Client(srv, t.slug, session=login(srv, type(t)(t.slug, m_email, PASSWORD)))
-    own = admin.ok("GET", f"{API}/users/{admin_id}/tokens")["tokens"]
+    own = admin.ok("GET", f"{API}/users/{admin_id}/tokens")["data"]
     check_forbidden(m.get(f"{API}/users/{admin_id}/tokens"))
     r = m.delete(f"{API}/users/{admin_id}/tokens/{own[0]['id']}")
     check_forbidden(r)
@@ -424,6 +424,6 @@ def test_admin_lists_and_revokes_user_tokens(srv):
     pid, p_email = new_user(admin, [])
     p = type(t)(t.slug, p_email, PASSWORD)
     ptok = mint(srv, p, login(srv, p), ["self.view"])
-    assert [e["id"] for e in m.ok("GET", f"{API}/users/{pid}/tokens")["tokens"]] == [ptok["id"]]
+    assert [e["id"] for e in m.ok("GET", f"{API}/users/{pid}/tokens")["data"]] == [ptok["id"]]
     assert m.delete(f"{API}/users/{pid}/tokens/{ptok['id']}").status == 200
     check_unauthorized(me(srv, t.slug, token=ptok["token"]))

@@ -305,7 +305,7 @@ def test_list_json(server):
     assert {k: listed[suspended][k] for k in ("slug", "state", "plan")} == \
         {"slug": suspended, "state": "suspended", "plan": "professional"}, listed[suspended]
     for entry in (listed[active], listed[suspended]):
-        assert isinstance(entry["created_at"], int) and entry["created_at"] > 0, entry
+        assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["created_at"]), entry
 
 
 @pytest.mark.parametrize("type_name", [False, True], ids=["no-input", "name-piped"])
