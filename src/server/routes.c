@@ -4,7 +4,11 @@
  */
 #include "server.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "../db/migrate.h"
+#include "../openapi/openapi.h"
 
 static bw_err
 routes_healthz(struct http_req *req)
@@ -34,10 +38,34 @@ routes_tenant_health(struct http_req *req)
 				       "schema_version", v));
 }
 
+/*
+ * The OpenAPI document of the routes this server serves, made once from
+ * its route table and kept (src/openapi/). Public and tenant-free: it is
+ * the same on every host (the module catalogue is compiled in), so a
+ * client can read it from the bare base domain or from its tenant's host,
+ * before signing in.
+ */
+static bw_err
+routes_openapi(struct http_req *req)
+{
+	const char *text;
+	size_t len;
+	bw_err e = openapi_text(http_req_router(req), &text, &len);
+	if (e != BW_OK)
+		return response_error(req, e == BW_ERR_NOMEM ? e : BW_ERR_INTERNAL, NULL);
+	char *copy = malloc(len + 1);
+	if (copy == NULL)
+		return response_error(req, BW_ERR_NOMEM, NULL);
+	memcpy(copy, text, len + 1);
+	return response_raw(req, 200, "application/json", NULL, copy, len);
+}
+
 const struct route routes_builtin[] = {
 	{HTTP_GET, "/api/v1/tenant/health", routes_tenant_health, ROUTE_PUBLIC, NULL,
 	 ROUTE_BODY_NONE},
 	{HTTP_GET, "/healthz", routes_healthz, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL,
+	 ROUTE_BODY_NONE},
+	{HTTP_GET, "/api/v1/openapi.json", routes_openapi, ROUTE_PUBLIC | ROUTE_NO_TENANT, NULL,
 	 ROUTE_BODY_NONE},
 };
 
