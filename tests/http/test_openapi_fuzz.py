@@ -22,6 +22,7 @@ import json
 import secrets
 import string
 
+import hypothesis.configuration
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,8 +30,14 @@ from hypothesis import strategies as st
 
 import subprocess
 
-from conftest import BIN, _servers, child_env
+from conftest import BIN, REPO, _servers, child_env
 from psa import API, Client, Env
+
+# No example database, and hypothesis's caches under build/: nothing is
+# written into the work tree, and every run is the same (derandomize).
+hypothesis.configuration.set_hypothesis_home_dir(str(REPO / "build" / "hypothesis"))
+settings.register_profile("bulwark-openapi-fuzz", database=None)
+settings.load_profile("bulwark-openapi-fuzz")
 
 MANY = 100000
 EXAMPLES = 4
