@@ -183,6 +183,34 @@ test_entries_ahead_are_left_out(void **state)
 	router_free(rt);
 }
 
+/* The tombstone list, whether the engine registers it or it comes by hand. */
+static void
+test_tombstones(void **state)
+{
+	(void)state;
+	const struct route extra[] = {
+	    {HTTP_GET, "/api/v1/tickets/deleted", dummy, 0, "tickets.view", ROUTE_BODY_NONE},
+	    {HTTP_GET, "/api/v1/contacts/deleted", dummy, 0, "contacts.view", ROUTE_BODY_NONE,
+	     module_find("contacts")},
+	};
+	json_t *doc;
+	char err[512];
+	assert_int_equal(build(extra, 2, &doc, err, sizeof(err)), BW_OK);
+	const char *paths[] = {"/api/v1/tickets/deleted", "/api/v1/contacts/deleted"};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *op = op_of(doc, paths[i], "get");
+		assert_non_null(op);
+		int since = 0;
+		size_t k;
+		json_t *p;
+		json_array_foreach(json_object_get(op, "parameters"), k, p)
+		    since |= json_is_string(json_object_get(p, "name")) &&
+			     strcmp(json_string_value(json_object_get(p, "name")), "since") == 0;
+		assert_true(since);
+	}
+	json_decref(doc);
+}
+
 static void
 test_module_schemas(void **state)
 {
@@ -274,6 +302,7 @@ main(void)
 	    cmocka_unit_test(test_undocumented_builtin_fails),
 	    cmocka_unit_test(test_undocumented_action_fails),
 	    cmocka_unit_test(test_entries_ahead_are_left_out),
+	    cmocka_unit_test(test_tombstones),
 	    cmocka_unit_test(test_module_schemas),
 	    cmocka_unit_test(test_list_parameters),
 	};
