@@ -156,34 +156,41 @@ oa_field(const struct field_desc *f, int input)
 	}
 	if (t != NULL)
 		json_object_set_new(s, "type", nullable ? json_pack("[s, s]", t, "null") : json_string(t));
-	char desc[512];
-	int n = snprintf(desc, sizeof(desc), "%s", f->label ? f->label : f->name);
+	struct buf desc;
+	int bad = 0;
+	buf_init(&desc, 4096);
+	bad |= buf_printf(&desc, "%s", f->label ? f->label : f->name) != BW_OK;
 	if (f->type == FT_STRING || f->type == FT_TEXT || f->type == FT_EMAIL)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". At most %d bytes (UTF-8)%s",
+		bad |= buf_printf(&desc, ". At most %d bytes (UTF-8)%s",
 			      f->max_len,
 			      f->type == FT_TEXT ? "; no control characters but tab and newlines"
-						 : "; no control characters but tab");
+						 : "; no control characters but tab") != BW_OK;
 	if (f->type == FT_MONEY)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". Integer cents");
+		bad |= buf_printf(&desc, ". Integer cents") != BW_OK;
 	if (f->type == FT_DATE)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". A calendar date, YYYY-MM-DD");
+		bad |= buf_printf(&desc, ". A calendar date, YYYY-MM-DD") != BW_OK;
 	if (f->type == FT_REF)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n,
+		bad |= buf_printf(&desc,
 			      ". The id of a %s record%s%s; referring to one needs %s.view", f->ref,
-			      f->same ? " of the same " : "", f->same ? f->same : "", f->ref);
+			      f->same ? " of the same " : "", f->same ? f->same : "", f->ref) != BW_OK;
 	if (f->flags & FF_ENCRYPTED)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". Encrypted at rest");
+		bad |= buf_printf(&desc, ". Encrypted at rest") != BW_OK;
 	if (f->flags & FF_IMMUTABLE)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". Given on create only");
+		bad |= buf_printf(&desc, ". Given on create only") != BW_OK;
 	if (f->flags & FF_ACTION)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". Changed only through an action");
+		bad |= buf_printf(&desc, ". Changed only through an action") != BW_OK;
 	if (f->flags & FF_READONLY)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n, ". Set by the server");
+		bad |= buf_printf(&desc, ". Set by the server") != BW_OK;
 	if (f->flags & FF_WRITEONLY)
-		n += snprintf(desc + n, sizeof(desc) - (size_t)n,
-			      ". Write-only: never shown; rows show %s_set", f->name);
-	(void)n;
-	json_object_set_new(s, "description", json_string(desc));
+		bad |= buf_printf(&desc,
+			      ". Write-only: never shown; rows show %s_set", f->name) != BW_OK;
+	if (bad) {
+		buf_free(&desc);
+		json_decref(s);
+		return NULL;
+	}
+	json_object_set_new(s, "description", json_string(buf_ptr(&desc)));
+	buf_free(&desc);
 	if (f->flags & (FF_READONLY | FF_ACTION))
 		json_object_set_new(s, "readOnly", json_true());
 	if (f->flags & FF_WRITEONLY)
