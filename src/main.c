@@ -89,6 +89,17 @@ static const struct cli_cmd cli_commands[] = {
 	 "pattern, the permission it needs, its flags (public, admin, destructive, ...)\n"
 	 "and, for module routes, the module. Tests are generated from this list.\n",
 	 cli_routes},
+	{"openapi", "write the OpenAPI 3.1 document of the API (JSON)",
+	 "usage: bulwark openapi [--output FILE]\n"
+	 "\n"
+	 "Write the OpenAPI 3.1 document of every route the server registers, made\n"
+	 "from the route table and the module descriptors (the server serves the\n"
+	 "same at GET /api/v1/openapi.json), to standard output or to FILE.\n"
+	 "Exit 1, naming the route, if a route has no documentation.\n"
+	 "\n"
+	 "  -o, --output FILE   write to FILE instead of standard output\n"
+	 "  -h, --help          this text\n",
+	 cli_openapi},
 	{"user", "staff users: unlock after a lockout",
 	 "usage: bulwark user unlock SLUG EMAIL [-c FILE]\n"
 	 "\n"

@@ -72,6 +72,7 @@ int cli_tenant(int argc, char **argv);
 int cli_keys(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_routes(int argc, char **argv);
+int cli_openapi(int argc, char **argv);
 struct route;
 /* Every route the server registers, in one malloc'd table (free it). */
 bw_err cli_route_table(struct route **out, size_t *n) BW_MUST_USE;

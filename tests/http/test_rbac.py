@@ -99,10 +99,10 @@ def test_every_route_has_a_permission(routes, env):
     # Every permission a route checks is in the catalogue the roles API accepts.
     missing = {r["permission"] for r in protected(routes)} - set(env.all_perms)
     assert not missing, missing
-    # Public routes are the few that must be: sign-in and health.
+    # Public routes are the few that must be: sign-in, health and the API's description.
     public = sorted(f"{r['method']} {r['pattern']}" for r in routes if is_public(r))
-    assert public == ["GET /api/v1/tenant/health", "GET /healthz", "POST /api/v1/auth/login"], \
-        public
+    assert public == ["GET /api/v1/openapi.json", "GET /api/v1/tenant/health", "GET /healthz",
+                      "POST /api/v1/auth/login"], public
     # Module routes are named by their module's permissions, but for a row's
     # audit trail, which is the audit log's (audit.view).
     for r in routes:

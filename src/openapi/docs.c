@@ -1,0 +1,356 @@
+/*
+ * The documentation of the built-in routes: what their bodies, answers and
+ * query parameters are, written by reading each handler (the *_api.c files of src/auth,
+ * src/users/users_api.c, src/rbac/rbac_api.c, src/audit/audit_api.c,
+ * src/modules/meta_api.c, src/server/routes.c). Module routes need none:
+ * openapi.c makes them from the descriptors; their actions' bodies are at
+ * the end. A route of the table without an entry here fails the build of
+ * the document (and so `make check`); an entry for a route that does not
+ * exist is left out of the document.
+ *
+ * The JSON texts are written with ' for " (openapi.c swaps them before
+ * parsing) so that they stay readable; none may hold an apostrophe of its
+ * own (write \\u0027 in a description instead).
+ *
+ * Lists, timestamps, versions and ETags follow the conventions of
+ * docs/api.md: the list envelope, RFC 3339 UTC strings, "version" on users
+ * and roles.
+ */
+#include "openapi.h"
+
+#define REF(name) "{'$ref': '#/components/schemas/" name "'}"
+#define STR(max) "{'type': 'string', 'maxLength': " #max "}"
+#define TIME "{'type': 'string', 'format': 'date-time'}"
+#define TIME_OR_NULL "{'type': ['string', 'null'], 'format': 'date-time'}"
+#define ID "{'type': 'integer', 'minimum': 1}"
+#define FLAG(name) "{'type': 'object', 'required': ['" name "'], 'properties': {'" name "': {'const': true}}}"
+#define PASSWORD_BODY                                                                              \
+	"{'type': 'object', 'required': ['password'], 'properties': {'password': {'type': 'string', " \
+	"'maxLength': 1024, 'writeOnly': true, 'description': 'your current password (re-checked: " \
+	"wrong ones count toward the lockout)'}}}"
+#define CODE_BODY                                                                                  \
+	"{'type': 'object', 'required': ['code'], 'properties': {'code': {'type': 'string', "      \
+	"'maxLength': 32, 'writeOnly': true, 'description': 'a 6-digit TOTP code or a recovery "   \
+	"code'}}}"
+
+const struct openapi_schema openapi_schemas[] = {
+    {"SignedInUser",
+     "{'type': 'object', 'required': ['id', 'email', 'is_admin', 'mfa_enabled', "
+     "'must_change_password'], 'properties': {'id': {'type': 'integer'}, 'email': {'type': "
+     "'string'}, 'is_admin': {'type': 'boolean'}, 'mfa_enabled': {'type': 'boolean'}, "
+     "'must_change_password': {'type': 'boolean'}}}"},
+    {"Me",
+     "{'type': 'object', 'required': ['user', 'tenant', 'auth'], 'properties': {'user': " REF(
+	 "SignedInUser") ", 'tenant': {'type': 'string', 'description': 'the tenant slug'}, "
+			 "'auth': {'enum': ['session', 'token']}}}"},
+    {"User",
+     "{'type': 'object', 'required': ['id', 'version', 'email', 'disabled', 'mfa_enabled', "
+     "'must_change_password', 'roles'], 'properties': {'id': {'type': 'integer', 'readOnly': "
+     "true}, 'version': {'type': 'integer', 'minimum': 1, 'readOnly': true, 'description': "
+     "'1 on create, +1 on every change; the ETag'}, 'email': {'type': 'string', 'format': "
+     "'email'}, 'disabled': {'type': 'boolean'}, 'mfa_enabled': {'type': 'boolean'}, "
+     "'locked_until': " TIME_OR_NULL ", 'must_change_password': {'type': 'boolean'}, "
+     "'created_at': " TIME ", 'updated_at': " TIME ", 'roles': {'type': 'array', 'items': "
+     "{'type': 'string'}, 'description': 'role names'}}}"},
+    {"Role",
+     "{'type': 'object', 'required': ['id', 'version', 'name', 'description', 'builtin', "
+     "'permissions'], 'properties': {'id': {'type': 'integer', 'readOnly': true}, 'version': "
+     "{'type': 'integer', 'minimum': 1, 'readOnly': true}, 'name': {'type': 'string'}, "
+     "'description': {'type': 'string'}, 'builtin': {'type': 'boolean'}, 'builtin_key': "
+     "{'type': ['string', 'null']}, 'permissions': {'type': 'array', 'items': {'type': "
+     "'string'}}}}"},
+    {"Token",
+     "{'type': 'object', 'required': ['id', 'name', 'prefix', 'scopes'], 'properties': {'id': "
+     "{'type': 'integer'}, 'name': {'type': 'string'}, 'prefix': {'type': 'string', "
+     "'description': 'the first characters of the token, to tell tokens apart'}, 'scopes': "
+     "{'type': 'array', 'items': {'type': 'string'}}, 'expires_at': " TIME_OR_NULL
+     ", 'last_used_at': " TIME_OR_NULL ", 'created_at': " TIME "}}"},
+    {"TokenCreated",
+     "{'type': 'object', 'required': ['id', 'name', 'token', 'scopes'], 'properties': {'id': "
+     "{'type': 'integer'}, 'name': {'type': 'string'}, 'token': {'type': 'string', "
+     "'description': 'the secret, shown this once: send it as Authorization: Bearer'}, "
+     "'scopes': {'type': 'array', 'items': {'type': 'string'}}, 'expires_at': " TIME_OR_NULL
+     "}}"},
+    {"AuditEntry",
+     "{'type': 'object', 'required': ['seq', 'at', 'action'], 'properties': {'seq': {'type': "
+     "'integer', 'description': 'position in the tenant\\u0027s hash chain'}, 'at': " TIME
+     ", 'actor': {'type': ['string', 'null']}, 'user_id': {'type': ['integer', 'null']}, "
+     "'token_id': {'type': ['integer', 'null']}, 'actor_label': {'type': ['string', 'null']}, "
+     "'client_ip': {'type': ['string', 'null']}, 'request_id': {'type': ['string', 'null']}, "
+     "'entity': {'type': ['string', 'null']}, 'entity_id': {'type': ['integer', 'null']}, "
+     "'action': {'type': 'string'}, 'before': {'description': 'the state before (sealed at "
+     "rest)'}, 'after': {'description': 'the state after'}, 'effects': {'description': 'other "
+     "rows the change touched'}}}"},
+    {"Allowlist",
+     "{'type': 'object', 'required': ['entries', 'guard_all_changes', 'your_address'], "
+     "'properties': {'entries': {'type': 'array', 'items': {'type': 'object', 'required': "
+     "['cidr'], 'properties': {'cidr': {'type': 'string'}, 'label': {'type': ['string', "
+     "'null']}}}}, 'guard_all_changes': {'type': 'boolean'}, 'your_address': {'type': "
+     "'string', 'description': 'the address this request came from'}}}"},
+    {"SecuritySettings",
+     "{'type': 'object', 'properties': {'mfa_required': {'type': 'boolean', 'description': "
+     "'every staff user must use MFA'}, 'email_idn': {'type': 'boolean', 'description': 'new "
+     "e-mail addresses may have internationalised domains'}}}"},
+    {"ModuleMeta",
+     "{'type': 'object', 'required': ['name', 'label', 'fields', 'actions', 'path'], "
+     "'properties': {'name': {'type': 'string'}, 'label': {'type': 'string'}, 'parent': "
+     "{'type': ['string', 'null']}, 'path': {'type': 'string'}, 'fields': {'type': 'array', "
+     "'items': {'type': 'object', 'required': ['name', 'type'], 'properties': {'name': {'type': "
+     "'string'}, 'label': {'type': 'string'}, 'type': {'enum': ['string', 'text', 'integer', "
+     "'money', 'boolean', 'enum', 'reference', 'date', 'email']}, 'required': {'type': "
+     "'boolean'}, 'encrypted': {'type': 'boolean'}, 'pii': {'type': 'boolean'}, 'sortable': "
+     "{'type': 'boolean'}, 'filterable': {'type': 'boolean'}, 'read_only': {'type': "
+     "'boolean'}, 'immutable': {'type': 'boolean'}, 'write_only': {'type': 'boolean'}, "
+     "'max_length': {'type': 'integer'}, 'min': {'type': 'integer'}, 'max': {'type': "
+     "'integer'}, 'references': {'type': 'string'}, 'values': {'type': 'array', 'items': "
+     "{'type': 'string'}}, 'default': {'type': 'string'}}}}, 'actions': {'type': 'array', "
+     "'items': {'type': 'object', 'properties': {'name': {'type': 'string'}, 'label': {'type': "
+     "'string'}, 'permission': {'type': 'string'}}}}}}"},
+    {"SearchHit",
+     "{'type': 'object', 'required': ['module', 'id', 'label', 'match'], 'properties': "
+     "{'module': {'type': 'string'}, 'id': {'type': 'integer'}, 'label': {'type': 'string'}, "
+     "'match': {'enum': ['text', 'exact'], 'description': 'exact: a sealed field matched "
+     "through its blind index'}}}"},
+    {"Deleted",
+     "{'type': 'object', 'required': ['id', 'deleted'], 'properties': {'id': {'type': "
+     "'integer'}, 'deleted': {'const': true}}}"},
+};
+const size_t openapi_schemas_count = BW_ARRAY_LEN(openapi_schemas);
+
+/* A page of the audit log: the query of GET /api/v1/reporting/audit. */
+#define AUDIT_QUERY                                                                                \
+	"[{'name': 'user_id', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 0}, "         \
+	"'description': 'rows by this user'}, {'name': 'entity', 'in': 'query', 'schema': {'type': " \
+	"'string', 'pattern': '^[a-z0-9_.-]{1,64}$'}, 'description': 'a module, users, roles, "     \
+	"auth, ...'}, {'name': 'entity_id', 'in': 'query', 'schema': {'type': 'integer', "          \
+	"'minimum': 0}}, {'name': 'action', 'in': 'query', 'schema': {'type': 'string', "           \
+	"'pattern': '^[a-z0-9_.-]{1,64}$'}}, {'name': 'from', 'in': 'query', 'schema': {'type': "   \
+	"'string', 'maxLength': 128}, 'description': 'rows at or after this time (RFC 3339)'}, "    \
+	"{'name': 'to', 'in': 'query', 'schema': {'type': 'string', 'maxLength': 128}, "            \
+	"'description': 'rows at or before this time (RFC 3339); not before from'}, {'name': "      \
+	"'format', 'in': 'query', 'schema': {'enum': ['json', 'csv']}, 'description': 'csv: an "    \
+	"export of the rows (itself audited), at most 10000 a page'}]"
+
+const struct openapi_doc openapi_docs[] = {
+    /* --- meta (src/server/routes.c, src/modules/meta_api.c) ------------------------- */
+    {"GET", "/healthz", "meta", "Is the server up",
+     "Answers on any host, with or without a tenant: for load balancers.", NULL,
+     "{'type': 'object', 'required': ['status'], 'properties': {'status': {'const': 'ok'}}}",
+     NULL, 200, 0},
+    {"GET", "/api/v1/tenant/health", "meta", "Is this tenant\\u0027s database up",
+     "503 when the database cannot be reached or needs a migration.", NULL,
+     "{'type': 'object', 'required': ['tenant', 'database', 'schema_version'], 'properties': "
+     "{'tenant': {'type': 'string'}, 'database': {'const': 'ok'}, 'schema_version': {'type': "
+     "'integer'}}}",
+     NULL, 200, 0},
+    {"GET", "/api/v1/openapi.json", "meta", "This document",
+     "The OpenAPI 3.1 document of every route, made from the route table and the module "
+     "descriptors. The same on every host; no sign-in.",
+     NULL, "{'type': 'object', 'required': ['openapi', 'paths'], 'properties': {'openapi': "
+	   "{'type': 'string'}, 'paths': {'type': 'object'}}}",
+     NULL, 200, 0},
+    {"GET", "/api/v1/meta/modules", "meta", "Every module: fields, types, limits, actions",
+     "What a user interface renders forms and lists from.", NULL,
+     "{'type': 'object', 'required': ['modules'], 'properties': {'modules': {'type': 'array', "
+     "'items': " REF("ModuleMeta") "}}}",
+     NULL, 200, 0},
+    {"GET", "/api/v1/meta/permissions", "meta", "The permission catalogue",
+     "Every permission a route checks, with the routes that check it.", NULL,
+     "{'type': 'object', 'required': ['permissions', 'count'], 'properties': {'permissions': "
+     "{'type': 'array', 'items': {'type': 'object', 'required': ['permission', 'scope', "
+     "'routes'], 'properties': {'permission': {'type': 'string'}, 'scope': {'type': 'string'}, "
+     "'routes': {'type': 'array', 'items': {'type': 'string'}}}}}, 'count': {'type': "
+     "'integer'}}}",
+     NULL, 200, 0},
+    {"GET", "/api/v1/search", "search", "Search records of every module you may view",
+     "Text search over the modules the caller may view; sealed fields match exactly, through "
+     "their blind indexes.",
+     NULL, REF("SearchHit"),
+     "[{'name': 'q', 'in': 'query', 'schema': {'type': 'string', "
+     "'maxLength': 200}, 'description': 'the text to find (none: an empty list)'}, {'name': "
+     "'modules', 'in': 'query', 'schema': {'type': 'string', 'pattern': '^[a-z_]+(,[a-z_]+)*$'}, "
+     "'description': 'comma-separated module names (default: all you may view)'}]",
+     200, OAD_LIST},
+
+    /* --- identity (src/auth/auth_api.c) ------------------------------------------- */
+    {"POST", "/api/v1/auth/login", "auth", "Sign in with e-mail address and password",
+     "Sets the session cookie. mfa_required: the session is good only for POST /api/v1/auth/mfa "
+     "until the code is given. Wrong credentials: 401, the same for an unknown address; after "
+     "[auth] lockout_threshold failures 423 with locked_until.",
+     "{'type': 'object', 'required': ['email', 'password'], 'properties': {'email': {'type': "
+     "'string', 'maxLength': 254}, 'password': {'type': 'string', 'maxLength': 1024, "
+     "'writeOnly': true}}}",
+     "{'type': 'object', 'required': ['user', 'mfa_required'], 'properties': {'user': " REF(
+	 "SignedInUser") ", 'mfa_required': {'type': 'boolean'}}}",
+     NULL, 200, OAD_PASSWORD | OAD_COOKIE | OAD_LOGIN_RATE},
+    {"POST", "/api/v1/auth/logout", "auth", "Sign out",
+     "Ends the session and clears the cookie (with a token: only clears the cookie).", NULL,
+     FLAG("signed_out"), NULL, 200, OAD_COOKIE},
+    {"GET", "/api/v1/me", "auth", "Who is asking", NULL, NULL, REF("Me"), NULL, 200, 0},
+    {"POST", "/api/v1/auth/password", "auth", "Change your password",
+     "Ends your other sessions and revokes your API tokens.",
+     "{'type': 'object', 'required': ['current_password', 'new_password'], 'properties': "
+     "{'current_password': {'type': 'string', 'maxLength': 1024, 'writeOnly': true}, "
+     "'new_password': {'type': 'string', 'maxLength': 1024, 'writeOnly': true, 'description': "
+     "'held to the password policy (length, not the e-mail address, not a common one)'}}}",
+     "{'type': 'object', 'required': ['changed', 'tokens_revoked'], 'properties': {'changed': "
+     "{'const': true}, 'tokens_revoked': {'type': 'integer'}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"POST", "/api/v1/auth/sessions/end-others", "auth", "End your other sessions",
+     "With tokens: true also revoke your API tokens but the one making the request.",
+     "{'type': 'object', 'additionalProperties': false, 'properties': {'tokens': {'type': "
+     "'boolean'}}}",
+     "{'type': 'object', 'required': ['ended', 'tokens_revoked'], 'properties': {'ended': "
+     "{'const': true}, 'tokens_revoked': {'type': 'integer'}}}",
+     NULL, 200, OAD_BODY_OPTIONAL},
+    {"POST", "/api/v1/users/:id/sessions/end", "users", "End every session of a user",
+     "Only of a user you may manage (no more rights than yours).", NULL, FLAG("ended"), NULL,
+     200, 0},
+    {"POST", "/api/v1/users/:id/unlock", "users", "Clear a user\\u0027s sign-in lockout", NULL,
+     NULL, FLAG("unlocked"), NULL, 200, 0},
+    {"POST", "/api/v1/auth/tokens", "tokens", "Create an API token",
+     "The password is re-checked last. A token holds only permissions you hold; * only if you "
+     "hold everything.",
+     "{'type': 'object', 'required': ['name', 'scopes', 'password'], 'properties': {'name': "
+     "{'type': 'string', 'minLength': 1, 'maxLength': 100}, 'scopes': {'type': 'array', "
+     "'minItems': 1, 'maxItems': 64, 'items': {'type': 'string', 'maxLength': 64}, "
+     "'description': 'permissions, or [*]'}, 'expires_in_days': {'type': 'integer', 'minimum': "
+     "1, 'maximum': 3650}, 'password': {'type': 'string', 'maxLength': 1024, 'writeOnly': "
+     "true}}}",
+     REF("TokenCreated"), NULL, 201, OAD_PASSWORD},
+    {"GET", "/api/v1/auth/tokens", "tokens", "Your live API tokens", NULL, NULL, REF("Token"),
+     NULL, 200, OAD_LIST},
+    {"GET", "/api/v1/auth/tokens/:id", "tokens", "One of your live API tokens",
+     "Never the secret. Another user\\u0027s token id is not found.", NULL, REF("Token"), NULL,
+     200, 0},
+    {"DELETE", "/api/v1/auth/tokens/:id", "tokens", "Revoke one of your API tokens",
+     "Another user\\u0027s token id is not found.", NULL, FLAG("revoked"), NULL, 200, 0},
+    {"GET", "/api/v1/users/:id/tokens", "tokens", "A user\\u0027s live API tokens",
+     "Only of a user you may manage.", NULL, REF("Token"), NULL, 200, OAD_LIST},
+    {"DELETE", "/api/v1/users/:id/tokens/:token_id", "tokens", "Revoke a user\\u0027s API token",
+     "Only of a user you may manage.", NULL, FLAG("revoked"), NULL, 200, 0},
+
+    /* --- MFA and security settings (src/auth/mfa_api.c) ------------------------------ */
+    {"POST", "/api/v1/auth/mfa", "mfa", "Give the MFA code of this sign-in",
+     "A TOTP code or a recovery code (each works once). Counted like a password.", CODE_BODY,
+     FLAG("mfa_verified"), NULL, 200, OAD_PASSWORD | OAD_COOKIE},
+    {"POST", "/api/v1/auth/mfa/enrol", "mfa", "Start enrolling in MFA",
+     "Answers the secret to put in an authenticator; confirm with a first code.", PASSWORD_BODY,
+     "{'type': 'object', 'required': ['secret', 'otpauth_uri', 'qr_svg'], 'properties': "
+     "{'secret': {'type': 'string', 'description': 'base32'}, 'otpauth_uri': {'type': "
+     "'string'}, 'qr_svg': {'type': 'string'}, 'next': {'type': 'string'}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"POST", "/api/v1/auth/mfa/enrol/confirm", "mfa", "Confirm MFA with a first code",
+     "Turns MFA on and answers ten recovery codes, shown only now; the session is renewed.",
+     CODE_BODY,
+     "{'type': 'object', 'required': ['mfa_enabled', 'recovery_codes'], 'properties': "
+     "{'mfa_enabled': {'const': true}, 'recovery_codes': {'type': 'array', 'items': {'type': "
+     "'string'}}, 'note': {'type': 'string'}}}",
+     NULL, 200, OAD_PASSWORD | OAD_COOKIE},
+    {"POST", "/api/v1/auth/mfa/disable", "mfa", "Turn MFA off",
+     "Ends your other sessions.", PASSWORD_BODY,
+     "{'type': 'object', 'required': ['mfa_enabled'], 'properties': {'mfa_enabled': {'const': "
+     "false}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"POST", "/api/v1/auth/mfa/recovery-codes", "mfa", "New recovery codes",
+     "The old ones stop working.", PASSWORD_BODY,
+     "{'type': 'object', 'required': ['recovery_codes'], 'properties': {'recovery_codes': "
+     "{'type': 'array', 'items': {'type': 'string'}}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"GET", "/api/v1/settings/security", "settings", "The tenant\\u0027s security switches", NULL,
+     NULL, REF("SecuritySettings"), NULL, 200, 0},
+    {"PUT", "/api/v1/settings/security", "settings", "Set security switches",
+     "Those left out stay as they are.",
+     "{'type': 'object', 'additionalProperties': false, 'minProperties': 1, 'properties': "
+     "{'mfa_required': {'type': 'boolean'}, 'email_idn': {'type': 'boolean'}}}",
+     REF("SecuritySettings"), NULL, 200, 0},
+
+    /* --- the admin IP allowlist (src/auth/allowlist_api.c) --------------------------- */
+    {"GET", "/api/v1/settings/allowlist", "settings", "The admin IP allowlist", NULL, NULL,
+     REF("Allowlist"), NULL, 200, 0},
+    {"PUT", "/api/v1/settings/allowlist", "settings", "Replace the admin IP allowlist",
+     "A list that leaves out your own address needs confirm_self_lockout: true (else 409). "
+     "guard_all_changes left out stays as it was.",
+     "{'type': 'object', 'required': ['entries'], 'properties': {'entries': {'type': 'array', "
+     "'maxItems': 256, 'items': {'type': 'object', 'required': ['cidr'], 'properties': {'cidr': "
+     "{'type': 'string', 'maxLength': 63, 'description': 'an IPv4 or IPv6 address or range, no "
+     "host bits past the prefix'}, 'label': {'type': 'string', 'maxLength': 100}}}}, "
+     "'guard_all_changes': {'type': 'boolean'}, 'confirm_self_lockout': {'type': "
+     "'boolean'}}}",
+     REF("Allowlist"), NULL, 200, 0},
+
+    /* --- roles (src/rbac/rbac_api.c) ------------------------------------------------- */
+    {"GET", "/api/v1/roles", "roles", "Every role", NULL, NULL, REF("Role"), NULL, 200,
+     OAD_LIST},
+    {"POST", "/api/v1/roles", "roles", "Create a role",
+     "Only with permissions you hold yourself; self.* are not grantable.",
+     "{'type': 'object', 'additionalProperties': false, 'required': ['name', 'permissions'], "
+     "'properties': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9_ -]{1,64}$'}, "
+     "'description': {'type': 'string', 'maxLength': 255}, 'permissions': {'type': 'array', "
+     "'maxItems': 1024, 'items': {'type': 'string'}, 'description': 'see GET "
+     "/api/v1/meta/permissions'}}}",
+     REF("Role"), NULL, 201, 0},
+    {"GET", "/api/v1/roles/:id", "roles", "One role", NULL, NULL, REF("Role"), NULL, 200, 0},
+    {"PATCH", "/api/v1/roles/:id", "roles", "Change a role",
+     "Built-in roles cannot be changed; only one who holds all of its permissions may.",
+     "{'type': 'object', 'additionalProperties': false, 'properties': {'name': {'type': "
+     "'string', 'pattern': '^[A-Za-z0-9_ -]{1,64}$'}, 'description': {'type': 'string', "
+     "'maxLength': 255}, 'permissions': {'type': 'array', 'maxItems': 1024, 'items': {'type': "
+     "'string'}}}}",
+     REF("Role"), NULL, 200, 0},
+    {"DELETE", "/api/v1/roles/:id", "roles", "Delete a role",
+     "Not a built-in one, nor one a user still holds (409).", NULL, REF("Deleted"), NULL, 200,
+     0},
+
+    /* --- users (src/users/users_api.c) --------------------------------------------- */
+    {"GET", "/api/v1/users", "users", "Every staff user", NULL, NULL, REF("User"), NULL, 200,
+     OAD_LIST},
+    {"POST", "/api/v1/users", "users", "Create a staff user",
+     "Without a password a one-time password is made, answered this once, and must be changed "
+     "at the first sign-in.",
+     "{'type': 'object', 'additionalProperties': false, 'required': ['email'], 'properties': "
+     "{'email': {'type': 'string', 'format': 'email', 'maxLength': 254}, 'password': {'type': "
+     "'string', 'maxLength': 1024, 'writeOnly': true}, 'roles': {'type': 'array', 'maxItems': "
+     "16, 'items': {'type': 'string'}, 'description': 'role names'}}}",
+     "{'allOf': [" REF("User") ", {'type': 'object', 'properties': {'one_time_password': "
+			       "{'type': 'string', 'description': 'only when no password was given'}}}]}",
+     NULL, 201, 0},
+    {"GET", "/api/v1/users/:id", "users", "One staff user", NULL, NULL, REF("User"), NULL, 200,
+     0},
+    {"PATCH", "/api/v1/users/:id", "users", "Change roles or disable a user",
+     "Disabling ends every session and revokes every token. An active admin must remain (409).",
+     "{'type': 'object', 'additionalProperties': false, 'properties': {'roles': {'type': "
+     "'array', 'maxItems': 16, 'items': {'type': 'string'}}, 'disabled': {'type': "
+     "'boolean'}}}",
+     REF("User"), NULL, 200, 0},
+    {"DELETE", "/api/v1/users/:id", "users", "Delete a staff user",
+     "Not yourself, not the last admin, not one records still refer to (409: disable instead).",
+     NULL, REF("Deleted"), NULL, 200, 0},
+
+    /* --- the audit log (src/audit/audit_api.c) --------------------------------------- */
+    {"GET", "/api/v1/reporting/audit", "audit", "The audit log",
+     "Newest first. With format=csv the page is a CSV export.", NULL, REF("AuditEntry"),
+     AUDIT_QUERY, 200, OAD_LIST},
+};
+const size_t openapi_docs_count = BW_ARRAY_LEN(openapi_docs);
+
+/* The actions of the catalogue (src/modules/hooks.c). */
+const struct openapi_action_doc openapi_action_docs[] = {
+    {"tickets", "assign", "Assign the ticket (a new ticket opens)",
+     "{'type': 'object', 'required': ['assignee_id'], 'properties': {'assignee_id': {'type': "
+     "['integer', 'null'], 'minimum': 1, 'description': 'an enabled user, or null to unassign; "
+     "needs users.view'}}}",
+     NULL},
+    {"invoices", "send", "Send a draft invoice (it must have a total)", "{'type': 'object'}",
+     NULL},
+    {"invoices", "void", "Void a draft or sent invoice", "{'type': 'object'}", NULL},
+    {"estimates", "send", "Send a draft estimate (it must have a total)", "{'type': 'object'}",
+     NULL},
+    {"estimates", "accept", "Mark a sent estimate accepted", "{'type': 'object'}", NULL},
+    {"estimates", "decline", "Mark a sent estimate declined", "{'type': 'object'}", NULL},
+    {"network_devices", "reveal_credential", "Show the stored credential",
+     "{'type': 'object'}",
+     "{'type': 'object', 'required': ['credential'], 'properties': {'credential': {'type': "
+     "['string', 'null']}}}"},
+};
+const size_t openapi_action_docs_count = BW_ARRAY_LEN(openapi_action_docs);
