@@ -10,9 +10,21 @@
  */
 #include "jsonw.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
+
+/*
+ * Per byte: 0 stands for itself, 1 needs an escape (quote, backslash,
+ * control), 2 starts or continues a multi-byte sequence. Built from
+ * jsonw_esc_len on first use would need a once; a table spelled out by
+ * ranges is as clear.
+ */
+static unsigned char
+jsonw_class(unsigned char c)
+{
+	if (c >= 0x80)
+		return 2;
+	return c < 0x20 || c == '"' || c == '\\';
+}
 
 /* Length of the UTF-8 sequence at s (at most n bytes), 0 when it is not one. */
 static size_t
@@ -92,6 +104,13 @@ jsonw_scan(const unsigned char *s, size_t n, size_t *esc)
 {
 	size_t out = 0;
 	for (size_t i = 0; i < n;) {
+		/* the common case: a run of bytes that stand for themselves */
+		size_t start = i;
+		while (i < n && jsonw_class(s[i]) == 0)
+			i++;
+		out += i - start;
+		if (i == n)
+			break;
 		if (s[i] < 0x80) {
 			out += jsonw_esc_len(s[i]);
 			i++;
@@ -245,14 +264,27 @@ jsonw_key(struct jsonw *w, const char *key)
 		jsonw_fail(w, BW_ERR_INVALID);
 		return;
 	}
+	char q[80];
+	size_t n = strlen(key), i = 0, o = 0;
 	if (w->count[w->depth - 1])
-		jsonw_put(w, ",", 1);
+		q[o++] = ',';
 	w->count[w->depth - 1] = 1;
-	jsonw_put(w, "\"", 1);
-	if (w->err == BW_OK && (e = jsonw_escape(w->b, key, strlen(key))) != BW_OK)
+	w->want_value = 1;
+	q[o++] = '"';
+	/* Names are mostly short and plain (column names): one append for all of it. */
+	if (n <= sizeof(q) - 4) {
+		while (i < n && jsonw_class((unsigned char)key[i]) == 0)
+			q[o++] = key[i++];
+		if (i == n) {
+			q[o++] = '"', q[o++] = ':';
+			jsonw_put(w, q, o);
+			return;
+		}
+	}
+	jsonw_put(w, q, o - i);
+	if (w->err == BW_OK && (e = jsonw_escape(w->b, key, n)) != BW_OK)
 		jsonw_fail(w, e);
 	jsonw_put(w, "\":", 2);
-	w->want_value = 1;
 }
 
 void
@@ -280,10 +312,18 @@ void
 jsonw_int(struct jsonw *w, int64_t v)
 {
 	char num[24];
+	size_t o = sizeof(num);
 	if (!jsonw_value_start(w))
 		return;
-	int n = snprintf(num, sizeof(num), "%" PRId64, v);
-	jsonw_put(w, num, (size_t)n);
+	/* magnitude as unsigned, so INT64_MIN works */
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		num[--o] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		num[--o] = '-';
+	jsonw_put(w, num + o, sizeof(num) - o);
 }
 
 void

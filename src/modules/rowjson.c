@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../core/jsonw.h"
 #include "../crypto/crypto.h"
@@ -27,17 +26,39 @@ rowjson_has_version(const struct engine_mod *em)
 	return strncmp(em->select_cols, "id, version,", 12) == 0;
 }
 
-/* Unix seconds as "YYYY-MM-DDTHH:MM:SSZ"; BW_ERR_INVALID for a time gmtime cannot show. */
+/*
+ * Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" (proleptic Gregorian, UTC);
+ * BW_ERR_INVALID outside years 0000..9999. Days to a civil date by Howard
+ * Hinnant's algorithm: gmtime_r and strftime were a tenth of a list.
+ */
 static bw_err
 rowjson_time(int64_t t, char out[32])
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 ||
-	    tm.tm_year + 1900 > 9999)
+	/* 0000-01-01 and 9999-12-31T23:59:59 */
+	if (t < -62167219200LL || t > 253402300799LL)
 		return BW_ERR_INVALID;
-	if (strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return BW_ERR_INVALID;
+	int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	int64_t sec = t - days * 86400;
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t mo = mp < 10 ? mp + 3 : mp - 9;
+	y += mo <= 2;
+	int v[6] = {(int)y, (int)mo, (int)d, (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60)};
+	char *p = out;
+	p[0] = (char)('0' + v[0] / 1000), p[1] = (char)('0' + v[0] / 100 % 10);
+	p[2] = (char)('0' + v[0] / 10 % 10), p[3] = (char)('0' + v[0] % 10);
+	p += 4;
+	static const char sep[] = "--T::Z";
+	for (int i = 1; i < 6; i++) {
+		*p++ = sep[i - 1];
+		*p++ = (char)('0' + v[i] / 10);
+		*p++ = (char)('0' + v[i] % 10);
+	}
+	*p++ = 'Z';
+	*p = '\0';
 	return BW_OK;
 }
 

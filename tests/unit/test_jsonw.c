@@ -604,6 +604,17 @@ test_rows_match_engine_row(void **state)
 		compare_row(f, m, 102);
 	}
 	assert_true(sealed > 0);
+	/* timestamps across the calendar: epoch, before it, leap days, centuries, the last second */
+	static const int64_t times[] = {0, -1, -86400, -2208988800LL, 951782400, 951868799,
+					1709164800, 4107542399LL, 253402300799LL, 1, 59, 3600};
+	const struct module_desc *cm = module_find("customers");
+	for (size_t i = 0; i < BW_ARRAY_LEN(times); i++) {
+		assert_int_equal(DB_RUN(f->d, "UPDATE customers SET created_at = ?, updated_at = ?"
+					      " WHERE id = 101",
+					DB_INT(times[i]), DB_INT(times[BW_ARRAY_LEN(times) - 1 - i])),
+				 BW_OK);
+		compare_row(f, cm, 101);
+	}
 	print_message("%zu modules, %zu sealed fields: writer == engine_row\n", module_catalog_count,
 		      sealed);
 }
