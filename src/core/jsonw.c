@@ -14,9 +14,7 @@
 
 /*
  * Per byte: 0 stands for itself, 1 needs an escape (quote, backslash,
- * control), 2 starts or continues a multi-byte sequence. Built from
- * jsonw_esc_len on first use would need a once; a table spelled out by
- * ranges is as clear.
+ * control), 2 starts or continues a multi-byte sequence.
  */
 static unsigned char
 jsonw_class(unsigned char c)
