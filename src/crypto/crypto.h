@@ -31,6 +31,24 @@ bw_err aead_open(const unsigned char *key, size_t keylen, const unsigned char no
 		 const unsigned char *aad, size_t aadlen, const unsigned char *ct, size_t ctlen,
 		 const unsigned char tag[AEAD_TAG_LEN], unsigned char *pt) BW_MUST_USE;
 
+/*
+ * The same with the implementation chosen (tests, bench/crypto): AUTO is
+ * what aead_seal/aead_open use (libsodium for 32-byte keys on CPUs with
+ * AES-NI and PCLMUL, else OpenSSL); OPENSSL forces EVP; SODIUM fails with
+ * BW_ERR_CRYPTO where it cannot run (see aead_impl_available) or for keys
+ * other than 32 bytes.
+ */
+enum aead_impl { AEAD_IMPL_AUTO, AEAD_IMPL_OPENSSL, AEAD_IMPL_SODIUM };
+int aead_impl_available(enum aead_impl impl);
+bw_err aead_seal_impl(enum aead_impl impl, const unsigned char *key, size_t keylen,
+		      const unsigned char nonce[AEAD_NONCE_LEN], const unsigned char *aad,
+		      size_t aadlen, const unsigned char *pt, size_t ptlen, unsigned char *ct,
+		      unsigned char tag[AEAD_TAG_LEN]) BW_MUST_USE;
+bw_err aead_open_impl(enum aead_impl impl, const unsigned char *key, size_t keylen,
+		      const unsigned char nonce[AEAD_NONCE_LEN], const unsigned char *aad,
+		      size_t aadlen, const unsigned char *ct, size_t ctlen,
+		      const unsigned char tag[AEAD_TAG_LEN], unsigned char *pt) BW_MUST_USE;
+
 /* HMAC-SHA256 of msg into out. */
 bw_err mac_sha256(const unsigned char *key, size_t keylen, const unsigned char *msg, size_t len,
 		  unsigned char out[HMAC_SHA256_LEN]) BW_MUST_USE;

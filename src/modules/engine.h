@@ -32,6 +32,21 @@ char *engine_strf(const char *fmt, ...) BW_PRINTF(1, 2);
  */
 bw_err engine_row(struct op *op, const struct module_desc *m, db_stmt *s, int secrets,
 		  json_t **out) BW_MUST_USE;
+/*
+ * rowjson.c: the current row of s (selected with select_cols) appended to
+ * b as one JSON object, exactly the object engine_row(op, m, s, 0, ...)
+ * makes, with created_at/updated_at as RFC 3339 strings; no tree, no
+ * allocation per field. BW_ERR_NOMEM at b's maximum, BW_ERR_CRYPTO when a
+ * sealed field does not open (logged), BW_ERR_INVALID for a time that has
+ * no RFC 3339 form; on failure b holds part of a row: discard the reply.
+ * engine_row_jsonw is the same as a value of a writer (an element of the
+ * envelope's "data" array); it returns w's error.
+ */
+struct jsonw;
+bw_err engine_row_write(struct op *op, const struct module_desc *m, db_stmt *s,
+			struct buf *b) BW_MUST_USE;
+bw_err engine_row_jsonw(struct op *op, const struct module_desc *m, db_stmt *s,
+			struct jsonw *w) BW_MUST_USE;
 /* The visible column names of m, in order (for exports). */
 json_t *engine_columns(const struct module_desc *m);
 
