@@ -27,6 +27,8 @@ buf_free(struct buf *b)
 {
 	if (b == NULL)
 		return;
+	if (b->p != NULL)
+		explicit_bzero(b->p, b->cap); /* it may have held opened secrets */
 	free(b->p);
 	b->p = NULL;
 	b->len = 0;
@@ -35,7 +37,7 @@ buf_free(struct buf *b)
 
 /*
  * Make room for n more bytes and their NUL. BW_ERR_NOMEM past the maximum
- * or when realloc fails; the content is untouched either way.
+ * or when memory runs out; the content is untouched either way.
  */
 static bw_err
 buf_reserve(struct buf *b, size_t n)
@@ -50,9 +52,19 @@ buf_reserve(struct buf *b, size_t n)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	char *np = realloc(b->p, cap);
+	/*
+	 * Not realloc: a buffer may hold opened secrets (a list's sealed
+	 * fields, an export), and realloc would leave the old block's copy in
+	 * freed memory. The old block is copied, wiped, then freed.
+	 */
+	char *np = malloc(cap);
 	if (np == NULL)
 		return BW_ERR_NOMEM;
+	if (b->p != NULL) {
+		memcpy(np, b->p, b->len + 1);
+		explicit_bzero(b->p, b->cap);
+		free(b->p);
+	}
 	b->p = np;
 	b->cap = cap;
 	return BW_OK;

@@ -359,6 +359,14 @@ void page_seen_key(struct page *p, int64_t value, int64_t id);
 /* Reply with the envelope around data (stolen) and the Link header; q: this request's query. */
 bw_err page_reply(struct http_req *req, struct page *p, const struct http_query *q,
 		  json_t *data) BW_MUST_USE;
+/*
+ * The same for a body written straight into b through w: w has "{" and
+ * the "data" array written and closed; the envelope's other members, the
+ * Link header and the reply follow. b is freed (wiped) whatever happens.
+ */
+struct jsonw;
+bw_err page_reply_jsonw(struct http_req *req, struct page *p, const struct http_query *q,
+			struct jsonw *w, struct buf *b) BW_MUST_USE;
 
 /* --- csv.c: exports ------------------------------------------------------ */
 #define CSV_MAX ((size_t)256 * 1024 * 1024)

@@ -22,6 +22,8 @@
  */
 #include "http.h"
 
+#include "../core/jsonw.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,4 +429,37 @@ page_reply(struct http_req *req, struct page *p, const struct http_query *q, jso
 	if (body == NULL)
 		return BW_ERR_NOMEM;
 	return response_json(req, 200, body);
+}
+
+bw_err
+page_reply_jsonw(struct http_req *req, struct page *p, const struct http_query *q,
+		 struct jsonw *w, struct buf *b)
+{
+	char *next = NULL, *body;
+	size_t len;
+	bw_err e = BW_OK;
+	if (p->more && (next = page_cursor(req, p, &p->last)) == NULL)
+		e = BW_ERR_NOMEM;
+	if (e == BW_OK && next != NULL) {
+		char *link = page_link(req, p, q, next);
+		e = link == NULL ? BW_ERR_NOMEM : response_header(req, "Link", link, 0);
+	}
+	if (e == BW_OK) {
+		jsonw_key(w, "total");
+		jsonw_int(w, p->total);
+		jsonw_key(w, "limit");
+		jsonw_int(w, p->limit);
+		jsonw_key(w, "has_more");
+		jsonw_bool(w, p->more);
+		jsonw_key(w, "next_cursor");
+		jsonw_cstring(w, next);
+		jsonw_object_close(w);
+		e = jsonw_finish(w);
+	}
+	if (e == BW_OK)
+		e = buf_take(b, &body, &len);
+	buf_free(b);
+	if (e != BW_OK)
+		return e;
+	return response_raw(req, 200, "application/json", NULL, body, len);
 }

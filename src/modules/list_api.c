@@ -13,9 +13,12 @@
 #include <string.h>
 
 #include "../audit/audit.h"
+#include "../core/jsonw.h"
 
 #define ENGINE_EXPORT_MAX 100000
 #define ENGINE_EXPORT_BYTES ((size_t)64 * 1024 * 1024)
+/* A page's reply: 100 rows of long texts fit; past it the page is refused, never cut. */
+#define ENGINE_LIST_BYTES ((size_t)32 * 1024 * 1024)
 
 /* One condition of a list's WHERE: a compiled-in column and operator, a bound value. */
 struct engine_cond {
@@ -281,14 +284,15 @@ engine_query(struct http_req *req, db *d, const struct module_desc *m,
 	if (!by_id)
 		*sort_col = engine_ncols(em->select_cols);
 	db_stmt *s;
-	bw_err e = db_prepare(d, sql, &s);
+	/* Cached: the text varies only with the filters and sort named, a few shapes a list. */
+	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e != BW_OK)
 		return e;
 	int idx = 1;
 	if ((e = engine_bind_conds(lq, s, &idx)) == BW_OK && (e = page_bind(&lq->p, s, &idx)) == BW_OK)
 		e = page_bind_limit(&lq->p, s, &idx);
 	if (e != BW_OK) {
-		db_finalize(s);
+		db_done(s);
 		return e;
 	}
 	*out = s;
@@ -305,12 +309,12 @@ engine_count(struct http_req *req, db *d, const struct module_desc *m, struct en
 	int row = 0, idx = 1;
 	if (sql == NULL)
 		return BW_ERR_NOMEM;
-	bw_err e = db_prepare(d, sql, &s);
+	bw_err e = db_prepare_cached(d, sql, &s);
 	if (e != BW_OK)
 		return e;
 	if ((e = engine_bind_conds(lq, s, &idx)) == BW_OK && (e = db_step(s, &row)) == BW_OK)
 		lq->p.total = row ? db_col_int(s, 0) : 0;
-	db_finalize(s);
+	db_done(s);
 	return e;
 }
 
@@ -358,14 +362,14 @@ engine_collect(struct http_req *req, int export_all, struct engine_listq *lq, js
 			break;
 		/* An export is bounded in bytes too, not only in rows (long texts). */
 		if (export_all && (bytes += engine_row_bytes(o)) > ENGINE_EXPORT_BYTES) {
-			db_finalize(s);
+			db_done(s);
 			json_decref(a);
 			return response_error(req, BW_ERR_TOO_LARGE,
 					      pool_printf(req->pool, "the export is over %zu MiB: narrow it with filters",
 						  ENGINE_EXPORT_BYTES >> 20));
 		}
 	}
-	db_finalize(s);
+	db_done(s);
 	if (e == BW_OK && a != NULL && !export_all)
 		e = engine_count(req, d, m, lq);
 	if (e != BW_OK || a == NULL) {
@@ -376,17 +380,58 @@ engine_collect(struct http_req *req, int export_all, struct engine_listq *lq, js
 	return BW_OK;
 }
 
+/*
+ * A page of rows written as JSON straight into the reply (rowjson.c): no
+ * tree of objects per row, sealed fields opened into the buffer.
+ */
+static bw_err
+engine_list_rows(struct http_req *req, struct engine_listq *lq, struct jsonw *w)
+{
+	const struct module_desc *m = req->route->data;
+	db *d;
+	db_stmt *s;
+	int row, sort_col;
+	bw_err e = http_req_db(req, &d);
+	if (e != BW_OK)
+		return e;
+	if ((e = engine_parse(req, m, 0, lq)) != BW_OK)
+		return e;
+	if ((e = engine_query(req, d, m, lq, &s, &sort_col)) != BW_OK)
+		return e;
+	while ((e = db_step(s, &row)) == BW_OK && row) {
+		if (page_full(&lq->p))
+			break;
+		if ((e = engine_row_jsonw(&req->op, m, s, w)) != BW_OK)
+			break;
+		if ((e = page_seen(req, &lq->p, s, sort_col, 0)) != BW_OK)
+			break;
+	}
+	db_done(s);
+	return e == BW_OK ? engine_count(req, d, m, lq) : e;
+}
+
 bw_err
 engine_list(struct http_req *req)
 {
-	json_t *data;
 	struct engine_listq *lq = pool_alloc(req->pool, sizeof(*lq));
+	struct buf b;
+	struct jsonw w;
 	if (lq == NULL)
 		return BW_ERR_NOMEM;
-	bw_err e = engine_collect(req, 0, lq, &data);
-	if (e != BW_OK)
+	buf_init(&b, ENGINE_LIST_BYTES);
+	jsonw_init(&w, &b);
+	jsonw_object_open(&w);
+	jsonw_key(&w, "data");
+	jsonw_array_open(&w);
+	bw_err e = engine_list_rows(req, lq, &w);
+	if (e == BW_OK && (e = jsonw_error(&w)) == BW_ERR_NOMEM && buf_len(&b) > 0)
+		e = response_error(req, BW_ERR_TOO_LARGE, "the page is too large: ask for fewer rows");
+	if (e != BW_OK) {
+		buf_free(&b);
 		return e;
-	return page_reply(req, &lq->p, &lq->q, data);
+	}
+	jsonw_array_close(&w);
+	return page_reply_jsonw(req, &lq->p, &lq->q, &w, &b);
 }
 
 /*

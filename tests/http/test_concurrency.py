@@ -325,7 +325,7 @@ def test_roles_versions(t):
     assert snapshot_diff(before, snapshot(t.srv, t.slug)) == ""
     assert etag_of(t.admin.patch(url, {"description": "no precondition"})) == '"3"'
     # Listed with its version too.
-    listed = [x for x in t.admin.ok("GET", f"{API}/roles")["roles"] if x["id"] == r.body["id"]]
+    listed = [x for x in t.admin.ok("GET", f"{API}/roles?limit=100")["data"] if x["id"] == r.body["id"]]
     assert listed and listed[0]["version"] == 3, listed
     assert t.admin.delete(url, headers={"If-Match": '"2", "3"'}).status == 200
     assert t.admin.get(url).status == 404
