@@ -215,8 +215,6 @@ stage_csrf(struct stage_ctx *x)
 				   "cross-site request refused (Origin does not match)");
 }
 
-static bw_err pipeline_caller_holds(struct op *op);
-
 /* 7. authenticate: who is asking, from an API token or the session cookie. */
 static bw_err
 stage_authenticate(struct stage_ctx *x)
@@ -252,7 +250,7 @@ stage_authenticate(struct stage_ctx *x)
  * demotion that raced the request either came first (then 401 or 403,
  * nothing written) or waits for this transaction.
  */
-static bw_err
+bw_err
 pipeline_caller_holds(struct op *op)
 {
 	db_stmt *s;
@@ -402,7 +400,10 @@ enum MHD_Result
 pipeline_run(struct server *s, struct http_req *r)
 {
 	conntrack_busy(s->ct, r->track);
-	bw_err e = r->route->handler(r);
+	struct idempotency idem; /* Idempotency-Key: reserve, or replay instead of the handler */
+	bw_err e = idempotency_begin(r, &idem);
+	if (e == BW_OK && !idem.replayed)
+		e = r->route->handler(r);
 	if (e != BW_OK && r->op.err != e) {
 		/* The message recorded was for another error: the return value wins. */
 		(void)response_error(r, e, NULL);
@@ -416,6 +417,7 @@ pipeline_run(struct server *s, struct http_req *r)
 			  r->id, r->method_name, r->route->pattern, r->status, bw_errcode(r->op.err));
 		(void)response_error(r, BW_ERR_INTERNAL, NULL);
 	}
+	idempotency_end(r, &idem); /* keeps the reply now final, or frees the key */
 	server_release_db(s, r);
 	return server_respond(s, r);
 }

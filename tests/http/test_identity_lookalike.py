@@ -136,6 +136,7 @@ def test_migration_refuses_existing_collisions(start_server):
                 "DROP INDEX users_email_norm" + on,
                 "ALTER TABLE users DROP COLUMN email_norm",
                 "DROP TABLE login_attempts", "DROP TABLE login_attempts_key",
+                "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
                 "DELETE FROM schema_migrations WHERE version >= 9"):
         tenant_sql(srv, t.slug, sql)
     tenant_sql(srv, t.slug, "INSERT INTO users (email, password_hash, created_at, updated_at)"
@@ -229,6 +230,7 @@ def test_migration_11_refuses_existing_lookalikes(start_server):
     assert create_user(admin, "greg@acme.test").status == 201
     on = " ON users" if DRIVER == "mariadb" else ""
     for sql in ("DROP INDEX users_email_skel" + on, "ALTER TABLE users DROP COLUMN email_skel",
+                "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
                 "DELETE FROM schema_migrations WHERE version >= 11"):
         tenant_sql(srv, t.slug, sql)
     tenant_sql(srv, t.slug, "INSERT INTO users (email, email_norm, password_hash, created_at,"
