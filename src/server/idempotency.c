@@ -168,38 +168,40 @@ idem_mac_key(struct http_req *r, db *d, unsigned char key[IDEM_MAC_KEY_LEN])
 	return BW_ERR_CONFLICT;
 }
 
-/* Append a length-prefixed part (8 bytes big-endian, then the bytes): no two requests alike. */
-static bw_err
-idem_part(struct buf *b, const char *p, size_t n)
-{
-	unsigned char len[8];
-	for (int i = 0; i < 8; i++)
-		len[i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-	bw_err e = buf_append(b, len, sizeof(len));
-	return e == BW_OK && n > 0 ? buf_append(b, p, n) : e;
-}
-
 /*
- * HMAC-SHA256 (hex) under key of a labelled message of parts; the message
- * is wiped (it holds the request body) before it is freed.
+ * HMAC-SHA256 (hex) under key of label, then each part length-prefixed (8
+ * bytes big-endian), so no two different requests make one message. The
+ * message is built in one allocation of its exact size (it holds the body,
+ * which may hold a password: no copies left by growing a buffer) and wiped.
  */
 static bw_err
 idem_mac(const unsigned char key[IDEM_MAC_KEY_LEN], const char *label, const char *const *parts,
-	 const size_t *lens, size_t nparts, size_t max, char out[2 * HMAC_SHA256_LEN + 1])
+	 const size_t *lens, size_t nparts, char out[2 * HMAC_SHA256_LEN + 1])
 {
-	struct buf b;
 	unsigned char mac[HMAC_SHA256_LEN];
-	buf_init(&b, max);
-	bw_err e = buf_append_str(&b, label);
-	for (size_t i = 0; e == BW_OK && i < nparts; i++)
-		e = idem_part(&b, parts[i], lens[i]);
-	if (e == BW_OK)
-		e = mac_sha256(key, IDEM_MAC_KEY_LEN, (const unsigned char *)buf_ptr(&b), buf_len(&b), mac);
-	if (b.p != NULL)
-		crypto_wipe(b.p, b.cap);
-	buf_free(&b);
+	size_t total = strlen(label), at;
+	for (size_t i = 0; i < nparts; i++) {
+		if (lens[i] > SIZE_MAX - total - 8)
+			return BW_ERR_TOO_LARGE;
+		total += 8 + lens[i];
+	}
+	unsigned char *m = malloc(total > 0 ? total : 1);
+	if (m == NULL)
+		return BW_ERR_NOMEM;
+	memcpy(m, label, (at = strlen(label)));
+	for (size_t i = 0; i < nparts; i++) {
+		for (int k = 0; k < 8; k++)
+			m[at++] = (unsigned char)((uint64_t)lens[i] >> (56 - 8 * k));
+		if (lens[i] > 0)
+			memcpy(m + at, parts[i], lens[i]);
+		at += lens[i];
+	}
+	bw_err e = mac_sha256(key, IDEM_MAC_KEY_LEN, m, total, mac);
+	crypto_wipe(m, total);
+	free(m);
 	if (e == BW_OK)
 		util_hex(mac, sizeof(mac), out);
+	crypto_wipe(mac, sizeof(mac));
 	return e;
 }
 
@@ -210,7 +212,7 @@ idem_macs(struct http_req *r, const unsigned char key[IDEM_MAC_KEY_LEN], const c
 {
 	const char *kparts[] = {ikey};
 	size_t klens[] = {strlen(ikey)};
-	bw_err e = idem_mac(key, "bulwark idempotency key", kparts, klens, 1, 1024, ix->key_mac);
+	bw_err e = idem_mac(key, "bulwark idempotency key", kparts, klens, 1, ix->key_mac);
 	if (e != BW_OK)
 		return e;
 	const char *q = r->query ? r->query : "", *im = http_req_header(r, "If-Match");
@@ -219,13 +221,7 @@ idem_macs(struct http_req *r, const unsigned char key[IDEM_MAC_KEY_LEN], const c
 	const char *parts[] = {r->method_name, r->path, q, im, r->body ? r->body : ""};
 	size_t lens[] = {strlen(r->method_name), strlen(r->path), strlen(q), strlen(im),
 			 r->body ? r->body_len : 0};
-	size_t max = 64 + 5 * 8;
-	for (size_t i = 0; i < BW_ARRAY_LEN(lens); i++) {
-		if (lens[i] > SIZE_MAX / 2 - max)
-			return BW_ERR_TOO_LARGE;
-		max += lens[i];
-	}
-	return idem_mac(key, "bulwark idempotency request", parts, lens, BW_ARRAY_LEN(parts), max,
+	return idem_mac(key, "bulwark idempotency request", parts, lens, BW_ARRAY_LEN(parts),
 			ix->request_mac);
 }
 
