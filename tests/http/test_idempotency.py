@@ -363,6 +363,19 @@ def test_tampered_row_is_not_replayed(env):
     # a value that does not open stops key rotation (keys.c): do not leave it for that test
     tenant_sql(env.srv, env.slug, f"DELETE FROM idempotency_keys WHERE id = {id_b}")
 
+    # A row handed to another caller (its actor columns changed): the sealed
+    # reply names the caller it answers, so it is not shown to this one.
+    k, body = key(), customer()
+    a = post(env.admin, body, k)
+    assert a.status == 201
+    [(row_a,)] = tenant_sql(env.srv, env.slug, "SELECT MAX(id) FROM idempotency_keys")
+    tenant_sql(env.srv, env.slug, "UPDATE idempotency_keys SET actor_kind = 1, actor_id ="
+               f" {env.other_id} WHERE id = {row_a}")
+    r = post(env.other, body, k)
+    assert r.status == 500 and a.body["name"] not in r.raw.decode(), r
+    assert "idempotent-replayed" not in r.headers
+    tenant_sql(env.srv, env.slug, f"DELETE FROM idempotency_keys WHERE id = {row_a}")
+
 
 # --- keys: rotation and purge cover the stored replies ------------------------------------
 
