@@ -344,6 +344,40 @@ static const char *const tenant_v12[] = {
 };
 
 /*
+ * Idempotency-Key (src/server/idempotency.c, ADR 0015): one row per caller
+ * (actor_kind 1: a signed-in user, 2: an API token) and key, found by
+ * HMAC-SHA256 of the key under the tenant's own key (sealed, made on first
+ * use), never the key itself; request_mac is the same HMAC of the request
+ * (method, path, query, If-Match, body), so a stored body cannot be guessed
+ * at offline. owner: the id of the request that reserved the row, which
+ * its transactions mark (state running -> done, writes + 1) so that a
+ * retry after a crash never runs a committed write twice. response: the
+ * reply, sealed (field.c). Rows older than 24 hours are ignored and purged.
+ */
+static const char *const tenant_v13[] = {
+	"CREATE TABLE idempotency_keys ("
+	" id @ID,"
+	" actor_kind @INT NOT NULL,"
+	" actor_id @INT NOT NULL,"
+	" key_mac @STR(64) NOT NULL,"
+	" request_mac @STR(64) NOT NULL,"
+	" owner @STR(32) NOT NULL,"
+	" state @STR(16) NOT NULL," /* running | done | complete */
+	" writes @INT NOT NULL,"
+	" status @INT NOT NULL,"
+	" response @BLOB,"
+	" created_at @INT NOT NULL)@OPTS",
+	"CREATE UNIQUE INDEX idempotency_keys_key ON idempotency_keys (actor_kind, actor_id, key_mac)",
+	"CREATE INDEX idempotency_keys_owner ON idempotency_keys (owner)",
+	"CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+	"CREATE TABLE idempotency_mac ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" mac_key @BLOB)@OPTS",
+	"INSERT INTO idempotency_mac (id, mac_key) VALUES (1, NULL)",
+	NULL,
+};
+
+/*
  * Search (docs/search.md). blind_index: per sealed field flagged FF_BLIND,
  * a keyed MAC (hex) of each row's normalised value, with the data key it
  * was derived from; filled on every write and moved to the new key by
@@ -389,6 +423,7 @@ static const struct migration tenant_migrations[] = {
 	{10, "failed sign-ins of unknown addresses", tenant_v10, NULL},
 	{11, "confusable skeletons of e-mail addresses, unique", tenant_v11, NULL, migrate_email_skels},
 	{12, "row versions for ETag and If-Match", tenant_v12, module_schema_steps},
+	{13, "idempotency keys", tenant_v13, NULL},
 	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
 };
 

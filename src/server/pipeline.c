@@ -253,7 +253,6 @@ stage_csrf(struct stage_ctx *x)
 				   "cross-site request refused (Origin does not match)");
 }
 
-static bw_err pipeline_caller_holds(struct op *op);
 /* Its refusal, by this pointer: pipeline_run then knows a token was refused mid-request. */
 static const char pipeline_msg_ended[] = "this session or token was ended, or its user disabled, "
 					 "while the request ran; nothing was changed";
@@ -309,7 +308,7 @@ stage_authenticate(struct stage_ctx *x)
  * demotion that raced the request either came first (then 401 or 403,
  * nothing written) or waits for this transaction.
  */
-static bw_err
+bw_err
 pipeline_caller_holds(struct op *op)
 {
 	db_stmt *s;
@@ -490,7 +489,10 @@ enum MHD_Result
 pipeline_run(struct server *s, struct http_req *r)
 {
 	conntrack_busy(s->ct, r->track);
-	bw_err e = r->route->handler(r);
+	struct idempotency idem; /* Idempotency-Key: reserve, or replay instead of the handler */
+	bw_err e = idempotency_begin(r, &idem);
+	if (e == BW_OK && !idem.replayed)
+		e = r->route->handler(r);
 	if (e != BW_OK && r->op.err != e) {
 		/* The message recorded was for another error: the return value wins. */
 		(void)response_error(r, e, NULL);
@@ -510,6 +512,7 @@ pipeline_run(struct server *s, struct http_req *r)
 		/* What was made stays made: the 201 goes out, without its Location. */
 		log_error("request %s: no room for the Location of %s", r->id, r->path);
 	}
+	idempotency_end(r, &idem); /* keeps the reply now final, or frees the key */
 	server_release_db(s, r);
 	return server_respond(s, r);
 }

@@ -20,6 +20,8 @@ static const struct field_column field_system[] = {
 	{"audit_log", "details"},
 	{"audit_head", "mac_key"},
 	{"login_attempts_key", "mac_key"},
+	{"idempotency_mac", "mac_key"},     /* src/server/idempotency.c */
+	{"idempotency_keys", "response"},
 };
 
 static struct field_column *field_all;

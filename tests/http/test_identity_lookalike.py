@@ -154,6 +154,7 @@ def test_migration_refuses_existing_collisions(start_server):
                 "DROP INDEX users_email_norm" + on,
                 "ALTER TABLE users DROP COLUMN email_norm",
                 "DROP TABLE login_attempts", "DROP TABLE login_attempts_key",
+                "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
                 "DELETE FROM schema_migrations WHERE version >= 9"):
         tenant_sql(srv, t.slug, sql)
     undo_row_versions(srv, t.slug)
@@ -248,6 +249,7 @@ def test_migration_11_refuses_existing_lookalikes(start_server):
     assert create_user(admin, "greg@acme.test").status == 201
     on = " ON users" if DRIVER == "mariadb" else ""
     for sql in ("DROP INDEX users_email_skel" + on, "ALTER TABLE users DROP COLUMN email_skel",
+                "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
                 "DELETE FROM schema_migrations WHERE version >= 11"):
         tenant_sql(srv, t.slug, sql)
     undo_row_versions(srv, t.slug)

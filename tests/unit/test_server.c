@@ -12,6 +12,7 @@
 
 #include "http/http.h"
 #include "server/server.h"
+#include "server/server_int.h"
 
 static char dir[64];
 static char cafile[128];
@@ -314,6 +315,27 @@ test_inflight_returns_to_zero(void **state)
 	assert_int_equal(server_inflight(srv), 0);
 }
 
+/* Idempotency-Key: 1 to 255 visible ASCII characters, nothing else. */
+static void
+test_idempotency_key_valid(void **state)
+{
+	(void)state;
+	char k[IDEMPOTENCY_KEY_MAX + 2];
+	memset(k, '~', sizeof(k) - 1);
+	k[sizeof(k) - 1] = '\0';
+	assert_false(idempotency_key_valid(k)); /* 256 */
+	k[IDEMPOTENCY_KEY_MAX] = '\0';
+	assert_true(idempotency_key_valid(k)); /* 255 */
+	assert_true(idempotency_key_valid("!"));
+	assert_true(idempotency_key_valid("a-Z_0.9:/+="));
+	assert_false(idempotency_key_valid(""));
+	assert_false(idempotency_key_valid(NULL));
+	assert_false(idempotency_key_valid("a b"));
+	assert_false(idempotency_key_valid("a\tb"));
+	assert_false(idempotency_key_valid("a\x7f"));
+	assert_false(idempotency_key_valid("caf\xc3\xa9"));
+}
+
 int
 main(void)
 {
@@ -324,6 +346,7 @@ main(void)
 		cmocka_unit_test(test_handler_errors),
 		cmocka_unit_test(test_tls12_refused),
 		cmocka_unit_test(test_inflight_returns_to_zero),
+		cmocka_unit_test(test_idempotency_key_valid),
 	};
 	return cmocka_run_group_tests_name("server", tests, setup, teardown);
 }
