@@ -126,11 +126,11 @@ build/fuzz/fuzz_framing: tests/fuzz/fuzz_framing.c src/http/framing.c
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@
 
 # Lists: the cursor and RFC 3339 parsers (fuzz_cursor.c says what the first byte picks).
-build/fuzz/fuzz_cursor: tests/fuzz/fuzz_cursor.c src/http/page.c src/http/response.c src/op/op.c src/crypto/aead.c src/core/buf.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
+build/fuzz/fuzz_cursor: tests/fuzz/fuzz_cursor.c src/http/page.c src/core/jsonw.c src/http/response.c src/op/op.c src/crypto/aead.c src/core/buf.c src/core/pool.c src/core/util.c src/core/err.c src/core/log.c
 	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
 	$(FUZZCC) -std=c17 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Wno-missing-field-initializers $(CFLAGS_PKG) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $^ -o $@ \
-	    $(shell pkg-config --libs jansson) -lcrypto -lunistring
+	    $(shell pkg-config --libs jansson) -lcrypto -lsodium -lunistring
 	@printf '\0002026-12-02T03:31:18.5+01:00' >build/fuzz/corpus-$(@F)/seed-1
 	@printf '\002id\n5\ni5' >build/fuzz/corpus-$(@F)/seed-2
 	@printf '\005-due_on\n3\nn' >build/fuzz/corpus-$(@F)/seed-3

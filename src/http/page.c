@@ -409,7 +409,7 @@ bw_err
 page_reply(struct http_req *req, struct page *p, const struct http_query *q, json_t *data)
 {
 	char *next = NULL;
-	bw_err e;
+	bw_err e = BW_OK;
 	if (data == NULL)
 		return BW_ERR_NOMEM;
 	if (p->more && (next = page_cursor(req, p, &p->last)) == NULL) {
