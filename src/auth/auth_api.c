@@ -624,8 +624,9 @@ api_change_password(struct http_req *req)
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		goto out;
 	if ((e = DB_RUN(d,
+			/* must_change_password is shown: the user's version moves on (ETag). */
 			"UPDATE users SET password_hash = ?, password_changed_at = ?,"
-			" must_change_password = 0 WHERE id = ?",
+			" must_change_password = 0, version = version + 1 WHERE id = ?",
 			DB_TEXT(phc), DB_INT(now), DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
 	    (e = token_revoke_user(d, req->op.actor.user.id, 0, &revoked)) == BW_OK) {

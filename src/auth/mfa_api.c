@@ -402,7 +402,8 @@ mfa_confirm(struct http_req *req)
 	}
 	if ((e = mfa_enabled_now(d, req->op.actor.user.id)) == BW_OK &&
 	    (e = mfa_store(req, d, "mfa_secret", secret)) == BW_OK &&
-	    (e = DB_RUN(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL WHERE id = ?",
+	    (e = DB_RUN(d, "UPDATE users SET mfa_enabled = 1, mfa_pending = NULL,"
+			" version = version + 1 WHERE id = ?",
 			DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = mfa_recovery_store(req, d, phc)) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK &&
@@ -459,8 +460,8 @@ mfa_disable(struct http_req *req)
 	if ((e = api_reauth_begin(req, d, &ra)) != BW_OK)
 		return e;
 	if ((e = DB_RUN(d,
-			"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL"
-			" WHERE id = ?",
+			"UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL,"
+			" version = version + 1 WHERE id = ?",
 			DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = DB_RUN(d, "DELETE FROM recovery_codes WHERE user_id = ?",
 			DB_INT(req->op.actor.user.id))) == BW_OK &&

@@ -104,7 +104,9 @@ rowjson_tree(struct op *op, const struct module_desc *m, db_stmt *s, struct json
 	json_decref(o);
 	if (text == NULL)
 		return BW_ERR_NOMEM;
-	jsonw_raw(w, text, strlen(text));
+	size_t n = strlen(text);
+	jsonw_raw(w, text, n);
+	crypto_wipe(text, n); /* it holds the row's opened sealed fields */
 	free(text);
 	return jsonw_error(w);
 }

@@ -39,13 +39,15 @@
 #define IDEM_HEADER "Idempotency-Key"
 
 /*
- * Top-level members of a reply that are credentials shown once (a new
- * user's one-time password; the caller's own credential routes, which take
- * no key, return the others). Such a reply is never stored: a retry hears
- * that the request was carried out, and nothing more.
+ * Top-level members of a reply that are credentials (a new user's one-time
+ * password; a network device's credential, revealed by an audited action:
+ * a replay would hand it out again with no audit row, and keep a copy past
+ * its change or its device's deletion; the caller's own credential routes,
+ * which take no key, return the others). Such a reply is never stored: a
+ * retry hears that the request was carried out, and nothing more.
  */
 static const char *const idem_secret_members[] = {
-    "one_time_password", "token", "secret", "otpauth_uri", "recovery_codes",
+    "one_time_password", "token", "secret", "otpauth_uri", "recovery_codes", "credential",
 };
 
 /* Reply headers that describe the reply itself, and so are replayed. */
