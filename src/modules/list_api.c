@@ -424,7 +424,10 @@ engine_list(struct http_req *req)
 	jsonw_key(&w, "data");
 	jsonw_array_open(&w);
 	bw_err e = engine_list_rows(req, lq, &w);
-	if (e == BW_OK && (e = jsonw_error(&w)) == BW_ERR_NOMEM && buf_len(&b) > 0)
+	if (e == BW_OK)
+		e = jsonw_error(&w);
+	/* The writer ran out of room (the page's bytes are bounded): the page is refused, never cut. */
+	if (e == BW_ERR_NOMEM && jsonw_error(&w) == BW_ERR_NOMEM)
 		e = response_error(req, BW_ERR_TOO_LARGE, "the page is too large: ask for fewer rows");
 	if (e != BW_OK) {
 		buf_free(&b);
