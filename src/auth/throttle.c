@@ -35,56 +35,8 @@
 static bw_err
 throttle_key(struct http_req *req, db *d, unsigned char key[THROTTLE_KEY_LEN])
 {
-	struct tenancy *t = http_req_tenancy(req);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		db_stmt *s = NULL;
-		int row = 0, have = 0;
-		char *pt = NULL;
-		size_t ptlen = 0;
-		bw_err e = db_prepare_cached(d, "SELECT mac_key FROM login_attempts_key WHERE id = 1", &s);
-		if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row && !db_col_null(s, 0)) {
-			size_t len;
-			const unsigned char *v = db_col_blob(s, 0, &len);
-			have = 1;
-			e = field_open(t, req->op.tn.slug, "login_attempts_key", "mac_key", 1, v, len, &pt,
-				       &ptlen);
-			if (e == BW_OK && ptlen != THROTTLE_KEY_LEN)
-				e = BW_ERR_CRYPTO;
-			if (e == BW_OK)
-				memcpy(key, pt, THROTTLE_KEY_LEN);
-		}
-		db_done(s);
-		if (pt != NULL) {
-			crypto_wipe(pt, ptlen);
-			free(pt);
-		}
-		if (e != BW_OK || have)
-			return e;
-		if (!row)
-			return BW_ERR_DB; /* the key row is gone: fail closed */
-		/* First use: a fresh key; if another request stores one first, use that. */
-		unsigned char *sealed = NULL;
-		size_t slen = 0;
-		if ((e = util_random(key, THROTTLE_KEY_LEN)) != BW_OK ||
-		    (e = field_seal(t, &req->op.tn, "login_attempts_key", "mac_key", 1, key,
-				    THROTTLE_KEY_LEN, &sealed, &slen)) != BW_OK) {
-			crypto_wipe(key, THROTTLE_KEY_LEN);
-			return e;
-		}
-		e = db_prepare(d, "UPDATE login_attempts_key SET mac_key = ? WHERE id = 1 AND mac_key IS NULL",
-			       &s);
-		if (e == BW_OK && (e = db_bind_blob(s, 1, sealed, slen)) == BW_OK)
-			e = db_step(s, &row);
-		int64_t stored = e == BW_OK ? db_changes(s) : 0;
-		db_finalize(s);
-		free(sealed);
-		if (e == BW_OK && stored == 1)
-			return BW_OK;
-		crypto_wipe(key, THROTTLE_KEY_LEN);
-		if (e != BW_OK)
-			return e;
-	}
-	return BW_ERR_CONFLICT;
+	return field_tenant_key(http_req_tenancy(req), &req->op.tn, d, "login_attempts_key", key,
+				THROTTLE_KEY_LEN);
 }
 
 /*

@@ -118,56 +118,7 @@ idem_actor(const struct actor *a, int64_t *id)
 static bw_err
 idem_mac_key(struct http_req *r, db *d, unsigned char key[IDEM_MAC_KEY_LEN])
 {
-	struct tenancy *t = r->op.ten;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		db_stmt *s = NULL;
-		int row = 0, have = 0;
-		char *pt = NULL;
-		size_t ptlen = 0;
-		bw_err e = db_prepare_cached(d, "SELECT mac_key FROM idempotency_mac WHERE id = 1", &s);
-		if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row && !db_col_null(s, 0)) {
-			size_t len;
-			const unsigned char *v = db_col_blob(s, 0, &len);
-			have = 1;
-			e = field_open(t, r->op.tn.slug, "idempotency_mac", "mac_key", 1, v, len, &pt,
-				       &ptlen);
-			if (e == BW_OK && ptlen != IDEM_MAC_KEY_LEN)
-				e = BW_ERR_CRYPTO;
-			if (e == BW_OK)
-				memcpy(key, pt, IDEM_MAC_KEY_LEN);
-		}
-		db_done(s);
-		if (pt != NULL) {
-			crypto_wipe(pt, ptlen);
-			free(pt);
-		}
-		if (e != BW_OK || have)
-			return e;
-		if (!row)
-			return BW_ERR_DB; /* the key row is gone: fail closed */
-		/* First use: a fresh key; if another request stores one first, use that. */
-		unsigned char *sealed = NULL;
-		size_t slen = 0;
-		if ((e = util_random(key, IDEM_MAC_KEY_LEN)) != BW_OK ||
-		    (e = field_seal(t, &r->op.tn, "idempotency_mac", "mac_key", 1, key,
-				    IDEM_MAC_KEY_LEN, &sealed, &slen)) != BW_OK) {
-			crypto_wipe(key, IDEM_MAC_KEY_LEN);
-			return e;
-		}
-		e = db_prepare(d, "UPDATE idempotency_mac SET mac_key = ? WHERE id = 1 AND mac_key IS NULL",
-			       &s);
-		if (e == BW_OK && (e = db_bind_blob(s, 1, sealed, slen)) == BW_OK)
-			e = db_step(s, &row);
-		int64_t stored = e == BW_OK ? db_changes(s) : 0;
-		db_finalize(s);
-		free(sealed);
-		if (e == BW_OK && stored == 1)
-			return BW_OK;
-		crypto_wipe(key, IDEM_MAC_KEY_LEN);
-		if (e != BW_OK)
-			return e;
-	}
-	return BW_ERR_CONFLICT;
+	return field_tenant_key(r->op.ten, &r->op.tn, d, "idempotency_mac", key, IDEM_MAC_KEY_LEN);
 }
 
 /*

@@ -7,6 +7,7 @@
 #include "tenancy.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,4 +100,62 @@ field_open(struct tenancy *t, const char *slug, const char *table, const char *c
 	*out = buf;
 	*outlen = n;
 	return BW_OK;
+}
+
+bw_err
+field_tenant_key(struct tenancy *t, const struct tenant *tn, db *d, const char *table,
+		 unsigned char *key, size_t len)
+{
+	char sel[128], upd[160];
+	if (snprintf(sel, sizeof(sel), "SELECT mac_key FROM %s WHERE id = 1", table) >=
+		(int)sizeof(sel) ||
+	    snprintf(upd, sizeof(upd), "UPDATE %s SET mac_key = ? WHERE id = 1 AND mac_key IS NULL",
+		     table) >= (int)sizeof(upd))
+		return BW_ERR_INTERNAL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		db_stmt *s = NULL;
+		int row = 0, have = 0;
+		char *pt = NULL;
+		size_t ptlen = 0;
+		bw_err e = db_prepare_cached(d, sel, &s);
+		if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row && !db_col_null(s, 0)) {
+			size_t n;
+			const unsigned char *v = db_col_blob(s, 0, &n);
+			have = 1;
+			e = field_open(t, tn->slug, table, "mac_key", 1, v, n, &pt, &ptlen);
+			if (e == BW_OK && ptlen != len)
+				e = BW_ERR_CRYPTO;
+			if (e == BW_OK)
+				memcpy(key, pt, len);
+		}
+		db_done(s);
+		if (pt != NULL) {
+			crypto_wipe(pt, ptlen);
+			free(pt);
+		}
+		if (e != BW_OK || have)
+			return e;
+		if (!row)
+			return BW_ERR_DB; /* the key row is gone: fail closed */
+		/* First use: a fresh key; if another request stores one first, use that. */
+		unsigned char *sealed = NULL;
+		size_t slen = 0;
+		if ((e = util_random(key, len)) != BW_OK ||
+		    (e = field_seal(t, tn, table, "mac_key", 1, key, len, &sealed, &slen)) != BW_OK) {
+			crypto_wipe(key, len);
+			return e;
+		}
+		e = db_prepare(d, upd, &s);
+		if (e == BW_OK && (e = db_bind_blob(s, 1, sealed, slen)) == BW_OK)
+			e = db_step(s, &row);
+		int64_t stored = e == BW_OK ? db_changes(s) : 0;
+		db_finalize(s);
+		free(sealed);
+		if (e == BW_OK && stored == 1)
+			return BW_OK;
+		crypto_wipe(key, len);
+		if (e != BW_OK)
+			return e;
+	}
+	return BW_ERR_CONFLICT;
 }

@@ -154,6 +154,15 @@ bw_err field_seal(struct tenancy *t, const struct tenant *tn, const char *table,
 		  const char *column, int64_t row_id, const void *value, size_t len,
 		  unsigned char **out, size_t *outlen) BW_MUST_USE;
 /*
+ * A tenant's own secret of len bytes (a MAC key), kept sealed in column
+ * mac_key of row 1 of table (a compiled-in name; field_columns lists it):
+ * opened into key, or on first use made, sealed and stored (when another
+ * request stores one first, that one is used). BW_ERR_DB when the row is
+ * missing (fail closed), BW_ERR_CRYPTO when it does not open.
+ */
+bw_err field_tenant_key(struct tenancy *t, const struct tenant *tn, db *d, const char *table,
+			unsigned char *key, size_t len) BW_MUST_USE;
+/*
  * Open a sealed value into a malloc'd, NUL-terminated *out. BW_ERR_CRYPTO
  * if it was tampered with, moved, or its key is gone: never garbage.
  */
