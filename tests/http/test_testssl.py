@@ -8,7 +8,13 @@ import subprocess
 
 import pytest
 
+from conftest import DRIVER
+
 TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
+
+# TLS is the front door's, before any database: scanned once, in the SQLite run.
+pytestmark = pytest.mark.skipif(DRIVER == "mariadb",
+                                reason="TLS does not depend on the database driver")
 
 
 @pytest.mark.skipif(TESTSSL is None, reason="testssl.sh is installed by scripts/install-deps test")
