@@ -634,3 +634,19 @@ def run_cli(tmp_path):
     output; cwd defaults to an empty directory so no ./bulwark.conf is read."""
     return lambda *args, env=None, cwd=None, timeout=10: run_bulwark(
         *args, cwd=cwd or tmp_path, env=env, timeout=timeout)
+
+
+# The longest files first (their MariaDB run times, longest first): pytest-xdist
+# hands whole files to workers in collection order (--dist loadfile), so a
+# long file collected late would run alone at the end while the other
+# workers wait. Longest-first keeps make check's HTTP lanes short. Files not
+# named keep their order after these; the order of tests in a file is kept.
+LONG_FILES = ("test_identity", "test_identity_lookalike", "test_rbac", "test_tenancy",
+              "test_audit", "test_review_attacks", "test_reauth", "test_modules", "test_mfa",
+              "test_keys", "test_reauth_race", "test_allowlist", "test_limits",
+              "test_audit_routes", "test_allowlist_scope", "test_conventions")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda it: rank.get(it.module.__name__.rsplit(".", 1)[-1], len(rank)))
