@@ -464,10 +464,13 @@ class Server:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
     def access_entries(self):
-        """The access log as a list of parsed JSON lines."""
+        """The access log as a list of parsed JSON lines: whole lines only (the
+        server may be writing the last one while it is read)."""
         if not self.access_log.exists():
             return []
-        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line]
+        text = self.access_log.read_text()
+        whole = text[:text.rfind("\n") + 1]
+        return [json.loads(line) for line in whole.splitlines() if line]
 
     def wait_stderr(self, text, timeout=IO_TIMEOUT):
         return wait_for(lambda: text in self.stderr(), timeout)
