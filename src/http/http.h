@@ -528,5 +528,7 @@ bw_err http_if_match_parse(const char *const *lines, const size_t *lens, size_t 
 			   struct http_if_match *out, const char **why) BW_MUST_USE;
 /* ETag: "<version>" on the reply when it succeeds (nothing for version <= 0). */
 bw_err http_req_etag(struct http_req *req, int64_t version) BW_MUST_USE;
+/* Reply with o (stolen); its integer "version" member, if any, as the ETag. */
+bw_err http_reply_versioned(struct http_req *req, int status, json_t *o) BW_MUST_USE;
 
 #endif

@@ -310,3 +310,15 @@ http_req_etag(struct http_req *req, int64_t version)
 	snprintf(tag, sizeof(tag), "\"%lld\"", (long long)version);
 	return response_header(req, "ETag", tag, 0);
 }
+
+bw_err
+http_reply_versioned(struct http_req *req, int status, json_t *o)
+{
+	json_t *v = json_object_get(o, "version");
+	bw_err e = json_is_integer(v) ? http_req_etag(req, (int64_t)json_integer_value(v)) : BW_OK;
+	if (e != BW_OK) {
+		json_decref(o);
+		return e;
+	}
+	return response_json(req, status, o);
+}

@@ -37,15 +37,9 @@ engine_id(struct http_req *req, int64_t *id)
 static bw_err
 engine_reply(struct http_req *req, int status, json_t *o, int64_t id)
 {
-	json_t *v = json_object_get(o, "version"), *rid = json_object_get(o, "id");
-	if (json_is_integer(v) && json_is_integer(rid) &&
-	    (id == 0 || (int64_t)json_integer_value(rid) == id)) {
-		bw_err e = http_req_etag(req, (int64_t)json_integer_value(v));
-		if (e != BW_OK) {
-			json_decref(o);
-			return e;
-		}
-	}
+	json_t *rid = json_object_get(o, "id");
+	if (json_is_integer(rid) && (id == 0 || (int64_t)json_integer_value(rid) == id))
+		return http_reply_versioned(req, status, o);
 	return response_json(req, status, o);
 }
 

@@ -251,18 +251,6 @@ rbac_roles_list(struct http_req *req)
 	return page_reply(req, &p, &q, list);
 }
 
-/* Reply with role o (stolen), its version as ETag. */
-static bw_err
-rbac_role_reply(struct http_req *req, int status, json_t *o)
-{
-	bw_err e = http_req_etag(req, (int64_t)json_integer_value(json_object_get(o, "version")));
-	if (e != BW_OK) {
-		json_decref(o);
-		return e;
-	}
-	return response_json(req, status, o);
-}
-
 /*
  * Inside a role change's transaction, once the caller may make it: role
  * id held to the request's If-Match (im). With a version asked for, the
@@ -306,7 +294,7 @@ rbac_role_show(struct http_req *req)
 		return response_error(req, e, "no such role");
 	if (e != BW_OK || (e = rbac_role_json(&req->op, &r, &o)) != BW_OK)
 		return e;
-	return rbac_role_reply(req, 200, o);
+	return http_reply_versioned(req, 200, o);
 }
 
 /* Replace a custom role's permission rows by perms. */
@@ -389,7 +377,7 @@ rbac_role_create(struct http_req *req)
 out:
 	json_decref(in);
 	json_decref(perms);
-	return e == BW_OK ? rbac_role_reply(req, 201, shown) : e;
+	return e == BW_OK ? http_reply_versioned(req, 201, shown) : e;
 }
 
 static bw_err
@@ -466,7 +454,7 @@ out:
 	json_decref(old);
 	json_decref(b);
 	json_decref(a);
-	return e == BW_OK ? rbac_role_reply(req, 200, shown) : e;
+	return e == BW_OK ? http_reply_versioned(req, 200, shown) : e;
 }
 
 static bw_err

@@ -152,18 +152,6 @@ users_list(struct http_req *req)
 	return page_reply(req, &p, &q, list);
 }
 
-/* Reply with user u (stolen), its version as ETag. */
-static bw_err
-users_reply(struct http_req *req, int status, json_t *u)
-{
-	bw_err e = http_req_etag(req, (int64_t)json_integer_value(json_object_get(u, "version")));
-	if (e != BW_OK) {
-		json_decref(u);
-		return e;
-	}
-	return response_json(req, status, u);
-}
-
 static bw_err
 users_show(struct http_req *req)
 {
@@ -171,7 +159,7 @@ users_show(struct http_req *req)
 	bw_err e = users_get_one(&req->op, users_path_id(req), &u);
 	if (e != BW_OK)
 		return e;
-	return users_reply(req, 200, u);
+	return http_reply_versioned(req, 200, u);
 }
 
 static bw_err
@@ -188,7 +176,7 @@ users_create(struct http_req *req)
 		/* The one-time password is shown this once. */
 		if (otp[0] != '\0')
 			json_object_set_new(u, "one_time_password", json_string(otp));
-		e = users_reply(req, 201, u);
+		e = http_reply_versioned(req, 201, u);
 	}
 	crypto_wipe(otp, sizeof(otp));
 	json_decref(in);
