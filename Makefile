@@ -5,7 +5,7 @@
 
 CC       ?= gcc
 PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl libqrencode \
-            icu-uc icu-i18n
+            icu-uc icu-i18n libmagic libarchive
 TESTPKGS := cmocka libcurl
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
