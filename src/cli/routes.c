@@ -13,6 +13,7 @@
 
 #include "../audit/audit_api.h"
 #include "../auth/auth_api.h"
+#include "../files/files_api.h"
 #include "../modules/module_api.h"
 #include "../rbac/rbac_api.h"
 #include "../server/server.h"
@@ -21,12 +22,12 @@
 bw_err
 cli_route_table(struct route **out, size_t *n)
 {
-	const struct route *mods;
-	size_t nmods;
+	const struct route *mods, *files;
+	size_t nmods, nfiles;
 	*out = NULL;
 	*n = 0;
 	bw_err e = module_routes(&mods, &nmods);
-	if (e != BW_OK)
+	if (e != BW_OK || (e = files_routes(&files, &nfiles)) != BW_OK)
 		return e;
 	const struct {
 		const struct route *r;
@@ -41,6 +42,8 @@ cli_route_table(struct route **out, size_t *n)
 	    {module_meta_routes, module_meta_routes_count},
 	    {audit_routes, audit_routes_count},
 	    {mods, nmods},
+	    {files_usage_routes, files_usage_routes_count},
+	    {files, nfiles},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < BW_ARRAY_LEN(parts); i++)
@@ -63,7 +66,7 @@ static const struct {
 	{ROUTE_ADMIN, "admin"},         {ROUTE_DESTRUCTIVE, "destructive"},
 	{ROUTE_NO_TENANT, "no_tenant"}, {ROUTE_MFA_PENDING, "mfa_pending"},
 	{ROUTE_MFA_ENROL, "mfa_enrol"}, {ROUTE_PW_CHANGE, "pw_change"},
-	{ROUTE_ROUTINE, "routine"},
+	{ROUTE_ROUTINE, "routine"},     {ROUTE_UPLOAD, "upload"},
 };
 
 int

@@ -35,6 +35,15 @@ struct config {
 	long rate_burst;
 	long drain_timeout; /* seconds SIGTERM waits for in-flight requests */
 
+	/* [files] */
+	char files_clamd_socket[CONFIG_STR]; /* clamd's unix socket */
+	long files_clamd_timeout;            /* seconds any one clamd read or write may take */
+	long files_max_bytes;                /* bytes of one uploaded file */
+	long files_archive_entries;          /* entries in an archive, nested ones included */
+	long files_archive_unpacked;         /* bytes unpacked from an archive, all together */
+	long files_archive_ratio;            /* unpacked bytes per byte of the archive */
+	long files_archive_depth;            /* archives within archives (1: none) */
+
 	/* [paths] */
 	char var_dir[CONFIG_STR];
 

@@ -40,6 +40,8 @@ typedef enum bw_err {
 	BW_ERR_PRECONDITION, /* If-Match names a version that is no longer current (412) */
 	BW_ERR_MEDIA_TYPE,   /* a body that is not of a type the route takes (415) */
 	BW_ERR_UNPROCESSABLE, /* well-formed but refused as a whole (422: an Idempotency-Key reused) */
+	BW_ERR_QUOTA,        /* the tenant's plan has no room for it (507) */
+	BW_ERR_RANGE,        /* a Range no byte of the file satisfies (416) */
 	BW_ERR__COUNT
 } bw_err;
 

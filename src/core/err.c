@@ -29,6 +29,8 @@ static const struct {
 	[BW_ERR_PRECONDITION] = {"precondition_failed", "the record has changed since it was read"},
 	[BW_ERR_MEDIA_TYPE] = {"unsupported_media_type", "the body must be application/json"},
 	[BW_ERR_UNPROCESSABLE] = {"unprocessable", "the request cannot be processed"},
+	[BW_ERR_QUOTA] = {"insufficient_storage", "the plan's storage limit is reached"},
+	[BW_ERR_RANGE] = {"range_not_satisfiable", "the range is outside the file"},
 };
 
 const char *

@@ -99,10 +99,32 @@ static const char *const control_v3[] = {
 	NULL,
 };
 
+/*
+ * Storage quotas (docs/files.md): what each tenant's files take (used)
+ * and what uploads in progress have reserved. An upload reserves its
+ * Content-Length before its body is read, in one transaction with the
+ * usage row locked, so concurrent uploads cannot together pass the plan's
+ * storage_bytes; a reservation left by a crash lapses at expires_at.
+ */
+static const char *const control_v4[] = {
+	"CREATE TABLE storage_usage ("
+	" tenant_slug @STR(32) NOT NULL PRIMARY KEY,"
+	" used @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"CREATE TABLE storage_reservations ("
+	" id @ID,"
+	" tenant_slug @STR(32) NOT NULL,"
+	" bytes @INT NOT NULL,"
+	" expires_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX storage_reservations_tenant ON storage_reservations (tenant_slug, expires_at)",
+	NULL,
+};
+
 static const struct migration control_list[] = {
 	{1, "tenant registry and plans", control_v1, NULL},
 	{2, "data keys, rotation runs, secret rotation history", control_v2, NULL},
 	{3, "audit chain anchors", control_v3, NULL},
+	{4, "storage quotas: usage and reservations", control_v4, NULL},
 };
 
 const struct migration_set migrate_control = {"control", control_list,
@@ -408,6 +430,39 @@ static const char *const tenant_v14[] = {
 	NULL,
 };
 
+/*
+ * Attachments (docs/files.md, ADR 0017). A file is a row of a module
+ * (module, row_id); its contents are file_chunks, each sealed with the
+ * file's own data key (dek, itself sealed with the tenant's data key, so
+ * key rotation re-wraps it without touching the chunks). A file is
+ * "pending" while it arrives and is checked, and shown only once "ready".
+ */
+static const char *const tenant_v15[] = {
+	"CREATE TABLE files ("
+	" id @ID,"
+	" module @STR(64) NOT NULL,"
+	" row_id @INT NOT NULL,"
+	" name @STR(255) NOT NULL,"
+	" mime @STR(127) NOT NULL,"
+	" size @INT NOT NULL,"
+	" sha256 @STR(64) NOT NULL,"
+	" state @STR(16) NOT NULL," /* pending | ready */
+	" dek @BLOB,"
+	" chunks @INT NOT NULL,"
+	" reservation @INT NOT NULL," /* the control database's storage_reservations row */
+	" created_by @INT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" version @INT NOT NULL)@OPTS",
+	"CREATE INDEX files_row ON files (module, row_id, state)",
+	"CREATE INDEX files_state ON files (state, created_at)",
+	"CREATE TABLE file_chunks ("
+	" file_id @INT NOT NULL,"
+	" idx @INT NOT NULL,"
+	" data @BLOB NOT NULL,"
+	" PRIMARY KEY (file_id, idx))@OPTS",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -425,6 +480,7 @@ static const struct migration tenant_migrations[] = {
 	{12, "row versions for ETag and If-Match", tenant_v12, module_schema_steps},
 	{13, "idempotency keys", tenant_v13, NULL},
 	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
+	{15, "attachments: files and their sealed chunks", tenant_v15, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -45,6 +45,8 @@ int files_ext_blocked(const char *ext);
  * controls (U+202A-202E, U+2066-2069, U+200E-200F, U+061C), "." or "..",
  * empty, longer than FILES_NAME_MAX bytes, a blocked extension anywhere in
  * it (invoice.pdf.exe, setup.exe.pdf), an extension not on the allowlist.
+ * Refused for its type (BW_ERR_MEDIA_TYPE instead, *why as above): a
+ * blocked extension anywhere, or a final one not on the allowlist.
  * Normalised (BW_OK, *normalised 1, *why says what): leading and trailing
  * white space and trailing dots removed, Unicode NFC. out: the name to
  * store (NUL-terminated); *type: its entry in the allowlist.

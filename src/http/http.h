@@ -39,6 +39,8 @@ enum route_flags {
 	ROUTE_PW_CHANGE = 1 << 7,   /* reachable with a one-time password not yet changed */
 	ROUTE_ROUTINE = 1 << 8,     /* a module action that is ordinary record work (assign,
 				     * accept): the allowlist treats it as an edit, see router_guard */
+	ROUTE_UPLOAD = 1 << 9,      /* the body is a file: streamed to the handler's http_upload,
+				     * never held in memory (see struct http_upload) */
 };
 
 /*
@@ -80,6 +82,41 @@ struct route {
 
 #define HTTP_REPLY_HEADERS_MAX 16
 
+/*
+ * An upload route (ROUTE_UPLOAD). Its handler runs once the head has
+ * passed every stage, before any of the body is read: it may refuse (the
+ * reply goes out at once and the connection is closed, the body unread)
+ * or set req->upload. The server then streams the body to it: a
+ * multipart/form-data body through libmicrohttpd's post processor (one
+ * part, named "file", with a filename), any other body as the file itself
+ * (its name from the X-Filename header, percent-encoded UTF-8). name is
+ * called once with the file's name as sent (len bytes, unchecked) and the
+ * type the client claims (NULL: none); data with each piece; end once the
+ * body is complete, with end's return value as the request's outcome (it
+ * sets the reply). After a refusal the rest of the body is read and
+ * dropped, then the refusal is sent. abort is called whenever the request
+ * ends, whatever happened (the client gone, a refusal, after end): it
+ * must undo whatever was not completed and may be called after end.
+ */
+struct http_upload {
+	bw_err (*name)(struct http_req *req, const char *name, size_t len, const char *claimed);
+	bw_err (*data)(struct http_req *req, const char *p, size_t n);
+	bw_err (*end)(struct http_req *req);
+	void (*abort)(struct http_req *req);
+	void *state;
+};
+
+/*
+ * A reply body read while it is sent (a download): size bytes, read(cls,
+ * off, buf, n) giving up to n bytes at off (-1: fail, the connection is
+ * then cut), free(cls) when the request ends. Set with response_stream().
+ */
+struct http_stream {
+	uint64_t size;
+	long (*read)(void *cls, uint64_t off, void *buf, size_t n);
+	void (*free)(void *cls);
+	void *cls;
+};
 /*
  * Per-request context. Everything in it is freed when the request ends.
  * Its op is the unit of work the request is: tenant, connection, actor and
@@ -133,6 +170,15 @@ struct http_req {
 	} headers[HTTP_REPLY_HEADERS_MAX];
 
 	struct conntrack_entry *track; /* the connection's deadlines, or NULL */
+
+	/* upload routes: the handler's sink, and the server's state while the body streams */
+	struct http_upload upload;
+	void *upload_pp;     /* the multipart parser (struct MHD_PostProcessor), or NULL */
+	int upload_named;    /* the file part has begun */
+	int upload_failed;   /* refused: the rest of the body is dropped */
+	/* a streamed reply body (downloads), when stream.read is set */
+	struct http_stream stream;
+	uint64_t stream_offset; /* where in the file the body starts (a range) */
 };
 
 /* --- router.c --------------------------------------------------------- */
@@ -190,6 +236,12 @@ bw_err response_json(struct http_req *req, int status, json_t *body) BW_MUST_USE
  */
 bw_err response_raw(struct http_req *req, int status, const char *type, const char *disposition,
 		    char *body, size_t len) BW_MUST_USE;
+/*
+ * Reply with a body read while it is sent: status, static type, and
+ * stream (its free is called when the request ends, even on failure).
+ */
+bw_err response_stream(struct http_req *req, int status, const char *type,
+		       const struct http_stream *stream) BW_MUST_USE;
 /* Record an error reply with a client-safe message; returns e. */
 bw_err response_error(struct http_req *req, bw_err e, const char *msg);
 /*

@@ -42,6 +42,10 @@ response_status(bw_err e)
 		return 415;
 	case BW_ERR_UNPROCESSABLE:
 		return 422;
+	case BW_ERR_QUOTA:
+		return 507;
+	case BW_ERR_RANGE:
+		return 416;
 	case BW_ERR_UNSUPPORTED:
 		return 501;
 	case BW_ERR_UNAVAILABLE:
@@ -71,6 +75,22 @@ response_json(struct http_req *req, int status, json_t *body)
 }
 
 bw_err
+response_stream(struct http_req *req, int status, const char *type, const struct http_stream *st)
+{
+	if (req->stream.free != NULL)
+		req->stream.free(req->stream.cls);
+	req->stream = *st;
+	json_decref(req->reply);
+	req->reply = NULL;
+	free(req->reply_raw);
+	req->reply_raw = NULL;
+	req->reply_type = type;
+	req->status = status;
+	req->op.err = BW_OK;
+	return BW_OK;
+}
+
+bw_err
 response_error(struct http_req *req, bw_err e, const char *msg)
 {
 	bw_err r = op_fail(&req->op, e, msg);
@@ -93,8 +113,13 @@ response_error_body(const struct http_req *req, size_t *len)
 	 * Server-side failures never echo internal detail to the client; the
 	 * request id in the reply ties it to the log line that has the detail.
 	 */
+	/*
+	 * A dependency that is down (503) and a full plan (507) say what is
+	 * wrong and what to do: their messages are written for the client.
+	 */
+	int says = req->status < 500 || req->status == 503 || req->status == 507;
 	const char *msg = req->op.err_msg;
-	if (msg == NULL || req->status >= 500)
+	if (msg == NULL || !says)
 		msg = bw_strerror(req->op.err);
 	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", bw_errcode(req->op.err),
 			      "message", msg, "request_id", req->id);
@@ -103,7 +128,7 @@ response_error_body(const struct http_req *req, size_t *len)
 			      bw_strerror(req->op.err), "request_id", req->id);
 	if (o == NULL)
 		return NULL;
-	if (req->op.err_detail != NULL && req->status < 500) {
+	if (req->op.err_detail != NULL && says) {
 		json_error_t je;
 		json_t *d = json_loads(req->op.err_detail, 0, &je), *v, *err = json_object_get(o, "error");
 		const char *k;

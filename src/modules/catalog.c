@@ -66,6 +66,7 @@ static const struct field_desc customer_fields[] = {
 
 static const struct module_desc customers = {
 	MODULE("customers", "Customers", NULL, customer_fields),
+	.attachments = 1,
 };
 
 static const struct field_desc contact_fields[] = {
@@ -107,6 +108,7 @@ static const struct field_desc asset_fields[] = {
 
 static const struct module_desc assets = {
 	MODULE("assets", "Assets", "customer_id", asset_fields),
+	.attachments = 1,
 };
 
 /* --- service desk ---------------------------------------------------------- */
@@ -136,6 +138,7 @@ static const struct action_desc ticket_actions[] = {
 
 static const struct module_desc tickets = {
 	MODULE("tickets", "Tickets", "customer_id", ticket_fields),
+	.attachments = 1,
 	ACTIONS(ticket_actions),
 	.check = hooks_ticket_check,
 };
@@ -148,6 +151,7 @@ static const struct field_desc ticket_comment_fields[] = {
 
 static const struct module_desc ticket_comments = {
 	MODULE("ticket_comments", "Ticket comments", "ticket_id", ticket_comment_fields),
+	.attachments = 1,
 };
 
 /* --- projects and time ----------------------------------------------------- */
@@ -165,6 +169,7 @@ static const struct field_desc project_fields[] = {
 
 static const struct module_desc projects = {
 	MODULE("projects", "Projects", "customer_id", project_fields),
+	.attachments = 1,
 };
 
 static const char *const task_status[] = {"todo", "doing", "done", NULL};
@@ -254,6 +259,7 @@ static const struct action_desc invoice_actions[] = {
 
 static const struct module_desc invoices = {
 	MODULE("invoices", "Invoices", "customer_id", invoice_fields),
+	.attachments = 1,
 	ACTIONS(invoice_actions),
 	.check = hooks_doc_check,
 	.can_delete = hooks_doc_can_delete,
@@ -298,6 +304,7 @@ static const struct action_desc estimate_actions[] = {
 
 static const struct module_desc estimates = {
 	MODULE("estimates", "Estimates", "customer_id", estimate_fields),
+	.attachments = 1,
 	ACTIONS(estimate_actions),
 	.check = hooks_doc_check,
 	.can_delete = hooks_doc_can_delete,
@@ -342,6 +349,7 @@ static const struct field_desc kb_article_fields[] = {
 
 static const struct module_desc kb_articles = {
 	MODULE("kb_articles", "Knowledge base", NULL, kb_article_fields),
+	.attachments = 1,
 };
 
 static const char *const device_kinds[] = {"router", "switch", "firewall", "access_point", "other",

@@ -90,6 +90,12 @@ struct module_desc {
 	size_t nactions;
 	int since; /* tenant schema version creating the table */
 	/*
+	 * Rows take attachments (docs/files.md): the file routes under
+	 * /api/v1/<module>/:id/files and the permissions <module>.attach and
+	 * <module>.download come from this flag alone.
+	 */
+	int attachments;
+	/*
 	 * Hooks, all optional, all inside the transaction of the change.
 	 *
 	 * check: after field validation. On create ctx->id is 0, ctx->before

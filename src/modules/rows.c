@@ -685,6 +685,24 @@ module_update(struct op *op, const struct module_desc *m, int64_t id, json_t *in
 	return engine_run(op, engine_update_tx, &r, row);
 }
 
+/* A row with attachments (or an upload under way) is not deleted from under them: 409. */
+static bw_err
+engine_attachments(struct op *op, const struct module_desc *m, int64_t id)
+{
+	int64_t n = 0;
+	if (!m->attachments)
+		return BW_OK;
+	bw_err e = DB_QUERY_INT(op->d, &n, "SELECT COUNT(*) FROM files WHERE module = ? AND row_id = ?",
+				DB_TEXT(m->name), DB_INT(id));
+	if (e != BW_OK)
+		return e;
+	return n == 0 ? BW_OK
+		      : op_fail(op, BW_ERR_CONFLICT,
+				pool_printf(op->pool,
+					    "this record has %lld attachment(s): delete them first",
+					    (long long)n));
+}
+
 static bw_err
 engine_delete_tx(struct op *op, void *arg)
 {
@@ -699,7 +717,8 @@ engine_delete_tx(struct op *op, void *arg)
 	if ((e = engine_lock(op, m, id)) == BW_OK &&
 	    (e = engine_read(op, m, id, 1, &before)) == BW_OK &&
 	    (e = engine_precondition(op, before, r->if_version)) == BW_OK &&
-	    (e = module_referenced(op, m->name, id)) == BW_OK) {
+	    (e = module_referenced(op, m->name, id)) == BW_OK &&
+	    (e = engine_attachments(op, m, id)) == BW_OK) {
 		ctx.before = before;
 		if (m->can_delete != NULL)
 			e = m->can_delete(&ctx);

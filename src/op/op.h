@@ -78,6 +78,7 @@ struct op {
 	struct tenant tn;   /* valid when tenant != NULL */
 	db *d;              /* the tenant database: set, or lent by borrow */
 	op_borrow_fn borrow;
+	void (*give_back)(struct op *op); /* returns what borrow lent (NULL: nothing to return) */
 	void *owner;        /* borrow's own (the server) */
 	/*
 	 * Run by op_tx first in every transaction, when set: the pipeline sets
@@ -122,6 +123,13 @@ void op_clear(struct op *op);
 
 /* The tenant database; BW_ERR_UNAVAILABLE (recorded) when it cannot be had. */
 bw_err op_db(struct op *op, db **out) BW_MUST_USE;
+/*
+ * Give a lent connection back between transactions (long work such as an
+ * upload that waits on its client between chunks must not hold one); the
+ * next op_db borrows again. Nothing happens for a connection the caller
+ * set itself, or inside a transaction.
+ */
+void op_db_release(struct op *op);
 
 /*
  * The transaction runner: begin on op's database, run fn, commit when it

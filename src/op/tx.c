@@ -49,3 +49,9 @@ op_tx(struct op *op, op_tx_fn fn, void *arg)
 	}
 }
 
+void
+op_db_release(struct op *op)
+{
+	if (op->d != NULL && op->give_back != NULL && !db_in_tx(op->d))
+		op->give_back(op);
+}

@@ -195,8 +195,8 @@ static bw_err
 stage_media_type(struct stage_ctx *x)
 {
 	struct http_req *r = x->r;
-	if (x->clen == 0)
-		return BW_OK;
+	if (x->clen == 0 || (r->route->flags & ROUTE_UPLOAD))
+		return BW_OK; /* a file is of any type: its handler reads the type the client claims */
 	int n = 0;
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, stage_media_count, &n);
 	if (n == 1 && http_media_is_json(http_req_header(r, "Content-Type")))
@@ -439,7 +439,7 @@ pipeline_admit(struct server *s, struct http_req *r, const char *method, const c
 	 */
 	if (e != BW_OK || x.expect_body)
 		server_release_db(s, r);
-	if (e == BW_OK && x.clen > 0) {
+	if (e == BW_OK && x.clen > 0 && !(r->route->flags & ROUTE_UPLOAD)) {
 		r->body = malloc(x.clen + 1);
 		if (r->body == NULL)
 			return response_error(r, BW_ERR_NOMEM, NULL);
@@ -493,6 +493,15 @@ pipeline_run(struct server *s, struct http_req *r)
 	bw_err e = idempotency_begin(r, &idem);
 	if (e == BW_OK && !idem.replayed)
 		e = r->route->handler(r);
+	pipeline_outcome(r, e);
+	idempotency_end(r, &idem); /* keeps the reply now final, or frees the key */
+	server_release_db(s, r);
+	return server_respond(s, r);
+}
+
+void
+pipeline_outcome(struct http_req *r, bw_err e)
+{
 	if (e != BW_OK && r->op.err != e) {
 		/* The message recorded was for another error: the return value wins. */
 		(void)response_error(r, e, NULL);
@@ -512,7 +521,4 @@ pipeline_run(struct server *s, struct http_req *r)
 		/* What was made stays made: the 201 goes out, without its Location. */
 		log_error("request %s: no room for the Location of %s", r->id, r->path);
 	}
-	idempotency_end(r, &idem); /* keeps the reply now final, or frees the key */
-	server_release_db(s, r);
-	return server_respond(s, r);
 }

@@ -95,6 +95,16 @@ server_borrow(struct op *op)
 	return connpool_borrow(s->pool, &op->tn, &op->d);
 }
 
+static void
+server_give_back(struct op *op)
+{
+	struct server *s = op->owner;
+	if (op->d != NULL) {
+		connpool_return(s->pool, &op->tn, op->d);
+		op->d = NULL;
+	}
+}
+
 static void *
 server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -121,6 +131,7 @@ server_begin(void *cls, const char *uri, struct MHD_Connection *c)
 	/* The unit of work; its tenant, connection and actor come with the stages. */
 	op_init(&r->op, r->pool, &s->cfg, s->ten, NULL, NULL, NULL);
 	r->op.borrow = server_borrow;
+	r->op.give_back = server_give_back;
 	r->op.owner = s;
 	r->op.client_ip = r->client_ip;
 	r->op.request_id = r->id;
@@ -159,6 +170,10 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 	conntrack_idle(s->ct, r->track, util_now_us());
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
+	/* An upload undoes what it did not finish (the client gone, a refusal); then the parser goes. */
+	server_upload_done(r);
+	if (r->stream.free != NULL)
+		r->stream.free(r->stream.cls);
 	server_release_db(s, r);
 	json_decref(r->reply);
 	free(r->reply_raw);
@@ -256,6 +271,26 @@ server_head_estimate(void)
 	return n;
 }
 
+/* A streamed body's pieces (downloads): from the handler's reader, as the client takes them. */
+#define SERVER_STREAM_BLOCK (64 * 1024)
+static ssize_t
+server_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_req *r = cls;
+	if (pos >= r->stream.size)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > r->stream.size - pos)
+		max = (size_t)(r->stream.size - pos);
+	long n = r->stream.read(r->stream.cls, r->stream_offset + pos, buf, max);
+	if (n <= 0) {
+		/* The head is gone already: all that is left is to cut the body short. */
+		log_error("request %s: the reply body failed at byte %llu of %llu; connection cut",
+			  r->id, (unsigned long long)pos, (unsigned long long)r->stream.size);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	return (ssize_t)n;
+}
+
 /* Build and queue the reply for r; the one exit of every request. */
 enum MHD_Result
 server_respond(struct server *s, struct http_req *r)
@@ -265,7 +300,11 @@ server_respond(struct server *s, struct http_req *r)
 	size_t len = 0;
 
 	const char *type = "application/json";
-	if (r->op.err == BW_OK && r->reply_raw != NULL) {
+	int streamed = r->op.err == BW_OK && r->stream.read != NULL;
+	if (streamed) {
+		type = r->reply_type;
+		len = (size_t)r->stream.size;
+	} else if (r->op.err == BW_OK && r->reply_raw != NULL) {
 		body = r->reply_raw; /* handed over to libmicrohttpd below */
 		len = r->reply_raw_len;
 		r->reply_raw = NULL;
@@ -288,7 +327,10 @@ server_respond(struct server *s, struct http_req *r)
 	}
 
 	struct MHD_Response *resp;
-	if (body != NULL) {
+	if (streamed) {
+		resp = MHD_create_response_from_callback(r->stream.size, SERVER_STREAM_BLOCK,
+							 server_stream_read, r, NULL);
+	} else if (body != NULL) {
 		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	} else {
 		static const char oom[] =
@@ -301,8 +343,13 @@ server_respond(struct server *s, struct http_req *r)
 		free(body);
 		return MHD_NO;
 	}
+	/* A reply that brings its own policy (a download's sandbox) is sent with that one only. */
+	int own_csp = 0;
+	for (size_t i = 0; r->op.err == BW_OK && i < r->nheaders; i++)
+		own_csp |= strcasecmp(r->headers[i].name, "Content-Security-Policy") == 0;
 	for (size_t i = 0; i < BW_ARRAY_LEN(server_headers); i++)
-		MHD_add_response_header(resp, server_headers[i][0], server_headers[i][1]);
+		if (!own_csp || strcmp(server_headers[i][0], "Content-Security-Policy") != 0)
+			MHD_add_response_header(resp, server_headers[i][0], server_headers[i][1]);
 	MHD_add_response_header(resp, "Content-Type", r->op.err == BW_OK ? type : "application/json");
 	if (r->op.err == BW_OK && r->reply_disposition != NULL)
 		MHD_add_response_header(resp, "Content-Disposition", r->reply_disposition);
@@ -401,6 +448,8 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 		 * else answers on the next call and keeps the connection alive.
 		 */
 		bw_err e = pipeline_admit(s, r, method, version, &expect_body);
+		if (e == BW_OK && (r->route->flags & ROUTE_UPLOAD))
+			e = pipeline_upload_start(s, r);
 		if (e != BW_OK && expect_body)
 			return server_respond(s, r);
 		conntrack_headers_done(s->ct, r->track, e == BW_OK && expect_body, util_now_us());
@@ -408,6 +457,16 @@ server_access(void *cls, struct MHD_Connection *c, const char *url, const char *
 	}
 	if (r->responded)
 		return MHD_NO;
+	if (r->route != NULL && (r->route->flags & ROUTE_UPLOAD) && r->upload.end != NULL) {
+		/* A file: streamed to its handler piece by piece, then ended (upload.c). */
+		if (*upload_data_size != 0) {
+			conntrack_body(s->ct, r->track, *upload_data_size);
+			pipeline_upload_data(s, r, upload_data, *upload_data_size);
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return pipeline_upload_end(s, r);
+	}
 	if (r->op.err != BW_OK)
 		return server_respond(s, r);
 	if (*upload_data_size != 0) {

@@ -47,6 +47,17 @@ void server_release_db(struct server *s, struct http_req *r);
  */
 bw_err pipeline_admit(struct server *s, struct http_req *r, const char *method,
 		      const char *version, int *expect_body) BW_MUST_USE;
+/*
+ * Upload routes (upload.c): the handler before the body (it sets
+ * r->upload), each piece of the body, the end of it (the reply), and the
+ * request's end (the upload's abort, the parser freed).
+ */
+bw_err pipeline_upload_start(struct server *s, struct http_req *r) BW_MUST_USE;
+void pipeline_upload_data(struct server *s, struct http_req *r, const char *data, size_t n);
+enum MHD_Result pipeline_upload_end(struct server *s, struct http_req *r);
+void server_upload_done(struct http_req *r);
+/* After a handler: its outcome checked (a refusal returned as success is a bug), Location set. */
+void pipeline_outcome(struct http_req *r, bw_err e);
 /* The handler, last stage: its return value decides the reply. */
 enum MHD_Result pipeline_run(struct server *s, struct http_req *r);
 /* Build and queue r's reply (server.c): the one exit of every request. */

@@ -23,6 +23,7 @@ static const struct field_column field_system[] = {
 	{"login_attempts_key", "mac_key"},
 	{"idempotency_mac", "mac_key"},     /* src/server/idempotency.c */
 	{"idempotency_keys", "response"},
+	{"files", "dek"}, /* src/files/store.c: each file's data key; its chunks stay as they are */
 };
 
 static struct field_column *field_all;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -35,7 +36,26 @@ struct tenancy {
 	struct keyring *kr;
 	struct vault *vault; /* open only while tenancy_open() reads boot secrets */
 	struct tenancy_secrets *sec; /* page-aligned, locked, not dumped */
+	/* The quotas' own control connection (quota.c), for request threads: one at a time. */
+	pthread_mutex_t quota_lock;
+	db *quota_db;
 };
+
+static bw_err tenancy_control_new(struct tenancy *t, int create, db **out, char *err,
+				  size_t errlen);
+
+bw_err
+tenancy_control_open(struct tenancy *t, db **out, char *err, size_t errlen)
+{
+	return tenancy_control_new(t, 0, out, err, errlen);
+}
+
+pthread_mutex_t *
+tenancy_quota_lock(struct tenancy *t, db ***d)
+{
+	*d = &t->quota_db;
+	return &t->quota_lock;
+}
 
 struct keyring *
 tenancy_keyring(struct tenancy *t)
@@ -426,6 +446,7 @@ tenancy_open(const struct config *cfg, int create, struct tenancy **out, char *e
 	if (t == NULL)
 		return BW_ERR_NOMEM;
 	t->cfg = *cfg;
+	pthread_mutex_init(&t->quota_lock, NULL);
 	/*
 	 * Boot-time secrets first, all of them, so that a missing one stops
 	 * everything before any database is touched: the vault is read once,
@@ -482,6 +503,8 @@ tenancy_close(struct tenancy *t)
 	vault_close(t->vault);
 	keyring_close(t->kr);
 	db_close(t->control);
+	db_close(t->quota_db);
+	pthread_mutex_destroy(&t->quota_lock);
 	if (t->sec != NULL) {
 		OPENSSL_cleanse(t->sec, sizeof(*t->sec));
 		munlock(t->sec, sizeof(*t->sec));

@@ -95,6 +95,38 @@ bw_err tenancy_reload_keys(struct tenancy *t, char *err, size_t errlen) BW_MUST_
 bw_err tenancy_reconnect(struct tenancy *t) BW_MUST_USE;
 /* The control connection (single-threaded users: CLI, refresh thread). */
 db *tenancy_control(struct tenancy *t);
+/* A new control connection of the caller's own (close it with db_close). */
+bw_err tenancy_control_open(struct tenancy *t, db **out, char *err, size_t errlen) BW_MUST_USE;
+/* quota.c's connection slot and the lock that guards it. */
+#include <pthread.h>
+pthread_mutex_t *tenancy_quota_lock(struct tenancy *t, db ***d);
+
+/* --- quota.c: per-plan storage quotas (docs/files.md) ------------------------ */
+struct quota_usage {
+	char plan[65];
+	int64_t limit;    /* the plan's storage_bytes */
+	int64_t used;     /* what the tenant's files take */
+	int64_t reserved; /* what uploads in progress have reserved */
+};
+/* How long a reservation holds when its upload never ends (a crash): a day. */
+#define QUOTA_RESERVATION_SECONDS 86400
+/*
+ * Reserve bytes for an upload of tenant slug, atomically against every
+ * other reservation (the usage row locked in one transaction): *id is the
+ * reservation. BW_ERR_QUOTA when used + reserved + bytes would pass the
+ * plan's limit, *u then where it stands; BW_ERR_UNAVAILABLE when the
+ * control database cannot be reached. u may be NULL.
+ */
+bw_err quota_reserve(struct tenancy *t, const char *slug, int64_t bytes, int64_t *id,
+		     struct quota_usage *u) BW_MUST_USE;
+/* The upload is stored: its reservation becomes bytes used, in one transaction. */
+bw_err quota_commit(struct tenancy *t, const char *slug, int64_t id, int64_t bytes) BW_MUST_USE;
+/* The upload failed: its reservation is dropped (accepts id 0). */
+bw_err quota_release(struct tenancy *t, const char *slug, int64_t id) BW_MUST_USE;
+/* A file was deleted: bytes are no longer used. */
+bw_err quota_return(struct tenancy *t, const char *slug, int64_t bytes) BW_MUST_USE;
+/* Where tenant slug stands. BW_ERR_NOTFOUND for no such tenant. */
+bw_err quota_usage(struct tenancy *t, const char *slug, struct quota_usage *u) BW_MUST_USE;
 const struct config *tenancy_config(const struct tenancy *t);
 /*
  * MariaDB: BW_ERR_CONFIG, with what to run to fix it in err, when an
