@@ -39,13 +39,14 @@ static const struct cli_cmd cli_commands[] = {
 	 "tenants not yet reached keep serving at their current version, and running\n"
 	 "it again resumes where it stopped.\n",
 	 cli_migrate},
-	{"tenant", "create, list, suspend, resume or delete tenants",
+	{"tenant", "create, list, suspend, resume or delete tenants; their storage usage",
 	 "usage: bulwark tenant create SLUG --admin-email EMAIL [--admin-password-file FILE]\n"
 	 "                            [--plan standard|professional|enterprise]\n"
 	 "       bulwark tenant list [--json]\n"
 	 "       bulwark tenant suspend SLUG\n"
 	 "       bulwark tenant resume SLUG\n"
 	 "       bulwark tenant delete SLUG [--yes]\n"
+	 "       bulwark tenant usage SLUG [--json]\n"
 	 "       bulwark tenant allowlist clear SLUG\n"
 	 "\n"
 	 "create   make the tenant's own database (MariaDB: saas_tenant_SLUG with its\n"
@@ -57,6 +58,8 @@ static const struct cli_cmd cli_commands[] = {
 	 "suspend  stop serving the tenant (403) without touching its data; resume undoes it\n"
 	 "delete   destroy the tenant's database, account and registry entry; asks for\n"
 	 "         the name to be typed unless --yes\n"
+	 "usage    the storage its attachments take against its plan's limit: used,\n"
+	 "         reserved by uploads under way, available (bytes)\n"
 	 "\n"
 	 "allowlist clear  empty the tenant's admin IP allowlist (when an admin has\n"
 	 "         locked themselves out); recorded as an auth event\n"

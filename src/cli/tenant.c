@@ -125,6 +125,39 @@ cli_tenant_list(struct tenancy *t, const struct cli_opts *o)
 	return 0;
 }
 
+/* bulwark tenant usage SLUG: storage against the plan, as GET /api/v1/files/usage says it. */
+static int
+cli_tenant_usage(struct tenancy *t, const struct cli_opts *o)
+{
+	struct quota_usage u;
+	bw_err e = quota_usage(t, o->args[1], &u);
+	if (e == BW_ERR_NOTFOUND) {
+		fprintf(stderr, "bulwark: no tenant named %s\n", o->args[1]);
+		return 1;
+	}
+	if (e != BW_OK) {
+		fprintf(stderr, "bulwark: cannot read the storage quotas: %s\n", bw_strerror(e));
+		return 1;
+	}
+	int64_t avail = u.limit - u.used - u.reserved;
+	if (avail < 0)
+		avail = 0;
+	if (cli_flag(o, "--json")) {
+		/* plan names are [a-z0-9-]: no escaping needed */
+		printf("{\"plan\":\"%s\",\"limit\":%lld,\"used\":%lld,\"reserved\":%lld,"
+		       "\"available\":%lld}\n",
+		       u.plan, (long long)u.limit, (long long)u.used, (long long)u.reserved,
+		       (long long)avail);
+	} else {
+		printf("tenant %s, plan %s: %lld of %lld bytes used (%.1f%%), %lld reserved by uploads "
+		       "under way, %lld available\n",
+		       o->args[1], u.plan, (long long)u.used, (long long)u.limit,
+		       u.limit > 0 ? 100.0 * (double)u.used / (double)u.limit : 0.0,
+		       (long long)u.reserved, (long long)avail);
+	}
+	return 0;
+}
+
 static int
 cli_tenant_delete(struct tenancy *t, const struct cli_opts *o)
 {
@@ -196,8 +229,8 @@ cli_tenant(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	if (o.nargs < 1) {
-		fprintf(stderr, "bulwark tenant: say create, list, suspend, resume or delete (see "
-				"--help)\n");
+		fprintf(stderr, "bulwark tenant: say create, list, suspend, resume, delete or usage "
+				"(see --help)\n");
 		return 2;
 	}
 	const char *verb = o.args[0];
@@ -206,7 +239,7 @@ cli_tenant(int argc, char **argv)
 	int needs_slug = strcmp(verb, "list") != 0;
 	if (strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0 &&
 	    strcmp(verb, "suspend") != 0 && strcmp(verb, "resume") != 0 &&
-	    strcmp(verb, "delete") != 0) {
+	    strcmp(verb, "delete") != 0 && strcmp(verb, "usage") != 0) {
 		fprintf(stderr, "bulwark tenant: unknown action '%s' (see --help)\n", verb);
 		return 2;
 	}
@@ -224,6 +257,8 @@ cli_tenant(int argc, char **argv)
 		rc = cli_tenant_list(t, &o);
 	} else if (strcmp(verb, "delete") == 0) {
 		rc = cli_tenant_delete(t, &o);
+	} else if (strcmp(verb, "usage") == 0) {
+		rc = cli_tenant_usage(t, &o);
 	} else {
 		enum tenant_state to = strcmp(verb, "suspend") == 0 ? TENANT_SUSPENDED : TENANT_ACTIVE;
 		rc = tenant_set_state(t, o.args[1], to, err, sizeof(err)) == BW_OK ? 0 : 1;

@@ -34,6 +34,14 @@
 	"code'}}}"
 
 const struct openapi_schema openapi_schemas[] = {
+    {"File",
+     "{'type': 'object', 'required': ['id', 'module', 'row_id', 'name', 'type', 'size', "
+     "'sha256', 'created_by', 'created_at'], 'properties': {'id': " ID ", 'module': {'type': "
+     "'string'}, 'row_id': " ID ", 'name': {'type': 'string', 'maxLength': 200}, 'type': "
+     "{'type': 'string', 'description': 'the MIME type libmagic detected'}, 'size': {'type': "
+     "'integer', 'minimum': 1}, 'sha256': {'type': 'string', 'pattern': '^[0-9a-f]{64}$'}, "
+     "'created_by': {'type': 'integer'}, 'created_at': " TIME ", 'normalised': {'type': "
+     "'boolean', 'description': 'on upload: the name was normalised (trimmed, NFC)'}}}"},
     {"SignedInUser",
      "{'type': 'object', 'required': ['id', 'email', 'is_admin', 'mfa_enabled', "
      "'must_change_password'], 'properties': {'id': {'type': 'integer'}, 'email': {'type': "
@@ -326,6 +334,16 @@ const struct openapi_doc openapi_docs[] = {
     {"DELETE", "/api/v1/users/:id", "users", "Delete a staff user",
      "Not yourself, not the last admin, not one records still refer to (409: disable instead).",
      NULL, REF("Deleted"), NULL, 200, 0},
+
+    /* --- attachments (src/files/files_api.c; the per-module routes are generated) ---- */
+    {"GET", "/api/v1/files/usage", "files", "Storage used against the plan",
+     "Bytes: used by stored files, reserved by uploads under way, and what is left.",
+     NULL,
+     "{'type': 'object', 'required': ['plan', 'limit', 'used', 'reserved', 'available'], "
+     "'properties': {'plan': {'type': 'string'}, 'limit': {'type': 'integer'}, 'used': "
+     "{'type': 'integer'}, 'reserved': {'type': 'integer'}, 'available': {'type': "
+     "'integer'}}}",
+     NULL, 200, 0},
 
     /* --- the audit log (src/audit/audit_api.c) --------------------------------------- */
     {"GET", "/api/v1/reporting/audit", "audit", "The audit log",

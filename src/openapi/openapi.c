@@ -323,15 +323,23 @@ static const struct {
     {413, "PayloadTooLarge", "payload_too_large",
      "The body is over this route's limit, or an export over its bounds"},
     {415, "UnsupportedMediaType", "unsupported_media_type",
-     "The body is not application/json (optionally with charset=utf-8)"},
+     "The body is not application/json (optionally with charset=utf-8); for an upload, a file "
+     "type that is not taken or bytes that are not what the name or claimed type says"},
+    {416, "RangeNotSatisfiable", "range_not_satisfiable",
+     "No byte of the file is in the Range asked for (Content-Range says the size)"},
     {422, "Unprocessable", "unprocessable",
-     "This Idempotency-Key was used before with another request"},
+     "This Idempotency-Key was used before with another request; for an upload, contents "
+     "refused: malware, a polyglot, an archive over its limits or holding what is refused"},
     {423, "Locked", "locked",
      "The account is locked after too many failed attempts; the error has locked_until"},
     {429, "TooManyRequests", "rate_limited", "Too many requests from this address"},
     {503, "Unavailable", "unavailable",
      "The tenant database is unreachable or needs maintenance, or the server is busy: try "
-     "again (Retry-After when known)"},
+     "again (Retry-After when known); for an upload, the virus scanner could not answer (it is "
+     "never stored unscanned)"},
+    {507, "InsufficientStorage", "insufficient_storage",
+     "The plan\u0027s storage limit leaves no room for this upload; the error has limit, used, "
+     "reserved and plan"},
 };
 
 static json_t *
@@ -522,6 +530,8 @@ struct oa_op {
 	int csv;                 /* may answer text/csv (format=csv) */
 	int password;            /* 423 possible */
 	int login_rate;
+	int upload;              /* the body is a file (multipart or raw): docs/files.md */
+	int binary;              /* the reply is a file's bytes, ranges allowed */
 	json_t *query;           /* array of parameter objects, stolen; or NULL */
 };
 
@@ -617,8 +627,19 @@ oa_operation(struct oa *o, struct oa_op *p)
 	}
 	if (p->if_match)
 		oa_push(o, params, oa_ref("parameters", "IfMatch"));
-	if (r->method == HTTP_POST)
+	if (r->method == HTTP_POST && !p->upload)
 		oa_push(o, params, oa_ref("parameters", "IdempotencyKey"));
+	if (p->upload)
+		oa_push(o, params,
+			json_pack("{s:s, s:s, s:s, s:{s:s, s:i}}", "name", "X-Filename", "in", "header",
+				  "description",
+				  "the file name, percent-encoded UTF-8: only with a raw body", "schema",
+				  "type", "string", "maxLength", 1024));
+	if (p->binary)
+		oa_push(o, params,
+			json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "Range", "in", "header",
+				  "description", "one range of bytes (bytes=a-b, a- or -n): 206",
+				  "schema", "type", "string"));
 	if (p->list) {
 		oa_push(o, params, oa_ref("parameters", "Limit"));
 		oa_push(o, params, oa_ref("parameters", "Cursor"));
@@ -633,6 +654,13 @@ oa_operation(struct oa *o, struct oa_op *p)
 		oa_set(o, op, "requestBody",
 		       json_pack("{s:b, s:{s:{s:O}}}", "required", !p->body_optional, "content",
 				 "application/json", "schema", p->request));
+	} else if (p->upload) {
+		oa_set(o, op, "requestBody",
+		       json_pack("{s:b, s:{s:{s:{s:s, s:[s], s:{s:{s:s, s:s}}}}, s:{s:{s:s, s:s}}}}",
+				 "required", 1, "content", "multipart/form-data", "schema", "type",
+				 "object", "required", "file", "properties", "file", "type", "string",
+				 "format", "binary", "application/octet-stream", "schema", "type",
+				 "string", "format", "binary"));
 	}
 
 	/* The success reply. */
@@ -661,12 +689,30 @@ oa_operation(struct oa *o, struct oa_op *p)
 		oa_set(o, hdrs, "RateLimit-Remaining", oa_ref("headers", "RateLimit-Remaining"));
 		oa_set(o, hdrs, "RateLimit-Reset", oa_ref("headers", "RateLimit-Reset"));
 	}
-	json_t *content = json_pack("{s:{s:o}}", "application/json", "schema", schema);
+	json_t *content = p->binary
+			      ? json_pack("{s:{s:{s:s, s:s}}}", "application/octet-stream", "schema",
+					  "type", "string", "format", "binary")
+			      : json_pack("{s:{s:o}}", "application/json", "schema", schema);
+	if (p->binary) {
+		json_decref(schema);
+		oa_set(o, hdrs, "ETag", oa_ref("headers", "ETag"));
+		oa_set(o, hdrs, "Content-Disposition",
+		       json_pack("{s:s, s:{s:s}}", "description",
+				 "attachment, with the name (filename and filename*)", "schema", "type",
+				 "string"));
+	}
 	if (p->csv && content != NULL)
 		oa_set(o, content, "text/csv", json_pack("{s:{s:s}}", "schema", "type", "string"));
 	char okdesc[64];
-	snprintf(okdesc, sizeof(okdesc), "%s", p->status == 201 ? "Created" : "OK");
-	json_t *ok = json_pack("{s:s, s:o}", "description", okdesc, "content", content);
+	snprintf(okdesc, sizeof(okdesc), "%s",
+		 p->status == 201 ? "Created" : p->status == 204 ? "No Content" : "OK");
+	json_t *ok;
+	if (p->status == 204) {
+		json_decref(content);
+		ok = json_pack("{s:s}", "description", okdesc);
+	} else {
+		ok = json_pack("{s:s, s:o}", "description", okdesc, "content", content);
+	}
 	if (ok != NULL && json_object_size(hdrs) > 0)
 		oa_set(o, ok, "headers", json_incref(hdrs));
 	json_decref(hdrs);
@@ -688,16 +734,20 @@ oa_operation(struct oa *o, struct oa_op *p)
 		codes[nc++] = 409;
 	if (p->if_match)
 		codes[nc++] = 412;
-	if (p->request != NULL || p->csv)
+	if (p->request != NULL || p->csv || p->upload)
 		codes[nc++] = 413;
-	if (p->request != NULL)
+	if (p->request != NULL || p->upload)
 		codes[nc++] = 415;
+	if (p->binary)
+		codes[nc++] = 416;
 	if (r->method == HTTP_POST)
 		codes[nc++] = 422;
 	if (p->password)
 		codes[nc++] = 423;
 	codes[nc++] = 429;
 	codes[nc++] = 503;
+	if (p->upload)
+		codes[nc++] = 507;
 	for (size_t i = 0; i < nc; i++) {
 		if (oa_has(codes, i, codes[i]))
 			continue;
@@ -915,6 +965,45 @@ oa_module_route(struct oa *o, const struct route *r, const struct module_desc *m
 		p.csv = 1;
 		p.query = json_pack("[{s:s, s:s, s:{s:[s, s]}}]", "name", "format", "in", "query",
 				    "schema", "enum", "json", "csv");
+	} else if (strncmp(suffix, "/:id/files", 10) == 0 && m->attachments) {
+		/* Attachments (src/files/files_api.c, docs/files.md). */
+		const char *fs = suffix + 10;
+		p.tag = "files";
+		oa_tag(o, "files", "attachments of records: scanned, checked and sealed at rest");
+		if (strcmp(method, "POST") == 0 && strcmp(fs, "") == 0) {
+			snprintf(summary, sizeof(summary), "Attach a file to a record of %s", m->label);
+			p.description =
+			    "A multipart/form-data body with one part named file, or the file as the "
+			    "body with X-Filename. Checked in order, each failing closed: the name, the "
+			    "type (extension allow- and blocklists), the magic bytes, what an archive "
+			    "holds, ClamAV. The error names the step in check. 507 when the plan's "
+			    "storage is full; 503 when the virus scanner cannot answer.";
+			p.upload = 1;
+			p.response = oa_ref("schemas", "File");
+			p.status = 201;
+		} else if (strcmp(method, "GET") == 0 && strcmp(fs, "") == 0) {
+			snprintf(summary, sizeof(summary), "The files of a record of %s", m->label);
+			p.response = oa_ref("schemas", "File");
+			p.list = 1;
+		} else if (strcmp(method, "GET") == 0 && strcmp(fs, "/:fid") == 0) {
+			snprintf(summary, sizeof(summary), "One file of a record of %s", m->label);
+			p.response = oa_ref("schemas", "File");
+		} else if (strcmp(method, "GET") == 0 && strcmp(fs, "/:fid/content") == 0) {
+			snprintf(summary, sizeof(summary), "Download a file of a record of %s",
+				 m->label);
+			p.description = "As an attachment, with the type detected at upload (never the "
+					"one claimed), nosniff and a sandboxing CSP. One Range: 206.";
+			p.binary = 1;
+			p.response = json_object();
+		} else if (strcmp(method, "DELETE") == 0 && strcmp(fs, "/:fid") == 0) {
+			snprintf(summary, sizeof(summary), "Delete a file of a record of %s", m->label);
+			p.response = json_object();
+			p.status = 204;
+		} else {
+			oa_fail(o, BW_ERR_NOTFOUND, "route %s %s: no documentation for this file route",
+				method, r->pattern);
+			return;
+		}
 	} else if (strcmp(method, "POST") == 0 && strncmp(suffix, "/:id/", 5) == 0 &&
 		   strchr(suffix + 5, '/') == NULL) {
 		const struct openapi_action_doc *a = oa_action_doc(m->name, suffix + 5);

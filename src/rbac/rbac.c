@@ -38,6 +38,10 @@ static const char *const rule_staff[] = {
     "network_devices.view", "network_devices.create", "network_devices.edit",
     "network_devices.reveal_credential",
     "products.view", "contracts.view", "users.view", "search.view",
+    /* attachments of the records staff work on (docs/files.md) */
+    "customers.attach", "customers.download", "assets.attach", "assets.download",
+    "tickets.attach", "tickets.download", "ticket_comments.attach", "ticket_comments.download",
+    "projects.attach", "projects.download", "kb_articles.attach", "kb_articles.download",
     NULL,
 };
 
@@ -60,6 +64,8 @@ static const char *const rule_sales[] = {
     "estimates.view", "estimates.create", "estimates.edit", "estimates.send",
     "estimates.accept", "estimates.decline", "estimate_lines.*",
     "invoices.view", "invoice_lines.view", "kb_articles.view", "search.view",
+    "customers.attach", "customers.download", "estimates.attach", "estimates.download",
+    "invoices.download",
     NULL,
 };
 
@@ -70,6 +76,7 @@ static const char *const rule_dispatch[] = {
     "ticket_comments.view", "ticket_comments.create",
     "time_entries.view", "projects.view", "project_tasks.view", "project_tasks.edit",
     "kb_articles.view", "users.view", "search.view",
+    "tickets.attach", "tickets.download", "ticket_comments.attach", "ticket_comments.download",
     NULL,
 };
 

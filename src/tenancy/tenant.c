@@ -142,6 +142,13 @@ tenant_undo(struct tenancy *t, const struct tenant *tn, const struct prov *p)
 	if (p->row) {
 		if (DB_RUN(c, "DELETE FROM tenants WHERE slug = ?", DB_TEXT(tn->slug)) != BW_OK)
 			log_error("undo: cannot remove registry row of %s: %s", tn->slug, db_errmsg(c));
+		/* Its storage counts go with it: a tenant made later under the name starts at 0. */
+		if (DB_RUN(c, "DELETE FROM storage_usage WHERE tenant_slug = ?", DB_TEXT(tn->slug)) !=
+			BW_OK ||
+		    DB_RUN(c, "DELETE FROM storage_reservations WHERE tenant_slug = ?",
+			   DB_TEXT(tn->slug)) != BW_OK)
+			log_error("undo: cannot remove the storage counts of %s: %s", tn->slug,
+				  db_errmsg(c));
 	}
 }
 
