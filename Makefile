@@ -36,7 +36,8 @@ all: deps-build
 run: deps-run
 	@$(MAKE) --no-print-directory _all
 	@scripts/dev-setup
-	exec build/bulwark serve
+	BULWARK_FILES_CLAMD_SOCKET=$${BULWARK_FILES_CLAMD_SOCKET:-$(CURDIR)/var/clamd/clamd.sock} \
+	    exec build/bulwark serve
 
 check: deps-test
 	@$(MAKE) --no-print-directory _check
@@ -66,7 +67,8 @@ deps-bench:
 _all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
-        build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch build/fuzz/fuzz_cursor
+        build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch build/fuzz/fuzz_cursor \
+        build/fuzz/fuzz_filename build/fuzz/fuzz_archive
 
 _check: _all _san
 	@tests/run-all
@@ -160,6 +162,50 @@ build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch:
 	$(FUZZCC) $(FUZZFLAGS) $(filter %.c,$^) -o $@
 	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
 	    i=$$((i + 1)); printf '%s' "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
+
+# Uploads: the name checks, and the archive walk (libarchive, libmagic) over any bytes.
+# fuzz_filename: the first byte picks the check (even: a file name, odd: an entry path);
+# fuzz_archive: the first byte picks the type the name gave (an index into the allowlist).
+FUZZ_SEEDS_fuzz_filename := 'xinvoice.pdf' 'x invoice.pdf. ' 'xinvoice.pdf.exe' 'xbackup.tar.gz' \
+	'ydocs/readme' 'y../etc/passwd' 'yEvil.app/Contents/x' 'xfacture_e\314\201.pdf' \
+	'xinvoice\342\200\256fdp.exe'
+build/fuzz/fuzz_filename: tests/fuzz/fuzz_filename.c src/files/policy.c src/files/check.h
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) -Wno-missing-field-initializers $(filter %.c,$^) -o $@ -lunistring
+	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
+	    i=$$((i + 1)); printf "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
+
+# Seeds: a zip, a nested zip, a tar, a tar.gz, a gz, a docx, a GIF with a zip appended.
+define FUZZ_ARCHIVE_SEEDS
+import gzip, io, tarfile, zipfile
+def z(files):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as f:
+        for n, d in files:
+            f.writestr(n, d)
+    return b.getvalue()
+def t(mode):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode=mode) as f:
+        i = tarfile.TarInfo('d/a.txt'); i.size = 6; f.addfile(i, io.BytesIO(b'hello\n'))
+    return b.getvalue()
+n = {'zip': 28, 'tar': 30, 'tar.gz': 31, 'gz': 35, 'docx': 22, 'gif': 11}
+inner = z([('a.txt', b'hello\n'), ('d/b.log', b'x' * 100)])
+seeds = [bytes([n['zip']]) + inner, bytes([n['zip']]) + z([('in.zip', inner), ('in.tar', t('w'))]),
+    bytes([n['tar']]) + t('w'), bytes([n['tar.gz']]) + t('w:gz'),
+    bytes([n['gz']]) + gzip.compress(b'hello\n'),
+    bytes([n['docx']]) + z([('[Content_Types].xml', b'<?xml version="1.0"?><Types/>'),
+        ('word/document.xml', b'<w/>')]),
+    bytes([n['gif']]) + b'GIF89a\x01\x00\x01\x00\x00\x00\x00;' + inner]
+for i, s in enumerate(seeds):
+    open('seed-%d' % (i + 1), 'wb').write(s)
+endef
+export FUZZ_ARCHIVE_SEEDS
+build/fuzz/fuzz_archive: tests/fuzz/fuzz_archive.c src/files/archive.c src/files/sniff.c src/files/policy.c src/files/check.h
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) -Wno-missing-field-initializers $(filter %.c,$^) -o $@ \
+	    $(shell pkg-config --libs libarchive libmagic) -lunistring
+	@cd build/fuzz/corpus-$(@F) && /usr/bin/python3 -c "$$FUZZ_ARCHIVE_SEEDS"
 
 fmt:
 	clang-format -i $(SRC) $(wildcard src/*/*.h) $(UNITSRC)

@@ -15,7 +15,8 @@
 
 /* --- policy.c: names and types ------------------------------------------------ */
 
-#define FILES_NAME_MAX 200 /* bytes of a stored file name (UTF-8) */
+#define FILES_NAME_MAX 200  /* bytes of a stored file name (UTF-8), and of a path segment */
+#define FILES_PATH_MAX 1024 /* bytes of an archive entry's path */
 #define FILES_MIME_MAX 127 /* bytes of a MIME type */
 
 enum files_kind {
@@ -29,7 +30,8 @@ struct files_type {
 	const char *ext;   /* lower case, without the dot: "pdf", "tar.gz" */
 	const char *label; /* "PDF document" */
 	enum files_kind kind;
-	const char *const *mimes; /* what libmagic may say of such a file, NULL-ended */
+	const char *const *mimes;  /* what libmagic may say of such a file, NULL-ended */
+	const char *const *claims; /* what clients also claim for it (NULL-ended, or NULL) */
 };
 
 /* The allowlist and the blocklist (at least 50 executable and script types), for docs and tests. */
@@ -40,28 +42,38 @@ int files_ext_blocked(const char *ext);
 
 /*
  * Step 1 and 2 for an uploaded file's name (len bytes of what the client
- * sent, not NUL-terminated). Refused (BW_ERR_INVALID, *why a sentence for
- * the client): not UTF-8, NUL, '/', '\\', control characters, bidi
- * controls (U+202A-202E, U+2066-2069, U+200E-200F, U+061C), "." or "..",
- * empty, longer than FILES_NAME_MAX bytes, a blocked extension anywhere in
- * it (invoice.pdf.exe, setup.exe.pdf), an extension not on the allowlist.
- * Refused for its type (BW_ERR_MEDIA_TYPE instead, *why as above): a
- * blocked extension anywhere, or a final one not on the allowlist.
- * Normalised (BW_OK, *normalised 1, *why says what): leading and trailing
- * white space and trailing dots removed, Unicode NFC. out: the name to
- * store (NUL-terminated); *type: its entry in the allowlist.
+ * sent, not NUL-terminated). Refused as a bad name (BW_ERR_INVALID, a 400
+ * "name"; *why a sentence for the client): not UTF-8, NUL, '/', '\\',
+ * control characters (C0, DEL, C1), bidi controls (U+202A-202E,
+ * U+2066-2069, U+200E-200F, U+061C), invisible format characters (U+200B,
+ * U+2060-2064, U+FEFF, U+FFF9-FFFB, U+180E, tags U+E0000-E007F), line
+ * separators (U+2028-2029), noncharacters, "." or "..", empty, longer than
+ * FILES_NAME_MAX bytes (after normalising). Refused for its type
+ * (BW_ERR_MEDIA_TYPE, a 415 "type"): a blocked extension among the parts
+ * after the first dot (invoice.pdf.exe, setup.exe.pdf; "img.png" is fine,
+ * "photo.img.png" is not), no extension, or one not on the allowlist.
+ * Normalised (BW_OK, *normalised 1, *why says what): leading spaces,
+ * trailing spaces and dots removed, Unicode NFC. out: the name to store
+ * (NUL-terminated; "" on refusal); *type: its entry in the allowlist.
+ * *why, when not a literal, is in a buffer of the calling thread that the
+ * next check in that thread overwrites.
  */
 bw_err files_name_check(const char *name, size_t len, char out[FILES_NAME_MAX + 1],
 			const struct files_type **type, int *normalised,
 			const char **why) BW_MUST_USE;
 
 /*
- * The same for an entry of an archive (a path, NUL-terminated): refused
- * for everything files_name_check refuses in any segment, and for an
- * absolute path, a drive letter, "." or ".." segments (traversal), a
- * blocked extension. An extension not on the allowlist is not refused
- * here (logs have none): *type is then NULL and the entry's bytes decide
- * (files_mime_allowed). *why as above.
+ * The same for an entry of an archive (a path, NUL-terminated, '/'
+ * between segments; a directory's trailing '/' is allowed): refused
+ * (BW_ERR_INVALID) for every character files_name_check refuses ('\\'
+ * included), a segment over FILES_NAME_MAX bytes or empty or only dots
+ * and spaces, a path over FILES_PATH_MAX, an absolute path, a drive
+ * letter, "." or ".." segments (traversal); (BW_ERR_MEDIA_TYPE) a blocked
+ * extension in any segment, directories included ("Evil.app/x"), trailing
+ * dots and spaces ignored as Windows does. Nothing is normalised. An
+ * extension not on the allowlist is not refused here (logs have none):
+ * *type is then NULL and the entry's bytes decide (files_mime_allowed).
+ * *why as above.
  */
 bw_err files_entry_check(const char *path, const struct files_type **type,
 			 const char **why) BW_MUST_USE;
@@ -106,6 +118,12 @@ struct files_limits {
 	uint64_t ratio;       /* unpacked bytes per byte of the file, at most */
 	int depth;            /* archives within archives: 1 = the file itself only */
 };
+/*
+ * The ratio applies once this many bytes are unpacked: a small, very
+ * compressible file (a log of repeated lines) is no bomb, and a bomb is
+ * stopped after at most this much more than ratio times the file.
+ */
+#define FILES_RATIO_GRACE (1024 * 1024)
 
 struct files_archive_result {
 	int is_archive;  /* libarchive read it as an archive */

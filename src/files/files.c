@@ -44,7 +44,9 @@ files_refuse(struct op *op, bw_err e, const char *check, const char *msg, json_t
 		detail = json_object();
 	if (detail != NULL)
 		json_object_set_new(detail, "check", json_string(check));
-	return op_fail_detail(op, e, msg, detail);
+	/* Reasons come from stack and thread buffers: the sink keeps them in the pool. */
+	const char *kept = msg != NULL ? pool_strdup(op->pool, msg) : NULL;
+	return op_fail_detail(op, e, kept != NULL ? kept : msg == NULL ? NULL : "refused", detail);
 }
 
 static bw_err

@@ -338,7 +338,7 @@ static const struct {
      "again (Retry-After when known); for an upload, the virus scanner could not answer (it is "
      "never stored unscanned)"},
     {507, "InsufficientStorage", "insufficient_storage",
-     "The plan\u0027s storage limit leaves no room for this upload; the error has limit, used, "
+     "The storage limit of the plan leaves no room for this upload; the error has limit, used, "
      "reserved and plan"},
 };
 

@@ -144,7 +144,8 @@ pipeline_upload_data(struct server *s, struct http_req *r, const char *data, siz
 	if (r->upload_failed)
 		return; /* read and dropped: the refusal goes out once the body is in */
 	if (r->upload_pp != NULL) {
-		if (MHD_post_process(r->upload_pp, data, n) != MHD_YES)
+		/* The part's own refusal, when it made the parser stop, is the one to send. */
+		if (MHD_post_process(r->upload_pp, data, n) != MHD_YES && !r->upload_failed)
 			upload_fail(r, response_error(r, BW_ERR_INVALID, "malformed multipart body"));
 		return;
 	}
@@ -162,9 +163,10 @@ pipeline_upload_end(struct server *s, struct http_req *r)
 		/* Incomplete parts (a missing closing boundary) fail here. */
 		enum MHD_Result ok = MHD_destroy_post_processor(r->upload_pp);
 		r->upload_pp = NULL;
-		if (ok != MHD_YES)
+		e = r->op.err; /* a part's refusal in the parser's last call comes first */
+		if (e == BW_OK && !r->upload_failed && ok != MHD_YES)
 			e = response_error(r, BW_ERR_INVALID, "malformed multipart body");
-		else if (!r->upload_named)
+		else if (e == BW_OK && !r->upload_failed && !r->upload_named)
 			e = response_error(r, BW_ERR_INVALID,
 					   "a multipart upload needs a part \"file\" with a filename");
 	}

@@ -83,7 +83,13 @@ KEY_SECTIONS = {
          "session_absolute_hours", "max_concurrent_hashes", "hash_wait_ms",
          "login_rate_per_minute", "login_attempts_max_rows"),
         "auth"),
+    **dict.fromkeys(
+        ("clamd_socket", "clamd_timeout", "max_bytes", "archive_entries", "archive_unpacked",
+         "archive_ratio", "archive_depth"),
+        "files"),
 }
+# The suite's clamd (tests/run-all starts it with scripts/clamd-test); every server scans with it.
+CLAMD_SOCKET = os.environ.get("BULWARK_TEST_CLAMD_SOCKET", "")
 
 DRIVER = os.environ.get("BULWARK_TEST_DRIVER") or "sqlite"
 MARIADB_SOCKET = os.environ.get("BULWARK_TEST_MARIADB_SOCKET", "")
@@ -316,6 +322,7 @@ class Server:
             "database": database_settings(),
             "keys": {"file": write_master_keys(self.dir / "master.keys")},
             "log": {"access_log": self.access_log, "level": "debug"},
+            "files": {"clamd_socket": CLAMD_SOCKET or self.dir / "no-clamd.sock"},
         }
         self.update_settings(**overrides)
         self._context = None
