@@ -107,16 +107,16 @@ static const char *const control_v3[] = {
  * storage_bytes; a reservation left by a crash lapses at expires_at.
  */
 static const char *const control_v4[] = {
-	"CREATE TABLE storage_usage ("
+	"CREATE TABLE IF NOT EXISTS storage_usage ("
 	" tenant_slug @STR(32) NOT NULL PRIMARY KEY,"
 	" used @INT NOT NULL,"
 	" updated_at @INT NOT NULL)@OPTS",
-	"CREATE TABLE storage_reservations ("
+	"CREATE TABLE IF NOT EXISTS storage_reservations ("
 	" id @ID,"
 	" tenant_slug @STR(32) NOT NULL,"
 	" bytes @INT NOT NULL,"
 	" expires_at @INT NOT NULL)@OPTS",
-	"CREATE INDEX storage_reservations_tenant ON storage_reservations (tenant_slug, expires_at)",
+	"CREATE INDEX IF NOT EXISTS storage_reservations_tenant ON storage_reservations (tenant_slug, expires_at)",
 	NULL,
 };
 
@@ -438,7 +438,7 @@ static const char *const tenant_v14[] = {
  * "pending" while it arrives and is checked, and shown only once "ready".
  */
 static const char *const tenant_v15[] = {
-	"CREATE TABLE files ("
+	"CREATE TABLE IF NOT EXISTS files ("
 	" id @ID,"
 	" module @STR(64) NOT NULL,"
 	" row_id @INT NOT NULL,"
@@ -453,9 +453,9 @@ static const char *const tenant_v15[] = {
 	" created_by @INT NOT NULL,"
 	" created_at @INT NOT NULL,"
 	" version @INT NOT NULL)@OPTS",
-	"CREATE INDEX files_row ON files (module, row_id, state)",
-	"CREATE INDEX files_state ON files (state, created_at)",
-	"CREATE TABLE file_chunks ("
+	"CREATE INDEX IF NOT EXISTS files_row ON files (module, row_id, state)",
+	"CREATE INDEX IF NOT EXISTS files_state ON files (state, created_at)",
+	"CREATE TABLE IF NOT EXISTS file_chunks ("
 	" file_id @INT NOT NULL,"
 	" idx @INT NOT NULL,"
 	" data @BLOB NOT NULL,"

@@ -117,7 +117,7 @@ response_error_body(const struct http_req *req, size_t *len)
 	 * A dependency that is down (503) and a full plan (507) say what is
 	 * wrong and what to do: their messages are written for the client.
 	 */
-	int says = req->status < 500 || req->status == 503 || req->status == 507;
+	int says = req->status < 500 || req->op.err == BW_ERR_UNAVAILABLE || req->op.err == BW_ERR_QUOTA;
 	const char *msg = req->op.err_msg;
 	if (msg == NULL || !says)
 		msg = bw_strerror(req->op.err);

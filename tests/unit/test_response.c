@@ -33,6 +33,8 @@ test_status_mapping(void **state)
 	    {BW_ERR_PRECONDITION, 412},
 	    {BW_ERR_MEDIA_TYPE, 415},
 	    {BW_ERR_UNPROCESSABLE, 422},
+	    {BW_ERR_QUOTA, 507},
+	    {BW_ERR_RANGE, 416},
 	};
 	assert_int_equal(BW_ARRAY_LEN(want), BW_ERR__COUNT);
 	for (size_t i = 0; i < BW_ARRAY_LEN(want); i++)
