@@ -753,6 +753,17 @@ files_archive_check(const struct files_source *src, const struct files_type *t,
 			}
 			if (e != BW_OK)
 				goto out;
+			/*
+			 * Read as an archive but holding no entry it could give (a
+			 * damaged zip after a GIF): still a polyglot, refused (fuzz_archive).
+			 * An empty tar (zero blocks, which any run of NULs is) holds nothing.
+			 */
+			if (res->is_archive &&
+			    (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR) {
+				e = refuse(&w, BW_ERR_UNPROCESSABLE,
+					   "the file is also an archive (a polyglot)");
+				goto out;
+			}
 		}
 		/* libarchive finds an appended zip; this scan is the second opinion. */
 		long n = src_tail(&w, src);
