@@ -49,8 +49,8 @@ files_refuse(struct op *op, bw_err e, const char *check, const char *msg, json_t
 	return op_fail_detail(op, e, kept != NULL ? kept : msg == NULL ? NULL : "refused", detail);
 }
 
-static bw_err
-files_row_exists(struct op *op, const struct module_desc *m, int64_t row_id)
+bw_err
+file_row_exists(struct op *op, const struct module_desc *m, int64_t row_id)
 {
 	db *d;
 	int64_t n = 0;
@@ -101,7 +101,7 @@ file_upload_start(struct op *op, const struct module_desc *m, int64_t row_id, ui
 	*out = NULL;
 	if (!m->attachments)
 		return op_fail(op, BW_ERR_NOTFOUND, "this kind of record takes no attachments");
-	if ((e = files_row_exists(op, m, row_id)) != BW_OK)
+	if ((e = file_row_exists(op, m, row_id)) != BW_OK)
 		return e;
 	op_db_release(op);
 	if (declared > (uint64_t)cfg->files_max_bytes + 65536)

@@ -41,6 +41,8 @@ bw_err file_upload_finish(struct file_upload *u, json_t **file) BW_MUST_USE;
 /* Undo whatever was not finished (nothing after a finish) and free; accepts NULL. */
 void file_upload_free(struct file_upload *u);
 
+/* BW_OK when row row_id of m exists; BW_ERR_NOTFOUND ("no such record") otherwise. */
+bw_err file_row_exists(struct op *op, const struct module_desc *m, int64_t row_id) BW_MUST_USE;
 /* One ready file of row row_id of m as shown; BW_ERR_NOTFOUND (recorded). */
 bw_err file_get(struct op *op, const struct module_desc *m, int64_t row_id, int64_t id,
 		json_t **file) BW_MUST_USE;

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../modules/module.h"
 #include "files.h"
 
 /* The largest Content-Length an upload route lets through; [files] max_bytes decides below it. */
@@ -119,10 +118,8 @@ api_list(struct http_req *req)
 	if ((e = http_req_db(req, &d)) != BW_OK)
 		return e;
 	/* The row must exist: a list of nothing would say it does. */
-	json_t *probe = NULL;
-	if ((e = module_get(&req->op, m, rid, &probe)) != BW_OK)
+	if ((e = file_row_exists(&req->op, m, rid)) != BW_OK)
 		return e;
-	json_decref(probe);
 	const char *kc = page_cond(req, &p), *ord = page_order_sql(req, &p);
 	const char *sql = kc && ord ? pool_printf(req->pool, "SELECT " FILE_COLUMNS "%s%s%s%s", base,
 						  kc[0] ? " AND " : "", kc, ord)

@@ -170,7 +170,7 @@ server_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 	conntrack_idle(s->ct, r->track, util_now_us());
 	accesslog_write(s->alog, r, util_now_us() - r->start_us);
-	/* An upload undoes what it did not finish (the client gone, a refusal); then the parser goes. */
+	/* An upload cut off before any reply (the client gone) undoes itself here. */
 	server_upload_done(r);
 	if (r->stream.free != NULL)
 		r->stream.free(r->stream.cls);
@@ -298,6 +298,12 @@ server_respond(struct server *s, struct http_req *r)
 	struct MHD_Connection *c = r->conn;
 	char *body = NULL;
 	size_t len = 0;
+
+	/*
+	 * An upload undoes what it did not finish before its reply goes out, so
+	 * a client that sends again at once never meets its own reservation.
+	 */
+	server_upload_done(r);
 
 	const char *type = "application/json";
 	int streamed = r->op.err == BW_OK && r->stream.read != NULL;

@@ -571,6 +571,20 @@ def test_list_envelope_and_delete(work):
                           f"SELECT idx FROM file_chunks WHERE file_id = {gone['id']}")
 
 
+def test_record_with_files_is_not_deleted(work):
+    """A record keeps its attachments: deleting it is refused (409) and changes nothing
+    until its files are deleted first."""
+    row = work.admin.ok("POST", f"{API}/customers", {"name": "F" + secrets.token_hex(4)})
+    path = work.files_path("customers", row["id"])
+    f = accepted(upload(work.admin, path, "keep.png", gen.png(4, 4, 9), "image/png"))
+    r = work.admin.delete(f"{API}/customers/{row['id']}")
+    assert r.status == 409 and r.body["error"]["code"] == "conflict", r
+    assert work.admin.ok("GET", f"{API}/customers/{row['id']}")["id"] == row["id"]
+    assert [x["id"] for x in work.admin.ok("GET", path)["data"]] == [f["id"]]
+    assert work.admin.delete(f"{path}/{f['id']}").status == 204
+    assert work.admin.delete(f"{API}/customers/{row['id']}").status in (200, 204)
+
+
 @sqlite_only
 def test_every_attachment_module(work):
     for m in MODULES:
