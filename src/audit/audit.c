@@ -11,6 +11,8 @@
  */
 #include "audit.h"
 
+#include "../events/events.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +315,13 @@ bw_err
 audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const char *action,
 		 json_t *before, json_t *after, json_t *effects)
 {
+	return audit_op_object(op, entity, entity_id, action, before, after, effects, NULL);
+}
+
+bw_err
+audit_op_object(struct op *op, const char *entity, int64_t entity_id, const char *action,
+		json_t *before, json_t *after, json_t *effects, json_t *object)
+{
 	const struct actor *a = &op->actor;
 	struct audit_entry e = {
 	    .actor = AUDIT_USER,
@@ -363,6 +372,10 @@ audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const cha
 	}
 	err = audit_record(d, op->ten, &op->tn, &e);
 	json_decref(noted);
+	/* The change's events, in its transaction: none without it, it never without them. */
+	if (err == BW_OK)
+		err = events_from_change(op, entity, entity_id, action, before, after, effects,
+					 object);
 	return err;
 }
 

@@ -60,6 +60,13 @@ bw_err audit_op(struct op *op, const char *entity, int64_t entity_id, const char
 bw_err audit_op_effects(struct op *op, const char *entity, int64_t entity_id, const char *action,
 			json_t *before, json_t *after, json_t *effects) BW_MUST_USE;
 /*
+ * audit_op_effects() with the row as the API shows it after the change
+ * (borrowed, or NULL), which goes into the change's event. Every audit_op*
+ * writes the change's events (src/events) in the same transaction.
+ */
+bw_err audit_op_object(struct op *op, const char *entity, int64_t entity_id, const char *action,
+		       json_t *before, json_t *after, json_t *effects, json_t *object) BW_MUST_USE;
+/*
  * Check tenant tn's whole chain. BW_OK when intact (*rows = rows checked);
  * BW_ERR_CRYPTO when broken, with *bad_seq the first bad row's sequence
  * number and why in err; other errors for the database.

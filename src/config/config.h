@@ -43,6 +43,15 @@ struct config {
 	long files_archive_unpacked;         /* bytes unpacked from an archive, all together */
 	long files_archive_ratio;            /* unpacked bytes per byte of the archive */
 	long files_archive_depth;            /* archives within archives (1: none) */
+	long jobs_workers;                   /* job runner threads of `bulwark serve` (0: none) */
+	long jobs_poll_ms;                   /* how often an idle runner looks for due jobs */
+	long webhooks_connect_timeout_ms;    /* connecting to a receiver */
+	long webhooks_timeout_ms;            /* one delivery attempt in all */
+	long webhooks_disable_after_hours;   /* a subscription failing this long is disabled */
+	long webhooks_inbound_tolerance;     /* seconds an inbound signature's timestamp may be off */
+	long webhooks_inbound_body_max;      /* bytes of an inbound provider event */
+	char webhooks_ca_file[CONFIG_STR];   /* extra CA bundle for receivers ("": the system's) */
+	long webhooks_test_allow_loopback;   /* tests only: receivers on 127.0.0.1/::1 allowed */
 
 	/* [paths] */
 	char var_dir[CONFIG_STR];

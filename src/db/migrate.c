@@ -463,6 +463,115 @@ static const char *const tenant_v15[] = {
 	NULL,
 };
 
+/*
+ * Events, jobs and webhooks (docs/webhooks.md, ADR 0018).
+ * events: the outbox, one row in the transaction of each change its audit
+ * row records; payload is the event as delivered, sealed. dispatched: 0
+ * until the runner has made a delivery of it for every subscription.
+ * jobs: background work in the tenant database, claimed with a lease
+ * (state queued | running | done | failed | cancelled); payload holds ids,
+ * never secrets. job_lanes: one running job per lane at a time (the
+ * deliveries of one subscription go out in order).
+ * webhook_*: subscriptions (url and secrets sealed), one delivery per
+ * event and subscription (msg_id is the receiver's idempotency key).
+ * hook_*: inbound endpoints (secret sealed), the events they took (body
+ * sealed; UNIQUE (endpoint_id, event_key): each is recorded once) and the
+ * replay store of ids and nonces until they expire.
+ */
+static const char *const tenant_v16[] = {
+	"CREATE TABLE IF NOT EXISTS events ("
+	" id @ID,"
+	" type @STR(96) NOT NULL,"
+	" entity @STR(64) NOT NULL,"
+	" entity_id @INT NOT NULL,"
+	" at_ms @INT NOT NULL,"
+	" payload @BLOB,"
+	" dispatched @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS events_dispatched ON events (dispatched, id)",
+	"CREATE INDEX IF NOT EXISTS events_at ON events (at_ms)",
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	" id @ID,"
+	" kind @STR(64) NOT NULL,"
+	" lane @STR(96),"
+	" payload @TEXT NOT NULL,"
+	" state @STR(16) NOT NULL,"
+	" attempts @INT NOT NULL,"
+	" max_attempts @INT NOT NULL,"
+	" run_at_ms @INT NOT NULL,"
+	" lease_until_ms @INT NOT NULL,"
+	" owner @STR(64) NOT NULL,"
+	" last_error @STR(500) NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at_ms)",
+	"CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (lane, state)",
+	"CREATE TABLE IF NOT EXISTS job_lanes ("
+	" lane @STR(96) NOT NULL PRIMARY KEY,"
+	" holder @INT NOT NULL,"
+	" until_ms @INT NOT NULL)@OPTS",
+	"CREATE TABLE IF NOT EXISTS webhook_subscriptions ("
+	" id @ID,"
+	" url @BLOB,"
+	" host @STR(255) NOT NULL,"
+	" description @STR(500) NOT NULL,"
+	" event_types @TEXT NOT NULL,"
+	" enabled @INT NOT NULL,"
+	" secret @BLOB,"
+	" prev_secret @BLOB,"
+	" prev_until @INT NOT NULL,"
+	" failing_since @INT NOT NULL,"
+	" disabled_reason @STR(500) NOT NULL,"
+	" created_by @INT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL,"
+	" version @INT NOT NULL)@OPTS",
+	"CREATE TABLE IF NOT EXISTS webhook_deliveries ("
+	" id @ID,"
+	" subscription_id @INT NOT NULL,"
+	" event_id @INT NOT NULL,"
+	" msg_id @STR(64) NOT NULL,"
+	" state @STR(16) NOT NULL," /* pending | delivered | failed | cancelled */
+	" attempts @INT NOT NULL,"
+	" last_at_ms @INT NOT NULL,"
+	" next_at_ms @INT NOT NULL,"
+	" last_status @INT NOT NULL,"
+	" last_latency_ms @INT NOT NULL,"
+	" last_error @STR(255) NOT NULL,"
+	" response_prefix @TEXT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" delivered_at @INT NOT NULL,"
+	" UNIQUE (subscription_id, event_id))@OPTS",
+	"CREATE INDEX IF NOT EXISTS webhook_deliveries_sub ON webhook_deliveries (subscription_id, id)",
+	"CREATE TABLE IF NOT EXISTS hook_endpoints ("
+	" id @ID,"
+	" public_id @STR(64) NOT NULL UNIQUE,"
+	" provider @STR(32) NOT NULL,"
+	" description @STR(500) NOT NULL,"
+	" secret @BLOB,"
+	" enabled @INT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL,"
+	" version @INT NOT NULL)@OPTS",
+	"CREATE TABLE IF NOT EXISTS hook_events ("
+	" id @ID,"
+	" endpoint_id @INT NOT NULL,"
+	" provider @STR(32) NOT NULL,"
+	" event_key @STR(128) NOT NULL,"
+	" event_type @STR(128) NOT NULL,"
+	" body @BLOB,"
+	" state @STR(16) NOT NULL," /* received | processed | failed */
+	" received_at @INT NOT NULL,"
+	" processed_at @INT NOT NULL,"
+	" UNIQUE (endpoint_id, event_key))@OPTS",
+	"CREATE TABLE IF NOT EXISTS hook_replays ("
+	" endpoint_id @INT NOT NULL,"
+	" nonce @STR(128) NOT NULL,"
+	" expires_at @INT NOT NULL,"
+	" PRIMARY KEY (endpoint_id, nonce))@OPTS",
+	"CREATE INDEX IF NOT EXISTS hook_replays_expiry ON hook_replays (expires_at)",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -481,6 +590,7 @@ static const struct migration tenant_migrations[] = {
 	{13, "idempotency keys", tenant_v13, NULL},
 	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
 	{15, "attachments: files and their sealed chunks", tenant_v15, NULL},
+	{16, "events, jobs, outbound webhooks and inbound hooks", tenant_v16, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -624,7 +624,7 @@ engine_create_tx(struct op *op, void *arg)
 	if (e == BW_OK && (e = engine_read(op, m, id, 0, &row)) == BW_OK)
 		e = (after = engine_masked(m, input)) == NULL
 			? BW_ERR_NOMEM
-			: audit_op_effects(op, m->name, id, "create", NULL, after, ctx.effects);
+			: audit_op_object(op, m->name, id, "create", NULL, after, ctx.effects, row);
 	json_decref(ctx.effects);
 	json_decref(input);
 	json_decref(after);
@@ -664,10 +664,9 @@ engine_update_tx(struct op *op, void *arg)
 	if (e == BW_OK && json_object_size(a) > 0) {
 		if ((e = module_write_fields(op, m, id, input)) == BW_OK && m->after_write != NULL)
 			e = m->after_write(&ctx);
-		if (e == BW_OK)
-			e = audit_op_effects(op, m->name, id, "update", b, a, ctx.effects);
-	}
-	if (e == BW_OK)
+		if (e == BW_OK && (e = engine_read(op, m, id, 0, &row)) == BW_OK)
+			e = audit_op_object(op, m->name, id, "update", b, a, ctx.effects, row);
+	} else if (e == BW_OK)
 		e = engine_read(op, m, id, 0, &row);
 	json_decref(ctx.effects);
 	json_decref(input);
@@ -783,10 +782,13 @@ engine_act_tx(struct op *op, void *arg)
 		json_object_del(c, "updated_by");
 		json_object_del(b, "version");
 		json_object_del(c, "version");
-		e = audit_op_effects(op, m->name, id, r->a->name, b, c, ctx.effects);
+		json_t *row = NULL;
+		if ((e = engine_read(op, m, id, 0, &row)) == BW_OK)
+			e = audit_op_object(op, m->name, id, r->a->name, b, c, ctx.effects, row);
+		if (e == BW_OK && reply == NULL)
+			reply = json_incref(row);
+		json_decref(row);
 	}
-	if (e == BW_OK && reply == NULL)
-		e = engine_read(op, m, id, 0, &reply);
 	json_decref(ctx.effects);
 	json_decref(before);
 	json_decref(after);

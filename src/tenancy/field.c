@@ -24,6 +24,12 @@ static const struct field_column field_system[] = {
 	{"idempotency_mac", "mac_key"},     /* src/server/idempotency.c */
 	{"idempotency_keys", "response"},
 	{"files", "dek"}, /* src/files/store.c: each file's data key; its chunks stay as they are */
+	{"events", "payload"},             /* src/events/outbox.c */
+	{"webhook_subscriptions", "url"},  /* src/webhooks/subscriptions.c */
+	{"webhook_subscriptions", "secret"},
+	{"webhook_subscriptions", "prev_secret"},
+	{"hook_endpoints", "secret"},      /* src/webhooks/inbound.c */
+	{"hook_events", "body"},
 };
 
 static struct field_column *field_all;

@@ -183,6 +183,23 @@ registry_lookup(struct registry *r, const char *slug, struct tenant *out)
 	return hit ? BW_OK : BW_ERR_NOTFOUND;
 }
 
+bw_err
+registry_snapshot(struct registry *r, struct tenant **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&r->lock);
+	struct tenant *v = r->n > 0 ? malloc(r->n * sizeof(*v)) : NULL;
+	if (v != NULL) {
+		memcpy(v, r->v, r->n * sizeof(*v));
+		*n = r->n;
+	}
+	bw_err e = r->n > 0 && v == NULL ? BW_ERR_NOMEM : BW_OK;
+	pthread_rwlock_unlock(&r->lock);
+	*out = v;
+	return e;
+}
+
 size_t
 registry_count(struct registry *r)
 {

@@ -272,6 +272,8 @@ bw_err registry_lookup(struct registry *r, const char *slug, struct tenant *out)
 /* Reload if the version changed (the thread calls this; tests may too). */
 bw_err registry_refresh(struct registry *r) BW_MUST_USE;
 size_t registry_count(struct registry *r);
+/* A copy of every tenant as the registry has them now (free *out; NULL when none). */
+bw_err registry_snapshot(struct registry *r, struct tenant **out, size_t *n) BW_MUST_USE;
 
 /* --- connpool.c: connections bound to one tenant each -------------------- */
 struct connpool;

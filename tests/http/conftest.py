@@ -87,6 +87,11 @@ KEY_SECTIONS = {
         ("clamd_socket", "clamd_timeout", "max_bytes", "archive_entries", "archive_unpacked",
          "archive_ratio", "archive_depth"),
         "files"),
+    "workers": "jobs", "poll_ms": "jobs",
+    **dict.fromkeys(
+        ("connect_timeout_ms", "timeout_ms", "disable_after_hours", "inbound_tolerance",
+         "inbound_body_max", "ca_file", "test_allow_loopback"),
+        "webhooks"),
 }
 # The suite's clamd (tests/run-all starts it with scripts/clamd-test); every server scans with it.
 CLAMD_SOCKET = os.environ.get("BULWARK_TEST_CLAMD_SOCKET", "")
