@@ -117,11 +117,13 @@ bw_err whsig_stripe_sign(const char *secret, int64_t ts, const void *body, size_
  * is comma-separated key=value entries with no spaces; exactly one t, any
  * number of v1 (64 lower-case hex digits each), other keys (v0) skipped, at
  * most WHSIG_MAX_ENTRIES in all. BW_OK when one v1 matches and t is within
- * tolerance of now (WHSIG_TOLERANCE is Stripe's default); the timestamp
- * into *ts_out (when not NULL) once it parses, else 0. BW_ERR_DENIED with
- * *why: WHSIG_MISSING (no header, or no v1 entry), WHSIG_MALFORMED (no t,
- * two t, a bad entry), WHSIG_STALE, WHSIG_MISMATCH. BW_ERR_INVALID
- * (WHSIG_BAD_SECRET) for an empty secret; other errors as whsig_verify().
+ * tolerance of now (WHSIG_TOLERANCE is Stripe's default; unlike Stripe's
+ * libraries a t too far in the future is refused too); the timestamp into
+ * *ts_out (when not NULL) once the whole header parses, else 0.
+ * BW_ERR_DENIED with *why: WHSIG_MISSING (no header, or no v1 entry),
+ * WHSIG_MALFORMED (no t, two t, a bad entry), WHSIG_STALE, WHSIG_MISMATCH.
+ * BW_ERR_INVALID (WHSIG_BAD_SECRET) for a secret that is empty or longer
+ * than WHSIG_TOKEN_MAX; other errors as whsig_verify().
  */
 bw_err whsig_stripe_verify(const char *secret, const char *header, const void *body, size_t len,
 			   int64_t now, int64_t tolerance, int64_t *ts_out,
@@ -140,7 +142,8 @@ bw_err whsig_intuit_sign(const char *verifier_token, const void *body, size_t le
  * Verify an intuit-signature header value (exactly the base64 of 32 bytes,
  * nothing around it) against the raw body. BW_OK or BW_ERR_DENIED with
  * *why WHSIG_MISSING, WHSIG_MALFORMED or WHSIG_MISMATCH; BW_ERR_INVALID
- * (WHSIG_BAD_SECRET) for an empty token. Intuit signs no timestamp, so the
+ * (WHSIG_BAD_SECRET) for a token that is empty or longer than
+ * WHSIG_TOKEN_MAX. Intuit signs no timestamp, so the
  * caller must de-duplicate replays itself (by the event ids in the body).
  */
 bw_err whsig_intuit_verify(const char *verifier_token, const char *header, const void *body,

@@ -619,6 +619,12 @@ test_stripe_refused(void **state)
 	/* our secret missing */
 	assert_int_equal(st("", ST_T ",v1=" ST_HEX, ST_BODY, ST_TS, NULL), WHSIG_BAD_SECRET);
 	assert_int_equal(st(NULL, ST_T ",v1=" ST_HEX, ST_BODY, ST_TS, NULL), WHSIG_BAD_SECRET);
+	char *longsec = malloc(WHSIG_TOKEN_MAX + 2);
+	assert_non_null(longsec);
+	memset(longsec, 'k', WHSIG_TOKEN_MAX + 1);
+	longsec[WHSIG_TOKEN_MAX + 1] = '\0';
+	assert_int_equal(st(longsec, ST_T ",v1=" ST_HEX, ST_BODY, ST_TS, NULL), WHSIG_BAD_SECRET);
+	free(longsec);
 }
 
 /* --- Intuit --------------------------------------------------------------- */
