@@ -14,10 +14,12 @@
 #include "../audit/audit_api.h"
 #include "../auth/auth_api.h"
 #include "../files/files_api.h"
+#include "../jobs/jobs_api.h"
 #include "../modules/module_api.h"
 #include "../rbac/rbac_api.h"
 #include "../server/server.h"
 #include "../users/users_api.h"
+#include "../webhooks/webhooks_api.h"
 
 bw_err
 cli_route_table(struct route **out, size_t *n)
@@ -44,6 +46,8 @@ cli_route_table(struct route **out, size_t *n)
 	    {mods, nmods},
 	    {files_usage_routes, files_usage_routes_count},
 	    {files, nfiles},
+	    {webhooks_routes, webhooks_routes_count},
+	    {jobs_routes, jobs_routes_count},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < BW_ARRAY_LEN(parts); i++)

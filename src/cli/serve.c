@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "../rbac/rbac_api.h"
 #include "../server/server.h"
 #include "../crypto/crypto.h"
+#include "../jobs/kinds.h"
 #include "../tenancy/tenancy.h"
 
 extern char **environ;
@@ -32,6 +34,8 @@ cli_serve(int argc, char **argv)
 	struct connpool *cpool = NULL;
 	struct auth_hasher *hasher = NULL;
 	struct route *routes = NULL;
+	struct jobs_runner *runner = NULL;
+	static struct job_table jobs; /* outlives the runner */
 	char err[1024];
 	int status = 1;
 	sigset_t set;
@@ -62,6 +66,12 @@ cli_serve(int argc, char **argv)
 		goto out;
 	}
 	struct server_deps deps = {0};
+	job_table_build(&cfg, 1, &jobs);
+	/* Before any thread: the job runner's webhook deliveries use libcurl. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot start: libcurl does not initialise");
+		goto out;
+	}
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||
 	    tenancy_check_anonymous(ten, err, sizeof(err)) != BW_OK ||
 	    registry_start(ten, &reg, err, sizeof(err)) != BW_OK ||
@@ -70,6 +80,11 @@ cli_serve(int argc, char **argv)
 	    (deps = (struct server_deps){ten, reg, cpool, hasher},
 	     server_start(&cfg, routes, nroutes, &deps, &srv, err, sizeof(err))) != BW_OK) {
 		log_error("cannot start: %s", err);
+		goto out;
+	}
+	if (jobs_runner_start(&cfg, ten, reg, cpool, jobs.kinds, jobs.nkinds, jobs.ticks,
+			      jobs.nticks, &runner) != BW_OK) {
+		log_error("cannot start: the job runner: out of memory");
 		goto out;
 	}
 	log_info("%s database, %zu tenant(s) registered", cfg.db_driver, registry_count(reg));
@@ -103,10 +118,13 @@ cli_serve(int argc, char **argv)
 		log_info("%s received: draining (up to %lds)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 			 cfg.drain_timeout);
 		server_drain(srv, cfg.drain_timeout);
+		jobs_runner_stop(runner);
+		runner = NULL;
 		status = 0;
 		break;
 	}
 out:
+	jobs_runner_stop(runner);
 	server_free(srv);
 	registry_stop(reg);
 	connpool_free(cpool);

@@ -52,6 +52,7 @@ struct config {
 	long webhooks_inbound_body_max;      /* bytes of an inbound provider event */
 	char webhooks_ca_file[CONFIG_STR];   /* extra CA bundle for receivers ("": the system's) */
 	long webhooks_test_allow_loopback;   /* tests only: receivers on 127.0.0.1/::1 allowed */
+	long webhooks_test_retry_seconds;    /* tests only: every retry after this many seconds (0: the schedule) */
 
 	/* [paths] */
 	char var_dir[CONFIG_STR];

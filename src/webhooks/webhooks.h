@@ -60,6 +60,7 @@ struct webhook_settings {
 	const char *ca_file;        /* "" or NULL: the system's */
 	int allow_loopback;         /* tests only */
 	const char *const *resolve; /* tests only: CURLOPT_RESOLVE entries, or NULL */
+	long test_retry_s;          /* tests only: every retry after this many seconds (0: the schedule) */
 };
 void webhooks_configure(const struct webhook_settings *s);
 
@@ -69,7 +70,7 @@ void webhooks_configure(const struct webhook_settings *s);
 /* The retry schedule of deliveries, seconds before attempts 2, 3, ...; about a day in all. */
 extern const int webhook_backoff[];
 extern const size_t webhook_backoff_n;
-/* kinds: room for 2; ticks: room for 2. Their counts into *nk, *nt. */
+/* kinds: room for 2; ticks: room for 3. Their counts into *nk, *nt (after webhooks_configure). */
 void webhooks_jobs(struct job_kind *kinds, size_t *nk, struct jobs_tick *ticks, size_t *nt);
 
 /* --- inbound endpoints (inbound.c) ------------------------------------------- */

@@ -90,7 +90,7 @@ KEY_SECTIONS = {
     "workers": "jobs", "poll_ms": "jobs",
     **dict.fromkeys(
         ("connect_timeout_ms", "timeout_ms", "disable_after_hours", "inbound_tolerance",
-         "inbound_body_max", "ca_file", "test_allow_loopback"),
+         "inbound_body_max", "ca_file", "test_allow_loopback", "test_retry_seconds"),
         "webhooks"),
 }
 # The suite's clamd (tests/run-all starts it with scripts/clamd-test); every server scans with it.
