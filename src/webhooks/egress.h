@@ -68,8 +68,10 @@ bw_err egress_url_check(const char *url, int allow_loopback, char *why, size_t w
 /*
  * POST len bytes of body to url with the extra headers ("Name: value",
  * NULL-terminated, or NULL). Never follows redirects, never uses a proxy.
- * BW_OK when a response arrived (any status: r->status says which; a body
- * over EGRESS_READ_MAX is cut off and still counts). BW_ERR_INVALID for a
+ * BW_OK when a response arrived (any status: r->status says which). A body
+ * over EGRESS_READ_MAX still counts, with r->body_truncated: cut off there
+ * when it came without a length, not read at all when its Content-Length
+ * said so (CURLOPT_MAXFILESIZE). BW_ERR_INVALID for a
  * URL, header or option refused before sending, and when the connect-time
  * address check refused every address (r->address_refused set);
  * BW_ERR_NOMEM when libcurl could not be set up; BW_ERR_IO otherwise. On
