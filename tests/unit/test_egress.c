@@ -679,11 +679,12 @@ test_post_delivers(void **state)
 	srv_start(&sv, SRV_OK);
 	tls_opts(&o, resolve, res, sizeof(res), "receiver.test", &sv, url, sizeof(url));
 	const char *headers[] = {"X-Bulwark-Signature: v1,abc", "webhook-id: msg_1", NULL};
-	assert_int_equal(egress_post(url, headers, hook_body, strlen(hook_body), &o, &r), BW_OK);
-	assert_int_equal(srv_stop(&sv), 0);
-	unsetenv("https_proxy");
+	bw_err e = egress_post(url, headers, hook_body, strlen(hook_body), &o, &r);
+	unsetenv("https_proxy"); /* before any assertion: the other tests run without */
 	unsetenv("HTTPS_PROXY");
 	unsetenv("ALL_PROXY");
+	assert_int_equal(e, BW_OK);
+	assert_int_equal(srv_stop(&sv), 0);
 	assert_int_equal(pending_connections(plfd), 0);
 	close(plfd);
 
