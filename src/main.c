@@ -110,6 +110,25 @@ static const struct cli_cmd cli_commands[] = {
 	 "         SLUG (admins can also do it through POST /api/v1/users/ID/unlock);\n"
 	 "         recorded as an auth event\n",
 	 cli_user},
+	{"jobs", "background jobs: list, retry, cancel",
+	 "usage: bulwark jobs list SLUG [STATE] [--json] [-c FILE]\n"
+	 "       bulwark jobs retry SLUG ID [-c FILE]\n"
+	 "       bulwark jobs cancel SLUG ID [-c FILE]\n"
+	 "\n"
+	 "Tenant SLUG's background jobs (webhook deliveries, inbound provider events):\n"
+	 "each is queued, running, done, failed (every attempt used, or refused for\n"
+	 "good) or cancelled. `bulwark serve` runs them ([jobs] workers); several\n"
+	 "servers share them, each job run by one at a time.\n"
+	 "\n"
+	 "list     the newest 1000 jobs (only those in STATE, when given) with their\n"
+	 "         attempts, next run and last error, then the count in each state\n"
+	 "retry    run a failed or cancelled job again now (one more attempt when it\n"
+	 "         had used them all), or a queued one now instead of after its back-off\n"
+	 "cancel   cancel a queued job (a webhook delivery is then marked cancelled);\n"
+	 "         a running one finishes its attempt first\n"
+	 "\n"
+	 "retry and cancel are recorded in the tenant's audit log (entity jobs).\n",
+	 cli_jobs},
 	{"audit", "verify a tenant's audit log chain",
 	 "usage: bulwark audit verify SLUG | --all [-c FILE]\n"
 	 "       bulwark audit reanchor SLUG [-c FILE]\n"

@@ -71,6 +71,7 @@ int cli_migrate(int argc, char **argv);
 int cli_tenant(int argc, char **argv);
 int cli_keys(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_jobs(int argc, char **argv);
 int cli_routes(int argc, char **argv);
 int cli_openapi(int argc, char **argv);
 struct route;

@@ -521,6 +521,7 @@ static const char *const tenant_v16[] = {
 	" prev_until @INT NOT NULL,"
 	" failing_since @INT NOT NULL,"
 	" disabled_reason @STR(500) NOT NULL,"
+	" from_event @INT NOT NULL," /* events up to this one committed before it existed */
 	" created_by @INT NOT NULL,"
 	" created_at @INT NOT NULL,"
 	" updated_at @INT NOT NULL,"

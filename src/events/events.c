@@ -378,7 +378,8 @@ events_from_change(struct op *op, const char *entity, int64_t entity_id, const c
 		snprintf(type, sizeof(type), "%s.%s", m->name, events_action_past(action));
 	}
 	e = events_write(op, type, m->name, entity_id, before, after, object, NULL);
-	if (e == BW_OK && strcmp(action, "delete") != 0)
+	/* A status set at creation is the row's first, not a change of it. */
+	if (e == BW_OK && strcmp(action, "delete") != 0 && strcmp(action, "create") != 0)
 		e = events_status(op, m, entity_id, before, after);
 	if (e == BW_OK)
 		e = events_effects(op, effects);

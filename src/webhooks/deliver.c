@@ -48,6 +48,7 @@ wh_settings(void)
 
 struct wh_subref {
 	int64_t id;
+	int64_t from_event;
 	json_t *types;
 };
 
@@ -90,13 +91,14 @@ wh_dispatch_tx(struct op *op, void *arg)
 		goto out;
 	}
 	if ((e = db_prepare_cached(d,
-				   "SELECT id, event_types FROM webhook_subscriptions WHERE enabled = 1"
+				   "SELECT id, event_types, from_event FROM webhook_subscriptions WHERE enabled = 1"
 				   " ORDER BY id LIMIT 1000",
 				   &s)) != BW_OK)
 		goto out;
 	while ((e = db_step(s, &row)) == BW_OK && row && nsub < WH_SUBS_MAX) {
 		subs[nsub].id = db_col_int(s, 0);
 		subs[nsub].types = json_loads(db_col_text(s, 1), 0, NULL);
+		subs[nsub].from_event = db_col_int(s, 2);
 		nsub++;
 	}
 	db_done(s);
@@ -106,6 +108,8 @@ wh_dispatch_tx(struct op *op, void *arg)
 			size_t t;
 			json_t *p;
 			int want = 0;
+			if (ev[i] <= subs[k].from_event)
+				continue;
 			json_array_foreach(subs[k].types, t, p)
 			    want |= events_pattern_match(json_string_value(p), evtype[i]);
 			if (!want)

@@ -259,14 +259,17 @@ wh_create_tx(struct op *op, void *arg)
 		e = BW_ERR_NOMEM;
 		goto out;
 	}
-	if ((e = DB_INSERT(op->d, &id,
+	/* Only what commits from now on: not the events already waiting to be dispatched. */
+	int64_t from = 0;
+	if ((e = DB_QUERY_INT(op->d, &from, "SELECT MAX(id) FROM events")) != BW_OK ||
+	    (e = DB_INSERT(op->d, &id,
 			   "INSERT INTO webhook_subscriptions (url, host, description, event_types,"
 			   " enabled, secret, prev_secret, prev_until, failing_since, disabled_reason,"
-			   " created_by, created_at, updated_at, version)"
-			   " VALUES (NULL, ?, ?, ?, ?, NULL, NULL, 0, 0, '', ?, ?, ?, 1)",
+			   " from_event, created_by, created_at, updated_at, version)"
+			   " VALUES (NULL, ?, ?, ?, ?, NULL, NULL, 0, 0, '', ?, ?, ?, ?, 1)",
 			   DB_TEXT(host), DB_TEXT(w.description ? w.description : ""), DB_TEXT(types),
-			   DB_INT(w.enabled != 0), DB_INT(op->actor.user.id), DB_INT(now),
-			   DB_INT(now))) != BW_OK)
+			   DB_INT(w.enabled != 0), DB_INT(from), DB_INT(op->actor.user.id),
+			   DB_INT(now), DB_INT(now))) != BW_OK)
 		goto out;
 	if ((e = wh_seal_col(op, "url", id, w.url, &surl, &lurl)) != BW_OK ||
 	    (e = wh_new_secret(op, id, secret, sizeof(secret), &ssec, &lsec)) != BW_OK ||

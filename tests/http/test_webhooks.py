@@ -1,0 +1,395 @@
+"""Events and webhooks (issue #16, docs/webhooks.md), black box.
+
+Outbound: a receiver of the suite's own (Python's http.server over TLS on
+loopback, allowed by the test-only key [webhooks] test_allow_loopback)
+checks every delivery's Standard Webhooks signature with Python's hmac, an
+implementation independent of the server's. A scripted session's events
+arrive in order of commit, signed; failures are retried with the same
+webhook-id; a rolled-back change emits nothing; kill -9 mid-delivery
+loses nothing; two app servers on one MariaDB deliver each event once.
+
+Inbound: Stripe, QuickBooks Online and Standard Webhooks senders, signed
+here with hmac; every failure (bad signature, missing header, stale
+timestamp, replay, another tenant's endpoint, an oversized body) is
+refused with its status, a security audit row, and nothing processed.
+"""
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import http.server
+import json
+import secrets
+import signal
+import socketserver
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import DRIVER, check_error_body, wait_for
+from psa import API, admin_client, new_user, sign_in, Client
+from test_identity import make_tenant, tenant_sql, twin_of
+
+WAIT = 30.0
+mariadb_only = pytest.mark.skipif(DRIVER != "mariadb", reason="several app servers share MariaDB")
+sqlite_only = pytest.mark.skipif(DRIVER == "mariadb", reason="does not depend on the database driver")
+
+
+# --- an independent receiver ------------------------------------------------------------
+
+def sw_sign(secret, msg_id, ts, body):
+    """Standard Webhooks v1 signature, by the spec, with Python's hmac."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def sw_verified(secret, headers, body, tolerance=300):
+    """True when one of the webhook-signature entries is ours for this secret."""
+    msg_id, ts = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    sigs = (headers.get("webhook-signature") or "").split(" ")
+    if not msg_id or not ts or abs(time.time() - int(ts)) > tolerance:
+        return False
+    want = sw_sign(secret, msg_id, ts, body)
+    return any(hmac.compare_digest(want, s) for s in sigs)
+
+
+class Receiver:
+    """An HTTPS receiver on 127.0.0.1: records every request; answers with
+    the statuses in plan (then 200), or holds a request while hold is set."""
+
+    def __init__(self, cert):
+        self.requests = []
+        self.plan = []
+        self.hold = threading.Event()
+        self.held = threading.Event()
+        self.lock = threading.Lock()
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with rec.lock:
+                    rec.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "at": time.time()})
+                    status = rec.plan.pop(0) if rec.plan else 200
+                if rec.hold.is_set():
+                    rec.held.set()
+                    while rec.hold.is_set():
+                        time.sleep(0.05)
+                    return  # the client is gone by now
+                reply = b'{"ok":true}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.httpd = TLSServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert.cert, cert.key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}/hook"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.hold.clear()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def got(self, n, timeout=WAIT):
+        assert wait_for(lambda: len(self.requests) >= n, timeout), \
+            f"{len(self.requests)} of {n} deliveries arrived: {[r['body'][:200] for r in self.requests]}"
+        return list(self.requests)
+
+    def events(self):
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+@pytest.fixture(scope="module")
+def receiver(tls_cert):
+    r = Receiver(tls_cert)
+    yield r
+    r.close()
+
+
+def hook_settings(cert, **extra):
+    s = {"ca_file": cert.cert, "test_allow_loopback": 1, "test_retry_seconds": 1}
+    s.update(extra)
+    return {"webhooks": s, "jobs": {"poll_ms": 100}}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, tls_cert):
+    from conftest import _servers
+    with _servers(tmp_path_factory, tls_cert) as make:
+        s = make()
+        s.settings.update(hook_settings(tls_cert))
+        yield s.start()
+
+
+@pytest.fixture
+def tenant(srv):
+    t = make_tenant(srv, "wh")
+    c = admin_client(srv, t)
+    yield t, c
+    c.close()
+
+
+def subscribe(admin, url, types=("*",), **kw):
+    body = {"url": url, "event_types": list(types)}
+    body.update(kw)
+    r = admin.post(f"{API}/webhooks", body)
+    assert r.status == 201, r
+    assert r.body["secret"].startswith("whsec_")
+    return r.body
+
+
+def deliveries(admin, sub_id):
+    r = admin.get(f"{API}/webhooks/{sub_id}/deliveries")
+    assert r.status == 200, r
+    return r.body["data"]
+
+
+def fresh_receiver(cert):
+    return contextlib.closing(Receiver(cert))
+
+
+# --- subscriptions -------------------------------------------------------------------------
+
+@sqlite_only
+def test_event_types_are_listed(srv, tenant):
+    _, admin = tenant
+    r = admin.get(f"{API}/webhooks/event-types")
+    assert r.status == 200, r
+    types = r.body["data"]
+    for t in ("tickets.created", "tickets.updated", "tickets.deleted", "tickets.assigned",
+              "tickets.status_changed", "invoices.sent", "invoices.status_changed",
+              "payments.created", "files.uploaded", "users.created", "roles.updated"):
+        assert t in types, t
+    assert types == sorted(types)
+
+
+@sqlite_only
+def test_subscription_secret_is_shown_once_and_sealed(srv, tenant, receiver):
+    t, admin = tenant
+    sub = subscribe(admin, receiver.url, ["tickets.*"], description="ops")
+    assert set(sub) >= {"id", "url", "event_types", "enabled", "secret", "version"}
+    again = admin.get(f"{API}/webhooks/{sub['id']}")
+    assert again.status == 200 and "secret" not in again.body, again
+    listed = admin.get(f"{API}/webhooks").body["data"]
+    assert [s["id"] for s in listed] == [sub["id"]] and "secret" not in listed[0]
+    # At rest: neither the secret nor the URL is in the database in the clear.
+    if DRIVER == "sqlite":
+        raw = (srv.var / "tenants" / f"{t.slug}.db").read_bytes()
+        assert sub["secret"].encode() not in raw
+        assert sub["secret"].removeprefix("whsec_").encode() not in raw
+        assert f"127.0.0.1:{receiver.port}/hook".encode() not in raw
+
+
+@sqlite_only
+@pytest.mark.parametrize("url", [
+    "http://hooks.example.com/x",           # https only
+    "https://user:pw@hooks.example.com/x",  # no userinfo
+    "ftp://hooks.example.com/x",
+    "https:///x",
+    "not a url",
+])
+def test_subscription_url_must_be_https_and_well_formed(srv, tenant, url):
+    _, admin = tenant
+    r = admin.post(f"{API}/webhooks", {"url": url, "event_types": ["*"]})
+    check_error_body(r, 400, "invalid")
+    assert admin.get(f"{API}/webhooks").body["data"] == []
+
+
+@sqlite_only
+@pytest.mark.parametrize("types,why", [
+    ([], "empty"), (["tickets.nope"], "unknown"), (["nope.*"], "unknown prefix"),
+    (["tickets.created", "tickets.created"], "repeated"), ("tickets.created", "not a list"),
+    ([7], "not a string"),
+])
+def test_subscription_event_types_are_checked(srv, tenant, receiver, types, why):
+    _, admin = tenant
+    r = admin.post(f"{API}/webhooks", {"url": receiver.url, "event_types": types})
+    check_error_body(r, 400, "invalid")
+
+
+@sqlite_only
+def test_subscription_unknown_field_refused(srv, tenant, receiver):
+    _, admin = tenant
+    r = admin.post(f"{API}/webhooks", {"url": receiver.url, "event_types": ["*"], "secret": "x"})
+    check_error_body(r, 400, "invalid")
+
+
+@sqlite_only
+def test_staff_cannot_see_or_change_subscriptions(srv, tenant, receiver):
+    t, admin = tenant
+    subscribe(admin, receiver.url)
+    uid, email = new_user(admin, ["staff"])
+    staff = sign_in(srv, t.slug, email)
+    assert staff.get(f"{API}/webhooks").status == 403
+    assert staff.post(f"{API}/webhooks", {"url": receiver.url, "event_types": ["*"]}).status == 403
+    assert staff.get(f"{API}/jobs").status == 403
+    staff.close()
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+def script(admin):
+    """A session of changes -> the event types it must produce, in order of commit."""
+    cust = admin.ok("POST", f"{API}/customers", {"name": f"Acme {secrets.token_hex(2)}"}, status=201)
+    admin.ok("PATCH", f"{API}/customers/{cust['id']}", {"name": "Acme Ltd"}, status=200)
+    tick = admin.ok("POST", f"{API}/tickets",
+                    {"customer_id": cust["id"], "subject": "printer on fire"}, status=201)
+    admin.ok("PATCH", f"{API}/tickets/{tick['id']}", {"status": "closed"}, status=200)
+    admin.ok("DELETE", f"{API}/tickets/{tick['id']}", status=200)
+    return [("customers.created", cust["id"]), ("customers.updated", cust["id"]),
+            ("tickets.created", tick["id"]), ("tickets.updated", tick["id"]),
+            ("tickets.status_changed", tick["id"]), ("tickets.deleted", tick["id"])]
+
+
+def test_session_arrives_signed_in_order_of_commit(srv, tls_cert):
+    t = make_tenant(srv, "whord")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        sub = subscribe(admin, rec.url, ["customers.*", "tickets.*"])
+        want = script(admin)
+        got = rec.got(len(want))
+        time.sleep(0.5)
+        assert len(rec.requests) == len(want), "one delivery per event, no more"
+        for r in got:
+            assert sw_verified(sub["secret"], r["headers"], r["body"]), r["headers"]
+            assert r["headers"]["content-type"].startswith("application/json")
+        evs = rec.events()
+        assert [(e["type"], e["data"]["id"]) for e in evs] == want
+        ids = [int(e["id"].removeprefix("evt_")) for e in evs]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert len({r["headers"]["webhook-id"] for r in got}) == len(got)
+        # The object as the API shows it rides with created and updated.
+        assert evs[0]["data"]["object"]["name"].startswith("Acme")
+        assert evs[1]["data"]["changes"]["after"] == {"name": "Acme Ltd"}
+        assert evs[4]["data"]["to"] == "closed"
+        assert all(e["tenant"] == t.slug for e in evs)
+        log = deliveries(admin, sub["id"])
+        assert len(log) == len(want) and all(d["state"] == "delivered" for d in log), log
+        assert all(d["attempts"] == 1 and d["response_status"] == 200 for d in log)
+    admin.close()
+
+
+def test_signature_fails_with_another_secret(srv, tls_cert):
+    t = make_tenant(srv, "whsig")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        admin.ok("POST", f"{API}/customers", {"name": "Sig Co"}, status=201)
+        r = rec.got(1)[0]
+        assert sw_verified(sub["secret"], r["headers"], r["body"])
+        other = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        assert not sw_verified(other, r["headers"], r["body"])
+        assert not sw_verified(sub["secret"], r["headers"], r["body"] + b" ")
+    admin.close()
+
+
+def test_failing_receiver_is_retried_with_the_same_id(srv, tls_cert):
+    t = make_tenant(srv, "whretry")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        rec.plan = [500, 503, 429]
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        admin.ok("POST", f"{API}/customers", {"name": "Retry Co"}, status=201)
+        got = rec.got(4, timeout=60)
+        time.sleep(1.5)
+        assert len(rec.requests) == 4, "delivered once it succeeded, then no more"
+        assert len({r["headers"]["webhook-id"] for r in got}) == 1
+        assert len({r["body"] for r in got}) == 1
+        for r in got:
+            assert sw_verified(sub["secret"], r["headers"], r["body"])
+        log = deliveries(admin, sub["id"])
+        assert [(d["state"], d["attempts"], d["response_status"]) for d in log] == [("delivered", 4, 200)]
+        assert got[-1]["headers"]["webhook-id"] == log[0]["webhook_id"]
+    admin.close()
+
+
+def test_delivery_gives_up_after_every_attempt(srv, tls_cert):
+    t = make_tenant(srv, "whgive")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        rec.plan = [500] * 20
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        admin.ok("POST", f"{API}/customers", {"name": "Doomed Co"}, status=201)
+        rec.got(10, timeout=90)
+        assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "failed", WAIT)
+        d = deliveries(admin, sub["id"])[0]
+        assert d["attempts"] == 10 and d["response_status"] == 500, d
+        time.sleep(2)
+        assert len(rec.requests) == 10
+        jobs = admin.get(f"{API}/jobs?state=failed").body["data"]
+        assert [j["kind"] for j in jobs] == ["webhook.deliver"]
+        # Redelivered by hand: the same webhook-id once more.
+        rec.plan = []
+        r = admin.post(f"{API}/webhooks/{sub['id']}/deliveries/{d['id']}/redeliver")
+        assert r.status == 202, r
+        got = rec.got(11)
+        assert got[-1]["headers"]["webhook-id"] == d["webhook_id"]
+        assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "delivered", WAIT)
+    admin.close()
+
+
+def test_rolled_back_change_emits_nothing(srv, tls_cert):
+    t = make_tenant(srv, "whroll")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        subscribe(admin, rec.url, ["*"])
+        before = int(tenant_sql(srv, t.slug, "SELECT COUNT(*) FROM events")[0][0])
+        # Refused by validation, by a reference that is not there, by a hook in the transaction.
+        assert admin.post(f"{API}/customers", {"name": ""}).status == 400
+        assert admin.post(f"{API}/tickets", {"customer_id": 999999, "subject": "x"}).status in (400, 404, 409)
+        cust = admin.ok("POST", f"{API}/customers", {"name": "Keep Co"}, status=201)
+        admin.ok("POST", f"{API}/tickets", {"customer_id": cust["id"], "subject": "ref"}, status=201)
+        r = admin.delete(f"{API}/customers/{cust['id']}")
+        assert r.status == 409, r  # still referenced by its ticket: rolled back
+        rec.got(2)
+        time.sleep(1)
+        types = [e["type"] for e in rec.events()]
+        assert types == ["customers.created", "tickets.created"], types
+        after = int(tenant_sql(srv, t.slug, "SELECT COUNT(*) FROM events")[0][0])
+        assert after - before == 2
+    admin.close()
+
+
+def test_every_change_has_its_event(srv, tls_cert):
+    """Each audited change of a subscribable kind has exactly its events."""
+    t = make_tenant(srv, "wheach")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        subscribe(admin, rec.url, ["*"])
+        uid, _ = new_user(admin, ["staff"])
+        role = admin.ok("POST", f"{API}/roles", {"name": f"r-{secrets.token_hex(3)}",
+                                                   "description": "d", "permissions": ["tickets.view"]},
+                        status=201)
+        admin.ok("PATCH", f"{API}/roles/{role['id']}", {"description": "e"}, status=200)
+        cust = admin.ok("POST", f"{API}/customers", {"name": "Inv Co"}, status=201)
+        inv = admin.ok("POST", f"{API}/invoices", {"customer_id": cust["id"], "number": "INV-1"}, status=201)
+        admin.ok("POST", f"{API}/invoice_lines", {"invoice_id": inv["id"], "description": "work",
+                                                   "quantity": 2, "unit_price_cents": 5000}, status=201)
+        admin.ok("POST", f"{API}/invoices/{inv['id']}/send", {}, status=200)
+        want = ["users.created", "roles.created", "roles.updated", "customers.created",
+                "invoices.created", "invoice_lines.created", "invoices.updated"]
+        got = rec.got(len(want) + 2)
+        types = [e["type"] for e in rec.events()]
+        assert types[:len(want)] == want, types
+        assert set(types[len(want):]) >= {"invoices.sent"}, types
+    admin.close()
