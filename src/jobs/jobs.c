@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../audit/audit.h"
 #include "../db/db.h"
@@ -306,28 +309,83 @@ jobs_finish(struct op *op, const struct job_kind *kind, const struct job *j, con
 	return op_tx(op, jobs_finish_tx, &f);
 }
 
+/*
+ * 1 when owner ("host:pid:worker") names a process of this host that is
+ * gone: its jobs need not wait for their leases (a server killed and
+ * started again picks up at once what it was doing).
+ */
+static int
+jobs_owner_dead(const char *owner)
+{
+	char host[128], mine[128];
+	long pid = 0;
+	const char *c = strrchr(owner, ':');
+	if (c == NULL || c == owner)
+		return 0;
+	const char *p = c - 1;
+	while (p > owner && *p != ':')
+		p--;
+	if (*p != ':' || (size_t)(p - owner) >= sizeof(host))
+		return 0;
+	memcpy(host, owner, (size_t)(p - owner));
+	host[p - owner] = '\0';
+	char num[24];
+	size_t nl = (size_t)(c - p - 1);
+	if (nl == 0 || nl >= sizeof(num))
+		return 0;
+	memcpy(num, p + 1, nl);
+	num[nl] = '\0';
+	if (util_parse_long(num, 1, 4194304, &pid) != BW_OK || pid == (long)getpid())
+		return 0;
+	if (gethostname(mine, sizeof(mine) - 1) != 0)
+		return 0;
+	mine[sizeof(mine) - 1] = '\0';
+	return strcmp(host, mine) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 bw_err
 jobs_reclaim(struct op *op, int64_t *n)
 {
 	db *d;
+	db_stmt *s;
+	int row;
+	int64_t dead[64];
+	size_t nd = 0;
 	*n = 0;
 	bw_err e = op_db(op, &d);
 	if (e != BW_OK)
 		return e;
+	int64_t now = jobs_now_ms();
+	/* Running for a runner of this host that is no more: reclaimed now, lease or not. */
+	if ((e = db_prepare_cached(d, "SELECT id, owner FROM jobs WHERE state = 'running' LIMIT 64",
+				   &s)) != BW_OK)
+		return e;
+	while ((e = db_step(s, &row)) == BW_OK && row && nd < BW_ARRAY_LEN(dead))
+		if (db_col_text(s, 1) != NULL && jobs_owner_dead(db_col_text(s, 1)))
+			dead[nd++] = db_col_int(s, 0);
+	db_done(s);
+	for (size_t i = 0; e == BW_OK && i < nd; i++)
+		e = DB_RUN(d,
+			   "UPDATE jobs SET lease_until_ms = 0 WHERE id = ? AND state = 'running'",
+			   DB_INT(dead[i]));
+	if (e != BW_OK)
+		return e;
 	/* Queued again, the lost attempt counted (a job that had used them all runs once more). */
-	db_stmt *s;
-	int row;
 	if ((e = db_prepare_cached(d,
 				   "UPDATE jobs SET state = 'queued', owner = '', lease_until_ms = 0,"
 				   " last_error = 'the runner stopped during the attempt', updated_at = ?"
 				   " WHERE state = 'running' AND lease_until_ms < ?",
 				   &s)) != BW_OK)
 		return e;
-	int64_t now = jobs_now_ms();
 	if ((e = DB_BIND(s, DB_INT(now / 1000), DB_INT(now))) == BW_OK &&
 	    (e = db_step(s, &row)) == BW_OK)
 		*n = db_changes(s);
 	db_done(s);
+	/* Their lanes: a lane held by a job no longer running is free. */
+	if (e == BW_OK && *n > 0)
+		e = DB_RUN(d,
+			   "UPDATE job_lanes SET holder = 0, until_ms = 0 WHERE holder <> 0 AND NOT EXISTS"
+			   " (SELECT 1 FROM jobs WHERE jobs.id = job_lanes.holder AND jobs.state = 'running')");
 	return e;
 }
 
@@ -430,21 +488,32 @@ struct jobs_op_arg {
 	int cancel;
 };
 
+static bw_err jobs_op_run(struct op *op, struct jobs_op_arg *a, struct job *j);
+
 static bw_err
 jobs_op_tx(struct op *op, void *arg)
 {
-	struct jobs_op_arg *a = arg;
+	struct job j = {0};
+	bw_err e = jobs_op_run(op, arg, &j);
+	job_clear(&j);
+	return e;
+}
+
+static bw_err
+jobs_op_run(struct op *op, struct jobs_op_arg *a, struct job *jp)
+{
 	db *d = op->d;
 	db_stmt *s;
 	int row;
-	struct job j = {0};
 	char state[17] = "";
 	int64_t run_at = 0, now = jobs_now_ms();
 	bw_err e = db_prepare_cached(
 	    d,
 	    db_driver_of(d) == DB_MARIADB
-		? "SELECT state, kind, lane, attempts, max_attempts, run_at_ms FROM jobs WHERE id = ? FOR UPDATE"
-		: "SELECT state, kind, lane, attempts, max_attempts, run_at_ms FROM jobs WHERE id = ?",
+		? "SELECT state, kind, lane, attempts, max_attempts, run_at_ms, payload FROM jobs"
+		  " WHERE id = ? FOR UPDATE"
+		: "SELECT state, kind, lane, attempts, max_attempts, run_at_ms, payload FROM jobs"
+		  " WHERE id = ?",
 	    &s);
 	if (e != BW_OK)
 		return e;
@@ -452,13 +521,14 @@ jobs_op_tx(struct op *op, void *arg)
 		if (!row)
 			e = BW_ERR_NOTFOUND;
 		else {
-			j.id = a->id;
+			jp->id = a->id;
 			snprintf(state, sizeof(state), "%s", db_col_text(s, 0));
-			snprintf(j.kind, sizeof(j.kind), "%s", db_col_text(s, 1));
-			snprintf(j.lane, sizeof(j.lane), "%s", db_col_text(s, 2) ? db_col_text(s, 2) : "");
-			j.attempts = (int)db_col_int(s, 3);
-			j.max_attempts = (int)db_col_int(s, 4);
+			snprintf(jp->kind, sizeof(jp->kind), "%s", db_col_text(s, 1));
+			snprintf(jp->lane, sizeof(jp->lane), "%s", db_col_text(s, 2) ? db_col_text(s, 2) : "");
+			jp->attempts = (int)db_col_int(s, 3);
+			jp->max_attempts = (int)db_col_int(s, 4);
 			run_at = db_col_int(s, 5);
+			jp->payload = json_loads(db_col_text(s, 6) ? db_col_text(s, 6) : "{}", 0, NULL);
 		}
 	}
 	db_done(s);
@@ -476,9 +546,9 @@ jobs_op_tx(struct op *op, void *arg)
 		e = DB_RUN(d, "UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by an operator',"
 			      " updated_at = ? WHERE id = ?",
 			   DB_INT(now / 1000), DB_INT(a->id));
-		const struct job_kind *k = jobs_kind(a->kinds, a->nkinds, j.kind);
+		const struct job_kind *k = jobs_kind(a->kinds, a->nkinds, jp->kind);
 		if (e == BW_OK && k != NULL && k->ended != NULL)
-			e = k->ended(op, &j, "cancelled", "cancelled by an operator");
+			e = k->ended(op, jp, "cancelled", "cancelled by an operator");
 	} else {
 		int waiting = strcmp(state, "queued") == 0 && run_at > now;
 		if (strcmp(state, "failed") != 0 && strcmp(state, "cancelled") != 0 && !waiting)
@@ -495,7 +565,7 @@ jobs_op_tx(struct op *op, void *arg)
 	}
 	if (e != BW_OK)
 		return e;
-	json_t *b = json_pack("{s:s, s:s}", "kind", j.kind, "state", state);
+	json_t *b = json_pack("{s:s, s:s}", "kind", jp->kind, "state", state);
 	json_t *c = json_pack("{s:s}", "state", to);
 	e = b != NULL && c != NULL ? audit_op(op, "jobs", a->id, a->cancel ? "cancel" : "retry", b, c)
 				   : BW_ERR_NOMEM;

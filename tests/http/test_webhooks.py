@@ -127,18 +127,17 @@ def receiver(tls_cert):
 
 
 def hook_settings(cert, **extra):
-    s = {"ca_file": cert.cert, "test_allow_loopback": 1, "test_retry_seconds": 1}
+    """Overrides for a server whose receivers are this suite's (flat keys, as conftest takes them)."""
+    s = {"ca_file": cert.cert, "test_allow_loopback": 1, "test_retry_seconds": 1, "poll_ms": 100}
     s.update(extra)
-    return {"webhooks": s, "jobs": {"poll_ms": 100}}
+    return s
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, tls_cert):
     from conftest import _servers
     with _servers(tmp_path_factory, tls_cert) as make:
-        s = make()
-        s.settings.update(hook_settings(tls_cert))
-        yield s.start()
+        yield make(**hook_settings(tls_cert)).start()
 
 
 @pytest.fixture
@@ -393,3 +392,144 @@ def test_every_change_has_its_event(srv, tls_cert):
         assert types[:len(want)] == want, types
         assert set(types[len(want):]) >= {"invoices.sent"}, types
     admin.close()
+
+
+def test_rotation_signs_with_both_secrets_during_the_overlap(srv, tls_cert):
+    t = make_tenant(srv, "whrot")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        old = sub["secret"]
+        r = admin.post(f"{API}/webhooks/{sub['id']}/rotate-secret", {"overlap_seconds": 3600})
+        assert r.status == 200, r
+        new = r.body["secret"]
+        assert new.startswith("whsec_") and new != old and r.body["previous_secret_until"]
+        admin.ok("POST", f"{API}/customers", {"name": "Rot Co"}, status=201)
+        req = rec.got(1)[0]
+        sigs = req["headers"]["webhook-signature"].split(" ")
+        assert len(sigs) == 2, sigs
+        assert sw_verified(new, req["headers"], req["body"])
+        assert sw_verified(old, req["headers"], req["body"])
+        # Without an overlap the old secret stops at once.
+        newer = admin.post(f"{API}/webhooks/{sub['id']}/rotate-secret", {"overlap_seconds": 0}).body["secret"]
+        admin.ok("POST", f"{API}/customers", {"name": "Rot Two"}, status=201)
+        req = rec.got(2)[1]
+        assert len(req["headers"]["webhook-signature"].split(" ")) == 1
+        assert sw_verified(newer, req["headers"], req["body"])
+        assert not sw_verified(new, req["headers"], req["body"])
+        bad = admin.post(f"{API}/webhooks/{sub['id']}/rotate-secret", {"overlap_seconds": 999999999})
+        check_error_body(bad, 400, "invalid")
+    admin.close()
+
+
+def test_subscription_failing_for_days_is_disabled_and_says_why(srv, tls_cert):
+    t = make_tenant(srv, "whoff")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        rec.plan = [500] * 50
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        # Its deliveries have been failing for four days (the default limit is three).
+        tenant_sql(srv, t.slug, "UPDATE webhook_subscriptions SET failing_since = "
+                                f"{int(time.time()) - 4 * 86400} WHERE id = {sub['id']}")
+        admin.ok("POST", f"{API}/customers", {"name": "Off Co"}, status=201)
+        rec.got(1)
+        assert wait_for(lambda: not admin.get(f"{API}/webhooks/{sub['id']}").body["enabled"], WAIT)
+        s = admin.get(f"{API}/webhooks/{sub['id']}").body
+        assert "failed since" in s["disabled_reason"] and "HTTP 500" in s["disabled_reason"], s
+        time.sleep(2)
+        assert len(rec.requests) == 1, "a disabled subscription is not tried again"
+        assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "failed", WAIT)
+        audit = admin.get(f"{API}/reporting/audit?entity=webhooks").body["data"]
+        assert any(a["action"] == "disable" for a in audit), audit
+        # Enabled again: the reason is gone, new events go out.
+        rec.plan = []
+        r = admin.patch(f"{API}/webhooks/{sub['id']}", {"enabled": True})
+        assert r.status == 200 and r.body["enabled"] and r.body["disabled_reason"] is None, r
+        admin.ok("POST", f"{API}/customers", {"name": "On Co"}, status=201)
+        rec.got(2)
+    admin.close()
+
+
+def test_kill_9_mid_delivery_loses_nothing(start_server, tls_cert):
+    srv = start_server(**hook_settings(tls_cert, timeout_ms=20000))
+    t = make_tenant(srv, "whkill")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        rec.hold.set()
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        admin.ok("POST", f"{API}/customers", {"name": "Kill Co"}, status=201)
+        assert rec.held.wait(WAIT), "the delivery never started"
+        srv.signal(signal.SIGKILL)
+        srv.wait_exit(10)
+        rec.hold.clear()
+        srv.start()
+        got = rec.got(2)
+        assert len({r["headers"]["webhook-id"] for r in got}) == 1
+        admin = admin_client(srv, t)
+        assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "delivered", WAIT)
+        assert all(sw_verified(sub["secret"], r["headers"], r["body"]) for r in got)
+    admin.close()
+
+
+def test_jobs_cli_lists_retries_and_cancels(srv, tls_cert):
+    t = make_tenant(srv, "whcli")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        rec.plan = [500] * 20
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        admin.ok("PATCH", f"{API}/webhooks/{sub['id']}", {"enabled": False}, status=200)
+        admin.ok("POST", f"{API}/customers", {"name": "Cli Co"}, status=201)
+        time.sleep(0.5)
+        out = srv.cli_ok("jobs", "list", t.slug, "--json").stdout
+        assert json.loads(out)["jobs"] == [], "a disabled subscription gets no deliveries"
+        admin.ok("PATCH", f"{API}/webhooks/{sub['id']}", {"enabled": True}, status=200)
+        admin.ok("POST", f"{API}/customers", {"name": "Cli Two"}, status=201)
+        rec.got(1)
+        jobs = json.loads(srv.cli_ok("jobs", "list", t.slug, "--json").stdout)["jobs"]
+        assert len(jobs) == 1 and jobs[0]["kind"] == "webhook.deliver", jobs
+        jid = jobs[0]["id"]
+        # Queued for its back-off: cancel it, and the delivery says so.
+        assert wait_for(lambda: json.loads(srv.cli_ok("jobs", "list", t.slug, "--json").stdout)["jobs"][0]["state"] == "queued", WAIT)
+        p = srv.cli("jobs", "cancel", t.slug, str(jid))
+        if p.returncode != 0:  # it was running at that moment: once more
+            time.sleep(0.3)
+            srv.cli_ok("jobs", "cancel", t.slug, str(jid))
+        assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "cancelled", WAIT), (deliveries(admin, sub["id"]), srv.cli("jobs", "list", t.slug).stdout)
+        n = len(rec.requests)
+        time.sleep(2)
+        assert len(rec.requests) == n, "a cancelled job does not run"
+        p = srv.cli("jobs", "cancel", t.slug, str(jid))
+        assert p.returncode == 1 and "only a queued job" in p.stderr, p.stderr
+        assert srv.cli("jobs", "retry", t.slug, "999999").returncode == 1
+        assert srv.cli("jobs", "frob", t.slug).returncode == 2
+        text = srv.cli_ok("jobs", "list", t.slug).stdout
+        assert "webhook.deliver" in text and "cancelled" in text
+        audit = admin.get(f"{API}/reporting/audit?entity=jobs").body["data"]
+        assert [a["action"] for a in audit] == ["cancel"], audit
+    admin.close()
+
+
+# --- two app servers --------------------------------------------------------------------------
+
+@mariadb_only
+def test_two_servers_deliver_each_event_once(srv, tls_cert, tmp_path):
+    with twin_of(srv, tmp_path / "twin") as other:
+        t = make_tenant(srv, "whtwo", servers=(other,))
+        admin = admin_client(srv, t)
+        with fresh_receiver(tls_cert) as rec:
+            sub = subscribe(admin, rec.url, ["customers.created"])
+            other_admin = admin_client(other, t)
+            n = 40
+            for i in range(n):
+                (admin if i % 2 else other_admin).ok("POST", f"{API}/customers",
+                                                     {"name": f"Two {i}"}, status=201)
+            rec.got(n)
+            time.sleep(3)
+            ids = [r["headers"]["webhook-id"] for r in rec.requests]
+            assert len(ids) == n and len(set(ids)) == n, "each event delivered once"
+            names = [json.loads(r["body"])["data"]["object"]["name"] for r in rec.requests]
+            assert names == [f"Two {i}" for i in range(n)], "in order of commit"
+            owners = tenant_sql(srv, t.slug, "SELECT DISTINCT owner FROM jobs")
+            assert len(owners) >= 1
+            other_admin.close()
+        admin.close()
