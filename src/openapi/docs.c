@@ -34,6 +34,46 @@
 	"code'}}}"
 
 const struct openapi_schema openapi_schemas[] = {
+    {"WebhookSubscription",
+     "{'type': 'object', 'required': ['id', 'version', 'url', 'host', 'description', "
+     "'event_types', 'enabled', 'created_at', 'updated_at'], 'properties': {'id': " ID ", "
+     "'version': {'type': 'integer', 'minimum': 1}, 'url': {'type': 'string', 'format': "
+     "'uri', 'description': 'https only, on a public address'}, 'host': {'type': 'string'}, "
+     "'description': " STR(500) ", 'event_types': {'type': 'array', 'items': {'type': "
+     "'string'}, 'description': 'types and patterns: tickets.created, invoices.*, *'}, "
+     "'enabled': {'type': 'boolean'}, 'disabled_reason': {'type': ['string', 'null'], "
+     "'description': 'why the server disabled it (deliveries failing for days)'}, "
+     "'failing_since': " TIME_OR_NULL ", 'previous_secret_until': " TIME_OR_NULL ", "
+     "'created_at': " TIME ", 'updated_at': " TIME ", 'secret': {'type': 'string', "
+     "'pattern': '^whsec_', 'description': 'only on create and rotate-secret: shown once'}}}"},
+    {"WebhookDelivery",
+     "{'type': 'object', 'required': ['id', 'event_id', 'webhook_id', 'state', 'attempts', "
+     "'response_status', 'latency_ms', 'last_error', 'response_prefix', 'created_at'], "
+     "'properties': {'id': " ID ", 'event_id': {'type': 'string', 'pattern': '^evt_'}, "
+     "'event_type': {'type': ['string', 'null']}, 'webhook_id': {'type': 'string', "
+     "'description': 'the webhook-id header: the same on every attempt'}, 'state': {'enum': "
+     "['pending', 'delivered', 'failed', 'cancelled']}, 'attempts': {'type': 'integer'}, "
+     "'last_attempt_at': " TIME_OR_NULL ", 'next_attempt_at': " TIME_OR_NULL ", "
+     "'response_status': {'type': 'integer', 'description': '0: no response'}, 'latency_ms': "
+     "{'type': 'integer'}, 'last_error': {'type': 'string'}, 'response_prefix': {'type': "
+     "'string', 'maxLength': 512, 'description': 'the start of the receiver reply'}, "
+     "'created_at': " TIME ", 'delivered_at': " TIME_OR_NULL "}}"},
+    {"HookEndpoint",
+     "{'type': 'object', 'required': ['id', 'version', 'provider', 'path', 'description', "
+     "'enabled', 'secret_set', 'created_at', 'updated_at'], 'properties': {'id': " ID ", "
+     "'version': {'type': 'integer'}, 'provider': {'enum': ['stripe', 'quickbooks', "
+     "'standard']}, 'path': {'type': 'string', 'description': 'the URL path to give the "
+     "provider: /api/v1/hooks/<provider>/<endpoint id>'}, 'description': " STR(500) ", "
+     "'enabled': {'type': 'boolean'}, 'secret_set': {'const': true}, 'created_at': " TIME ", "
+     "'updated_at': " TIME "}}"},
+    {"Job",
+     "{'type': 'object', 'required': ['id', 'kind', 'payload', 'state', 'attempts', "
+     "'max_attempts', 'run_at', 'last_error', 'created_at', 'updated_at'], 'properties': "
+     "{'id': " ID ", 'kind': {'type': 'string'}, 'lane': {'type': ['string', 'null']}, "
+     "'payload': {'type': 'object', 'description': 'ids, never secrets'}, 'state': {'enum': "
+     "['queued', 'running', 'done', 'failed', 'cancelled']}, 'attempts': {'type': "
+     "'integer'}, 'max_attempts': {'type': 'integer'}, 'run_at': " TIME ", 'last_error': "
+     "{'type': 'string'}, 'created_at': " TIME ", 'updated_at': " TIME "}}"},
     {"File",
      "{'type': 'object', 'required': ['id', 'module', 'row_id', 'name', 'type', 'size', "
      "'sha256', 'created_by', 'created_at'], 'properties': {'id': " ID ", 'module': {'type': "
@@ -343,6 +383,97 @@ const struct openapi_doc openapi_docs[] = {
      "'properties': {'plan': {'type': 'string'}, 'limit': {'type': 'integer'}, 'used': "
      "{'type': 'integer'}, 'reserved': {'type': 'integer'}, 'available': {'type': "
      "'integer'}}}",
+     NULL, 200, 0},
+
+    /* --- webhooks (src/webhooks/webhooks_api.c, docs/webhooks.md) -------------------- */
+#define WH_DATA(item) "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': 'array', 'items': " item "}}}"
+#define WH_BODY                                                                                 \
+	"{'type': 'object', 'additionalProperties': false, 'properties': {'url': {'type': "    \
+	"'string', 'maxLength': 2048}, 'event_types': {'type': 'array', 'minItems': 1, "        \
+	"'maxItems': 64, 'uniqueItems': true, 'items': {'type': 'string', 'maxLength': 96}}, " \
+	"'description': " STR(500) ", 'enabled': {'type': 'boolean'}}"
+    {"GET", "/api/v1/webhooks/event-types", "webhooks", "The event types one may subscribe to",
+     NULL, NULL, "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': "
+     "'array', 'items': {'type': 'string'}}}}", NULL, 200, 0},
+    {"GET", "/api/v1/webhooks", "webhooks", "Webhook subscriptions", "Never a secret.", NULL,
+     WH_DATA(REF("WebhookSubscription")), NULL, 200, 0},
+    {"POST", "/api/v1/webhooks", "webhooks", "Subscribe a receiver",
+     "The answer holds the signing secret (whsec_...), shown this once. Deliveries carry "
+     "webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks).",
+     WH_BODY ", 'required': ['url', 'event_types']}", REF("WebhookSubscription"), NULL, 201, 0},
+    {"GET", "/api/v1/webhooks/:id", "webhooks", "A webhook subscription", NULL, NULL,
+     REF("WebhookSubscription"), NULL, 200, 0},
+    {"PATCH", "/api/v1/webhooks/:id", "webhooks", "Change a subscription",
+     "Enabling a disabled one clears why it was disabled. Takes If-Match.", WH_BODY "}",
+     REF("WebhookSubscription"), NULL, 200, 0},
+    {"DELETE", "/api/v1/webhooks/:id", "webhooks", "Delete a subscription and its deliveries",
+     NULL, NULL, REF("Deleted"), NULL, 200, 0},
+    {"POST", "/api/v1/webhooks/:id/rotate-secret", "webhooks", "A new signing secret",
+     "The old secret is still signed with for overlap_seconds (default 86400, at most "
+     "604800), so both signatures go out meanwhile.",
+     "{'type': 'object', 'additionalProperties': false, 'properties': {'overlap_seconds': "
+     "{'type': 'integer', 'minimum': 0, 'maximum': 604800}}}",
+     REF("WebhookSubscription"), NULL, 200, 0},
+    {"GET", "/api/v1/webhooks/:id/deliveries", "webhooks", "The delivery log",
+     "Newest first; before pages back.", NULL,
+     "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': 'array', "
+     "'items': " REF("WebhookDelivery") "}, 'next_before': {'type': ['integer', 'null']}}}",
+     "[{'name': 'before', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1}}, "
+     "{'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1, "
+     "'maximum': 200}}]",
+     200, 0},
+    {"POST", "/api/v1/webhooks/:id/deliveries/:did/redeliver", "webhooks",
+     "Send a delivery again (same webhook-id)", NULL, NULL,
+     "{'type': 'object', 'required': ['id', 'state'], 'properties': {'id': " ID ", 'state': "
+     "{'const': 'pending'}}}",
+     NULL, 202, 0},
+    {"GET", "/api/v1/hook-endpoints", "webhooks", "Inbound provider endpoints", NULL, NULL,
+     WH_DATA(REF("HookEndpoint")), NULL, 200, 0},
+    {"POST", "/api/v1/hook-endpoints", "webhooks", "An endpoint for a provider",
+     "secret: the provider signing secret (Stripe whsec_..., the Intuit verifier token, a "
+     "Standard Webhooks sender whsec_...), kept sealed and never shown.",
+     "{'type': 'object', 'additionalProperties': false, 'required': ['provider', 'secret'], "
+     "'properties': {'provider': {'enum': ['stripe', 'quickbooks', 'standard']}, 'secret': "
+     "{'type': 'string', 'maxLength': 1024, 'writeOnly': true}, 'description': " STR(500)
+     ", 'enabled': {'type': 'boolean'}}}",
+     REF("HookEndpoint"), NULL, 201, 0},
+    {"PATCH", "/api/v1/hook-endpoints/:id", "webhooks", "Change an endpoint (or its secret)",
+     NULL,
+     "{'type': 'object', 'additionalProperties': false, 'properties': {'secret': {'type': "
+     "'string', 'maxLength': 1024, 'writeOnly': true}, 'description': " STR(500)
+     ", 'enabled': {'type': 'boolean'}}}",
+     REF("HookEndpoint"), NULL, 200, 0},
+    {"DELETE", "/api/v1/hook-endpoints/:id", "webhooks", "Delete an endpoint", NULL, NULL,
+     REF("Deleted"), NULL, 200, 0},
+    {"POST", "/api/v1/hooks/:provider/:endpoint", "webhooks", "A provider event (public)",
+     "Signed by the provider: Stripe-Signature (Stripe), intuit-signature (QuickBooks "
+     "Online), webhook-id/webhook-timestamp/webhook-signature (Standard Webhooks). 200 once "
+     "the event is durably recorded; a replay is 409, a bad signature or stale timestamp "
+     "401, a missing header 400, an unknown endpoint 404.",
+     "{'type': 'object'}",
+     "{'type': 'object', 'required': ['received', 'duplicate'], 'properties': {'received': "
+     "{'const': true}, 'duplicate': {'type': 'boolean', 'description': 'recorded before: "
+     "taken once'}}}",
+     NULL, 200, 0},
+
+    /* --- background jobs (src/jobs/jobs_api.c, docs/jobs.md) -------------------------- */
+    {"GET", "/api/v1/jobs", "jobs", "Background jobs, newest first, and counts by state", NULL,
+     NULL,
+     "{'type': 'object', 'required': ['data', 'counts'], 'properties': {'data': {'type': "
+     "'array', 'items': " REF("Job") "}, 'counts': {'type': 'object', 'additionalProperties': "
+     "{'type': 'integer'}}}}",
+     "[{'name': 'state', 'in': 'query', 'schema': {'enum': ['queued', 'running', 'done', "
+     "'failed', 'cancelled']}}, {'name': 'kind', 'in': 'query', 'schema': {'type': 'string', "
+     "'maxLength': 64}}, {'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', "
+     "'minimum': 1, 'maximum': 1000}}]",
+     200, 0},
+    {"POST", "/api/v1/jobs/:id/retry", "jobs", "Run a failed or waiting job now", NULL, NULL,
+     "{'type': 'object', 'required': ['id', 'state'], 'properties': {'id': " ID ", 'state': "
+     "{'const': 'queued'}}}",
+     NULL, 200, 0},
+    {"POST", "/api/v1/jobs/:id/cancel", "jobs", "Cancel a queued job", NULL, NULL,
+     "{'type': 'object', 'required': ['id', 'state'], 'properties': {'id': " ID ", 'state': "
+     "{'const': 'cancelled'}}}",
      NULL, 200, 0},
 
     /* --- the audit log (src/audit/audit_api.c) --------------------------------------- */
