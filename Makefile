@@ -68,7 +68,7 @@ _all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
         build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch build/fuzz/fuzz_cursor \
-        build/fuzz/fuzz_filename build/fuzz/fuzz_archive
+        build/fuzz/fuzz_filename build/fuzz/fuzz_archive build/fuzz/fuzz_webhooks
 
 _check: _all _san
 	@tests/run-all
@@ -162,6 +162,18 @@ build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch:
 	$(FUZZCC) $(FUZZFLAGS) $(filter %.c,$^) -o $@
 	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
 	    i=$$((i + 1)); printf '%s' "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
+
+# Webhooks: inbound signature headers (Standard Webhooks, Stripe, Intuit) and
+# subscription URLs; the first byte picks (fuzz_webhooks.c).
+FUZZ_SEEDS_fuzz_webhooks := '\000v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\nmsg_p5jXN8AQM9LWM0D4loKWxJek\n{"test": 2432232314}' \
+	'\001t=1700000000,v1=00,v0=11\n\n{}' '\002gA+nUzzZk2WudX5b3CigQ7i37MfyL7KwGBB5jtH59Gs=\n\n{}' \
+	'\003https://hooks.example.com/x' '\003https://0x7f000001/' '\007https://[::ffff:127.0.0.1]:8443/a'
+build/fuzz/fuzz_webhooks: tests/fuzz/fuzz_webhooks.c src/webhooks/sig.c src/webhooks/egress.c src/crypto/aead.c \
+	src/core/netaddr.c src/core/util.c src/core/err.c src/core/log.c src/core/pool.c src/core/buf.c
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) -Wno-missing-field-initializers $(filter %.c,$^) -o $@ -lcurl -lcrypto -lsodium
+	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
+	    i=$$((i + 1)); printf "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
 
 # Uploads: the name checks, and the archive walk (libarchive, libmagic) over any bytes.
 # fuzz_filename: the first byte picks the check (even: a file name, odd: an entry path);

@@ -764,6 +764,11 @@ files_archive_check(const struct files_source *src, const struct files_type *t,
 					   "the file is also an archive (a polyglot)");
 				goto out;
 			}
+			/* ...and so is not an archive (fuzz_archive: NULs, then other bytes). */
+			if (res->is_archive) {
+				res->is_archive = 0;
+				res->format[0] = '\0';
+			}
 		}
 		/* libarchive finds an appended zip; this scan is the second opinion. */
 		long n = src_tail(&w, src);

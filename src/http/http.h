@@ -408,6 +408,15 @@ bw_err page_seen(struct http_req *req, struct page *p, db_stmt *s, int sort_col,
 		 int id_col) BW_MUST_USE;
 /* The same for an integer sort whose values are at hand. */
 void page_seen_key(struct page *p, int64_t value, int64_t id);
+/*
+ * The ids of one page of a list whose rows are "SELECT id FROM from WHERE
+ * (filter)" (compiled-in text; args bound to filter's ?), ordered by id as
+ * page_order() set it; at most PAGE_LIMIT_MAX into ids, their count into
+ * *n, p->total counted with the same filter. For lists whose rows are then
+ * read one by one through an operation.
+ */
+bw_err page_ids(struct http_req *req, struct page *p, const char *from, const char *filter,
+		const struct db_arg *args, size_t nargs, int64_t *ids, size_t *n) BW_MUST_USE;
 /* Reply with the envelope around data (stolen) and the Link header; q: this request's query. */
 bw_err page_reply(struct http_req *req, struct page *p, const struct http_query *q,
 		  json_t *data) BW_MUST_USE;

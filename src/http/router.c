@@ -277,7 +277,8 @@ router_decode(pool *p, const char *s, size_t n, int *bad)
 				return NULL;
 			}
 			i += 2;
-		} else if (c < 0x21 || c == 0x7f) {
+		} else if (c < 0x21 || c == 0x7f || c == '\\') {
+			/* A backslash is refused as it is and encoded: some proxies read it as '/'. */
 			*bad = 1;
 			return NULL;
 		}

@@ -452,6 +452,30 @@ jobs_list(struct op *op, const char *state, const char *kind, int limit, json_t 
 }
 
 bw_err
+jobs_get(struct op *op, int64_t id, json_t **out)
+{
+	db *d;
+	db_stmt *s;
+	int row;
+	*out = NULL;
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_prepare_cached(d, "SELECT " JOBS_COLS " FROM jobs WHERE id = ?", &s)) != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK) {
+		if (!row)
+			e = BW_ERR_NOTFOUND;
+		else if ((*out = jobs_row_json(s)) == NULL)
+			e = BW_ERR_NOMEM;
+	}
+	db_done(s);
+	if (e == BW_ERR_NOTFOUND)
+		return op_fail(op, e, "no such job");
+	return e;
+}
+
+bw_err
 jobs_counts(struct op *op, json_t **out)
 {
 	db *d;

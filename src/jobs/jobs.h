@@ -111,6 +111,8 @@ bw_err jobs_list(struct op *op, const char *state, const char *kind, int limit,
 		 json_t **out) BW_MUST_USE;
 bw_err jobs_retry(struct op *op, const struct job_kind *kinds, size_t nkinds, int64_t id) BW_MUST_USE;
 bw_err jobs_cancel(struct op *op, const struct job_kind *kinds, size_t nkinds, int64_t id) BW_MUST_USE;
+/* Job id as the operators' view shows it; BW_ERR_NOTFOUND recorded. */
+bw_err jobs_get(struct op *op, int64_t id, json_t **out) BW_MUST_USE;
 /* The counts of jobs by state as a JSON object ({"queued": n, ...}). */
 bw_err jobs_counts(struct op *op, json_t **out) BW_MUST_USE;
 

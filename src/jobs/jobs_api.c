@@ -10,36 +10,74 @@
 #include "kinds.h"
 
 static bw_err
+jobs_api_get(struct op *op, int64_t id, json_t **out)
+{
+	return jobs_get(op, id, out);
+}
+
+/* Newest first, in pages; state and kind filter. */
+static bw_err
 jobs_api_list(struct http_req *req)
 {
+	static const char *const states[] = {"queued", "running", "done", "failed", "cancelled"};
 	struct http_query q;
-	const char *state = NULL, *kind = NULL;
-	long limit = 100;
-	json_t *a, *c;
+	struct page p;
+	const char *state = "", *kind = "";
+	int64_t ids[PAGE_LIMIT_MAX];
+	size_t n = 0;
+	page_init(&p);
 	bw_err e = http_query_parse(req, &q);
 	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
-		if (strcmp(q.key[i], "state") == 0 &&
-		    (strcmp(q.val[i], "queued") == 0 || strcmp(q.val[i], "running") == 0 ||
-		     strcmp(q.val[i], "done") == 0 || strcmp(q.val[i], "failed") == 0 ||
-		     strcmp(q.val[i], "cancelled") == 0))
+		int taken = 0, ok = 0;
+		if (strcmp(q.key[i], "state") == 0) {
+			for (size_t k = 0; k < BW_ARRAY_LEN(states); k++)
+				ok |= strcmp(q.val[i], states[k]) == 0;
+			if (!ok)
+				return op_fail(&req->op, BW_ERR_INVALID,
+					       "state is one of queued, running, done, failed, cancelled");
 			state = q.val[i];
-		else if (strcmp(q.key[i], "kind") == 0 && strlen(q.val[i]) <= JOB_KIND_MAX)
+		} else if (strcmp(q.key[i], "kind") == 0) {
+			if (strlen(q.val[i]) > JOB_KIND_MAX)
+				return op_fail(&req->op, BW_ERR_INVALID, "kind: at most 64 bytes");
 			kind = q.val[i];
-		else if (strcmp(q.key[i], "limit") == 0 &&
-			 util_parse_long(q.val[i], 1, 1000, &limit) == BW_OK)
-			continue;
-		else
+		} else if ((e = page_param(req, &p, q.key[i], q.val[i], &taken)) == BW_OK && !taken)
 			return op_fail(&req->op, BW_ERR_INVALID,
-				       "query parameters: state (queued, running, done, failed, "
-				       "cancelled), kind, limit (1-1000)");
+				       pool_printf(req->pool,
+						   "unknown query parameter '%.64s' (state, kind, limit, "
+						   "cursor)",
+						   q.key[i]));
 	}
-	if (e != BW_OK || (e = jobs_list(&req->op, state, kind, (int)limit, &a)) != BW_OK)
+	struct db_arg a[] = {DB_TEXT(state), DB_TEXT(state), DB_TEXT(kind), DB_TEXT(kind)};
+	if (e != BW_OK || (e = page_order(req, &p, "-id", "id", 1, PAGE_INT)) != BW_OK ||
+	    (e = page_ids(req, &p, "jobs", "(? = '' OR state = ?) AND (? = '' OR kind = ?)", a, 4,
+			  ids, &n)) != BW_OK)
 		return e;
-	if ((e = jobs_counts(&req->op, &c)) != BW_OK) {
-		json_decref(a);
-		return e;
+	json_t *list = json_array();
+	if (list == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+		if ((e = jobs_api_get(&req->op, ids[i], &o)) == BW_ERR_NOTFOUND) {
+			op_clear(&req->op); /* purged since the page was read */
+			continue;
+		}
+		if (e != BW_OK || json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			return e != BW_OK ? e : BW_ERR_NOMEM;
+		}
 	}
-	return response_json(req, 200, json_pack("{s:o, s:o}", "data", a, "counts", c));
+	return page_reply(req, &p, &q, list);
+}
+
+/* How many jobs are in each state. */
+static bw_err
+jobs_api_summary(struct http_req *req)
+{
+	json_t *c;
+	bw_err e = jobs_counts(&req->op, &c);
+	if (e != BW_OK)
+		return e;
+	return response_json(req, 200, json_pack("{s:o}", "counts", c));
 }
 
 static bw_err
@@ -73,6 +111,7 @@ jobs_api_cancel(struct http_req *req)
 
 const struct route jobs_routes[] = {
     {HTTP_GET, "/api/v1/jobs", jobs_api_list, 0, "jobs.view", ROUTE_BODY_NONE},
+    {HTTP_GET, "/api/v1/jobs/summary", jobs_api_summary, 0, "jobs.view", ROUTE_BODY_NONE},
     {HTTP_POST, "/api/v1/jobs/:id/retry", jobs_api_retry, ROUTE_ADMIN, "jobs.manage",
      ROUTE_BODY_NONE},
     {HTTP_POST, "/api/v1/jobs/:id/cancel", jobs_api_cancel, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,

@@ -386,7 +386,6 @@ const struct openapi_doc openapi_docs[] = {
      NULL, 200, 0},
 
     /* --- webhooks (src/webhooks/webhooks_api.c, docs/webhooks.md) -------------------- */
-#define WH_DATA(item) "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': 'array', 'items': " item "}}}"
 #define WH_BODY                                                                                 \
 	"{'type': 'object', 'additionalProperties': false, 'properties': {'url': {'type': "    \
 	"'string', 'maxLength': 2048}, 'event_types': {'type': 'array', 'minItems': 1, "        \
@@ -396,7 +395,7 @@ const struct openapi_doc openapi_docs[] = {
      NULL, NULL, "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': "
      "'array', 'items': {'type': 'string'}}}}", NULL, 200, 0},
     {"GET", "/api/v1/webhooks", "webhooks", "Webhook subscriptions", "Never a secret.", NULL,
-     WH_DATA(REF("WebhookSubscription")), NULL, 200, 0},
+     REF("WebhookSubscription"), NULL, 200, OAD_LIST},
     {"POST", "/api/v1/webhooks", "webhooks", "Subscribe a receiver",
      "The answer holds the signing secret (whsec_...), shown this once. Deliveries carry "
      "webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks).",
@@ -414,21 +413,17 @@ const struct openapi_doc openapi_docs[] = {
      "{'type': 'object', 'additionalProperties': false, 'properties': {'overlap_seconds': "
      "{'type': 'integer', 'minimum': 0, 'maximum': 604800}}}",
      REF("WebhookSubscription"), NULL, 200, 0},
-    {"GET", "/api/v1/webhooks/:id/deliveries", "webhooks", "The delivery log",
-     "Newest first; before pages back.", NULL,
-     "{'type': 'object', 'required': ['data'], 'properties': {'data': {'type': 'array', "
-     "'items': " REF("WebhookDelivery") "}, 'next_before': {'type': ['integer', 'null']}}}",
-     "[{'name': 'before', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1}}, "
-     "{'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', 'minimum': 1, "
-     "'maximum': 200}}]",
-     200, 0},
+    {"GET", "/api/v1/webhooks/:id/deliveries", "webhooks", "The delivery log", "Newest first.",
+     NULL, REF("WebhookDelivery"), NULL, 200, OAD_LIST},
     {"POST", "/api/v1/webhooks/:id/deliveries/:did/redeliver", "webhooks",
      "Send a delivery again (same webhook-id)", NULL, NULL,
      "{'type': 'object', 'required': ['id', 'state'], 'properties': {'id': " ID ", 'state': "
      "{'const': 'pending'}}}",
      NULL, 202, 0},
     {"GET", "/api/v1/hook-endpoints", "webhooks", "Inbound provider endpoints", NULL, NULL,
-     WH_DATA(REF("HookEndpoint")), NULL, 200, 0},
+     REF("HookEndpoint"), NULL, 200, OAD_LIST},
+    {"GET", "/api/v1/hook-endpoints/:id", "webhooks", "An inbound endpoint", NULL, NULL,
+     REF("HookEndpoint"), NULL, 200, 0},
     {"POST", "/api/v1/hook-endpoints", "webhooks", "An endpoint for a provider",
      "secret: the provider signing secret (Stripe whsec_..., the Intuit verifier token, a "
      "Standard Webhooks sender whsec_...), kept sealed and never shown.",
@@ -457,16 +452,15 @@ const struct openapi_doc openapi_docs[] = {
      NULL, 200, 0},
 
     /* --- background jobs (src/jobs/jobs_api.c, docs/jobs.md) -------------------------- */
-    {"GET", "/api/v1/jobs", "jobs", "Background jobs, newest first, and counts by state", NULL,
-     NULL,
-     "{'type': 'object', 'required': ['data', 'counts'], 'properties': {'data': {'type': "
-     "'array', 'items': " REF("Job") "}, 'counts': {'type': 'object', 'additionalProperties': "
-     "{'type': 'integer'}}}}",
+    {"GET", "/api/v1/jobs", "jobs", "Background jobs, newest first", NULL, NULL, REF("Job"),
      "[{'name': 'state', 'in': 'query', 'schema': {'enum': ['queued', 'running', 'done', "
      "'failed', 'cancelled']}}, {'name': 'kind', 'in': 'query', 'schema': {'type': 'string', "
-     "'maxLength': 64}}, {'name': 'limit', 'in': 'query', 'schema': {'type': 'integer', "
-     "'minimum': 1, 'maximum': 1000}}]",
-     200, 0},
+     "'maxLength': 64}}]",
+     200, OAD_LIST},
+    {"GET", "/api/v1/jobs/summary", "jobs", "How many jobs are in each state", NULL, NULL,
+     "{'type': 'object', 'required': ['counts'], 'properties': {'counts': {'type': 'object', "
+     "'additionalProperties': {'type': 'integer'}}}}",
+     NULL, 200, 0},
     {"POST", "/api/v1/jobs/:id/retry", "jobs", "Run a failed or waiting job now", NULL, NULL,
      "{'type': 'object', 'required': ['id', 'state'], 'properties': {'id': " ID ", 'state': "
      "{'const': 'queued'}}}",

@@ -412,64 +412,54 @@ wh_deliver_ended(struct op *op, const struct job *j, const char *state, const ch
 /* --- the log and redelivery ---------------------------------------------------------- */
 
 bw_err
-webhook_deliveries(struct op *op, int64_t sub, int64_t before, int limit, json_t **out)
+webhook_delivery_get(struct op *op, int64_t sub, int64_t did, json_t **out)
 {
-	struct wh_sub s;
 	db_stmt *st;
 	int row;
+	db *d;
 	*out = NULL;
-	bw_err e = wh_sub_read(op, sub, 0, &s);
+	bw_err e = op_db(op, &d);
 	if (e != BW_OK)
 		return e;
-	wh_sub_clear(&s);
-	json_t *a = json_array();
-	if (a == NULL)
-		return BW_ERR_NOMEM;
-	if ((e = db_prepare_cached(op->d,
+	if ((e = db_prepare_cached(d,
 				   "SELECT d.id, d.event_id, e.type, d.msg_id, d.state, d.attempts,"
 				   " d.last_at_ms, d.next_at_ms, d.last_status, d.last_latency_ms,"
 				   " d.last_error, d.response_prefix, d.created_at, d.delivered_at"
 				   " FROM webhook_deliveries d LEFT JOIN events e ON e.id = d.event_id"
-				   " WHERE d.subscription_id = ? AND (? = 0 OR d.id < ?)"
-				   " ORDER BY d.id DESC LIMIT ?",
-				   &st)) != BW_OK) {
-		json_decref(a);
+				   " WHERE d.id = ? AND d.subscription_id = ?",
+				   &st)) != BW_OK)
 		return e;
-	}
-	if ((e = DB_BIND(st, DB_INT(sub), DB_INT(before), DB_INT(before),
-			 DB_INT(limit > 0 && limit <= 200 ? limit : 50))) == BW_OK)
-		while ((e = db_step(st, &row)) == BW_OK && row) {
+	if ((e = DB_BIND(st, DB_INT(did), DB_INT(sub))) == BW_OK && (e = db_step(st, &row)) == BW_OK) {
+		if (!row)
+			e = BW_ERR_NOTFOUND;
+		else {
 			char evid[32], la[UTIL_TIME_LEN], na[UTIL_TIME_LEN], ca[UTIL_TIME_LEN],
 			    da[UTIL_TIME_LEN];
 			event_public_id(db_col_int(st, 1), evid);
 			int64_t last = db_col_int(st, 6), next = db_col_int(st, 7),
 				dlv = db_col_int(st, 13);
-			json_t *o = json_pack(
+			const char *state = db_col_text(st, 4);
+			*out = json_pack(
 			    "{s:I, s:s, s:s?, s:s, s:s, s:I, s:s?, s:s?, s:I, s:I, s:s, s:s, s:s, s:s?}",
 			    "id", (json_int_t)db_col_int(st, 0), "event_id", evid, "event_type",
-			    db_col_text(st, 2), "webhook_id", db_col_text(st, 3), "state",
-			    db_col_text(st, 4), "attempts", (json_int_t)db_col_int(st, 5), "last_attempt_at",
+			    db_col_text(st, 2), "webhook_id", db_col_text(st, 3), "state", state,
+			    "attempts", (json_int_t)db_col_int(st, 5), "last_attempt_at",
 			    last ? util_time_rfc3339(last / 1000, la) : NULL, "next_attempt_at",
-			    next && strcmp(db_col_text(st, 4), "pending") == 0
-				? util_time_rfc3339(next / 1000, na)
-				: NULL,
+			    next && strcmp(state, "pending") == 0 ? util_time_rfc3339(next / 1000, na)
+								   : NULL,
 			    "response_status", (json_int_t)db_col_int(st, 8), "latency_ms",
 			    (json_int_t)db_col_int(st, 9), "last_error", db_col_text(st, 10),
 			    "response_prefix", db_col_text(st, 11), "created_at",
 			    util_time_rfc3339(db_col_int(st, 12), ca), "delivered_at",
 			    dlv ? util_time_rfc3339(dlv, da) : NULL);
-			if (o == NULL || json_array_append_new(a, o) != 0) {
+			if (*out == NULL)
 				e = BW_ERR_NOMEM;
-				break;
-			}
 		}
-	db_done(st);
-	if (e != BW_OK) {
-		json_decref(a);
-		return e;
 	}
-	*out = a;
-	return BW_OK;
+	db_done(st);
+	if (e == BW_ERR_NOTFOUND)
+		return op_fail(op, e, "no such delivery of this subscription");
+	return e;
 }
 
 struct wh_redeliver_arg {

@@ -257,44 +257,18 @@ hook_endpoint_create(struct op *op, json_t *in, json_t **out)
 }
 
 bw_err
-hook_endpoint_list(struct op *op, json_t **out)
+hook_endpoint_get(struct op *op, int64_t id, json_t **out)
 {
-	db *d;
-	db_stmt *s;
-	int row;
+	struct hook_ep h;
 	*out = NULL;
-	bw_err e = op_db(op, &d);
+	bw_err e = hook_ep_read(op, id, NULL, 0, &h);
+	if (e == BW_ERR_NOTFOUND)
+		return op_fail(op, e, "no such inbound endpoint");
 	if (e != BW_OK)
 		return e;
-	json_t *ids = json_array(), *list = json_array();
-	if (ids == NULL || list == NULL)
-		e = BW_ERR_NOMEM;
-	if (e == BW_OK &&
-	    (e = db_prepare_cached(d, "SELECT id FROM hook_endpoints ORDER BY id LIMIT 1000", &s)) ==
-		BW_OK) {
-		while ((e = db_step(s, &row)) == BW_OK && row)
-			json_array_append_new(ids, json_integer(db_col_int(s, 0)));
-		db_done(s);
-	}
-	size_t i;
-	json_t *v;
-	json_array_foreach(ids, i, v)
-	{
-		struct hook_ep h;
-		if (e != BW_OK || (e = hook_ep_read(op, json_integer_value(v), NULL, 0, &h)) != BW_OK)
-			break;
-		json_t *o = hook_ep_json(&h);
-		hook_ep_clear(&h);
-		if (o == NULL || json_array_append_new(list, o) != 0)
-			e = BW_ERR_NOMEM;
-	}
-	json_decref(ids);
-	if (e != BW_OK) {
-		json_decref(list);
-		return e;
-	}
-	*out = list;
-	return BW_OK;
+	*out = hook_ep_json(&h);
+	hook_ep_clear(&h);
+	return *out != NULL ? BW_OK : BW_ERR_NOMEM;
 }
 
 static bw_err

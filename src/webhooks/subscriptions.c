@@ -312,50 +312,6 @@ webhook_sub_create(struct op *op, json_t *in, json_t **out)
 }
 
 bw_err
-webhook_sub_list(struct op *op, json_t **out)
-{
-	db *d;
-	db_stmt *s;
-	int row;
-	*out = NULL;
-	bw_err e = op_db(op, &d);
-	if (e != BW_OK)
-		return e;
-	json_t *ids = json_array(), *list = json_array();
-	if (ids == NULL || list == NULL) {
-		e = BW_ERR_NOMEM;
-		goto out;
-	}
-	if ((e = db_prepare_cached(d, "SELECT id FROM webhook_subscriptions ORDER BY id LIMIT 1000",
-				   &s)) != BW_OK)
-		goto out;
-	while ((e = db_step(s, &row)) == BW_OK && row)
-		json_array_append_new(ids, json_integer(db_col_int(s, 0)));
-	db_done(s);
-	size_t i;
-	json_t *v;
-	int64_t now = jobs_now_ms() / 1000;
-	json_array_foreach(ids, i, v)
-	{
-		struct wh_sub sub;
-		if (e != BW_OK || (e = wh_sub_read(op, json_integer_value(v), 0, &sub)) != BW_OK)
-			break;
-		json_t *o = wh_sub_json(&sub, now);
-		wh_sub_clear(&sub);
-		if (o == NULL || json_array_append_new(list, o) != 0)
-			e = BW_ERR_NOMEM;
-	}
-out:
-	json_decref(ids);
-	if (e != BW_OK) {
-		json_decref(list);
-		return e;
-	}
-	*out = list;
-	return BW_OK;
-}
-
-bw_err
 webhook_sub_get(struct op *op, int64_t id, json_t **out)
 {
 	struct wh_sub s;

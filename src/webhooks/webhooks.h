@@ -27,8 +27,7 @@
  * shown, with "secret" (whsec_...), the one time it is shown.
  */
 bw_err webhook_sub_create(struct op *op, json_t *in, json_t **out) BW_MUST_USE;
-/* The subscriptions as shown (never a secret), or one of them. */
-bw_err webhook_sub_list(struct op *op, json_t **out) BW_MUST_USE;
+/* A subscription as shown (never a secret); BW_ERR_NOTFOUND recorded. */
 bw_err webhook_sub_get(struct op *op, int64_t id, json_t **out) BW_MUST_USE;
 /*
  * Change url, event_types, description or enabled (if_version: 0 for
@@ -47,9 +46,8 @@ bw_err webhook_sub_rotate(struct op *op, int64_t id, int64_t overlap, json_t **o
 
 /* --- deliveries (deliver.c) ------------------------------------------------ */
 
-/* Subscription id's deliveries, newest first, before delivery id before (0: from the newest). */
-bw_err webhook_deliveries(struct op *op, int64_t sub, int64_t before, int limit,
-			  json_t **out) BW_MUST_USE;
+/* Delivery did of subscription sub as the log shows it; BW_ERR_NOTFOUND recorded. */
+bw_err webhook_delivery_get(struct op *op, int64_t sub, int64_t did, json_t **out) BW_MUST_USE;
 /* Send delivery did of subscription sub again (same webhook-id), now. */
 bw_err webhook_redeliver(struct op *op, int64_t sub, int64_t did) BW_MUST_USE;
 
@@ -86,7 +84,8 @@ bw_err hook_provider_parse(const char *s, enum hook_provider *out) BW_MUST_USE;
  * never shown again. *out has "path", the URL path to give the provider.
  */
 bw_err hook_endpoint_create(struct op *op, json_t *in, json_t **out) BW_MUST_USE;
-bw_err hook_endpoint_list(struct op *op, json_t **out) BW_MUST_USE;
+/* Endpoint id as shown (never its secret); BW_ERR_NOTFOUND recorded. */
+bw_err hook_endpoint_get(struct op *op, int64_t id, json_t **out) BW_MUST_USE;
 bw_err hook_endpoint_update(struct op *op, int64_t id, json_t *in, json_t **out) BW_MUST_USE;
 bw_err hook_endpoint_delete(struct op *op, int64_t id) BW_MUST_USE;
 

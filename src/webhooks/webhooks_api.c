@@ -24,6 +24,72 @@ wh_notfound(struct http_req *req, const char *what)
 	return op_fail(&req->op, BW_ERR_NOTFOUND, what);
 }
 
+
+/* Read limit and cursor; any other parameter is refused (BW_ERR_INVALID recorded). */
+static bw_err
+wh_page_params(struct http_req *req, struct http_query *q, struct page *p)
+{
+	page_init(p);
+	bw_err e = http_query_parse(req, q);
+	for (size_t i = 0; e == BW_OK && i < q->n; i++) {
+		int taken = 0;
+		if ((e = page_param(req, p, q->key[i], q->val[i], &taken)) == BW_OK && !taken)
+			return op_fail(&req->op, BW_ERR_INVALID,
+				       pool_printf(req->pool,
+						   "unknown query parameter '%.64s' (limit, cursor)",
+						   q->key[i]));
+	}
+	return e;
+}
+
+/* One page of the rows "SELECT id FROM from WHERE filter", each shown by get(op, ctx, id). */
+static bw_err
+wh_page(struct http_req *req, struct http_query *q, struct page *p, const char *from,
+	const char *filter, const struct db_arg *args, size_t nargs, int desc,
+	bw_err (*get)(struct op *, int64_t, int64_t, json_t **), int64_t ctx)
+{
+	int64_t ids[PAGE_LIMIT_MAX];
+	size_t n = 0;
+	bw_err e = page_order(req, p, desc ? "-id" : "id", "id", desc, PAGE_INT);
+	if (e != BW_OK || (e = page_ids(req, p, from, filter, args, nargs, ids, &n)) != BW_OK)
+		return e;
+	json_t *list = json_array();
+	if (list == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+		if ((e = get(&req->op, ctx, ids[i], &o)) == BW_ERR_NOTFOUND) {
+			op_clear(&req->op); /* deleted since the page was read */
+			continue;
+		}
+		if (e != BW_OK || json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			return e != BW_OK ? e : BW_ERR_NOMEM;
+		}
+	}
+	return page_reply(req, p, q, list);
+}
+
+static bw_err
+wh_get_sub(struct op *op, int64_t ctx, int64_t id, json_t **out)
+{
+	(void)ctx;
+	return webhook_sub_get(op, id, out);
+}
+
+static bw_err
+wh_get_endpoint(struct op *op, int64_t ctx, int64_t id, json_t **out)
+{
+	(void)ctx;
+	return hook_endpoint_get(op, id, out);
+}
+
+static bw_err
+wh_get_delivery(struct op *op, int64_t sub, int64_t id, json_t **out)
+{
+	return webhook_delivery_get(op, sub, id, out);
+}
+
 static bw_err
 wh_event_types(struct http_req *req)
 {
@@ -36,11 +102,12 @@ wh_event_types(struct http_req *req)
 static bw_err
 wh_list(struct http_req *req)
 {
-	json_t *a;
-	bw_err e = webhook_sub_list(&req->op, &a);
+	struct http_query q;
+	struct page p;
+	bw_err e = wh_page_params(req, &q, &p);
 	if (e != BW_OK)
 		return e;
-	return response_json(req, 200, json_pack("{s:o}", "data", a));
+	return wh_page(req, &q, &p, "webhook_subscriptions", "1 = 1", NULL, 0, 0, wh_get_sub, 0);
 }
 
 static bw_err
@@ -142,30 +209,20 @@ static bw_err
 wh_deliveries_list(struct http_req *req)
 {
 	struct http_query q;
+	struct page p;
 	int64_t id = wh_path_id(req, "id");
-	long before = 0, limit = 50;
-	json_t *a;
+	json_t *sub;
 	if (id == 0)
 		return wh_notfound(req, "no such webhook subscription");
-	bw_err e = http_query_parse(req, &q);
-	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
-		if (strcmp(q.key[i], "before") == 0)
-			e = util_parse_long(q.val[i], 1, INT64_MAX, &before);
-		else if (strcmp(q.key[i], "limit") == 0)
-			e = util_parse_long(q.val[i], 1, 200, &limit);
-		else
-			e = BW_ERR_INVALID;
-		if (e != BW_OK)
-			return op_fail(&req->op, BW_ERR_INVALID,
-				       "query parameters: before (a delivery id) and limit (1-200)");
-	}
-	if (e != BW_OK || (e = webhook_deliveries(&req->op, id, before, (int)limit, &a)) != BW_OK)
+	bw_err e = webhook_sub_get(&req->op, id, &sub);
+	if (e != BW_OK)
 		return e;
-	size_t n = json_array_size(a);
-	json_t *last = n > 0 ? json_object_get(json_array_get(a, n - 1), "id") : NULL;
-	return response_json(req, 200,
-			     json_pack("{s:o, s:O?}", "data", a, "next_before",
-				       (long)n == limit ? last : NULL));
+	json_decref(sub);
+	if ((e = wh_page_params(req, &q, &p)) != BW_OK)
+		return e;
+	struct db_arg a[] = {DB_INT(id)};
+	return wh_page(req, &q, &p, "webhook_deliveries", "subscription_id = ?", a, 1, 1,
+		       wh_get_delivery, id);
 }
 
 static bw_err
@@ -186,11 +243,23 @@ wh_redeliver(struct http_req *req)
 static bw_err
 hk_list(struct http_req *req)
 {
-	json_t *a;
-	bw_err e = hook_endpoint_list(&req->op, &a);
+	struct http_query q;
+	struct page p;
+	bw_err e = wh_page_params(req, &q, &p);
 	if (e != BW_OK)
 		return e;
-	return response_json(req, 200, json_pack("{s:o}", "data", a));
+	return wh_page(req, &q, &p, "hook_endpoints", "1 = 1", NULL, 0, 0, wh_get_endpoint, 0);
+}
+
+static bw_err
+hk_show(struct http_req *req)
+{
+	int64_t id = wh_path_id(req, "id");
+	json_t *o;
+	if (id == 0)
+		return wh_notfound(req, "no such inbound endpoint");
+	bw_err e = hook_endpoint_get(&req->op, id, &o);
+	return e == BW_OK ? http_reply_versioned(req, 200, o) : e;
 }
 
 static bw_err
@@ -280,6 +349,7 @@ const struct route webhooks_routes[] = {
      "webhooks.manage", ROUTE_BODY_NONE},
     {HTTP_GET, "/api/v1/hook-endpoints", hk_list, 0, "webhooks.view", ROUTE_BODY_NONE},
     {HTTP_POST, "/api/v1/hook-endpoints", hk_create, ROUTE_ADMIN, "webhooks.manage", 8192},
+    {HTTP_GET, "/api/v1/hook-endpoints/:id", hk_show, 0, "webhooks.view", ROUTE_BODY_NONE},
     {HTTP_PATCH, "/api/v1/hook-endpoints/:id", hk_update, ROUTE_ADMIN, "webhooks.manage", 8192},
     {HTTP_DELETE, "/api/v1/hook-endpoints/:id", hk_delete, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
      "webhooks.manage", ROUTE_BODY_NONE},

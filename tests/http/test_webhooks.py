@@ -533,3 +533,212 @@ def test_two_servers_deliver_each_event_once(srv, tls_cert, tmp_path):
             assert len(owners) >= 1
             other_admin.close()
         admin.close()
+
+
+# --- inbound --------------------------------------------------------------------------------
+
+def stripe_header(secret, body, ts=None, extra=()):
+    ts = int(time.time()) if ts is None else ts
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return ",".join([f"t={ts}", *extra, f"v1={mac}"])
+
+
+def intuit_header(token, body):
+    return base64.b64encode(hmac.new(token.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def sw_headers(secret, body, msg_id=None, ts=None):
+    msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
+    ts = str(int(time.time()) if ts is None else ts)
+    return {"webhook-id": msg_id, "webhook-timestamp": ts,
+            "webhook-signature": sw_sign(secret, msg_id, ts, body)}
+
+
+def endpoint(admin, provider, secret):
+    r = admin.post(f"{API}/hook-endpoints", {"provider": provider, "secret": secret,
+                                             "description": f"{provider} test"})
+    assert r.status == 201, r
+    assert "secret" not in r.body and r.body["secret_set"] is True
+    assert r.body["path"].startswith(f"{API}/hooks/{provider}/hk_")
+    return r.body
+
+
+def post_hook(srv, slug, path, body, headers):
+    h = {"Content-Type": "application/json"}
+    h.update(headers)
+    return Client(srv, slug).request("POST", path, raw=body, headers=h)
+
+
+def hook_rows(srv, slug):
+    return [r for r in tenant_sql(srv, slug, "SELECT event_key, state FROM hook_events ORDER BY id")]
+
+
+def refusals(admin):
+    rows = admin.get(f"{API}/reporting/audit?entity=hooks&action=refused").body["data"]
+    return [a["after"]["reason"] for a in rows]
+
+
+@pytest.fixture
+def inbound(srv):
+    t = make_tenant(srv, "whin")
+    admin = admin_client(srv, t)
+    yield t, admin
+    admin.close()
+
+
+def test_stripe_event_is_verified_recorded_and_processed_once(srv, inbound, tls_cert):
+    t, admin = inbound
+    secret = "whsec_" + secrets.token_hex(16)
+    ep = endpoint(admin, "stripe", secret)
+    with fresh_receiver(tls_cert) as rec:
+        subscribe(admin, rec.url, ["hooks.received"])
+        body = json.dumps({"id": "evt_1Abc", "object": "event", "type": "payment_intent.succeeded"}).encode()
+        r = post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(secret, body)})
+        assert r.status == 200 and r.body == {"received": True, "duplicate": False}, r
+        # Durable before the 2xx: the row is there now.
+        assert hook_rows(srv, t.slug)[0][0] == "evt_1Abc"
+        ev = json.loads(rec.got(1)[0]["body"])
+        assert ev["type"] == "hooks.received" and ev["data"]["event_type"] == "payment_intent.succeeded"
+        assert wait_for(lambda: hook_rows(srv, t.slug) == [("evt_1Abc", "processed")], WAIT)
+        # Stripe retrying the same event (a fresh signature): 200, taken once.
+        time.sleep(1.1)
+        r = post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(secret, body)})
+        assert r.status == 200 and r.body["duplicate"] is True, r
+        # Several v1 signatures (a rolling secret): one matching is enough; v0 is ignored.
+        body2 = json.dumps({"id": "evt_2", "type": "charge.refunded"}).encode()
+        ts = int(time.time())
+        other = hmac.new(b"whsec_old", f"{ts}.".encode() + body2, hashlib.sha256).hexdigest()
+        h = stripe_header(secret, body2, ts, extra=(f"v1={other}", "v0=abc"))
+        assert post_hook(srv, t.slug, ep["path"], body2, {"Stripe-Signature": h}).status == 200
+        time.sleep(1.5)
+        assert len(rec.requests) == 2, "processed once each"
+        assert not refusals(admin)
+
+
+def test_stripe_refusals(srv, inbound):
+    t, admin = inbound
+    secret = "whsec_" + secrets.token_hex(16)
+    ep = endpoint(admin, "stripe", secret)
+    body = json.dumps({"id": "evt_x", "type": "invoice.paid"}).encode()
+    cases = [
+        ({}, 400, "missing"),
+        ({"Stripe-Signature": "garbage"}, 400, "malformed"),
+        ({"Stripe-Signature": stripe_header("whsec_wrong", body)}, 401, "does not verify"),
+        ({"Stripe-Signature": stripe_header(secret, body + b" ")}, 401, "does not verify"),
+        ({"Stripe-Signature": stripe_header(secret, body, int(time.time()) - 301)}, 401, "tolerance"),
+        ({"Stripe-Signature": stripe_header(secret, body, int(time.time()) + 400)}, 401, "tolerance"),
+    ]
+    for headers, status, why in cases:
+        r = post_hook(srv, t.slug, ep["path"], body, headers)
+        assert r.status == status, (headers, r)
+        assert why in r.body["error"]["message"], r
+    assert hook_rows(srv, t.slug) == [], "nothing recorded"
+    assert len(refusals(admin)) == len(cases)
+    # A replay: the very same signed request twice.
+    h = {"Stripe-Signature": stripe_header(secret, body)}
+    assert post_hook(srv, t.slug, ep["path"], body, h).status == 200
+    r = post_hook(srv, t.slug, ep["path"], body, h)
+    check_error_body(r, 409, "conflict")
+    assert len(hook_rows(srv, t.slug)) == 1
+    assert any("replay" in w for w in refusals(admin))
+
+
+def test_unknown_or_foreign_endpoint_is_refused(srv, inbound):
+    t, admin = inbound
+    other = make_tenant(srv, "whother")
+    oadmin = admin_client(srv, other)
+    secret = "whsec_" + secrets.token_hex(16)
+    ep = endpoint(oadmin, "stripe", secret)
+    body = json.dumps({"id": "evt_f", "type": "x"}).encode()
+    h = {"Stripe-Signature": stripe_header(secret, body)}
+    # Another tenant's endpoint at this tenant's host: no such endpoint here.
+    r = post_hook(srv, t.slug, ep["path"], body, h)
+    check_error_body(r, 404, "not_found")
+    # The right endpoint under another provider's name, and a made-up one.
+    assert post_hook(srv, other.slug, ep["path"].replace("/stripe/", "/quickbooks/"), body, h).status == 404
+    assert post_hook(srv, other.slug, f"{API}/hooks/stripe/hk_{'0' * 32}", body, h).status == 404
+    assert post_hook(srv, other.slug, f"{API}/hooks/paypal/{ep['id']}", body, h).status == 404
+    assert hook_rows(srv, t.slug) == [] and hook_rows(srv, other.slug) == []
+    # A disabled endpoint takes nothing.
+    oadmin.ok("PATCH", f"{API}/hook-endpoints/{ep['id']}", {"enabled": False}, status=200)
+    assert post_hook(srv, other.slug, ep["path"], body, h).status == 404
+    oadmin.ok("PATCH", f"{API}/hook-endpoints/{ep['id']}", {"enabled": True}, status=200)
+    assert post_hook(srv, other.slug, ep["path"], body, h).status == 200
+    oadmin.close()
+
+
+def test_oversized_body_is_refused(start_server, tls_cert):
+    srv = start_server(**hook_settings(tls_cert, inbound_body_max=2048))
+    t = make_tenant(srv, "whbig")
+    admin = admin_client(srv, t)
+    secret = "whsec_" + secrets.token_hex(16)
+    ep = endpoint(admin, "stripe", secret)
+    body = json.dumps({"id": "evt_big", "pad": "x" * 4096}).encode()
+    r = post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(secret, body)})
+    check_error_body(r, 413, "payload_too_large")
+    assert hook_rows(srv, t.slug) == []
+    assert any("over 2048 bytes" in w for w in refusals(admin))
+    huge = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    assert post_hook(srv, t.slug, ep["path"], huge, {"Stripe-Signature": "t=1,v1=00"}).status == 413
+    admin.close()
+
+
+def test_quickbooks_event(srv, inbound):
+    t, admin = inbound
+    token = secrets.token_hex(18)
+    ep = endpoint(admin, "quickbooks", token)
+    body = json.dumps({"eventNotifications": [{"realmId": "123", "dataChangeEvent": {
+        "entities": [{"name": "Invoice", "id": "9", "operation": "Update"}]}}]}).encode()
+    r = post_hook(srv, t.slug, ep["path"], body, {"intuit-signature": intuit_header(token, body)})
+    assert r.status == 200, r
+    assert post_hook(srv, t.slug, ep["path"], body, {"intuit-signature": intuit_header(token, body)}).status == 409
+    assert post_hook(srv, t.slug, ep["path"], body, {"intuit-signature": intuit_header("nope", body)}).status == 401
+    assert post_hook(srv, t.slug, ep["path"], body, {"intuit-signature": "!!!"}).status == 400
+    assert post_hook(srv, t.slug, ep["path"], body, {}).status == 400
+    other = b'{"notifications": []}'
+    assert post_hook(srv, t.slug, ep["path"], other, {"intuit-signature": intuit_header(token, other)}).status == 400
+    assert wait_for(lambda: [s for _, s in hook_rows(srv, t.slug)] == ["processed"], WAIT)
+
+
+def test_standard_webhooks_sender(srv, inbound):
+    t, admin = inbound
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    ep = endpoint(admin, "standard", secret)
+    body = b'{"type": "envelope.completed", "data": {"id": 5}}'
+    h = sw_headers(secret, body, "msg_sign1")
+    assert post_hook(srv, t.slug, ep["path"], body, h).status == 200
+    check_error_body(post_hook(srv, t.slug, ep["path"], body, h), 409, "conflict")
+    # The sender retries: same webhook-id, new timestamp: recorded once.
+    time.sleep(1.1)
+    r = post_hook(srv, t.slug, ep["path"], body, sw_headers(secret, body, "msg_sign1"))
+    assert r.status == 200 and r.body["duplicate"] is True, r
+    bad = sw_headers(secret, body, "msg_sign2")
+    bad["webhook-signature"] = sw_sign("whsec_" + base64.b64encode(b"k" * 32).decode(), "msg_sign2",
+                                       bad["webhook-timestamp"], body)
+    assert post_hook(srv, t.slug, ep["path"], body, bad).status == 401
+    stale = sw_headers(secret, body, "msg_sign3", ts=int(time.time()) - 600)
+    assert post_hook(srv, t.slug, ep["path"], body, stale).status == 401
+    nots = sw_headers(secret, body, "msg_sign4")
+    del nots["webhook-timestamp"]
+    assert post_hook(srv, t.slug, ep["path"], body, nots).status == 400
+    assert [k for k, _ in hook_rows(srv, t.slug)] == ["msg_sign1"]
+    r = admin.post(f"{API}/hook-endpoints", {"provider": "standard", "secret": "not-whsec"})
+    check_error_body(r, 400, "invalid")
+
+
+def test_endpoint_secret_is_sealed_and_never_shown(srv, inbound):
+    t, admin = inbound
+    secret = "whsec_" + secrets.token_hex(20)
+    ep = endpoint(admin, "stripe", secret)
+    listed = admin.get(f"{API}/hook-endpoints").body["data"]
+    assert [e["id"] for e in listed] == [ep["id"]] and "secret" not in listed[0]
+    if DRIVER == "sqlite":
+        assert secret.encode() not in (srv.var / "tenants" / f"{t.slug}.db").read_bytes()
+    # Replaced: the old one no longer verifies.
+    new = "whsec_" + secrets.token_hex(20)
+    admin.ok("PATCH", f"{API}/hook-endpoints/{ep['id']}", {"secret": new}, status=200)
+    body = b'{"id": "evt_s", "type": "t"}'
+    assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(secret, body)}).status == 401
+    assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(new, body)}).status == 200
+    assert admin.delete(f"{API}/hook-endpoints/{ep['id']}").status == 200
+    assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(new, body)}).status == 404
