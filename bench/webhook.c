@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "../src/audit/audit.h"
@@ -795,6 +796,11 @@ main(int argc, char **argv)
 
 	/* The receiver, trusted through webhooks.ca_file, reached with test_allow_loopback. */
 	snprintf(ca_file, sizeof(ca_file), "%.1000s/receiver.pem", var);
+	/* MariaDB keeps nothing under var: it may not be there yet. */
+	if (mkdir(var, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "webhook: cannot create %s: %s\n", var, strerror(errno));
+		goto out;
+	}
 	if (receiver_cert(&cert, &key) != 0 || write_file(ca_file, cert) != 0 ||
 	    receiver_start(&rv, cert, key) != 0) {
 		fprintf(stderr, "webhook: cannot start the receiver\n");
