@@ -726,6 +726,10 @@ part_deliveries(struct bench *b, const struct job_table *jt, struct receiver *rv
 out:
 	free(body);
 	json_decref(in);
+	/* The subscription's secret, shown this once: wiped, not just freed. */
+	const char *secret = json_string_value(json_object_get(out, "secret"));
+	if (secret != NULL)
+		OPENSSL_cleanse((char *)secret, strlen(secret));
 	json_decref(out);
 	pool_free(p);
 	free(job_us);
