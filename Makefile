@@ -50,6 +50,7 @@ bench: deps-bench
 	bench/rotation_run
 	bench/auth_run
 	bench/audit_run
+	bench/webhook_run
 	bench/api_run
 	bench/api_run --driver mariadb
 
