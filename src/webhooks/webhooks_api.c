@@ -326,8 +326,14 @@ hk_receive(struct http_req *req)
 	    .wh_timestamp = http_req_header(req, "webhook-timestamp"),
 	    .wh_signature = http_req_header(req, "webhook-signature"),
 	};
+	/* Well-formed JSON (an object, no key twice) like every body, before anything else. */
+	json_t *in;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	json_decref(in);
 	int dup = 0;
-	bw_err e = hook_receive(&req->op, &r, &dup);
+	e = hook_receive(&req->op, &r, &dup);
 	if (e != BW_OK)
 		return e;
 	return response_json(req, 200, json_pack("{s:b, s:b}", "received", 1, "duplicate", dup));

@@ -256,6 +256,17 @@ def make_rows(admin, meta, marker, user_id):
         if name == "invoice_lines":
             s = admin.post(f"{API}/invoices/{ids['invoices']}/send")
             assert s.status == 200 and s.body["status"] == "sent", s
+    # For the routes of webhooks and jobs (tests/http/test_webhooks.py tests them with a
+    # receiver): a subscription that sends nothing (disabled), an inbound endpoint, and
+    # a job id no job has (its routes answer 404 once past the permission and allowlist).
+    r = admin.post(f"{API}/webhooks", {"url": "https://hooks.example.com/bulwark",
+                                       "event_types": ["roles.deleted"], "enabled": False})
+    assert r.status == 201, r
+    ids["webhooks"] = r.body["id"]
+    r = admin.post(f"{API}/hook-endpoints", {"provider": "stripe", "secret": "whsec_rows"})
+    assert r.status == 201, r
+    ids["hook-endpoints"] = r.body["id"]
+    ids["jobs"] = 999999
     return ids
 
 

@@ -243,6 +243,19 @@ EXERCISED_HERE = {
 }
 
 
+# Webhooks, inbound endpoints and jobs: each route's audit row is checked by
+# tests/http/test_webhooks.py::test_every_change_route_writes_its_audit_row, where a
+# receiver and signed provider events make them possible.
+EXERCISED_IN_WEBHOOKS = {
+    ("POST", f"{API}/webhooks"), ("PATCH", f"{API}/webhooks/:id"),
+    ("DELETE", f"{API}/webhooks/:id"), ("POST", f"{API}/webhooks/:id/rotate-secret"),
+    ("POST", f"{API}/webhooks/:id/deliveries/:did/redeliver"),
+    ("POST", f"{API}/hook-endpoints"), ("PATCH", f"{API}/hook-endpoints/:id"),
+    ("DELETE", f"{API}/hook-endpoints/:id"), ("POST", f"{API}/hooks/:provider/:endpoint"),
+    ("POST", f"{API}/jobs/:id/retry"), ("POST", f"{API}/jobs/:id/cancel"),
+}
+
+
 def test_every_mutating_route_is_exercised(env):
     """A new route that changes state must be added to one of the lists
     above (and so be shown to write its audit row)."""
@@ -251,7 +264,7 @@ def test_every_mutating_route_is_exercised(env):
         key = (r["method"], r["pattern"])
         if r["method"] not in MUTATING or r["module"]:
             continue
-        if key not in EXERCISED_HERE and key not in IDENTITY:
+        if key not in EXERCISED_HERE and key not in IDENTITY and key not in EXERCISED_IN_WEBHOOKS:
             missing.append(key)
     assert not missing, f"mutating routes with no audit test: {missing}"
 

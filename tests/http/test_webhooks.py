@@ -742,3 +742,101 @@ def test_endpoint_secret_is_sealed_and_never_shown(srv, inbound):
     assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(new, body)}).status == 200
     assert admin.delete(f"{API}/hook-endpoints/{ep['id']}").status == 200
     assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(new, body)}).status == 404
+
+
+# --- every change is an audit row -----------------------------------------------------------
+
+def audit_rows(admin, entity):
+    rows = admin.get(f"{API}/reporting/audit?entity={entity}&limit=100").body["data"]
+    return [(a["entity_id"], a["action"]) for a in rows]
+
+
+def test_every_change_route_writes_its_audit_row(srv, tls_cert):
+    """Each mutating route of webhooks, inbound endpoints and jobs (the list
+    test_audit_routes.py defers to here) writes its audit row, and none
+    carries a secret."""
+    t = make_tenant(srv, "whaud")
+    admin = admin_client(srv, t)
+    with fresh_receiver(tls_cert) as rec:
+        sub = subscribe(admin, rec.url, ["customers.created"])
+        sid = sub["id"]
+        assert (sid, "create") in audit_rows(admin, "webhooks")
+        admin.ok("PATCH", f"{API}/webhooks/{sid}", {"description": "audited"}, status=200)
+        assert (sid, "update") in audit_rows(admin, "webhooks")
+        new = admin.ok("POST", f"{API}/webhooks/{sid}/rotate-secret", {"overlap_seconds": 0})["secret"]
+        assert (sid, "rotate_secret") in audit_rows(admin, "webhooks")
+        admin.ok("POST", f"{API}/customers", {"name": "Aud Co"}, status=201)
+        rec.got(1)
+        assert wait_for(lambda: deliveries(admin, sid)[0]["state"] == "delivered", WAIT)
+        did = deliveries(admin, sid)[0]["id"]
+        assert admin.post(f"{API}/webhooks/{sid}/deliveries/{did}/redeliver").status == 202
+        assert (sid, "redeliver") in audit_rows(admin, "webhooks")
+        # A second redeliver while the first is pending is refused, then the log is 404 for others.
+        assert admin.post(f"{API}/webhooks/{sid}/deliveries/{did + 1000}/redeliver").status == 404
+        rec.got(2)
+        # Jobs: one waiting on its back-off is cancelled, then retried, through the API.
+        rec.plan = [500] * 5
+        admin.ok("POST", f"{API}/customers", {"name": "Aud Two"}, status=201)
+        rec.got(3)
+        def queued():
+            js = admin.get(f"{API}/jobs?state=queued").body["data"]
+            return js[0]["id"] if js else None
+        jid = wait_for(queued, WAIT)
+        assert jid, admin.get(f"{API}/jobs").body
+        r = admin.post(f"{API}/jobs/{jid}/cancel")
+        if r.status == 409:  # caught running: once more
+            time.sleep(0.3)
+            r = admin.post(f"{API}/jobs/{jid}/cancel")
+        assert r.status == 200, r
+        rec.plan = []
+        assert admin.post(f"{API}/jobs/{jid}/retry").status == 200
+        assert {(jid, "cancel"), (jid, "retry")} <= set(audit_rows(admin, "jobs"))
+        assert wait_for(lambda: admin.get(f"{API}/jobs/summary").body["counts"]["queued"] == 0, WAIT)
+        assert admin.post(f"{API}/jobs/999999/retry").status == 404
+        assert admin.delete(f"{API}/webhooks/{sid}").status == 200
+        assert (sid, "delete") in audit_rows(admin, "webhooks")
+    secret = "whsec_" + secrets.token_hex(12)
+    ep = endpoint(admin, "stripe", secret)
+    assert (ep["id"], "create") in audit_rows(admin, "hooks")
+    admin.ok("PATCH", f"{API}/hook-endpoints/{ep['id']}", {"description": "x"}, status=200)
+    assert (ep["id"], "update") in audit_rows(admin, "hooks")
+    body = b'{"id": "evt_aud", "type": "t"}'
+    assert post_hook(srv, t.slug, ep["path"], body, {"Stripe-Signature": stripe_header(secret, body)}).status == 200
+    assert post_hook(srv, t.slug, ep["path"], body, {}).status == 400
+    assert {(ep["id"], "received"), (ep["id"], "refused")} <= set(audit_rows(admin, "hooks"))
+    assert admin.delete(f"{API}/hook-endpoints/{ep['id']}").status == 200
+    assert (ep["id"], "delete") in audit_rows(admin, "hooks")
+    # No secret in any audit row (they are sealed at rest and shown here decrypted).
+    everything = json.dumps(admin.get(f"{API}/reporting/audit?limit=100").body)
+    for s in (sub["secret"], new, secret):
+        assert s not in everything
+    admin.close()
+
+
+# --- SSRF: off by default ---------------------------------------------------------------------
+
+SPELLINGS = [
+    "https://127.0.0.1/x", "https://2130706433/x", "https://0x7f000001/x", "https://0177.0.0.1/x",
+    "https://127.1/x", "https://[::1]/x", "https://[::ffff:127.0.0.1]/x", "https://[::ffff:7f00:1]/x",
+    "https://169.254.169.254/latest/meta-data", "https://2852039166/x", "https://0xa9fea9fe/x",
+    "https://[::ffff:169.254.169.254]/x", "https://[fd00:ec2::254]/x", "https://10.0.0.1/x",
+    "https://172.16.0.1/x", "https://192.168.1.1/x", "https://100.64.0.1/x", "https://[fe80::1]/x",
+    "https://[fc00::1]/x", "https://224.0.0.1/x", "https://0.0.0.0/x", "https://localhost/x",
+    "https://a.localhost/x", "https://%31%32%37.0.0.1/x",
+]
+
+
+@sqlite_only
+def test_private_addresses_are_refused_by_default(start_server):
+    srv = start_server()  # no test_allow_loopback: what production runs
+    t = make_tenant(srv, "whssrf")
+    admin = admin_client(srv, t)
+    for url in SPELLINGS:
+        r = admin.post(f"{API}/webhooks", {"url": url, "event_types": ["*"]})
+        check_error_body(r, 400, "invalid")
+        assert "url" in r.body["error"]["message"], (url, r)
+    assert admin.get(f"{API}/webhooks").body["data"] == []
+    # A public name is taken (its address is judged when a delivery connects).
+    assert admin.post(f"{API}/webhooks", {"url": "https://hooks.example.com/x",
+                                          "event_types": ["roles.deleted"]}).status == 201
+    admin.close()
