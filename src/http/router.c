@@ -272,7 +272,8 @@ router_decode(pool *p, const char *s, size_t n, int *bad)
 				return NULL;
 			}
 			c = (unsigned char)(hi << 4 | lo);
-			if (c == '\0' || c == '/' || c == '\\') {
+			/* Decoded, a segment holds no separator and no control character (a space may be). */
+			if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
 				*bad = 1;
 				return NULL;
 			}

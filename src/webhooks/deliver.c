@@ -64,7 +64,27 @@ wh_dispatch_tx(struct op *op, void *arg)
 	size_t nev = 0, nsub = 0;
 	struct wh_subref *subs = NULL;
 	*n = 0;
-	bw_err e = db_prepare_cached(
+	/*
+	 * One dispatcher per tenant at a time (SQLite: its one writer): two app
+	 * servers fanning out at once could each commit a batch, the later
+	 * events' first, and their deliveries would overtake the earlier ones.
+	 * Events still being written are skipped (SKIP LOCKED) and come in a
+	 * later batch: in order of commit.
+	 */
+	bw_err e = BW_OK;
+	if (db_driver_of(d) == DB_MARIADB) {
+		int64_t held;
+		if ((e = db_run(d,
+				"INSERT IGNORE INTO job_lanes (lane, holder, until_ms)"
+				" VALUES ('events:dispatch', 0, 0)",
+				NULL, 0)) != BW_OK ||
+		    (e = db_query_int(d, &held,
+				      "SELECT holder FROM job_lanes WHERE lane = 'events:dispatch'"
+				      " FOR UPDATE",
+				      NULL, 0)) != BW_OK)
+			return e;
+	}
+	e = db_prepare_cached(
 	    d,
 	    db_driver_of(d) == DB_MARIADB
 		? "SELECT id, type FROM events WHERE dispatched = 0 ORDER BY id LIMIT 200"

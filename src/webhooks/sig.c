@@ -352,6 +352,53 @@ done:
 	return e;
 }
 
+/*
+ * The next entry of a signature header: "<name><kv><value>" entries with
+ * exactly one sep between two and nothing around (Standard Webhooks: ' '
+ * and ','; Stripe: ',' and '='). 1 with the entry, 0 after the last one,
+ * -1 for a malformed header or more than WHSIG_MAX_ENTRIES entries.
+ */
+struct sig_entry {
+	const char *name, *val;
+	size_t namelen, vallen;
+};
+
+static int
+sig_next_entry(const char *h, size_t hl, size_t *pos, size_t *count, char sep, char kv,
+	       struct sig_entry *out)
+{
+	if (*pos > hl)
+		return 0;
+	const char *ent = h + *pos;
+	const char *end = memchr(ent, sep, hl - *pos);
+	size_t n = end ? (size_t)(end - ent) : hl - *pos;
+	const char *mid = memchr(ent, kv, n);
+	if (n == 0 || ++*count > WHSIG_MAX_ENTRIES || mid == NULL)
+		return -1;
+	out->name = ent;
+	out->namelen = (size_t)(mid - ent);
+	out->val = mid + 1;
+	out->vallen = n - out->namelen - 1;
+	if (!sig_token(out->name, out->namelen) || out->vallen == 0 ||
+	    !sig_all_visible(out->val, out->vallen))
+		return -1;
+	*pos = end ? *pos + n + 1 : hl + 1;
+	return 1;
+}
+
+/* The verdict of want against the candidates: BW_OK (WHSIG_OK) or BW_ERR_DENIED (WHSIG_MISMATCH). */
+static bw_err
+sig_verdict(const unsigned char *want, unsigned char (*v1)[HMAC_SHA256_LEN], size_t nv1,
+	    enum whsig_why *w)
+{
+	if (sig_any_equal(want, (const unsigned char(*)[HMAC_SHA256_LEN])v1, nv1)) {
+		*w = WHSIG_OK;
+		return BW_OK;
+	}
+	*w = WHSIG_MISMATCH;
+	return BW_ERR_DENIED;
+}
+
 bw_err
 whsig_verify(const char *secret, const char *msg_id, const char *ts_header,
 	     const char *sig_header, const void *body, size_t len, int64_t now,
@@ -391,28 +438,19 @@ whsig_verify(const char *secret, const char *msg_id, const char *ts_header,
 	hl = strnlen(sig_header, WHSIG_HEADER_MAX + 1);
 	if (hl > WHSIG_HEADER_MAX)
 		goto done;
-	for (;;) {
-		const char *ent = sig_header + pos;
-		const char *sp = memchr(ent, ' ', hl - pos);
-		size_t n = sp ? (size_t)(sp - ent) : hl - pos;
-		const char *comma = memchr(ent, ',', n);
-		if (n == 0 || ++entries > WHSIG_MAX_ENTRIES || comma == NULL)
-			goto done;
-		size_t vl = (size_t)(comma - ent), valn = n - vl - 1;
-		const char *val = comma + 1;
-		if (!sig_token(ent, vl) || valn == 0 || !sig_all_visible(val, valn))
-			goto done;
-		if (vl == 2 && memcmp(ent, "v1", 2) == 0) {
+	struct sig_entry en;
+	int r;
+	while ((r = sig_next_entry(sig_header, hl, &pos, &entries, ' ', ',', &en)) == 1) {
+		if (en.namelen == 2 && memcmp(en.name, "v1", 2) == 0) {
 			size_t dl;
-			if (!sig_b64_decode(val, valn, v1[nv1], HMAC_SHA256_LEN, &dl) ||
+			if (!sig_b64_decode(en.val, en.vallen, v1[nv1], HMAC_SHA256_LEN, &dl) ||
 			    dl != HMAC_SHA256_LEN)
 				goto done;
 			nv1++;
 		}
-		if (sp == NULL)
-			break;
-		pos += n + 1;
 	}
+	if (r < 0)
+		goto done;
 	if (nv1 == 0) {
 		w = WHSIG_MISSING; /* only versions we do not speak (v1a) */
 		goto done;
@@ -423,13 +461,7 @@ whsig_verify(const char *secret, const char *msg_id, const char *ts_header,
 	};
 	if ((e = sig_mac(key, keylen, parts, BW_ARRAY_LEN(parts), want)) != BW_OK)
 		goto done;
-	if (sig_any_equal(want, (const unsigned char(*)[HMAC_SHA256_LEN])v1, nv1)) {
-		w = WHSIG_OK;
-		e = BW_OK;
-	} else {
-		w = WHSIG_MISMATCH;
-		e = BW_ERR_DENIED;
-	}
+	e = sig_verdict(want, v1, nv1, &w);
 done:
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(want, sizeof(want));
@@ -501,31 +533,22 @@ whsig_stripe_verify(const char *secret, const char *header, const void *body, si
 	if (hl > WHSIG_HEADER_MAX)
 		goto done;
 	/* "key=value" entries separated by single commas, no spaces anywhere */
-	for (;;) {
-		const char *ent = header + pos;
-		const char *c = memchr(ent, ',', hl - pos);
-		size_t n = c ? (size_t)(c - ent) : hl - pos;
-		const char *eq = memchr(ent, '=', n);
-		if (n == 0 || ++entries > WHSIG_MAX_ENTRIES || eq == NULL)
-			goto done;
-		size_t kl = (size_t)(eq - ent), valn = n - kl - 1;
-		const char *val = eq + 1;
-		if (!sig_token(ent, kl) || valn == 0 || !sig_all_visible(val, valn))
-			goto done;
-		if (kl == 1 && ent[0] == 't') {
-			if (tstext != NULL || !sig_parse_ts(val, valn, &ts))
+	struct sig_entry en;
+	int r;
+	while ((r = sig_next_entry(header, hl, &pos, &entries, ',', '=', &en)) == 1) {
+		if (en.namelen == 1 && en.name[0] == 't') {
+			if (tstext != NULL || !sig_parse_ts(en.val, en.vallen, &ts))
 				goto done;
-			tstext = val;
-			tslen = valn;
-		} else if (kl == 2 && memcmp(ent, "v1", 2) == 0) {
-			if (!sig_hex_mac(val, valn, v1[nv1]))
+			tstext = en.val;
+			tslen = en.vallen;
+		} else if (en.namelen == 2 && memcmp(en.name, "v1", 2) == 0) {
+			if (!sig_hex_mac(en.val, en.vallen, v1[nv1]))
 				goto done;
 			nv1++;
 		}
-		if (c == NULL)
-			break;
-		pos += n + 1;
 	}
+	if (r < 0)
+		goto done;
 	if (tstext == NULL)
 		goto done;
 	if (ts_out != NULL)
@@ -542,13 +565,7 @@ whsig_stripe_verify(const char *secret, const char *header, const void *body, si
 	if ((e = sig_mac((const unsigned char *)secret, sl, parts, BW_ARRAY_LEN(parts), want)) !=
 	    BW_OK)
 		goto done;
-	if (sig_any_equal(want, (const unsigned char(*)[HMAC_SHA256_LEN])v1, nv1)) {
-		w = WHSIG_OK;
-		e = BW_OK;
-	} else {
-		w = WHSIG_MISMATCH;
-		e = BW_ERR_DENIED;
-	}
+	e = sig_verdict(want, v1, nv1, &w);
 done:
 	OPENSSL_cleanse(want, sizeof(want));
 	OPENSSL_cleanse(v1, sizeof(v1));

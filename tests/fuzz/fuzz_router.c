@@ -46,7 +46,7 @@ fuzz_value_ok(const char *v)
 	if (v == NULL || v[0] == '\0' || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-		if (*p == '/' || *p == '\\' || *p < 0x21 || *p == 0x7f)
+		if (*p == '/' || *p == '\\' || *p < 0x20 || *p == 0x7f) /* %20 decodes to a space */
 			return 0;
 	return 1;
 }

@@ -121,6 +121,8 @@ test_malformed_paths(void **state)
 	    "/a%00b",        "/api/v1/x/%2F", "/api/v1/x/%2f", "/api/v1/x/..",
 	    "/api/v1/x/.",   "/api/v1/%2e%2e/1", "/api/v1//1", "/api/v1/x/a%5cb",
 	    "/api/v1/x/%FF", "/api/v1/x/%C0%AF", "/api/v1/x/%ED%A0%80", "/api/v1/x/%E2%82",
+	    /* found by fuzz_router: a raw backslash, and control characters however encoded */
+	    "/api/v1/x/a\\b", "/api/v1/x/a%0Ab", "/api/v1/x/%12", "/api/v1/x/a%7f", "/api/v1/x/%1B[31m",
 	};
 	for (size_t i = 0; i < BW_ARRAY_LEN(bad); i++) {
 		bw_err e = match(f, HTTP_GET, bad[i]);
