@@ -66,6 +66,14 @@ cli_serve(int argc, char **argv)
 		goto out;
 	}
 	struct server_deps deps = {0};
+	/* The test-only keys say so loudly: with them on, receivers on loopback are reached. */
+	if (cfg.webhooks_test_allow_loopback)
+		log_warn("[webhooks] test_allow_loopback is on: deliveries may go to 127.0.0.1 and "
+			 "::1 of this host. It is for the test suite only; never run production so");
+	if (cfg.webhooks_test_retry_seconds > 0)
+		log_warn("[webhooks] test_retry_seconds is %ld: failed deliveries are retried on that "
+			 "schedule, not the documented one (tests only)",
+			 cfg.webhooks_test_retry_seconds);
 	job_table_build(&cfg, 1, &jobs);
 	/* Before any thread: the job runner's webhook deliveries use libcurl. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -177,6 +177,44 @@ events_pattern_valid(const char *pattern)
 	return events_known(pattern);
 }
 
+/* The permission that reads what an event of type carries (see events.h). */
+static const char *
+events_type_permission(const char *type, char *buf, size_t n)
+{
+	static const struct {
+		const char *prefix, *perm;
+	} sys[] = {
+	    {"users.", "users.view"},     {"api_tokens.", "users.view"},
+	    {"roles.", "roles.view"},     {"settings.", "settings.view"},
+	    {"files.", "audit.view"},     {"hooks.", "webhooks.view"},
+	};
+	for (size_t i = 0; i < BW_ARRAY_LEN(sys); i++)
+		if (strncmp(type, sys[i].prefix, strlen(sys[i].prefix)) == 0)
+			return sys[i].perm;
+	size_t m = strcspn(type, ".");
+	snprintf(buf, n, "%.*s.view", (int)m, type);
+	return buf;
+}
+
+bw_err
+events_may_subscribe(struct op *op, const char *pattern, int (*may_fn)(struct op *, const char *),
+		     const char **denied)
+{
+	pthread_once(&events_once, events_build);
+	*denied = NULL;
+	for (size_t i = 0; i < events_ntypes; i++) {
+		char buf[EVENT_TYPE_MAX + 8];
+		if (!events_pattern_match(pattern, events_types[i]))
+			continue;
+		const char *perm = events_type_permission(events_types[i], buf, sizeof(buf));
+		if (may_fn(op, perm) != 1) { /* 0 no, -1 unknown: refused either way */
+			*denied = pool_printf(op->pool, "%s needs %s", events_types[i], perm);
+			return BW_ERR_DENIED;
+		}
+	}
+	return BW_OK;
+}
+
 /* --- writing ---------------------------------------------------------------- */
 
 void

@@ -55,6 +55,16 @@ json_t *events_catalog(void);
  * 0 otherwise.
  */
 int events_pattern_valid(const char *pattern);
+/*
+ * Whether the actor of op may receive every event pattern matches: each
+ * type's data is what a permission reads (<module>.view for a module's
+ * rows, users.view, roles.view, settings.view, audit.view for files,
+ * webhooks.view for inbound events), asked of may_fn (rbac's may(), which
+ * this layer cannot name). BW_OK, or BW_ERR_DENIED with *denied saying
+ * which type needs which permission (pool text). Nothing recorded.
+ */
+bw_err events_may_subscribe(struct op *op, const char *pattern,
+			    int (*may_fn)(struct op *, const char *), const char **denied) BW_MUST_USE;
 /* 1 when type matches pattern ("*", "tickets.*", or equal). */
 int events_pattern_match(const char *pattern, const char *type);
 

@@ -7,16 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <signal.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../audit/audit.h"
 #include "../db/db.h"
 
 #define JOBS_CANDIDATES 16
-#define JOBS_LEASE_MS 120000L
 
 int64_t
 jobs_now_ms(void)
@@ -309,83 +305,98 @@ jobs_finish(struct op *op, const struct job_kind *kind, const struct job *j, con
 	return op_tx(op, jobs_finish_tx, &f);
 }
 
-/*
- * 1 when owner ("host:pid:worker") names a process of this host that is
- * gone: its jobs need not wait for their leases (a server killed and
- * started again picks up at once what it was doing).
- */
-static int
-jobs_owner_dead(const char *owner)
+struct jobs_reclaim_arg {
+	const struct job_kind *kinds;
+	size_t nkinds;
+	int64_t n;
+};
+
+static bw_err
+jobs_reclaim_tx(struct op *op, void *arg)
 {
-	char host[128], mine[128];
-	long pid = 0;
-	const char *c = strrchr(owner, ':');
-	if (c == NULL || c == owner)
-		return 0;
-	const char *p = c - 1;
-	while (p > owner && *p != ':')
-		p--;
-	if (*p != ':' || (size_t)(p - owner) >= sizeof(host))
-		return 0;
-	memcpy(host, owner, (size_t)(p - owner));
-	host[p - owner] = '\0';
-	char num[24];
-	size_t nl = (size_t)(c - p - 1);
-	if (nl == 0 || nl >= sizeof(num))
-		return 0;
-	memcpy(num, p + 1, nl);
-	num[nl] = '\0';
-	if (util_parse_long(num, 1, 4194304, &pid) != BW_OK || pid == (long)getpid())
-		return 0;
-	if (gethostname(mine, sizeof(mine) - 1) != 0)
-		return 0;
-	mine[sizeof(mine) - 1] = '\0';
-	return strcmp(host, mine) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	struct jobs_reclaim_arg *a = arg;
+	db *d = op->d;
+	db_stmt *s;
+	int row;
+	struct job lost[32];
+	size_t n = 0;
+	int64_t now = jobs_now_ms();
+	a->n = 0;
+	memset(lost, 0, sizeof(lost));
+	bw_err e = db_prepare_cached(
+	    d,
+	    db_driver_of(d) == DB_MARIADB
+		? "SELECT id, kind, lane, payload, attempts, max_attempts FROM jobs"
+		  " WHERE state = 'running' AND lease_until_ms < ? LIMIT 32 FOR UPDATE SKIP LOCKED"
+		: "SELECT id, kind, lane, payload, attempts, max_attempts FROM jobs"
+		  " WHERE state = 'running' AND lease_until_ms < ? LIMIT 32",
+	    &s);
+	if (e != BW_OK)
+		return e;
+	if ((e = db_bind_int(s, 1, now)) == BW_OK)
+		while ((e = db_step(s, &row)) == BW_OK && row && n < BW_ARRAY_LEN(lost)) {
+			struct job *j = &lost[n++];
+			j->id = db_col_int(s, 0);
+			snprintf(j->kind, sizeof(j->kind), "%s", db_col_text(s, 1) ? db_col_text(s, 1) : "");
+			snprintf(j->lane, sizeof(j->lane), "%s", db_col_text(s, 2) ? db_col_text(s, 2) : "");
+			j->payload = json_loads(db_col_text(s, 3) ? db_col_text(s, 3) : "{}", 0, NULL);
+			j->attempts = (int)db_col_int(s, 4);
+			j->max_attempts = (int)db_col_int(s, 5);
+		}
+	db_done(s);
+	for (size_t i = 0; e == BW_OK && i < n; i++) {
+		struct job *j = &lost[i];
+		static const char why[] = "the runner stopped during the attempt";
+		if (j->attempts >= j->max_attempts) {
+			const struct job_kind *k = jobs_kind(a->kinds, a->nkinds, j->kind);
+			e = DB_RUN(d,
+				   "UPDATE jobs SET state = 'failed', owner = '', lease_until_ms = 0,"
+				   " last_error = ?, updated_at = ? WHERE id = ?",
+				   DB_TEXT(why), DB_INT(now / 1000), DB_INT(j->id));
+			if (e == BW_OK && k != NULL && k->ended != NULL)
+				e = k->ended(op, j, "failed", why);
+		} else
+			e = DB_RUN(d,
+				   "UPDATE jobs SET state = 'queued', owner = '', lease_until_ms = 0,"
+				   " last_error = ?, updated_at = ? WHERE id = ?",
+				   DB_TEXT(why), DB_INT(now / 1000), DB_INT(j->id));
+		if (e == BW_OK && j->lane[0] != '\0')
+			e = DB_RUN(d,
+				   "UPDATE job_lanes SET holder = 0, until_ms = 0 WHERE lane = ? AND holder = ?",
+				   DB_TEXT(j->lane), DB_INT(j->id));
+		if (e == BW_OK)
+			a->n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		job_clear(&lost[i]);
+	return e;
 }
 
 bw_err
-jobs_reclaim(struct op *op, int64_t *n)
+jobs_reclaim(struct op *op, const struct job_kind *kinds, size_t nkinds, int64_t *n)
+{
+	struct jobs_reclaim_arg a = {kinds, nkinds, 0};
+	*n = 0;
+	bw_err e = op_tx(op, jobs_reclaim_tx, &a);
+	if (e == BW_OK)
+		*n = a.n;
+	return e;
+}
+
+bw_err
+jobs_renew(struct op *op, int64_t id, const char *lane, const char *owner)
 {
 	db *d;
-	db_stmt *s;
-	int row;
-	int64_t dead[64];
-	size_t nd = 0;
-	*n = 0;
 	bw_err e = op_db(op, &d);
 	if (e != BW_OK)
 		return e;
-	int64_t now = jobs_now_ms();
-	/* Running for a runner of this host that is no more: reclaimed now, lease or not. */
-	if ((e = db_prepare_cached(d, "SELECT id, owner FROM jobs WHERE state = 'running' LIMIT 64",
-				   &s)) != BW_OK)
-		return e;
-	while ((e = db_step(s, &row)) == BW_OK && row && nd < BW_ARRAY_LEN(dead))
-		if (db_col_text(s, 1) != NULL && jobs_owner_dead(db_col_text(s, 1)))
-			dead[nd++] = db_col_int(s, 0);
-	db_done(s);
-	for (size_t i = 0; e == BW_OK && i < nd; i++)
-		e = DB_RUN(d,
-			   "UPDATE jobs SET lease_until_ms = 0 WHERE id = ? AND state = 'running'",
-			   DB_INT(dead[i]));
-	if (e != BW_OK)
-		return e;
-	/* Queued again, the lost attempt counted (a job that had used them all runs once more). */
-	if ((e = db_prepare_cached(d,
-				   "UPDATE jobs SET state = 'queued', owner = '', lease_until_ms = 0,"
-				   " last_error = 'the runner stopped during the attempt', updated_at = ?"
-				   " WHERE state = 'running' AND lease_until_ms < ?",
-				   &s)) != BW_OK)
-		return e;
-	if ((e = DB_BIND(s, DB_INT(now / 1000), DB_INT(now))) == BW_OK &&
-	    (e = db_step(s, &row)) == BW_OK)
-		*n = db_changes(s);
-	db_done(s);
-	/* Their lanes: a lane held by a job no longer running is free. */
-	if (e == BW_OK && *n > 0)
-		e = DB_RUN(d,
-			   "UPDATE job_lanes SET holder = 0, until_ms = 0 WHERE holder <> 0 AND NOT EXISTS"
-			   " (SELECT 1 FROM jobs WHERE jobs.id = job_lanes.holder AND jobs.state = 'running')");
+	int64_t until = jobs_now_ms() + JOBS_LEASE_MS;
+	e = DB_RUN(d,
+		   "UPDATE jobs SET lease_until_ms = ? WHERE id = ? AND owner = ? AND state = 'running'",
+		   DB_INT(until), DB_INT(id), DB_TEXT(owner));
+	if (e == BW_OK && lane != NULL && lane[0] != '\0')
+		e = DB_RUN(d, "UPDATE job_lanes SET until_ms = ? WHERE lane = ? AND holder = ?",
+			   DB_INT(until), DB_TEXT(lane), DB_INT(id));
 	return e;
 }
 

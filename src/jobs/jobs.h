@@ -7,8 +7,10 @@
  * SQLite: its one writer), run outside any transaction through an
  * operation context whose actor is the system, labelled "job: <kind>",
  * and then finished: done, queued again after a back-off, or failed for
- * good. A runner that dies holding a job loses the lease and the job runs
- * again (the attempt counts). Jobs of one lane run one at a time, oldest
+ * good. The runner renews the lease of each job it is running every few
+ * seconds (jobs_renew), so an attempt may take as long as it needs; a
+ * runner that dies stops renewing, and once the lease has passed the job
+ * runs again (the attempt counts). Jobs of one lane run one at a time, oldest
  * first (the deliveries of one webhook subscription, in order).
  *
  * A kind is a row of the table the runner is given (src/server builds it):
@@ -18,6 +20,7 @@
 #define BW_JOBS_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "../core/core.h"
@@ -35,6 +38,8 @@ struct job {
 	int attempts;                /* counting this one */
 	int max_attempts;
 	int64_t created_at;
+	/* set by the runner: nonzero once the server is stopping (long work gives up), or NULL */
+	const atomic_int *stopping;
 };
 
 /* What an attempt asks for when it fails (job_kind.run's *retry). */
@@ -50,7 +55,7 @@ struct job_kind {
 	/* seconds before attempt n + 1 (n = 1..); the last value repeats */
 	const int *backoff;
 	size_t nbackoff;
-	long lease_ms;     /* how long one attempt may hold the job (0: 120000) */
+	long lease_ms;     /* the lease a claim gives before the first renewal (0: JOBS_LEASE_MS) */
 	/*
 	 * One attempt, outside any transaction (it runs its own with op_tx).
 	 * BW_OK: done. An error: *retry says how to go on (a permanent failure,
@@ -88,8 +93,17 @@ bw_err jobs_claim(struct op *op, const struct job_kind *kinds, size_t nkinds, co
  */
 bw_err jobs_finish(struct op *op, const struct job_kind *kind, const struct job *j,
 		   const char *owner, bw_err e, const struct job_retry *retry) BW_MUST_USE;
-/* Jobs whose runner lost them (a lease ended while running): queued again. The count into *n. */
-bw_err jobs_reclaim(struct op *op, int64_t *n) BW_MUST_USE;
+/*
+ * Jobs whose runner is gone (a lease ended while running): queued again,
+ * or failed (the kind's ended hook run) when they had used every attempt.
+ * The count into *n.
+ */
+bw_err jobs_reclaim(struct op *op, const struct job_kind *kinds, size_t nkinds,
+		    int64_t *n) BW_MUST_USE;
+/* The lease a claim gives and a renewal extends to (ms from now). */
+#define JOBS_LEASE_MS 20000L
+/* Extend running job id's lease (and its lane's) while owner still holds it. */
+bw_err jobs_renew(struct op *op, int64_t id, const char *lane, const char *owner) BW_MUST_USE;
 /* Forget what j owns. */
 void job_clear(struct job *j);
 /* The back-off of kind before attempt attempts + 1, in ms, with jitter of up to a tenth. */

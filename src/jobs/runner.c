@@ -15,12 +15,19 @@
 #include <unistd.h>
 
 #define RUNNER_JOBS_PER_TENANT 32 /* then the next tenant: none starves the rest */
+#define RUNNER_TENANT_MS 2000     /* nor by slow jobs: no new claim there after this long */
+#define RUNNER_RENEW_MS 5000      /* how often the leases of running jobs are renewed */
 #define RUNNER_POOL (4u << 20)
 
 struct jobs_runner;
 struct runner_worker {
 	struct jobs_runner *r;
 	int n;
+	char owner[128];
+	/* the job under way, for the renewer (guarded by r->mu); cur_job 0: none */
+	struct tenant cur_tn;
+	int64_t cur_job;
+	char cur_lane[JOB_LANE_MAX + 1];
 };
 
 struct jobs_runner {
@@ -37,6 +44,9 @@ struct jobs_runner {
 	pthread_t *threads;
 	struct runner_worker *workers;
 	int started;
+	pthread_t renewer;
+	int renewing;
+	atomic_int stopping;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
@@ -60,6 +70,7 @@ runner_job(struct jobs_runner *r, const struct tenant *tn, db *d, const char *ow
 	struct job_retry retry;
 	memset(&retry, 0, sizeof(retry));
 	uint64_t t0 = util_now_us();
+	j->stopping = &r->stopping;
 	bw_err e = k->run(&op, j, &retry);
 	if (e != BW_OK && retry.error[0] == '\0' && op.err == e && op.err_msg != NULL)
 		snprintf(retry.error, sizeof(retry.error), "%s", op.err_msg);
@@ -110,6 +121,19 @@ runner_stopping(struct jobs_runner *r)
 }
 
 /* One pass over every tenant: how much work was found. */
+static void
+runner_current(struct runner_worker *w, const struct tenant *tn, const struct job *j)
+{
+	pthread_mutex_lock(&w->r->mu);
+	if (j != NULL) {
+		w->cur_tn = *tn;
+		w->cur_job = j->id;
+		snprintf(w->cur_lane, sizeof(w->cur_lane), "%s", j->lane);
+	} else
+		w->cur_job = 0;
+	pthread_mutex_unlock(&w->r->mu);
+}
+
 static int
 runner_pass(struct jobs_runner *r, int worker, const char *owner, const int *due)
 {
@@ -129,7 +153,10 @@ runner_pass(struct jobs_runner *r, int worker, const char *owner, const int *due
 			continue; /* its database is down: the next pass tries again */
 		if (worker == 0)
 			runner_ticks(r, tn, d, due, &did);
-		for (int k = 0; k < RUNNER_JOBS_PER_TENANT && !runner_stopping(r); k++) {
+		uint64_t t_start = util_now_us();
+		for (int k = 0; k < RUNNER_JOBS_PER_TENANT && !runner_stopping(r) &&
+				(util_now_us() - t_start) / 1000 < RUNNER_TENANT_MS;
+		     k++) {
 			pool *p = pool_new(RUNNER_POOL);
 			if (p == NULL)
 				break;
@@ -150,8 +177,11 @@ runner_pass(struct jobs_runner *r, int worker, const char *owner, const int *due
 			for (size_t i = 0; i < r->nkinds; i++)
 				if (strcmp(r->kinds[i].name, j.kind) == 0)
 					kind = &r->kinds[i];
-			if (kind != NULL)
+			if (kind != NULL) {
+				runner_current(&r->workers[worker], tn, &j);
 				runner_job(r, tn, d, owner, kind, &j);
+				runner_current(&r->workers[worker], tn, NULL);
+			}
 			job_clear(&j);
 			did++;
 		}
@@ -166,8 +196,7 @@ runner_main(void *arg)
 {
 	struct runner_worker *w = arg;
 	struct jobs_runner *r = w->r;
-	char owner[128];
-	snprintf(owner, sizeof(owner), "%s:%ld:%d", r->host, (long)getpid(), w->n);
+	const char *owner = w->owner;
 	int *due = calloc(r->nticks + 1, sizeof(*due));
 	if (due == NULL)
 		return NULL;
@@ -188,6 +217,49 @@ runner_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 	}
 	free(due);
+	return NULL;
+}
+
+/*
+ * Every RUNNER_RENEW_MS, the lease of each job a worker is running is
+ * renewed, on a connection of its own: an attempt may take as long as it
+ * needs (a slow receiver, a long sync), and a runner that dies stops
+ * renewing, so its jobs are taken again once JOBS_LEASE_MS has passed.
+ */
+static void *
+runner_renew_main(void *arg)
+{
+	struct jobs_runner *r = arg;
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop) {
+		struct timespec ts;
+		util_deadline_ms(&ts, RUNNER_RENEW_MS);
+		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+		for (int i = 0; i < r->started && !r->stop; i++) {
+			struct runner_worker *w = &r->workers[i];
+			if (w->cur_job == 0)
+				continue;
+			struct tenant tn = w->cur_tn;
+			int64_t id = w->cur_job;
+			char lane[JOB_LANE_MAX + 1];
+			snprintf(lane, sizeof(lane), "%s", w->cur_lane);
+			pthread_mutex_unlock(&r->mu);
+			db *d = NULL;
+			pool *p = pool_new(64 * 1024);
+			if (p != NULL && connpool_borrow(r->cp, &tn, &d) == BW_OK) {
+				struct actor a = op_system("job runner");
+				struct op op;
+				op_init(&op, p, r->cfg, r->ten, &tn, d, &a);
+				if (jobs_renew(&op, id, lane, w->owner) != BW_OK)
+					log_warn("tenant %s: the lease of job %lld not renewed", tn.slug,
+						 (long long)id);
+				connpool_return(r->cp, &tn, d);
+			}
+			pool_free(p);
+			pthread_mutex_lock(&r->mu);
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
 
@@ -218,12 +290,22 @@ jobs_runner_start(const struct config *cfg, struct tenancy *ten, struct registry
 		snprintf(r->host, sizeof(r->host), "host");
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	unsigned char boot[6];
+	char bhex[13];
+	if (util_random(boot, sizeof(boot)) != BW_OK)
+		memset(boot, 0, sizeof(boot));
+	util_hex(boot, sizeof(boot), bhex);
+	atomic_init(&r->stopping, 0);
 	for (int i = 0; i < r->nworkers; i++) {
-		r->workers[i] = (struct runner_worker){r, i};
+		r->workers[i] = (struct runner_worker){.r = r, .n = i};
+		/* host, pid and a random id of this start: for logs and the jobs list */
+		snprintf(r->workers[i].owner, sizeof(r->workers[i].owner), "%.60s:%ld:%s:%d",
+			 r->host, (long)getpid(), bhex, i);
 		if (pthread_create(&r->threads[i], NULL, runner_main, &r->workers[i]) != 0)
 			break;
 		r->started++;
 	}
+	r->renewing = pthread_create(&r->renewer, NULL, runner_renew_main, r) == 0;
 	log_info("job runner: %d worker(s), %zu job kind(s)", r->started, nkinds);
 	*out = r;
 	return BW_OK;
@@ -234,12 +316,15 @@ jobs_runner_stop(struct jobs_runner *r)
 {
 	if (r == NULL)
 		return;
+	atomic_store(&r->stopping, 1); /* attempts under way give up (a delivery's transfer) */
 	pthread_mutex_lock(&r->mu);
 	r->stop = 1;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	for (int i = 0; i < r->started; i++)
 		pthread_join(r->threads[i], NULL);
+	if (r->renewing)
+		pthread_join(r->renewer, NULL);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r->workers);

@@ -83,7 +83,9 @@ static const char *const rule_dispatch[] = {
 /* Read-only: every record view, nothing that changes, reveals or exports. */
 static const char *const rule_read_only[] = {"*.view", NULL};
 static const char *const deny_read_only[] = {
-    "users.view", "roles.view", "settings.view", "audit.view", NULL,
+    "users.view", "roles.view", "settings.view", "audit.view",
+    /* receivers' URLs carry their tokens; the delivery log, their replies */
+    "webhooks.view", "jobs.view", NULL,
 };
 
 static const struct rbac_rule rbac_rules[] = {

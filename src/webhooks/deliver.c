@@ -17,8 +17,8 @@
 #include "egress.h"
 #include "sig.h"
 
-#define WH_DISPATCH_BATCH 200
-#define WH_SUBS_MAX 1000
+#define WH_DISPATCH_BATCH 50 /* events per fan-out transaction: at most 5000 deliveries */
+#define WH_SUBS_MAX WEBHOOK_SUBS_MAX
 #define WH_PREFIX_MAX 512 /* bytes of a receiver's response kept */
 #define WH_MAX_ATTEMPTS 10
 #define WH_KEEP_S (30 * 86400) /* deliveries, events and inbound events kept this long */
@@ -87,9 +87,9 @@ wh_dispatch_tx(struct op *op, void *arg)
 	e = db_prepare_cached(
 	    d,
 	    db_driver_of(d) == DB_MARIADB
-		? "SELECT id, type FROM events WHERE dispatched = 0 ORDER BY id LIMIT 200"
+		? "SELECT id, type FROM events WHERE dispatched = 0 ORDER BY id LIMIT 50"
 		  " FOR UPDATE SKIP LOCKED"
-		: "SELECT id, type FROM events WHERE dispatched = 0 ORDER BY id LIMIT 200",
+		: "SELECT id, type FROM events WHERE dispatched = 0 ORDER BY id LIMIT 50",
 	    &s);
 	if (e != BW_OK)
 		return e;
@@ -111,8 +111,10 @@ wh_dispatch_tx(struct op *op, void *arg)
 		goto out;
 	}
 	if ((e = db_prepare_cached(d,
-				   "SELECT id, event_types, from_event FROM webhook_subscriptions WHERE enabled = 1"
-				   " ORDER BY id LIMIT 1000",
+				   /* Its maker disabled or deleted: it sends nothing (docs/webhooks.md). */
+				   "SELECT s.id, s.event_types, s.from_event FROM webhook_subscriptions s"
+				   " JOIN users u ON u.id = s.created_by AND u.disabled = 0"
+				   " WHERE s.enabled = 1 ORDER BY s.id LIMIT 100",
 				   &s)) != BW_OK)
 		goto out;
 	while ((e = db_step(s, &row)) == BW_OK && row && nsub < WH_SUBS_MAX) {
@@ -321,6 +323,14 @@ wh_next_ms(int attempts)
 	return jobs_backoff_ms(&k, attempts);
 }
 
+/* The server is stopping: a delivery under way gives up (it is tried again). */
+static int
+wh_stopping(void *arg)
+{
+	const atomic_int *stop = arg;
+	return stop != NULL && atomic_load(stop) != 0;
+}
+
 static bw_err
 wh_deliver_run(struct op *op, const struct job *j, struct job_retry *retry)
 {
@@ -379,6 +389,8 @@ wh_deliver_run(struct op *op, const struct job *j, struct job_retry *retry)
 	eo.allow_loopback = wh_cfg.allow_loopback;
 	eo.ca_file = wh_cfg.ca_file != NULL && wh_cfg.ca_file[0] ? wh_cfg.ca_file : NULL;
 	eo.resolve = wh_cfg.resolve;
+	eo.cancelled = wh_stopping;
+	eo.cancel_arg = (void *)j->stopping;
 	struct egress_result *res = calloc(1, sizeof(*res));
 	if (res == NULL) {
 		free(body);
@@ -541,7 +553,11 @@ static bw_err
 wh_reclaim(struct op *op, int *n)
 {
 	int64_t k = 0;
-	bw_err e = jobs_reclaim(op, &k);
+	struct job_kind kinds[2];
+	struct jobs_tick ticks[3];
+	size_t nk, nt;
+	webhooks_jobs(kinds, &nk, ticks, &nt);
+	bw_err e = jobs_reclaim(op, kinds, nk, &k);
 	*n = 0; /* reclaimed jobs are found by the claims that follow */
 	if (e == BW_OK && k > 0)
 		log_warn("tenant %s: %lld job(s) whose runner stopped queued again", op->tn.slug,
@@ -585,12 +601,12 @@ webhooks_jobs(struct job_kind *kinds, size_t *nk, struct jobs_tick *ticks, size_
 	const int *bo;
 	size_t nbo;
 	wh_backoff(&bo, &nbo);
-	kinds[0] = (struct job_kind){WEBHOOK_JOB_DELIVER, WH_MAX_ATTEMPTS, bo, nbo, 60000,
+	kinds[0] = (struct job_kind){WEBHOOK_JOB_DELIVER, WH_MAX_ATTEMPTS, bo, nbo, 0,
 				     wh_deliver_run, wh_deliver_ended};
 	kinds[1] = (struct job_kind){WEBHOOK_JOB_INBOUND, 6,
 				     wh_cfg.test_retry_s > 0 ? bo : inbound_backoff,
 				     wh_cfg.test_retry_s > 0 ? nbo : BW_ARRAY_LEN(inbound_backoff),
-				     60000, wh_inbound_run, NULL};
+				     0, wh_inbound_run, NULL};
 	*nk = 2;
 	ticks[0] = (struct jobs_tick){"job: dispatch events", 0, wh_dispatch};
 	ticks[1] = (struct jobs_tick){"job: reclaim lost jobs", 5000, wh_reclaim};

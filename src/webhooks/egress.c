@@ -444,6 +444,16 @@ egress_curl_error(struct egress_result *r, CURLcode rc)
 	snprintf(r->error, sizeof(r->error), "delivery failed: %s%s", curl_easy_strerror(rc), hint);
 }
 
+/* CURLOPT_XFERINFOFUNCTION: the caller's cancel question; nonzero aborts. */
+static int
+egress_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		curl_off_t ulnow)
+{
+	const struct egress_opts *o = arg;
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return o->cancelled(o->cancel_arg) ? 1 : 0;
+}
+
 #define EGRESS_SETOPT(h, opt, val)                                                            \
 	do {                                                                                  \
 		if (rc == CURLE_OK)                                                           \
@@ -547,6 +557,11 @@ egress_post(const char *url, const char *const *headers, const void *body, size_
 	EGRESS_SETOPT(h, CURLOPT_POST, 1L);
 	EGRESS_SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	EGRESS_SETOPT(h, CURLOPT_POSTFIELDS, len > 0 ? body : "");
+	if (o->cancelled != NULL) {
+		EGRESS_SETOPT(h, CURLOPT_XFERINFOFUNCTION, egress_progress);
+		EGRESS_SETOPT(h, CURLOPT_XFERINFODATA, (void *)o);
+		EGRESS_SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (rc != CURLE_OK) {
 		/* An option this libcurl lacks: no request rather than a weaker one. */
 		e = BW_ERR_INTERNAL;

@@ -35,6 +35,9 @@ struct egress_opts {
 	int allow_loopback;         /* test-only: 127.0.0.0/8 and ::1 allowed (everything else stays refused) */
 	const char *ca_file;        /* CA bundle used instead of the system's, or NULL for the system's */
 	const char *const *resolve; /* NULL-terminated CURLOPT_RESOLVE entries ("host:port:addr"), tests only, or NULL */
+	/* Asked about once a second (and at every read): nonzero aborts the transfer (a server stopping). NULL: never. */
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
 };
 
 struct egress_result {

@@ -20,7 +20,13 @@
 #include "sig.h"
 
 #define HOOK_KEY_MAX 100          /* a provider's event id kept as it is, else hashed */
-#define HOOK_QBO_REPLAY_S 86400   /* Intuit signs no timestamp: a body is refused again for a day */
+/*
+ * Intuit signs no timestamp: a body is refused again for 35 days (longer
+ * than processed events are kept), and one whose changes are all older
+ * than 30 days is refused as stale.
+ */
+#define HOOK_QBO_REPLAY_S (35 * 86400)
+#define HOOK_QBO_STALE_S (30 * 86400)
 #define HOOK_PUBLIC_BYTES 16
 
 static const char *const hook_names[] = {NULL, "stripe", "quickbooks", "standard"};
@@ -342,6 +348,7 @@ hook_delete_tx(struct op *op, void *arg)
 	json_t *b = json_pack("{s:s, s:s}", "provider", hook_provider_name(h.provider),
 			      "description", h.description);
 	if ((e = DB_RUN(op->d, "DELETE FROM hook_replays WHERE endpoint_id = ?", DB_INT(h.id))) == BW_OK &&
+	    (e = DB_RUN(op->d, "DELETE FROM hook_events WHERE endpoint_id = ?", DB_INT(h.id))) == BW_OK &&
 	    (e = DB_RUN(op->d, "DELETE FROM hook_endpoints WHERE id = ?", DB_INT(h.id))) == BW_OK)
 		e = b != NULL ? audit_op(op, "hooks", h.id, "delete", b, NULL) : BW_ERR_NOMEM;
 	json_decref(b);
@@ -502,6 +509,31 @@ hook_why(struct op *op, const struct hook_ep *ep, enum whsig_why why, const char
 	}
 }
 
+/*
+ * 1 when every lastUpdated of a QuickBooks notification is older than
+ * HOOK_QBO_STALE_S (and there is at least one): a body seen long ago.
+ */
+static int
+hook_qbo_stale(json_t *body, int64_t now)
+{
+	size_t i, k, seen = 0, old = 0;
+	json_t *n, *ent;
+	json_array_foreach(json_object_get(body, "eventNotifications"), i, n)
+	{
+		json_array_foreach(json_object_get(json_object_get(n, "dataChangeEvent"), "entities"), k,
+				   ent)
+		{
+			int64_t t;
+			const char *lu = json_string_value(json_object_get(ent, "lastUpdated"));
+			if (lu == NULL || util_parse_rfc3339(lu, &t) != BW_OK)
+				continue;
+			seen++;
+			old += now - t > HOOK_QBO_STALE_S;
+		}
+	}
+	return seen > 0 && old == seen;
+}
+
 bw_err
 hook_receive(struct op *op, const struct hook_request *r, int *duplicate)
 {
@@ -514,12 +546,21 @@ hook_receive(struct op *op, const struct hook_request *r, int *duplicate)
 	bw_err e;
 	*duplicate = 0;
 	memset(&x, 0, sizeof(x));
+	/*
+	 * An endpoint that is not there is refused without an audit row: anyone
+	 * may post to a made-up path, and the log must not be theirs to fill.
+	 */
 	if (hook_provider_parse(r->provider, &p) != BW_OK)
-		return hook_refuse(op, 0, "unknown", BW_ERR_NOTFOUND, "no such inbound endpoint");
+		return op_fail(op, BW_ERR_NOTFOUND, "no such inbound endpoint");
 	e = hook_ep_read(op, 0, r->endpoint, 1, &ep);
-	if (e == BW_ERR_NOTFOUND || (e == BW_OK && (ep.provider != p || !ep.enabled))) {
+	if (e == BW_ERR_NOTFOUND || (e == BW_OK && ep.provider != p)) {
 		hook_ep_clear(&ep);
-		return hook_refuse(op, 0, hook_provider_name(p), BW_ERR_NOTFOUND,
+		return op_fail(op, BW_ERR_NOTFOUND, "no such inbound endpoint");
+	}
+	if (e == BW_OK && !ep.enabled) {
+		int64_t id = ep.id;
+		hook_ep_clear(&ep);
+		return hook_refuse(op, id, hook_provider_name(p), BW_ERR_NOTFOUND,
 				   "no such inbound endpoint");
 	}
 	if (e != BW_OK)
@@ -572,7 +613,25 @@ hook_receive(struct op *op, const struct hook_request *r, int *duplicate)
 			goto out;
 		}
 		hook_key(id, x.key);
-		hook_sha256_hex(r->stripe_signature, strlen(r->stripe_signature), x.nonce);
+		/*
+		 * The nonce is what Stripe signed (t and the body), not the header:
+		 * the same signed request with its entries reordered or padded
+		 * (another v1, a v0) is the same request, a replay.
+		 */
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		unsigned char dg[32];
+		unsigned int dl = 0;
+		int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+		char tsb[32];
+		int tl = snprintf(tsb, sizeof(tsb), "%lld.", (long long)ts);
+		ok = ok && EVP_DigestUpdate(md, tsb, (size_t)tl) == 1 &&
+		     EVP_DigestUpdate(md, r->body, r->len) == 1 && EVP_DigestFinal_ex(md, dg, &dl) == 1;
+		EVP_MD_CTX_free(md);
+		if (!ok) {
+			e = BW_ERR_NOMEM;
+			goto out;
+		}
+		util_hex(dg, sizeof(dg), x.nonce);
 		x.nonce_expires = ts + r->tolerance + 60;
 		break;
 	}
@@ -583,6 +642,11 @@ hook_receive(struct op *op, const struct hook_request *r, int *duplicate)
 			goto out;
 		}
 		type = "eventNotifications";
+		if (hook_qbo_stale(body, now)) {
+			e = hook_refuse(op, ep.id, "quickbooks", BW_ERR_UNAUTHORIZED,
+					"every change it reports is more than 30 days old (a replay)");
+			goto out;
+		}
 		hook_sha256_hex(r->body, r->len, x.nonce);
 		snprintf(x.key, sizeof(x.key), "sha256:%s", x.nonce);
 		x.nonce_expires = now + HOOK_QBO_REPLAY_S;
@@ -591,7 +655,8 @@ hook_receive(struct op *op, const struct hook_request *r, int *duplicate)
 		hook_key(r->wh_id, x.key);
 		snprintf(material, sizeof(material), "%s.%s", r->wh_id, r->wh_timestamp);
 		hook_sha256_hex(material, strlen(material), x.nonce);
-		x.nonce_expires = now + r->tolerance + 60;
+		/* Kept as long as its timestamp could pass (a future one too). */
+		x.nonce_expires = strtoll(r->wh_timestamp, NULL, 10) + r->tolerance + 60;
 		break;
 	default:
 		abort();

@@ -12,6 +12,7 @@
 #include "../crypto/crypto.h"
 #include "../db/db.h"
 #include "../events/events.h"
+#include "../rbac/rbac.h"
 #include "../tenancy/tenancy.h"
 #include "egress.h"
 #include "sig.h"
@@ -193,6 +194,21 @@ wh_input_parse(struct op *op, json_t *in, int create, struct wh_input *w)
 						       pool_printf(op->pool,
 								   "event_types[%zu] repeats an earlier one", i));
 		}
+		/*
+		 * A subscription receives the rows its events carry: only what
+		 * its maker may read through the API (a webhooks.manage holder
+		 * without customers.view gets no customer).
+		 */
+		json_array_foreach(v, i, t)
+		{
+			const char *denied = NULL;
+			if (events_may_subscribe(op, json_string_value(t), may, &denied) != BW_OK)
+				return op_fail(op, BW_ERR_DENIED,
+					       pool_printf(op->pool,
+							   "event_types[%zu]: you may not receive these "
+							   "events (%s)",
+							   i, denied ? denied : "denied"));
+		}
 		w->types = json_incref(v);
 	} else if (create)
 		return op_fail(op, BW_ERR_INVALID, "event_types is required");
@@ -260,7 +276,15 @@ wh_create_tx(struct op *op, void *arg)
 		goto out;
 	}
 	/* Only what commits from now on: not the events already waiting to be dispatched. */
-	int64_t from = 0;
+	int64_t from = 0, count = 0;
+	if ((e = DB_QUERY_INT(op->d, &count, "SELECT COUNT(*) FROM webhook_subscriptions")) != BW_OK)
+		goto out;
+	if (count >= WEBHOOK_SUBS_MAX) {
+		e = op_fail(op, BW_ERR_CONFLICT,
+			    "this tenant has 100 webhook subscriptions, the most it may have: delete one "
+			    "or widen the event types of another");
+		goto out;
+	}
 	if ((e = DB_QUERY_INT(op->d, &from, "SELECT MAX(id) FROM events")) != BW_OK ||
 	    (e = DB_INSERT(op->d, &id,
 			   "INSERT INTO webhook_subscriptions (url, host, description, event_types,"

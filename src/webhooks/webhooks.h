@@ -17,6 +17,7 @@
 #define WEBHOOK_TYPES_MAX 64              /* event types (patterns) one subscription names */
 #define WEBHOOK_ROTATE_OVERLAP_MAX 604800 /* seconds both secrets may be signed with */
 #define WEBHOOK_DESCRIPTION_MAX 500
+#define WEBHOOK_SUBS_MAX 100              /* subscriptions one tenant may have */
 
 /* --- subscriptions (subscriptions.c) --------------------------------------- */
 

@@ -463,7 +463,8 @@ def test_kill_9_mid_delivery_loses_nothing(start_server, tls_cert):
         srv.wait_exit(10)
         rec.hold.clear()
         srv.start()
-        got = rec.got(2)
+        # Taken again once its lease (20 s, no longer renewed) has passed.
+        got = rec.got(2, timeout=60)
         assert len({r["headers"]["webhook-id"] for r in got}) == 1
         admin = admin_client(srv, t)
         assert wait_for(lambda: deliveries(admin, sub["id"])[0]["state"] == "delivered", WAIT)
@@ -678,8 +679,15 @@ def test_oversized_body_is_refused(start_server, tls_cert):
     check_error_body(r, 413, "payload_too_large")
     assert hook_rows(srv, t.slug) == []
     assert any("over 2048 bytes" in w for w in refusals(admin))
+    # Over what the route reads at all: refused before the body (the server may
+    # close the connection while the client is still sending it).
     huge = b"{" + b" " * (1024 * 1024 + 10) + b"}"
-    assert post_hook(srv, t.slug, ep["path"], huge, {"Stripe-Signature": "t=1,v1=00"}).status == 413
+    try:
+        status = post_hook(srv, t.slug, ep["path"], huge, {"Stripe-Signature": "t=1,v1=00"}).status
+    except OSError:
+        status = 413
+    assert status == 413
+    assert hook_rows(srv, t.slug) == []
     admin.close()
 
 

@@ -2,15 +2,14 @@
  * Background jobs (src/jobs/jobs.c) and the outbox (src/events/events.c),
  * on both drivers, without HTTP: claims in order, one job of a lane at a
  * time, back-off then failure with the kind's ended hook, a permanent
- * failure, a lease passed to another runner refused, lost and orphaned
- * jobs reclaimed, operators' retry and cancel (audited), two runners on
+ * failure, a lease passed to another runner refused, leases renewed by
+ * their owner only, lost jobs reclaimed (failed on their last attempt), operators' retry and cancel (audited), two runners on
  * MariaDB never taking one job twice; an event written exactly when its
  * change commits, sealed, and none for a change rolled back.
  */
 #include "unit.h"
 
 #include <pthread.h>
-#include <unistd.h>
 
 #include "audit/audit.h"
 #include "dbenv.h"
@@ -252,7 +251,7 @@ test_lease_passed_on_is_refused(void **state)
 	/* Its lease ends: reclaimed, and another runner takes it. */
 	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET lease_until_ms = 1 WHERE id = ?", DB_INT(id)),
 			 BW_OK);
-	assert_int_equal(jobs_reclaim(&f->op, &n), BW_OK);
+	assert_int_equal(jobs_reclaim(&f->op, kinds, 1, &n), BW_OK);
 	assert_int_equal(n, 1);
 	struct job k;
 	assert_int_equal(claim(f, "r2", &k), id);
@@ -264,37 +263,38 @@ test_lease_passed_on_is_refused(void **state)
 }
 
 static void
-test_orphan_of_a_dead_process_is_reclaimed(void **state)
+test_renewed_leases_hold_and_lost_ones_fail_at_the_end(void **state)
 {
 	struct fx *f = *state;
 	NEED(f);
 	struct job j;
-	char host[128], owner[200];
-	int64_t id = enqueue(f, NULL), n = 0;
+	int64_t id = enqueue(f, "lane:z"), n = 0, until = 0;
 	assert_int_equal(claim(f, "r1", &j), id);
-	job_clear(&j);
-	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
-	host[sizeof(host) - 1] = '\0';
-	/* A live process of this host (ourselves' parent), then one that is gone. */
-	snprintf(owner, sizeof(owner), "%s:%ld:0", host, (long)getppid());
-	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET owner = ? WHERE id = ?", DB_TEXT(owner), DB_INT(id)),
+	/* Renewed by its owner: the lease moves on; by another: nothing. */
+	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET lease_until_ms = 5 WHERE id = ?", DB_INT(id)),
 			 BW_OK);
-	assert_int_equal(jobs_reclaim(&f->op, &n), BW_OK);
+	assert_int_equal(jobs_renew(&f->op, id, "lane:z", "someone else"), BW_OK);
+	assert_int_equal(DB_QUERY_INT(f->d, &until, "SELECT lease_until_ms FROM jobs WHERE id = ?", DB_INT(id)),
+			 BW_OK);
+	assert_int_equal(until, 5);
+	assert_int_equal(jobs_renew(&f->op, id, "lane:z", "r1"), BW_OK);
+	assert_int_equal(DB_QUERY_INT(f->d, &until, "SELECT lease_until_ms FROM jobs WHERE id = ?", DB_INT(id)),
+			 BW_OK);
+	assert_true(until > jobs_now_ms() + JOBS_LEASE_MS / 2);
+	assert_int_equal(jobs_reclaim(&f->op, kinds, 1, &n), BW_OK);
 	assert_int_equal(n, 0);
-	snprintf(owner, sizeof(owner), "%s:4194000:0", host);
-	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET owner = ? WHERE id = ?", DB_TEXT(owner), DB_INT(id)),
-			 BW_OK);
-	assert_int_equal(jobs_reclaim(&f->op, &n), BW_OK);
-	assert_int_equal(n, 1);
-	assert_string_equal(state_of(f, id), "queued");
-	/* Another host's runner is never judged by this host's processes. */
-	assert_int_equal(claim(f, "r1", &j), id);
 	job_clear(&j);
-	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET owner = 'elsewhere.example:4194000:0' WHERE id = ?",
+	/* Lost on its last attempt: failed, the kind told, the lane free. */
+	assert_int_equal(DB_RUN(f->d, "UPDATE jobs SET lease_until_ms = 1, attempts = 2 WHERE id = ?",
 				DB_INT(id)),
 			 BW_OK);
-	assert_int_equal(jobs_reclaim(&f->op, &n), BW_OK);
-	assert_int_equal(n, 0);
+	assert_int_equal(jobs_reclaim(&f->op, kinds, 1, &n), BW_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(state_of(f, id), "failed");
+	assert_int_equal(ended_calls, 1);
+	int64_t other = enqueue(f, "lane:z");
+	assert_int_equal(claim(f, "r2", &j), other);
+	job_clear(&j);
 }
 
 static void
@@ -462,7 +462,7 @@ main(void)
 	    BOTH(test_claims_in_order_one_per_lane),
 	    BOTH(test_back_off_then_failure),
 	    BOTH(test_lease_passed_on_is_refused),
-	    BOTH(test_orphan_of_a_dead_process_is_reclaimed),
+	    BOTH(test_renewed_leases_hold_and_lost_ones_fail_at_the_end),
 	    BOTH(test_operators_retry_and_cancel),
 	    cmocka_unit_test_setup_teardown(test_two_runners_never_take_one_job, open_mariadb, close_fx),
 	    BOTH(test_event_exactly_when_the_change_commits),
