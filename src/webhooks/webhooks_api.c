@@ -110,16 +110,23 @@ wh_list(struct http_req *req)
 	return wh_page(req, &q, &p, "webhook_subscriptions", "1 = 1", NULL, 0, 0, wh_get_sub, 0);
 }
 
+/* A create: the JSON body to an operation, its object the 201. */
 static bw_err
-wh_create(struct http_req *req)
+wh_create_with(struct http_req *req, bw_err (*create)(struct op *, json_t *, json_t **))
 {
 	json_t *in, *o;
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
-	e = webhook_sub_create(&req->op, in, &o);
+	e = create(&req->op, in, &o);
 	json_decref(in);
 	return e == BW_OK ? http_reply_versioned(req, 201, o) : e;
+}
+
+static bw_err
+wh_create(struct http_req *req)
+{
+	return wh_create_with(req, webhook_sub_create);
 }
 
 static bw_err
@@ -265,13 +272,7 @@ hk_show(struct http_req *req)
 static bw_err
 hk_create(struct http_req *req)
 {
-	json_t *in, *o;
-	bw_err e = http_req_json(req, &in);
-	if (e != BW_OK)
-		return e;
-	e = hook_endpoint_create(&req->op, in, &o);
-	json_decref(in);
-	return e == BW_OK ? http_reply_versioned(req, 201, o) : e;
+	return wh_create_with(req, hook_endpoint_create);
 }
 
 static bw_err
