@@ -848,3 +848,29 @@ def test_private_addresses_are_refused_by_default(start_server):
     assert admin.post(f"{API}/webhooks", {"url": "https://hooks.example.com/x",
                                           "event_types": ["roles.deleted"]}).status == 201
     admin.close()
+
+
+def test_a_payment_that_pays_its_invoice_tells_both(srv, tls_cert):
+    """A change's effects on other rows are events too: the payment, and
+    the invoice it marks paid (updated, status_changed from sent to paid)."""
+    t = make_tenant(srv, "whpay")
+    admin = admin_client(srv, t)
+    cust = admin.ok("POST", f"{API}/customers", {"name": "Pay Co"}, status=201)
+    inv = admin.ok("POST", f"{API}/invoices", {"customer_id": cust["id"], "number": "INV-9"}, status=201)
+    admin.ok("POST", f"{API}/invoice_lines", {"invoice_id": inv["id"], "description": "work",
+                                               "quantity": 1, "unit_price_cents": 5000}, status=201)
+    admin.ok("POST", f"{API}/invoices/{inv['id']}/send", {}, status=200)
+    with fresh_receiver(tls_cert) as rec:
+        subscribe(admin, rec.url, ["payments.*", "invoices.*"])
+        pay = admin.ok("POST", f"{API}/payments", {"invoice_id": inv["id"], "amount_cents": 5000,
+                                                    "method": "card", "card_last_four": "4242",
+                                                    "received_on": "2026-12-01"}, status=201)
+        rec.got(3)
+        time.sleep(0.5)
+        evs = rec.events()
+        assert [e["type"] for e in evs] == ["payments.created", "invoices.updated",
+                                            "invoices.status_changed"], [e["type"] for e in evs]
+        assert evs[0]["data"]["id"] == pay["id"]
+        assert evs[1]["data"]["id"] == inv["id"] == evs[2]["data"]["id"]
+        assert (evs[2]["data"]["from"], evs[2]["data"]["to"]) == ("sent", "paid")
+    admin.close()
