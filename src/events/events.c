@@ -177,8 +177,7 @@ events_pattern_valid(const char *pattern)
 	return events_known(pattern);
 }
 
-/* The permission that reads what an event of type carries (see events.h). */
-static const char *
+const char *
 events_type_permission(const char *type, char *buf, size_t n)
 {
 	static const struct {

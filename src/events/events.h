@@ -56,6 +56,11 @@ json_t *events_catalog(void);
  */
 int events_pattern_valid(const char *pattern);
 /*
+ * The permission that reads what an event of type carries (see
+ * events_may_subscribe): a static name, or buf (n bytes) filled.
+ */
+const char *events_type_permission(const char *type, char *buf, size_t n);
+/*
  * Whether the actor of op may receive every event pattern matches: each
  * type's data is what a permission reads (<module>.view for a module's
  * rows, users.view, roles.view, settings.view, audit.view for files,

@@ -14,6 +14,7 @@
 #include "../crypto/crypto.h"
 #include "../db/db.h"
 #include "../events/events.h"
+#include "../rbac/rbac.h"
 #include "egress.h"
 #include "sig.h"
 
@@ -49,8 +50,36 @@ wh_settings(void)
 struct wh_subref {
 	int64_t id;
 	int64_t from_event;
+	int64_t maker;
 	json_t *types;
+	/* what the maker may read, asked once per fan-out */
+	struct {
+		char perm[EVENT_TYPE_MAX + 8];
+		int yes;
+	} seen[16];
+	size_t nseen;
 };
+
+/*
+ * Whether sub's maker holds, now, the permission that reads an event of
+ * type: a maker demoted since the subscription was saved stops receiving
+ * what they could no longer read. 1, 0, or -1 when the database cannot say.
+ */
+static int
+wh_maker_may(db *d, struct wh_subref *sub, const char *type)
+{
+	char buf[EVENT_TYPE_MAX + 8];
+	const char *perm = events_type_permission(type, buf, sizeof(buf));
+	for (size_t i = 0; i < sub->nseen; i++)
+		if (strcmp(sub->seen[i].perm, perm) == 0)
+			return sub->seen[i].yes;
+	int yes = rbac_user_has(d, sub->maker, perm);
+	if (yes >= 0 && sub->nseen < BW_ARRAY_LEN(sub->seen)) {
+		snprintf(sub->seen[sub->nseen].perm, sizeof(sub->seen[0].perm), "%s", perm);
+		sub->seen[sub->nseen++].yes = yes;
+	}
+	return yes;
+}
 
 static bw_err
 wh_dispatch_tx(struct op *op, void *arg)
@@ -112,7 +141,7 @@ wh_dispatch_tx(struct op *op, void *arg)
 	}
 	if ((e = db_prepare_cached(d,
 				   /* Its maker disabled or deleted: it sends nothing (docs/webhooks.md). */
-				   "SELECT s.id, s.event_types, s.from_event FROM webhook_subscriptions s"
+				   "SELECT s.id, s.event_types, s.from_event, s.created_by FROM webhook_subscriptions s"
 				   " JOIN users u ON u.id = s.created_by AND u.disabled = 0"
 				   " WHERE s.enabled = 1 ORDER BY s.id LIMIT 100",
 				   &s)) != BW_OK)
@@ -121,6 +150,7 @@ wh_dispatch_tx(struct op *op, void *arg)
 		subs[nsub].id = db_col_int(s, 0);
 		subs[nsub].types = json_loads(db_col_text(s, 1), 0, NULL);
 		subs[nsub].from_event = db_col_int(s, 2);
+		subs[nsub].maker = db_col_int(s, 3);
 		nsub++;
 	}
 	db_done(s);
@@ -135,6 +165,13 @@ wh_dispatch_tx(struct op *op, void *arg)
 			json_array_foreach(subs[k].types, t, p)
 			    want |= events_pattern_match(json_string_value(p), evtype[i]);
 			if (!want)
+				continue;
+			int may_now = wh_maker_may(d, &subs[k], evtype[i]);
+			if (may_now < 0) {
+				e = BW_ERR_UNAVAILABLE; /* asked again on the next fan-out */
+				break;
+			}
+			if (!may_now)
 				continue;
 			unsigned char rnd[16];
 			char hex[33], msg[40], lane[JOB_LANE_MAX + 1];

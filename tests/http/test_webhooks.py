@@ -30,7 +30,7 @@ import time
 import pytest
 
 from conftest import DRIVER, check_error_body, wait_for
-from psa import API, admin_client, new_user, sign_in, Client
+from psa import API, admin_client, new_role, new_user, sign_in, Client
 from test_identity import make_tenant, tenant_sql, twin_of
 
 WAIT = 30.0
@@ -873,4 +873,40 @@ def test_a_payment_that_pays_its_invoice_tells_both(srv, tls_cert):
         assert evs[0]["data"]["id"] == pay["id"]
         assert evs[1]["data"]["id"] == inv["id"] == evs[2]["data"]["id"]
         assert (evs[2]["data"]["from"], evs[2]["data"]["to"]) == ("sent", "paid")
+    admin.close()
+
+
+def test_a_maker_who_loses_a_right_stops_receiving_what_it_reads(srv, tls_cert):
+    """A subscription acts for its maker: types the maker may not read are
+    refused when it is saved (403), and once the maker loses a right (their
+    role changed, or they are disabled) its events stop, nothing else."""
+    t = make_tenant(srv, "whmaker")
+    admin = admin_client(srv, t)
+    rid, role = new_role(admin, ["webhooks.manage", "webhooks.view", "customers.view"])
+    uid, email = new_user(admin, [role])
+    maker = sign_in(srv, t.slug, email)
+    with fresh_receiver(tls_cert) as rec:
+        r = maker.post(f"{API}/webhooks", {"url": rec.url, "event_types": ["tickets.*"]})
+        check_error_body(r, 403, "forbidden")
+        assert "tickets.view" in r.body["error"]["message"], r
+        r = maker.post(f"{API}/webhooks", {"url": rec.url, "event_types": ["customers.*"]})
+        assert r.status == 201, r
+        admin.ok("POST", f"{API}/customers", {"name": "Seen Co"}, status=201)
+        rec.got(1)
+        # customers.view taken away: the next customer is not sent.
+        admin.ok("PATCH", f"{API}/roles/{rid}", {"permissions": ["webhooks.manage", "webhooks.view"]},
+                 status=200)
+        admin.ok("POST", f"{API}/customers", {"name": "Unseen Co"}, status=201)
+        time.sleep(2)
+        assert [e["data"]["object"]["name"] for e in rec.events()] == ["Seen Co"]
+        # Given back, then the maker disabled: nothing either.
+        admin.ok("PATCH", f"{API}/roles/{rid}",
+                 {"permissions": ["webhooks.manage", "webhooks.view", "customers.view"]}, status=200)
+        admin.ok("POST", f"{API}/customers", {"name": "Seen Again"}, status=201)
+        rec.got(2)
+        admin.ok("PATCH", f"{API}/users/{uid}", {"disabled": True}, status=200)
+        admin.ok("POST", f"{API}/customers", {"name": "Disabled Maker"}, status=201)
+        time.sleep(2)
+        assert [e["data"]["object"]["name"] for e in rec.events()] == ["Seen Co", "Seen Again"]
+    maker.close()
     admin.close()
