@@ -277,7 +277,7 @@ wh_create_tx(struct op *op, void *arg)
 	}
 	/* Only what commits from now on: not the events already waiting to be dispatched. */
 	int64_t from = 0, count = 0;
-	if ((e = DB_QUERY_INT(op->d, &count, "SELECT COUNT(*) FROM webhook_subscriptions")) != BW_OK)
+	if ((e = db_query_int(op->d, &count, "SELECT COUNT(*) FROM webhook_subscriptions", NULL, 0)) != BW_OK)
 		goto out;
 	if (count >= WEBHOOK_SUBS_MAX) {
 		e = op_fail(op, BW_ERR_CONFLICT,
@@ -285,7 +285,7 @@ wh_create_tx(struct op *op, void *arg)
 			    "or widen the event types of another");
 		goto out;
 	}
-	if ((e = DB_QUERY_INT(op->d, &from, "SELECT MAX(id) FROM events")) != BW_OK ||
+	if ((e = db_query_int(op->d, &from, "SELECT MAX(id) FROM events", NULL, 0)) != BW_OK ||
 	    (e = DB_INSERT(op->d, &id,
 			   "INSERT INTO webhook_subscriptions (url, host, description, event_types,"
 			   " enabled, secret, prev_secret, prev_until, failing_since, disabled_reason,"

@@ -816,8 +816,11 @@ def test_every_change_route_writes_its_audit_row(srv, tls_cert):
     assert (ep["id"], "delete") in audit_rows(admin, "hooks")
     # No secret in any audit row (they are sealed at rest and shown here decrypted).
     everything = json.dumps(admin.get(f"{API}/reporting/audit?limit=100").body)
+    # Nor in the server's log (debug level in the suite) or its access log.
+    logs = srv.stderr() + (srv.access_log.read_text() if srv.access_log.exists() else "")
     for s in (sub["secret"], new, secret):
         assert s not in everything
+        assert s not in logs and s.removeprefix("whsec_") not in logs
     admin.close()
 
 

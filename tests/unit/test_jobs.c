@@ -407,13 +407,13 @@ test_event_exactly_when_the_change_commits(void **state)
 	struct change fail = {1}, ok = {0};
 	assert_int_equal(op_tx(&f->op, change_tx, &fail), BW_ERR_CONFLICT);
 	op_clear(&f->op);
-	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM events"), BW_OK);
+	assert_int_equal(db_query_int(f->d, &n, "SELECT COUNT(*) FROM events", NULL, 0), BW_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(op_tx(&f->op, change_tx, &ok), BW_OK);
-	assert_int_equal(DB_QUERY_INT(f->d, &n, "SELECT COUNT(*) FROM events WHERE type = 'customers.updated'"),
+	assert_int_equal(db_query_int(f->d, &n, "SELECT COUNT(*) FROM events WHERE type = 'customers.updated'", NULL, 0),
 			 BW_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(DB_QUERY_INT(f->d, &id, "SELECT MAX(id) FROM events"), BW_OK);
+	assert_int_equal(db_query_int(f->d, &id, "SELECT MAX(id) FROM events", NULL, 0), BW_OK);
 	char *body = NULL, type[EVENT_TYPE_MAX + 1];
 	size_t len = 0;
 	assert_int_equal(event_body(&f->op, id, &body, &len, type), BW_OK);
