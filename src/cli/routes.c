@@ -71,6 +71,7 @@ static const struct {
 	{ROUTE_NO_TENANT, "no_tenant"}, {ROUTE_MFA_PENDING, "mfa_pending"},
 	{ROUTE_MFA_ENROL, "mfa_enrol"}, {ROUTE_PW_CHANGE, "pw_change"},
 	{ROUTE_ROUTINE, "routine"},     {ROUTE_UPLOAD, "upload"},
+	{ROUTE_CROSS_SITE, "cross_site"},
 };
 
 int

@@ -44,6 +44,7 @@ static const struct config_key config_keys[] = {
 	STR_KEY("server", "bind", bind, "127.0.0.1"),
 	INT_KEY("server", "port", port, 1, 65535, "8443"),
 	STR_KEY("server", "base_domain", base_domain, "localhost"),
+	INT_KEY("server", "public_port", public_port, 0, 65535, "0"),
 	STR_KEY("server", "tls_cert", tls_cert, ""),
 	STR_KEY("server", "tls_key", tls_key, ""),
 	INT_KEY("server", "threads", threads, 0, 256, "0"),

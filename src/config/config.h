@@ -18,6 +18,8 @@ struct config {
 	char bind[CONFIG_STR];
 	long port;
 	char base_domain[256];
+	long public_port; /* the port clients reach this server on, in URLs it hands out
+			     (SAML); 0: port; 443 is left out */
 	char tls_cert[CONFIG_STR]; /* "" = <var_dir>/tls/cert.pem */
 	char tls_key[CONFIG_STR];  /* "" = <var_dir>/tls/key.pem */
 	long threads;              /* 0 = one per online CPU */

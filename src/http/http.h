@@ -41,6 +41,8 @@ enum route_flags {
 				     * accept): the allowlist treats it as an edit, see router_guard */
 	ROUTE_UPLOAD = 1 << 9,      /* the body is a file: streamed to the handler's http_upload,
 				     * never held in memory (see struct http_upload) */
+	ROUTE_CROSS_SITE = 1 << 10, /* a public form POST another site sends (the SAML ACS):
+				     * its own stage stands in for the Origin check */
 };
 
 /*
@@ -342,6 +344,11 @@ struct http_query {
 int http_hexval(char c);
 /* Split and decode req->query; BW_ERR_INVALID (reply set) when malformed or a name repeats. */
 bw_err http_query_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
+/*
+ * The same for an application/x-www-form-urlencoded body (the SAML ACS):
+ * req->body, NUL-terminated here, of any length the route allows.
+ */
+bw_err http_form_parse(struct http_req *req, struct http_query *q) BW_MUST_USE;
 
 /* --- page.c: lists -------------------------------------------------------- */
 /*
@@ -549,6 +556,8 @@ bw_err http_req_json(struct http_req *req, json_t **out) BW_MUST_USE;
  * case, quoted or not); 0 otherwise, NULL included.
  */
 int http_media_is_json(const char *content_type);
+/* The same for another media type (charset utf-8 at most): "application/x-www-form-urlencoded". */
+int http_media_is(const char *content_type, const char *type);
 /* Request header by name (case-insensitive), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /*

@@ -46,12 +46,12 @@ query_unescape(pool *p, const char *s, size_t n)
 	return o;
 }
 
-bw_err
-http_query_parse(struct http_req *req, struct http_query *q)
+/* Split and decode text (at most max bytes) into q. */
+static bw_err
+query_split(struct http_req *req, const char *p, size_t max, struct http_query *q)
 {
-	const char *p = req->query;
 	q->n = 0;
-	if (p != NULL && strlen(p) > HTTP_QUERY_LEN_MAX)
+	if (p != NULL && strlen(p) > max)
 		return response_error(req, BW_ERR_INVALID, "the query string is too long");
 	while (p != NULL && *p != '\0') {
 		const char *amp = strchr(p, '&');
@@ -76,4 +76,21 @@ http_query_parse(struct http_req *req, struct http_query *q)
 		p = amp ? amp + 1 : NULL;
 	}
 	return BW_OK;
+}
+
+bw_err
+http_query_parse(struct http_req *req, struct http_query *q)
+{
+	return query_split(req, req->query, HTTP_QUERY_LEN_MAX, q);
+}
+
+bw_err
+http_form_parse(struct http_req *req, struct http_query *q)
+{
+	if (req->body == NULL)
+		return query_split(req, "", 0, q);
+	if (memchr(req->body, '\0', req->body_len) != NULL)
+		return response_error(req, BW_ERR_INVALID, "a NUL in the form");
+	req->body[req->body_len] = '\0';
+	return query_split(req, req->body, req->body_len, q);
 }

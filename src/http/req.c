@@ -239,7 +239,13 @@ req_skip_ows(const char **s)
 int
 http_media_is_json(const char *ct)
 {
-	if (ct == NULL || !req_skip(&ct, "application/json"))
+	return http_media_is(ct, "application/json");
+}
+
+int
+http_media_is(const char *ct, const char *type)
+{
+	if (ct == NULL || !req_skip(&ct, type))
 		return 0;
 	/* RFC 9110 8.3.1: *( OWS ";" OWS [ parameter ] ), parameter = name "=" value */
 	for (;;) {

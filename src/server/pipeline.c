@@ -61,6 +61,7 @@ struct stage_ctx {
 	size_t clen;      /* Content-Length (0: none) */
 	int expect_body;  /* a body follows the head */
 	int has_cookie;   /* a session cookie came */
+	int cross_site;   /* a cross-site form POST its route takes (stage_cross_site) */
 	char secret[48];  /* its value: wiped when the stages end */
 };
 
@@ -195,7 +196,7 @@ static bw_err
 stage_media_type(struct stage_ctx *x)
 {
 	struct http_req *r = x->r;
-	if (x->clen == 0 || (r->route->flags & ROUTE_UPLOAD))
+	if (x->clen == 0 || (r->route->flags & ROUTE_UPLOAD) || x->cross_site)
 		return BW_OK; /* a file is of any type: its handler reads the type the client claims */
 	int n = 0;
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, stage_media_count, &n);
@@ -205,6 +206,36 @@ stage_media_type(struct stage_ctx *x)
 			      n > 1 ? "more than one Content-Type"
 				    : "a request body must be JSON: Content-Type: application/json "
 				      "(with charset=utf-8 at most)");
+}
+
+/*
+ * 5b. A cross-site form POST (ROUTE_CROSS_SITE: the SAML ACS, which the
+ * IdP's page posts from its own origin): public, a POST, and exactly one
+ * Content-Type, application/x-www-form-urlencoded. It is exempt from the
+ * Origin check, on that route only: what stands in for CSRF there is the
+ * signed response itself, its Destination, InResponseTo bound to this
+ * browser's request, and the replay cache (issue 17, not built yet). No session
+ * is read on it, so a cookie sent along gives it nothing.
+ */
+static bw_err
+stage_cross_site(struct stage_ctx *x)
+{
+	struct http_req *r = x->r;
+	if (!(r->route->flags & ROUTE_CROSS_SITE))
+		return BW_OK;
+	if (!(r->route->flags & ROUTE_PUBLIC) || r->method != HTTP_POST) {
+		log_error("request %s: bug: cross-site route %s is not a public POST", r->id,
+			  r->route->pattern);
+		return response_error(r, BW_ERR_INTERNAL, NULL);
+	}
+	int n = 0;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, stage_media_count, &n);
+	if (n != 1 || !http_media_is(http_req_header(r, "Content-Type"),
+				     "application/x-www-form-urlencoded"))
+		return response_error(r, BW_ERR_MEDIA_TYPE,
+				      "this form takes Content-Type: application/x-www-form-urlencoded");
+	x->cross_site = 1;
+	return BW_OK;
 }
 
 /* Whether the stages from here on apply: routes of a tenant; public ones stop after CSRF. */
@@ -230,7 +261,7 @@ stage_csrf(struct stage_ctx *x)
 {
 	struct http_req *r = x->r;
 	int changes = (r->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) != 0;
-	if (!stage_tenant_route(x))
+	if (!stage_tenant_route(x) || x->cross_site)
 		return BW_OK;
 	x->has_cookie = auth_cookie_find(http_req_header(r, "Cookie"), x->secret);
 	if (!changes || !(x->has_cookie || (r->route->flags & ROUTE_PUBLIC)))
@@ -407,6 +438,7 @@ static const struct {
     {"tenant", stage_tenant},
     {"rate", stage_rate},
     {"route", stage_route},
+    {"cross-site form", stage_cross_site},
     {"media type", stage_media_type},
     {"csrf", stage_csrf},
     {"authenticate", stage_authenticate},

@@ -59,7 +59,7 @@ PROBE_SOURCE = "127.0.0.254"
 
 # Which section each key the tests may override lives in.
 KEY_SECTIONS = {
-    "bind": "server", "port": "server", "base_domain": "server",
+    "bind": "server", "port": "server", "base_domain": "server", "public_port": "server",
     "tls_cert": "server", "tls_key": "server", "threads": "server", "trusted_proxies": "server",
     "max_connections": "limits", "max_connections_per_ip": "limits",
     "connection_timeout": "limits", "header_max": "limits", "body_max": "limits",
