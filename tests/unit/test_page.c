@@ -373,6 +373,58 @@ test_last_page(void **state)
 	req_done(&r);
 }
 
+/* A form body (the SAML ACS): '+' and %2B decoded apart, long values, NULs and repeats refused. */
+static void
+test_form_body(void **state)
+{
+	(void)state;
+	struct http_req r;
+	struct http_query q;
+	req_init(&r, &list_route, NULL);
+	size_t n = 9000; /* longer than any query string may be */
+	char *body = malloc(n + 64);
+	assert_non_null(body);
+	int off = snprintf(body, 64, "RelayState=%%2Ftickets%%3Fa%%3D1&SAMLResponse=");
+	memset(body + off, 'A', n);
+	memcpy(body + off + n, "%2B+x", 5);
+	r.body = body;
+	r.body_len = (size_t)off + n + 5;
+	r.body_cap = r.body_len + 1;
+	body = realloc(body, r.body_cap);
+	assert_non_null(body);
+	r.body = body;
+	assert_int_equal(http_form_parse(&r, &q), BW_OK);
+	assert_int_equal(q.n, 2);
+	assert_string_equal(q.key[0], "RelayState");
+	assert_string_equal(q.val[0], "/tickets?a=1");
+	assert_string_equal(q.key[1], "SAMLResponse");
+	assert_int_equal(strlen(q.val[1]), n + 3);
+	assert_string_equal(q.val[1] + n, "+ x"); /* %2B is a plus, '+' a space */
+	/* The same name twice: refused, as in a query string. */
+	strcpy(body, "a=1&a=2");
+	r.body_len = strlen(body);
+	assert_int_equal(http_form_parse(&r, &q), BW_ERR_INVALID);
+	/* An encoded NUL, and a raw one. */
+	strcpy(body, "a=%00");
+	r.body_len = strlen(body);
+	assert_int_equal(http_form_parse(&r, &q), BW_ERR_INVALID);
+	memcpy(body, "a=1\0b", 5);
+	r.body_len = 5;
+	assert_int_equal(http_form_parse(&r, &q), BW_ERR_INVALID);
+	free(body);
+	r.body = NULL;
+	req_done(&r);
+	/* The media type the ACS takes, and what it does not. */
+	assert_true(http_media_is("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"));
+	assert_true(http_media_is("Application/X-WWW-Form-Urlencoded; charset=utf-8",
+				  "application/x-www-form-urlencoded"));
+	assert_false(http_media_is("application/x-www-form-urlencoded; charset=latin1",
+				   "application/x-www-form-urlencoded"));
+	assert_false(http_media_is("multipart/form-data", "application/x-www-form-urlencoded"));
+	assert_false(http_media_is("application/x-www-form-urlencodedx", "application/x-www-form-urlencoded"));
+	assert_true(http_media_is_json("application/json"));
+}
+
 int
 main(void)
 {
@@ -381,6 +433,7 @@ main(void)
 	    cmocka_unit_test(test_rfc3339_round_trip), cmocka_unit_test(test_cursor_round_trip),
 	    cmocka_unit_test(test_cursor_refused),   cmocka_unit_test(test_limit),
 	    cmocka_unit_test(test_keyset_sql),       cmocka_unit_test(test_last_page),
+	    cmocka_unit_test(test_form_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
