@@ -69,7 +69,7 @@ _all: build/bulwark $(BENCHBIN)
 
 _san: build/san/bulwark $(UNITBIN) build/fuzz/fuzz_netaddr build/fuzz/fuzz_query build/fuzz/fuzz_framing build/fuzz/fuzz_router \
         build/fuzz/fuzz_cookie build/fuzz/fuzz_host build/fuzz/fuzz_ifmatch build/fuzz/fuzz_cursor \
-        build/fuzz/fuzz_filename build/fuzz/fuzz_archive build/fuzz/fuzz_webhooks
+        build/fuzz/fuzz_filename build/fuzz/fuzz_archive build/fuzz/fuzz_webhooks build/fuzz/fuzz_saml
 
 _check: _all _san
 	@tests/run-all
@@ -176,6 +176,59 @@ build/fuzz/fuzz_webhooks: tests/fuzz/fuzz_webhooks.c src/webhooks/sig.c src/webh
 	$(FUZZCC) $(FUZZFLAGS) -Wno-missing-field-initializers $(filter %.c,$^) -o $@ -lcurl -lcrypto -lsodium
 	@i=0; for s in $(FUZZ_SEEDS_$(@F)); do \
 	    i=$$((i + 1)); printf "$$s" >build/fuzz/corpus-$(@F)/seed-$$i; done
+
+# SAML: IdP metadata, the shape of a Response, certificates and IdP URLs; the
+# first byte picks (fuzz_saml.c). Seeds: the metadata of an IdP and a signed
+# response (each with a certificate openssl makes here), the certificates as
+# PEM and as base64, a few URLs.
+define FUZZ_SAML_SEEDS
+import base64, subprocess
+def cert(*key):
+    return subprocess.run(['openssl', 'req', '-x509', '-newkey', *key, '-nodes', '-keyout', '/dev/null',
+        '-subj', '/CN=idp.example.com', '-days', '30'], check=True, capture_output=True).stdout
+rsa, ec = cert('rsa:2048'), cert('ec', '-pkeyopt', 'ec_paramgen_curve:P-256')
+b64 = b''.join(l for l in rsa.splitlines() if not l.startswith(b'-----'))
+md = (b'<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+    b'<md:EntityDescriptor entityID="https://idp.example.com/"><md:IDPSSODescriptor '
+    b'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing">'
+    b'<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>' + b64 +
+    b'</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService '
+    b'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/slo"/>'
+    b'<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+    b'Location="https://idp.example.com/sso?a=1&amp;b=2"/></md:IDPSSODescriptor></md:EntityDescriptor>'
+    b'</md:EntitiesDescriptor>')
+sig = lambda ref: (b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>'
+    b'<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'
+    b'<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>'
+    b'<ds:Reference URI="#' + ref + b'"><ds:Transforms><ds:Transform '
+    b'Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform '
+    b'Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces '
+    b'xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="xs"/></ds:Transform></ds:Transforms>'
+    b'<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA'
+    b'</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue>'
+    b'<ds:KeyInfo><ds:X509Data><ds:X509Certificate>' + b64 + b'</ds:X509Certificate></ds:X509Data>'
+    b'</ds:KeyInfo></ds:Signature>')
+issuer = b'<saml:Issuer>https://idp.example.com/</saml:Issuer>'
+resp = (b'<?xml version="1.0"?>\n<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+    b'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0">' + issuer + sig(b'_r1') +
+    b'<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
+    b'<saml:Assertion ID="_a1" Version="2.0">' + issuer + sig(b'_a1') + b'<saml:Subject><saml:NameID '
+    b'Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">alice@example.com</saml:NameID>'
+    b'</saml:Subject><saml:Conditions><saml:AudienceRestriction><saml:Audience>'
+    b'https://acme.example.com/saml/metadata</saml:Audience></saml:AudienceRestriction></saml:Conditions>'
+    b'<saml:AttributeStatement><saml:Attribute Name="groups"><saml:AttributeValue>Admins'
+    b'</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>')
+seeds = [b'\0' + md, b'\1' + resp, b'\2' + rsa, b'\2' + b64, b'\2' + ec,
+    b'\3https://login.microsoftonline.com/3f0a9b6e/saml2', b'\3http://[::1]:8080/sso?x=1',
+    b'\3https://user@idp.example.com:443/#x']
+for i, s in enumerate(seeds):
+    open('seed-%d' % (i + 1), 'wb').write(s)
+endef
+export FUZZ_SAML_SEEDS
+build/fuzz/fuzz_saml: tests/fuzz/fuzz_saml.c src/saml/xml.c src/saml/xml.h src/core/buf.c src/core/core.h
+	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
+	$(FUZZCC) $(FUZZFLAGS) $(shell pkg-config --cflags libxml-2.0) $(filter %.c,$^) -o $@ -lxml2 -lcrypto
+	@cd build/fuzz/corpus-$(@F) && /usr/bin/python3 -c "$$FUZZ_SAML_SEEDS"
 
 # Uploads: the name checks, and the archive walk (libarchive, libmagic) over any bytes.
 # fuzz_filename: the first byte picks the check (even: a file name, odd: an entry path);

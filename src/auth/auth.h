@@ -63,6 +63,12 @@ void auth_secret_hash(const char *secret, char hash[65]);
 bw_err session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_verified,
 		      const char *client_ip, char secret[48]) BW_MUST_USE;
 /*
+ * A session single sign-on made (src/saml): marked SSO, and MFA done, for
+ * the IdP was the second factor. In the caller's transaction.
+ */
+bw_err session_create_sso(db *d, const struct config *cfg, int64_t user_id,
+			  const char *client_ip, char secret[48]) BW_MUST_USE;
+/*
  * Look up the session a cookie value names; BW_ERR_UNAUTHORIZED if none,
  * expired (idle or absolute: then it is deleted) or its user disabled.
  * With the user come the built-in roles held, whether a custom role grants

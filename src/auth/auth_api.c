@@ -17,6 +17,7 @@
 #include "../http/http.h"
 #include "auth_api.h"
 #include "../rbac/rbac.h"
+#include "../saml/saml.h"
 #include "../users/users.h"
 
 int64_t
@@ -247,7 +248,7 @@ api_login(struct http_req *req)
 	struct auth_user u;
 	char phc[256], secret[48];
 	int64_t locked_until = 0;
-	int disabled = 0;
+	int disabled = 0, sso_exempt = 0;
 
 	memset(&u, 0, sizeof(u));
 	if (!http_req_login_allowed(req)) /* it sets Retry-After */
@@ -274,7 +275,7 @@ api_login(struct http_req *req)
 			       "SELECT u.id, u.email, EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON"
 			       " r.id = ur.role_id WHERE ur.user_id = u.id AND r.builtin = 'admin'),"
 			       " u.mfa_enabled, u.must_change_password, u.password_hash, u.locked_until,"
-			       " u.disabled FROM users u WHERE u.email_norm = ?",
+			       " u.disabled, u.sso_exempt FROM users u WHERE u.email_norm = ?",
 			       &s)
 		  : BW_OK;
 	if (known && e == BW_OK && (e = db_bind_text(s, 1, addr.key)) == BW_OK &&
@@ -287,6 +288,7 @@ api_login(struct http_req *req)
 		snprintf(phc, sizeof(phc), "%s", db_col_text(s, 5));
 		locked_until = db_col_int(s, 6);
 		disabled = (int)db_col_int(s, 7);
+		sso_exempt = (int)db_col_int(s, 8);
 	}
 	if (known)
 		db_finalize(s);
@@ -359,6 +361,23 @@ api_login(struct http_req *req)
 		goto out;
 	}
 	api_attempt_ok(d, u.id);
+	/*
+	 * "SSO required": the right password of a user of the IdP's domains
+	 * is refused too (docs/saml.md), unless the user is exempt (the
+	 * break-glass admin). Decided only now, so the answer tells nothing
+	 * to whoever does not know the password.
+	 */
+	int sso = saml_password_refused(&req->op, u.email, sso_exempt);
+	if (sso != 0) {
+		if (sso < 0 || api_attempt_failed(req, d, u.id, u.email, 0, "sso_required") != BW_OK)
+			e = op_unavailable(&req->op);
+		else
+			e = response_error_detail(
+			    req, BW_ERR_DENIED,
+			    "this organisation signs in with single sign-on: use /saml/login",
+			    json_pack("{s:s, s:s}", "reason", "sso_required", "sso_login", "/saml/login"));
+		goto out;
+	}
 	if (rehash) {
 		char fresh[256];
 		if (password_hash(http_req_hasher(req), password, fresh, sizeof(fresh)) == BW_OK) {
@@ -454,9 +473,10 @@ static bw_err
 api_me(struct http_req *req)
 {
 	return response_json(req, 200,
-			     json_pack("{s:o, s:s, s:s}", "user", api_user_json(&req->op.actor.user),
+			     json_pack("{s:o, s:s, s:s, s:b}", "user", api_user_json(&req->op.actor.user),
 				       "tenant", req->op.tenant, "auth",
-				       req->op.actor.kind == ACTOR_TOKEN ? "token" : "session"));
+				       req->op.actor.kind == ACTOR_TOKEN ? "token" : "session", "sso",
+				       req->op.actor.kind == ACTOR_SESSION && req->op.actor.sso));
 }
 
 /* The password of the signed-in user, checked like a login (counts failures). */

@@ -70,7 +70,7 @@ auth_event(db *d, int64_t user_id, const char *kind, const char *client_ip, cons
 }
 
 static bw_err
-session_insert(db *d, const struct config *cfg, int64_t user_id, int mfa_verified,
+session_insert(db *d, const struct config *cfg, int64_t user_id, int mfa_verified, int sso,
 	       const char *client_ip, int64_t expires_at, char secret[48])
 {
 	char hash[65];
@@ -83,12 +83,13 @@ session_insert(db *d, const struct config *cfg, int64_t user_id, int mfa_verifie
 	int64_t now = auth_now();
 	e = db_prepare(d,
 		       "INSERT INTO sessions (token_hash, user_id, mfa_verified, created_at,"
-		       " last_seen_at, expires_at, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		       " last_seen_at, expires_at, client_ip, sso) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 		       &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK &&
 	    (e = db_bind_int(s, 2, user_id)) == BW_OK && (e = db_bind_int(s, 3, mfa_verified)) == BW_OK &&
 	    (e = db_bind_int(s, 4, now)) == BW_OK && (e = db_bind_int(s, 5, now)) == BW_OK &&
-	    (e = db_bind_int(s, 6, expires_at)) == BW_OK && (e = db_bind_text(s, 7, client_ip)) == BW_OK)
+	    (e = db_bind_int(s, 6, expires_at)) == BW_OK && (e = db_bind_text(s, 7, client_ip)) == BW_OK &&
+	    (e = db_bind_int(s, 8, sso)) == BW_OK)
 		e = db_step(s, &row);
 	db_finalize(s);
 	if (e != BW_OK)
@@ -100,7 +101,15 @@ bw_err
 session_create(db *d, const struct config *cfg, int64_t user_id, int mfa_verified,
 	       const char *client_ip, char secret[48])
 {
-	return session_insert(d, cfg, user_id, mfa_verified, client_ip,
+	return session_insert(d, cfg, user_id, mfa_verified, 0, client_ip,
+			      auth_now() + cfg->auth_session_absolute_hours * 3600, secret);
+}
+
+bw_err
+session_create_sso(db *d, const struct config *cfg, int64_t user_id, const char *client_ip,
+		   char secret[48])
+{
+	return session_insert(d, cfg, user_id, 1, 1, client_ip,
 			      auth_now() + cfg->auth_session_absolute_hours * 3600, secret);
 }
 
@@ -124,11 +133,13 @@ session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_veri
 	db_stmt *s;
 	int row = 0;
 	int64_t user_id = 0, expires = 0;
-	bw_err e = db_prepare(d, "SELECT user_id, expires_at FROM sessions WHERE id = ?", &s);
+	int sso = 0;
+	bw_err e = db_prepare(d, "SELECT user_id, expires_at, sso FROM sessions WHERE id = ?", &s);
 	if (e == BW_OK && (e = db_bind_int(s, 1, session_id)) == BW_OK &&
 	    (e = db_step(s, &row)) == BW_OK && row) {
 		user_id = db_col_int(s, 0);
 		expires = db_col_int(s, 1);
+		sso = db_col_int(s, 2) != 0;
 	}
 	db_finalize(s);
 	if (e != BW_OK)
@@ -149,7 +160,7 @@ session_rotate(db *d, const struct config *cfg, int64_t session_id, int mfa_veri
 	if (e != BW_OK)
 		return e;
 	/* The absolute end stays where login put it: rotation is no extension. */
-	return session_insert(d, cfg, user_id, mfa_verified, client_ip, expires, secret);
+	return session_insert(d, cfg, user_id, mfa_verified, sso, client_ip, expires, secret);
 }
 
 /*
@@ -318,7 +329,7 @@ session_check(db *d, const struct config *cfg, const char *secret, const char *p
 	snprintf(ctx->perm_asked, sizeof(ctx->perm_asked), "%s", perm ? perm : "");
 	/* Once per request: a statement kept with the connection. */
 	static const char sql[] =
-	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at," AUTH_USER_COLS
+	    "SELECT s.id, s.mfa_verified, s.last_seen_at, s.expires_at, s.sso," AUTH_USER_COLS
 	    " FROM sessions s JOIN users u ON u.id = s.user_id" AUTH_USER_JOINS
 	    " WHERE s.token_hash = ? AND u.disabled = 0";
 	bw_err e = db_prepare_cached(d, sql, &s);
@@ -328,7 +339,8 @@ session_check(db *d, const struct config *cfg, const char *secret, const char *p
 		ctx->mfa_verified = (int)db_col_int(s, 1);
 		last = db_col_int(s, 2);
 		expires = db_col_int(s, 3);
-		e = auth_ctx_from(s, 4, ctx);
+		ctx->sso = db_col_int(s, 4) != 0;
+		e = auth_ctx_from(s, 5, ctx);
 	}
 	db_done(s);
 	if (e != BW_OK)

@@ -17,6 +17,7 @@
 #include "../jobs/jobs_api.h"
 #include "../modules/module_api.h"
 #include "../rbac/rbac_api.h"
+#include "../saml/saml_api.h"
 #include "../server/server.h"
 #include "../users/users_api.h"
 #include "../webhooks/webhooks_api.h"
@@ -48,6 +49,7 @@ cli_route_table(struct route **out, size_t *n)
 	    {files, nfiles},
 	    {webhooks_routes, webhooks_routes_count},
 	    {jobs_routes, jobs_routes_count},
+	    {saml_routes, saml_routes_count},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < BW_ARRAY_LEN(parts); i++)

@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include "../saml/saml.h"
+
 #include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include "../auth/auth_api.h"
 #include "../modules/module_api.h"
 #include "../rbac/rbac_api.h"
+#include "../saml/saml.h"
 #include "../server/server.h"
 #include "../crypto/crypto.h"
 #include "../jobs/kinds.h"
@@ -78,6 +81,11 @@ cli_serve(int argc, char **argv)
 	/* Before any thread: the job runner's webhook deliveries use libcurl. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("cannot start: libcurl does not initialise");
+		goto out;
+	}
+	/* Before any thread too: lasso (and libxml2, xmlsec) for single sign-on. */
+	if (saml_init() != BW_OK) {
+		log_error("cannot start: lasso (SAML) does not initialise");
 		goto out;
 	}
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||

@@ -573,6 +573,46 @@ static const char *const tenant_v16[] = {
 	NULL,
 };
 
+/*
+ * SAML single sign-on (src/saml): the tenant's one IdP and this SP's key
+ * (row 1; the SP's private key and the IdP's certificates sealed), the
+ * AuthnRequests this server issued (single use, bound to a browser by the
+ * hash of a cookie), the IDs of assertions already used until they
+ * expire, and per user: exempt from "SSO required" (break-glass), made by
+ * SSO (its roles then follow the IdP's groups). A session says whether
+ * SSO made it (the IdP was the second factor).
+ */
+static const char *const tenant_v17[] = {
+	"CREATE TABLE IF NOT EXISTS saml_config ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" enabled @INT NOT NULL,"
+	" sp_key @BLOB NOT NULL,"   /* sealed: PEM */
+	" sp_cert @TEXT NOT NULL,"  /* PEM, public */
+	" idp_entity_id @STR(1024) NOT NULL,"
+	" idp_sso_url @TEXT NOT NULL,"
+	" idp_slo_url @TEXT NOT NULL,"
+	" idp_certs @BLOB NOT NULL," /* sealed: a JSON array of PEM */
+	" settings @TEXT NOT NULL,"  /* JSON: domains, attributes, group roles, jit, ... */
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"CREATE TABLE IF NOT EXISTS saml_requests ("
+	" request_id @STR(64) NOT NULL PRIMARY KEY,"
+	" browser_hash @STR(64) NOT NULL,"
+	" next_path @TEXT NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" expires_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX saml_requests_expiry ON saml_requests (expires_at)",
+	"CREATE TABLE IF NOT EXISTS saml_replay ("
+	" assertion_hash @STR(64) NOT NULL PRIMARY KEY,"
+	" expires_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX saml_replay_expiry ON saml_replay (expires_at)",
+	"ALTER TABLE users ADD COLUMN sso_exempt @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN sso_provisioned @INT NOT NULL DEFAULT 0",
+	"ALTER TABLE users ADD COLUMN display_name @STR(200) NOT NULL DEFAULT ''",
+	"ALTER TABLE sessions ADD COLUMN sso @INT NOT NULL DEFAULT 0",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -592,6 +632,7 @@ static const struct migration tenant_migrations[] = {
 	{14, "search: blind indexes and the full-text index", tenant_v14, NULL, fulltext_migrate},
 	{15, "attachments: files and their sealed chunks", tenant_v15, NULL},
 	{16, "events, jobs, outbound webhooks and inbound hooks", tenant_v16, NULL},
+	{17, "SAML single sign-on", tenant_v17, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

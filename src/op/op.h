@@ -53,6 +53,7 @@ struct actor {
 	const char *by;        /* SYSTEM: who ran it ("cli:alice"), recorded as "operator"; or NULL */
 	int64_t session_id;    /* SESSION */
 	int mfa_verified;      /* SESSION: 0 while MFA is still to be entered */
+	int sso;               /* SESSION: made by single sign-on (the IdP was the second factor) */
 	int64_t token_id;      /* TOKEN */
 	/* TOKEN: its scopes, parsed once when it is checked */
 	int scope_all;        /* "*" */

@@ -214,7 +214,7 @@ stage_media_type(struct stage_ctx *x)
  * Content-Type, application/x-www-form-urlencoded. It is exempt from the
  * Origin check, on that route only: what stands in for CSRF there is the
  * signed response itself, its Destination, InResponseTo bound to this
- * browser's request, and the replay cache (issue 17, not built yet). No session
+ * browser's request, and the replay cache (src/saml/saml.c). No session
  * is read on it, so a cookie sent along gives it nothing.
  */
 static bw_err
@@ -382,8 +382,9 @@ stage_gates(struct stage_ctx *x)
 	if (a->user.must_change_password && !(flags & ROUTE_PW_CHANGE))
 		return response_error(r, BW_ERR_DENIED,
 				      "change the one-time password first (POST /api/v1/auth/password)");
+	/* An SSO session's second factor was the IdP's (docs/saml.md): no enrolment here. */
 	if (!a->user.mfa_enabled && !(flags & (ROUTE_MFA_ENROL | ROUTE_MFA_PENDING)) &&
-	    a->mfa_required)
+	    a->mfa_required && !a->sso)
 		return response_error(r, BW_ERR_DENIED,
 				      "this organisation requires MFA: enrol before anything else");
 	return BW_OK;

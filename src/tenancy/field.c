@@ -30,6 +30,8 @@ static const struct field_column field_system[] = {
 	{"webhook_subscriptions", "prev_secret"},
 	{"hook_endpoints", "secret"},      /* src/webhooks/inbound.c */
 	{"hook_events", "body"},
+	{"saml_config", "sp_key"},         /* src/saml/saml.c */
+	{"saml_config", "idp_certs"},
 };
 
 static struct field_column *field_all;

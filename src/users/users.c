@@ -308,6 +308,7 @@ struct user_change {
 	int64_t if_version; /* the version the caller read, or 0 */
 	json_t *roles;    /* role names, or NULL */
 	json_t *disabled; /* true or false, or NULL */
+	json_t *sso_exempt; /* true or false, or NULL: password sign-in despite "SSO required" */
 };
 
 /* Set or clear the user's disabled flag; disabling ends what they hold (a after). */
@@ -366,6 +367,19 @@ user_update_tx(struct op *op, void *arg)
 	if (c->disabled != NULL &&
 	    (e = user_set_disabled(op, c->id, json_is_true(c->disabled), a)) != BW_OK)
 		goto out;
+	if (c->sso_exempt != NULL) {
+		int64_t was = 0;
+		int now = json_is_true(c->sso_exempt);
+		if ((e = DB_QUERY_INT(op->d, &was, "SELECT sso_exempt FROM users WHERE id = ?",
+				      DB_INT(c->id))) != BW_OK ||
+		    (was != now && (e = DB_RUN(op->d, "UPDATE users SET sso_exempt = ? WHERE id = ?",
+					       DB_INT(now), DB_INT(c->id))) != BW_OK))
+			goto out;
+		if (was != now) {
+			json_object_set_new(b, "sso_exempt", json_boolean(was));
+			json_object_set_new(a, "sso_exempt", json_boolean(now));
+		}
+	}
 	/* Whatever changed, an active admin must remain. */
 	if ((e = user_active_admins(op->d, c->id, 1, &others)) != BW_OK ||
 	    (e = user_active_admins(op->d, c->id, 0, &self_admin)) != BW_OK)
@@ -387,14 +401,16 @@ out:
 bw_err
 user_update(struct op *op, int64_t id, json_t *in, int64_t if_version)
 {
-	static const char *const known[] = {"roles", "disabled", NULL};
+	static const char *const known[] = {"roles", "disabled", "sso_exempt", NULL};
 	struct user_change c = {id, if_version, json_object_get(in, "roles"),
-				json_object_get(in, "disabled")};
+				json_object_get(in, "disabled"), json_object_get(in, "sso_exempt")};
 	bw_err e = user_fields(op, in, known);
 	if (e != BW_OK)
 		return e;
 	if (c.disabled != NULL && !json_is_boolean(c.disabled))
 		return op_fail(op, BW_ERR_INVALID, "field 'disabled' must be true or false");
+	if (c.sso_exempt != NULL && !json_is_boolean(c.sso_exempt))
+		return op_fail(op, BW_ERR_INVALID, "field 'sso_exempt' must be true or false");
 	return op_tx(op, user_update_tx, &c);
 }
 

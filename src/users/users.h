@@ -65,7 +65,7 @@ bw_err user_create(struct op *op, struct auth_hasher *h, json_t *in, int64_t *id
  */
 
 /*
- * Change user id from in: {"roles"?, "disabled"?}. Disabling signs the
+ * Change user id from in: {"roles"?, "disabled"?, "sso_exempt"?}. Disabling signs the
  * user out everywhere and revokes their API tokens. Only someone who
  * holds everything id holds may (rbac_may_manage). BW_ERR_INVALID,
  * BW_ERR_NOTFOUND, BW_ERR_DENIED, BW_ERR_CONFLICT (the last active admin),

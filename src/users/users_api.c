@@ -19,7 +19,7 @@ users_path_id(struct http_req *req)
 
 #define USERS_COLS                                                                       \
 	"SELECT id, version, email, disabled, mfa_enabled, locked_until, must_change_password," \
-	" created_at FROM users"
+	" created_at, display_name, sso_exempt, sso_provisioned FROM users"
 
 static bw_err
 users_row(db_stmt *s, json_t **out)
@@ -27,13 +27,15 @@ users_row(db_stmt *s, json_t **out)
 	int64_t id = db_col_int(s, 0);
 	char lu[UTIL_TIME_LEN], ca[UTIL_TIME_LEN];
 	/* locked_until: null when not locked (0 or a time past is kept as it was written). */
-	*out = json_pack("{s:I, s:I, s:s, s:b, s:b, s:s?, s:b, s:s}", "id", (json_int_t)id,
+	*out = json_pack("{s:I, s:I, s:s, s:b, s:b, s:s?, s:b, s:s, s:s, s:b, s:b}", "id", (json_int_t)id,
 			 "version", (json_int_t)db_col_int(s, 1), "email", db_col_text(s, 2),
 			 "disabled", (int)db_col_int(s, 3), "mfa_enabled", (int)db_col_int(s, 4),
 			 "locked_until",
 			 db_col_int(s, 5) ? util_time_rfc3339(db_col_int(s, 5), lu) : NULL,
 			 "must_change_password", (int)db_col_int(s, 6), "created_at",
-			 util_time_rfc3339(db_col_int(s, 7), ca));
+			 util_time_rfc3339(db_col_int(s, 7), ca), "name", db_col_text(s, 8),
+			 "sso_exempt", (int)db_col_int(s, 9), "sso_provisioned",
+			 (int)db_col_int(s, 10));
 	return *out ? BW_OK : BW_ERR_NOMEM;
 }
 
