@@ -103,12 +103,18 @@ static const struct cli_cmd cli_commands[] = {
 	 "  -o, --output FILE   write to FILE instead of standard output\n"
 	 "  -h, --help          this text\n",
 	 cli_openapi},
-	{"user", "staff users: unlock after a lockout",
+	{"user", "staff users: unlock after a lockout, exempt from SSO",
 	 "usage: bulwark user unlock SLUG EMAIL [-c FILE]\n"
+	 "       bulwark user sso-exempt SLUG EMAIL on|off [-c FILE]\n"
 	 "\n"
-	 "unlock   clear the failed sign-in count and lockout of user EMAIL in tenant\n"
-	 "         SLUG (admins can also do it through POST /api/v1/users/ID/unlock);\n"
-	 "         recorded as an auth event\n",
+	 "unlock       clear the failed sign-in count and lockout of user EMAIL in\n"
+	 "             tenant SLUG (admins can also do it through\n"
+	 "             POST /api/v1/users/ID/unlock); recorded as an auth event\n"
+	 "sso-exempt   on: EMAIL may sign in with a password even when the tenant's\n"
+	 "             SAML set-up says \"SSO required\" (the break-glass account for\n"
+	 "             when the IdP is down, docs/saml.md); off: back to SSO only.\n"
+	 "             The same change as PATCH /api/v1/users/ID {\"sso_exempt\"};\n"
+	 "             recorded in the audit log\n",
 	 cli_user},
 	{"jobs", "background jobs: list, retry, cancel",
 	 "usage: bulwark jobs list SLUG [STATE] [--json] [-c FILE]\n"

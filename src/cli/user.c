@@ -1,14 +1,39 @@
 /*
- * bulwark user unlock SLUG EMAIL: lift a lockout from the host. The same
- * operation as POST /api/v1/users/:id/unlock (users.c), run by the
- * operator as the system actor.
+ * bulwark user: what an operator does to one user from the host, as the
+ * system actor, through the same operations as the API (users.c):
+ *
+ *   bulwark user unlock SLUG EMAIL              POST /api/v1/users/:id/unlock
+ *   bulwark user sso-exempt SLUG EMAIL on|off   PATCH /api/v1/users/:id {"sso_exempt"}
+ *
+ * sso-exempt is the break-glass of "SSO required" (docs/saml.md): an exempt
+ * user may still sign in with a password when the IdP is down.
  */
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "../users/users.h"
+
+#define CLI_USER_USAGE                                                                             \
+	"usage: bulwark user unlock SLUG EMAIL\n"                                                  \
+	"       bulwark user sso-exempt SLUG EMAIL on|off   (see --help)\n"
+
+/* Apply the command to the user found; BW_OK or the operation's error. */
+static bw_err
+cli_user_apply(struct cli_op *c, const char *cmd, int64_t id, int on)
+{
+	if (strcmp(cmd, "unlock") == 0)
+		return user_unlock(&c->op, id);
+	json_t *in = json_pack("{s:b}", "sso_exempt", on);
+	if (in == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = user_update(&c->op, id, in, 0);
+	json_decref(in);
+	return e;
+}
 
 int
 cli_user(int argc, char **argv)
@@ -16,26 +41,36 @@ cli_user(int argc, char **argv)
 	struct cli_opts o;
 	struct cli_op c = {0};
 	int64_t id;
-	int rc = cli_parse(argc, argv, &o);
+	int rc = cli_parse(argc, argv, &o), on = 0;
 	if (rc != 0)
 		return rc;
-	if (o.nargs != 3 || strcmp(o.args[0], "unlock") != 0) {
-		fprintf(stderr, "usage: bulwark user unlock SLUG EMAIL (see --help)\n");
+	const char *cmd = o.nargs > 0 ? o.args[0] : "";
+	int ok = (strcmp(cmd, "unlock") == 0 && o.nargs == 3) ||
+		 (strcmp(cmd, "sso-exempt") == 0 && o.nargs == 4 &&
+		  ((on = strcmp(o.args[3], "on") == 0) || strcmp(o.args[3], "off") == 0));
+	if (!ok) {
+		fputs(CLI_USER_USAGE, stderr);
 		return 2;
 	}
 	rc = 1;
-	if (cli_op_open(&o, o.args[1], "bulwark user unlock", &c) != 0)
+	char what[64];
+	snprintf(what, sizeof(what), "bulwark user %s", cmd);
+	if (cli_op_open(&o, o.args[1], what, &c) != 0)
 		goto out;
 	bw_err e = user_find_email(&c.op, o.args[2], &id);
 	if (e == BW_ERR_NOTFOUND) {
 		fprintf(stderr, "bulwark: no user %s in tenant %s\n", o.args[2], o.args[1]);
 		goto out;
 	}
-	if (e != BW_OK || (e = user_unlock(&c.op, id)) != BW_OK) {
+	if (e != BW_OK || (e = cli_user_apply(&c, cmd, id, on)) != BW_OK) {
 		cli_op_error(&c, e);
 		goto out;
 	}
-	printf("%s in tenant %s unlocked\n", o.args[2], o.args[1]);
+	if (strcmp(cmd, "unlock") == 0)
+		printf("%s in tenant %s unlocked\n", o.args[2], o.args[1]);
+	else
+		printf("%s in tenant %s: password sign-in %s when SSO is required\n", o.args[2],
+		       o.args[1], on ? "allowed" : "refused");
 	rc = 0;
 out:
 	cli_op_close(&c);

@@ -76,8 +76,9 @@ op_clear(struct op *op)
 bw_err
 op_db(struct op *op, db **out)
 {
-	*out = NULL;
+	/* out may be &op->d itself: it is written only once op->d is known. */
 	if (op->d == NULL) {
+		*out = NULL;
 		if (op->tenant == NULL || op->borrow == NULL)
 			return op_fail(op, BW_ERR_INTERNAL, NULL);
 		if (op->borrow(op) != BW_OK || op->d == NULL)

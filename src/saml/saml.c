@@ -228,13 +228,27 @@ saml_set_bool(const struct saml_cfg *c, const char *name)
 
 /* --- the SP's key and certificate --------------------------------------------- */
 
+/* What a memory BIO holds, as a NUL-terminated malloc'd string (NULL when out of memory). */
+static char *
+saml_bio_text(BIO *b)
+{
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+	char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (s != NULL) {
+		memcpy(s, p, (size_t)n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
 /* A new RSA-3072 key and a self-signed certificate for it (ten years), as PEM. */
 static bw_err
 saml_sp_keypair(const char *cn, char **key_pem, char **cert_pem)
 {
 	EVP_PKEY *k = EVP_RSA_gen(3072);
 	X509 *x = X509_new();
-	BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
+	BIO *kb = BIO_new(BIO_s_secmem()), *cb = BIO_new(BIO_s_mem());
 	unsigned char serial[16];
 	bw_err e = BW_ERR_CRYPTO;
 	*key_pem = *cert_pem = NULL;
@@ -255,12 +269,7 @@ saml_sp_keypair(const char *cn, char **key_pem, char **cert_pem)
 	    PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) != 1 ||
 	    PEM_write_bio_X509(cb, x) != 1)
 		goto out;
-	char *p;
-	long n = BIO_get_mem_data(kb, &p);
-	if ((*key_pem = strndup(p, (size_t)n)) == NULL)
-		goto out;
-	n = BIO_get_mem_data(cb, &p);
-	if ((*cert_pem = strndup(p, (size_t)n)) == NULL)
+	if ((*key_pem = saml_bio_text(kb)) == NULL || (*cert_pem = saml_bio_text(cb)) == NULL)
 		goto out;
 	e = BW_OK;
 out:
@@ -271,7 +280,7 @@ out:
 		free(*cert_pem);
 		*key_pem = *cert_pem = NULL;
 	}
-	BIO_free(kb); /* BIO_s_mem frees its buffer; the key's copy is wiped by OpenSSL's free */
+	BIO_free(kb); /* a secure-memory BIO: its buffer is wiped when freed */
 	BIO_free(cb);
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -826,7 +835,12 @@ saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
 	bw_err e = BW_ERR_NOMEM;
 	if (sp != NULL && idp != NULL) {
 		e = BW_ERR_INTERNAL;
-		s = lasso_server_new_from_buffers(sp, c->sp_key, NULL, c->sp_cert);
+		/*
+		 * No certificate beside the key: the Redirect binding signs the query,
+		 * which carries no KeyInfo, and lasso would hand the PEM to xmlsec's
+		 * file loader first, which leaks a BIO when the "file" does not open.
+		 */
+		s = lasso_server_new_from_buffers(sp, c->sp_key, NULL, NULL);
 		if (s != NULL) {
 			s->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
 			if (lasso_server_add_provider_from_buffer(s, LASSO_PROVIDER_ROLE_IDP, idp, NULL,
@@ -1048,8 +1062,13 @@ saml_check(const struct op *op, const struct saml_cfg *c, LassoLogin *login,
 	LassoSaml2Assertion *a = resp->Assertion->data;
 	if (!LASSO_IS_SAML2_ASSERTION(a) || a->ID == NULL || strcmp(a->ID, shape->assertion_id) != 0)
 		REFUSE("structure", "the assertion read is not the one whose shape was checked");
-	/* The signature lasso verified: on the response, or on the assertion. */
-	if (prof->signature_status != 0)
+	/*
+	 * lasso has verified every signature there is (its return code said so);
+	 * signature_status speaks only of the response's own, and reads "not
+	 * found" when the assertion alone is signed. A signed response whose
+	 * status is not 0 is refused all the same.
+	 */
+	if (shape->response_signed && prof->signature_status != 0)
 		REFUSE("signature", "the signature does not verify");
 	if (sr->Issuer != NULL &&
 	    (sr->Issuer->content == NULL || strcmp(sr->Issuer->content, c->idp.entity_id) != 0))
