@@ -1435,13 +1435,24 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 	}
 	if (saml_response_shape(xml, xlen, &shape, &reason, &why) != BW_OK)
 		goto refuse;
+	/*
+	 * The assertion itself must be signed, as this SP's metadata says
+	 * (WantAssertionsSigned): Entra ID, Google, Okta and AD FS all sign it,
+	 * and a signature on the response alone would leave what is read about
+	 * the user covered only by the outer one (docs/saml.md).
+	 */
+	if (!shape.assertion_signed) {
+		reason = "signature";
+		why = "the assertion is not signed";
+		goto refuse;
+	}
 	if ((e = saml_server(op, &c, &srv)) != BW_OK)
 		goto out;
 	if ((login = lasso_login_new(srv)) == NULL) {
 		e = BW_ERR_NOMEM;
 		goto out;
 	}
-	/* Verify whatever is signed; that something is, xml.c has made sure. */
+	/* Verify whatever is signed: the assertion (required above) and the response if it is. */
 	lasso_profile_set_signature_verify_hint(LASSO_PROFILE(login),
 						LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
 	int rc = lasso_login_process_authn_response_msg(login, (gchar *)response_b64);

@@ -26,13 +26,14 @@ SSO = f"{API}/settings/sso"
 class SsoEnv:
     """One server, one tenant with SSO through one TestIdP."""
 
-    def __init__(self, srv, tmp, prefix="sso"):
+    def __init__(self, srv, tmp, prefix="sso", idp=None):
         self.srv = srv
         self.account = make_tenant(srv, prefix)
         self.slug = self.account.slug
         self.domain = f"{self.slug}.example.com"
         self.admin = admin_client(srv, self.account)
-        self.idp = TestIdP(tmp / f"idp-{self.slug}")
+        self.own_idp = idp is None
+        self.idp = idp or TestIdP(tmp / f"idp-{self.slug}")
         self.origin = f"https://{srv.tenant_host(self.slug)}"
         self.acs = f"{self.origin}/saml/acs"
         self.entity = f"{self.origin}/saml/metadata"
@@ -105,7 +106,8 @@ class SsoEnv:
 
     def close(self):
         self.admin.close()
-        self.idp.close()
+        if self.own_idp:
+            self.idp.close()
 
 
 def session_of(reply):
