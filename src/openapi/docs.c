@@ -135,6 +135,24 @@ const struct openapi_schema openapi_schemas[] = {
      "['cidr'], 'properties': {'cidr': {'type': 'string'}, 'label': {'type': ['string', "
      "'null']}}}}, 'guard_all_changes': {'type': 'boolean'}, 'your_address': {'type': "
      "'string', 'description': 'the address this request came from'}}}"},
+    {"SsoSettings",
+     "{'type': 'object', 'required': ['configured', 'enabled', 'sp'], 'properties': {"
+     "'configured': {'type': 'boolean'}, 'enabled': {'type': 'boolean'}, 'sp': {'type': "
+     "'object', 'description': 'what to give the IdP', 'properties': {'entity_id': {'type': "
+     "'string'}, 'acs_url': {'type': 'string'}, 'metadata_url': {'type': 'string'}, "
+     "'login_url': {'type': 'string'}, 'certificate': {'type': 'string', 'description': 'PEM; "
+     "the private key never leaves the server'}}}, 'idp': {'type': 'object', 'properties': {"
+     "'entity_id': {'type': 'string'}, 'sso_url': {'type': 'string'}, 'slo_url': {'type': "
+     "'string'}, 'certificates': {'type': 'array', 'items': {'type': 'object', 'properties': "
+     "{'sha256': {'type': 'string'}, 'subject': {'type': 'string'}, 'not_after': {'type': "
+     "'string', 'format': 'date-time'}, 'key_bits': {'type': 'integer'}}}}}}, "
+     "'allowed_domains': {'type': 'array', 'items': {'type': 'string'}}, 'attributes': "
+     "{'type': 'object', 'properties': {'email': {'type': ['string', 'null'], 'description': "
+     "'null: the NameID is the address'}, 'name': {'type': ['string', 'null']}, 'groups': "
+     "{'type': ['string', 'null']}}}, 'group_roles': {'type': 'object', "
+     "'additionalProperties': {'type': 'string'}}, 'jit': {'type': 'boolean'}, "
+     "'default_role': {'type': 'string'}, 'sso_required': {'type': 'boolean'}, "
+     "'idp_initiated': {'type': 'boolean'}}}"},
     {"SecuritySettings",
      "{'type': 'object', 'properties': {'mfa_required': {'type': 'boolean', 'description': "
      "'every staff user must use MFA'}, 'email_idn': {'type': 'boolean', 'description': 'new "
@@ -326,6 +344,47 @@ const struct openapi_doc openapi_docs[] = {
      "'guard_all_changes': {'type': 'boolean'}, 'confirm_self_lockout': {'type': "
      "'boolean'}}}",
      REF("Allowlist"), NULL, 200, 0},
+
+    /* --- SAML single sign-on (src/saml/saml_api.c, docs/saml.md) ------------------------ */
+    {"GET", "/api/v1/settings/sso", "settings", "The SAML single sign-on set-up",
+     "This SP's URLs and certificate to give the IdP, and the IdP, domains and mapping set "
+     "here. configured false: nothing set up yet.", NULL, REF("SsoSettings"), NULL, 200, 0},
+    {"PUT", "/api/v1/settings/sso", "settings", "Set up SAML single sign-on",
+     "The IdP as idp_metadata (its XML) or as idp_entity_id, idp_sso_url and "
+     "idp_certificates; left out on a later PUT, the stored IdP stays. The first PUT makes "
+     "this SP's key pair.",
+     "{'type': 'object', 'required': ['allowed_domains'], 'properties': {'enabled': {'type': "
+     "'boolean'}, 'idp_metadata': {'type': 'string', 'maxLength': 1048576}, 'idp_entity_id': "
+     STR(1024) ", 'idp_sso_url': " STR(2048) ", 'idp_slo_url': " STR(2048) ", "
+     "'idp_certificates': {'type': 'array', 'maxItems': 4, 'items': {'type': 'string', "
+     "'description': 'PEM or base64 DER'}}, 'allowed_domains': {'type': 'array', 'minItems': "
+     "1, 'items': {'type': 'string'}}, 'attributes': {'type': 'object', 'properties': "
+     "{'email': {'type': ['string', 'null']}, 'name': {'type': ['string', 'null']}, 'groups': "
+     "{'type': ['string', 'null']}}}, 'group_roles': {'type': 'object', "
+     "'additionalProperties': {'type': 'string'}}, 'jit': {'type': 'boolean'}, "
+     "'default_role': {'type': 'string'}, 'sso_required': {'type': 'boolean'}, "
+     "'idp_initiated': {'type': 'boolean'}}}",
+     REF("SsoSettings"), NULL, 200, 0},
+    {"DELETE", "/api/v1/settings/sso", "settings", "Turn SAML single sign-on off",
+     "The set-up and this SP's key are gone; password sign-in is the only way in again.",
+     NULL, "{'type': 'object'}", NULL, 204, 0},
+    {"GET", "/saml/metadata", "saml", "This SP's SAML metadata (public)",
+     "What the IdP is given: entity id, ACS URL (HTTP-POST) and signing certificate. 404 "
+     "when single sign-on is not set up.", NULL, "{'type': 'string'}", NULL, 200,
+     OAD_SAML_XML},
+    {"GET", "/saml/login", "saml", "Begin a sign-in at the IdP (public)",
+     "302 to the IdP with a signed AuthnRequest (HTTP-Redirect, RSA-SHA256) and a cookie "
+     "binding it to this browser for 10 minutes.", NULL, "{'type': 'string'}",
+     "[{'name': 'next', 'in': 'query', 'schema': {'type': 'string', 'maxLength': 2048}, "
+     "'description': 'a path on this site to land on (default /)'}]",
+     302, OAD_REDIRECT},
+    {"POST", "/saml/acs", "saml", "The IdP's answer (public, cross-site form POST)",
+     "Every check of docs/saml.md; success: 303 to the RelayState path with a new session "
+     "cookie (SSO, no TOTP asked). Refusal: 403 with error.reason, and an audit row.",
+     "{'type': 'object', 'required': ['SAMLResponse'], 'properties': {'SAMLResponse': "
+     "{'type': 'string', 'description': 'base64 of the Response'}, 'RelayState': {'type': "
+     "'string'}}}",
+     "{'type': 'string'}", NULL, 303, OAD_FORM | OAD_REDIRECT | OAD_COOKIE},
 
     /* --- roles (src/rbac/rbac_api.c) ------------------------------------------------- */
     {"GET", "/api/v1/roles", "roles", "Every role", NULL, NULL, REF("Role"), NULL, 200,

@@ -532,6 +532,9 @@ struct oa_op {
 	int login_rate;
 	int upload;              /* the body is a file (multipart or raw): docs/files.md */
 	int binary;              /* the reply is a file's bytes, ranges allowed */
+	int form;                /* the body is a form, not JSON */
+	int redirect;            /* the success is a redirect with Location and no body */
+	int saml_xml;            /* the success body is SAML metadata */
 	json_t *query;           /* array of parameter objects, stolen; or NULL */
 };
 
@@ -653,7 +656,8 @@ oa_operation(struct oa *o, struct oa_op *p)
 	if (p->request != NULL) {
 		oa_set(o, op, "requestBody",
 		       json_pack("{s:b, s:{s:{s:O}}}", "required", !p->body_optional, "content",
-				 "application/json", "schema", p->request));
+				 p->form ? "application/x-www-form-urlencoded" : "application/json",
+				 "schema", p->request));
 	} else if (p->upload) {
 		oa_set(o, op, "requestBody",
 		       json_pack("{s:b, s:{s:{s:{s:s, s:[s], s:{s:{s:s, s:s}}}}, s:{s:{s:s, s:s}}}}",
@@ -692,7 +696,16 @@ oa_operation(struct oa *o, struct oa_op *p)
 	json_t *content = p->binary
 			      ? json_pack("{s:{s:{s:s, s:s}}}", "application/octet-stream", "schema",
 					  "type", "string", "format", "binary")
+			  : p->saml_xml
+			      ? json_pack("{s:{s:{s:s}}}", "application/samlmetadata+xml", "schema",
+					  "type", "string")
 			      : json_pack("{s:{s:o}}", "application/json", "schema", schema);
+	if (p->saml_xml)
+		json_decref(schema);
+	if (p->redirect)
+		oa_set(o, hdrs, "Location",
+		       json_pack("{s:s, s:{s:s}}", "description", "where the browser goes next",
+				 "schema", "type", "string"));
 	if (p->binary) {
 		json_decref(schema);
 		oa_set(o, hdrs, "ETag", oa_ref("headers", "ETag"));
@@ -705,9 +718,13 @@ oa_operation(struct oa *o, struct oa_op *p)
 		oa_set(o, content, "text/csv", json_pack("{s:{s:s}}", "schema", "type", "string"));
 	char okdesc[64];
 	snprintf(okdesc, sizeof(okdesc), "%s",
-		 p->status == 201 ? "Created" : p->status == 204 ? "No Content" : "OK");
+		 p->status == 201   ? "Created"
+		 : p->status == 204 ? "No Content"
+		 : p->status == 302 ? "Found"
+		 : p->status == 303 ? "See Other"
+				    : "OK");
 	json_t *ok;
-	if (p->status == 204) {
+	if (p->status == 204 || p->redirect) {
 		json_decref(content);
 		ok = json_pack("{s:s}", "description", okdesc);
 	} else {
@@ -1076,7 +1093,10 @@ oa_builtin_route(struct oa *o, const struct route *r, const char *method)
 			  .body_optional = (d->flags & OAD_BODY_OPTIONAL) != 0,
 			  .list = (d->flags & OAD_LIST) != 0,
 			  .password = (d->flags & OAD_PASSWORD) != 0,
-			  .login_rate = (d->flags & OAD_LOGIN_RATE) != 0};
+			  .login_rate = (d->flags & OAD_LOGIN_RATE) != 0,
+			  .form = (d->flags & OAD_FORM) != 0,
+			  .redirect = (d->flags & OAD_REDIRECT) != 0,
+			  .saml_xml = (d->flags & OAD_SAML_XML) != 0};
 	snprintf(what, sizeof(what), "%s %s response", method, r->pattern);
 	if ((p.response = oa_text(o, d->response, what)) == NULL)
 		return;

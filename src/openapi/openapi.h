@@ -45,6 +45,9 @@ enum openapi_doc_flag {
 	OAD_COOKIE = 1 << 2,        /* sets (or clears) the session cookie */
 	OAD_LOGIN_RATE = 1 << 3,    /* held to [auth] login_rate_per_minute: 429 */
 	OAD_LIST = 1 << 4,          /* a list: the envelope of `response`, limit and cursor */
+	OAD_FORM = 1 << 5,          /* the body is a form (application/x-www-form-urlencoded) */
+	OAD_REDIRECT = 1 << 6,      /* the success is a redirect (status 302 or 303): Location */
+	OAD_SAML_XML = 1 << 7,      /* the success body is SAML metadata (XML), not JSON */
 };
 
 /*
