@@ -36,6 +36,13 @@ def users(srv, slug):
     return sorted(tenant_sql(srv, slug, "SELECT id, email FROM users"))
 
 
+# Back to before migration 17 (SAML): its tables and columns gone, so that it runs again.
+UNDO_V17 = ("DROP TABLE saml_config", "DROP TABLE saml_requests", "DROP TABLE saml_replay",
+            "ALTER TABLE users DROP COLUMN sso_exempt",
+            "ALTER TABLE users DROP COLUMN sso_provisioned",
+            "ALTER TABLE users DROP COLUMN display_name", "ALTER TABLE sessions DROP COLUMN sso")
+
+
 def undo_row_versions(srv, slug):
     """Back to before migration 12: the version column of every table that
     has one (users, roles, the module tables), so that it runs again."""
@@ -155,7 +162,7 @@ def test_migration_refuses_existing_collisions(start_server):
                 "ALTER TABLE users DROP COLUMN email_norm",
                 "DROP TABLE login_attempts", "DROP TABLE login_attempts_key",
                 "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
-                "DELETE FROM schema_migrations WHERE version >= 9"):
+                *UNDO_V17, "DELETE FROM schema_migrations WHERE version >= 9"):
         tenant_sql(srv, t.slug, sql)
     undo_row_versions(srv, t.slug)
     tenant_sql(srv, t.slug, "INSERT INTO users (email, password_hash, created_at, updated_at)"
@@ -250,7 +257,7 @@ def test_migration_11_refuses_existing_lookalikes(start_server):
     on = " ON users" if DRIVER == "mariadb" else ""
     for sql in ("DROP INDEX users_email_skel" + on, "ALTER TABLE users DROP COLUMN email_skel",
                 "DROP TABLE idempotency_keys", "DROP TABLE idempotency_mac",  # migration 13
-                "DELETE FROM schema_migrations WHERE version >= 11"):
+                *UNDO_V17, "DELETE FROM schema_migrations WHERE version >= 11"):
         tenant_sql(srv, t.slug, sql)
     undo_row_versions(srv, t.slug)
     tenant_sql(srv, t.slug, "INSERT INTO users (email, email_norm, password_hash, created_at,"

@@ -109,7 +109,9 @@ def test_every_route_has_a_permission(routes, env):
     public = sorted(f"{r['method']} {r['pattern']}" for r in routes if is_public(r))
     # And what providers post, signed (Stripe, QuickBooks, Standard Webhooks senders).
     assert public == ["GET /api/v1/openapi.json", "GET /api/v1/tenant/health", "GET /healthz",
-                      "POST /api/v1/auth/login", "POST /api/v1/hooks/:provider/:endpoint"], public
+                      "GET /saml/login", "GET /saml/metadata",
+                      "POST /api/v1/auth/login", "POST /api/v1/hooks/:provider/:endpoint",
+                      "POST /saml/acs"], public
     # Module routes are named by their module's permissions, but for a row's
     # audit trail, which is the audit log's (audit.view).
     for r in routes:
@@ -452,8 +454,9 @@ def test_users_api_shows_no_secrets(env):
     r = env.admin.get(f"{API}/users?limit=100")
     assert r.status == 200 and r.body["data"], r
     for u in r.body["data"]:
-        assert set(u) == {"id", "version", "email", "disabled", "mfa_enabled", "locked_until",
-                          "must_change_password", "created_at", "roles"}, u
+        assert set(u) == {"id", "version", "email", "name", "disabled", "mfa_enabled",
+                          "locked_until", "must_change_password", "created_at", "roles",
+                          "sso_exempt", "sso_provisioned"}, u
     assert b"argon2" not in r.raw and b"password_hash" not in r.raw and b"mfa_secret" not in r.raw
 
 

@@ -343,14 +343,23 @@ def test_login_next_must_be_local(env):
         assert r.status == 400, (bad, r)
 
 
+def sso_audit(admin):
+    return admin.ok("GET", f"{API}/reporting/audit?entity=sso&limit=100")["data"]
+
+
 def test_delete_turns_sso_off(tmp_path_factory, tls_cert):
     with conftest._servers(tmp_path_factory, tls_cert) as make:
         srv = make().start()
         e = SsoEnv(srv, tmp_path_factory.mktemp("saml-del"), "ssodel")
         try:
             e.configure()
+            e.configure(jit=False)
             email = f"eve-{secrets.token_hex(3)}@{e.domain}"
             assert e.admin.request("DELETE", SSO).status == 204
+            rows = sso_audit(e.admin)
+            assert [r["action"] for r in rows] == ["delete", "update", "create"], rows
+            assert rows[1]["before"]["jit"] is True and rows[1]["after"]["jit"] is False, rows
+            assert "PRIVATE" not in json.dumps(rows), rows
             assert e.admin.ok("GET", SSO)["configured"] is False
             assert e.public("GET", "/saml/metadata").status == 404
             r = e.acs_post(e.signed(email))
