@@ -278,6 +278,37 @@ def test_sso_required_refuses_password_but_not_the_exempt_admin(env):
         env.configure(sso_required=False)
 
 
+def test_sso_session_skips_the_mfa_policy_a_password_session_meets(tmp_path_factory, tls_cert):
+    """With MFA required for everyone, a password session may only enrol; an SSO
+    session (the IdP was the second factor) works at once. Its own tenant: the
+    policy binds the admin's token too."""
+    from psa import sign_in
+    with conftest._servers(tmp_path_factory, tls_cert) as make:
+        srv = make().start()
+        e = SsoEnv(srv, tmp_path_factory.mktemp("saml-mfa"), "ssomfa")
+        try:
+            e.configure()
+            _, pw_email = new_user(e.admin, ["staff"], local=f"pw-{secrets.token_hex(3)}")
+            r = e.admin.request("PUT", f"{API}/settings/security", body={"mfa_required": True})
+            assert r.status == 200, r
+            pw = sign_in(srv, e.slug, pw_email)
+            assert pw.get(f"{API}/auth/tokens").status == 403  # the control: enrol first
+            pw.close()
+            e.idp.user = (f"mfa-{secrets.token_hex(3)}@{e.domain}", {})
+            location, cookie = e.begin()
+            _, fields = idp_page(location)
+            r = e.acs_post(fields["SAMLResponse"], fields.get("RelayState"), cookie)
+            assert r.status == 303, r
+            sso = Client(srv, e.slug, session=session_of(r))
+            try:
+                assert sso.get(f"{API}/auth/tokens").status == 200
+                assert sso.get(f"{API}/customers").status == 200
+            finally:
+                sso.close()
+        finally:
+            e.close()
+
+
 # --- the admin API -----------------------------------------------------------------
 
 def test_settings_show_and_validation(env):
