@@ -225,9 +225,10 @@ for i, s in enumerate(seeds):
     open('seed-%d' % (i + 1), 'wb').write(s)
 endef
 export FUZZ_SAML_SEEDS
-build/fuzz/fuzz_saml: tests/fuzz/fuzz_saml.c src/saml/xml.c src/saml/xml.h src/core/buf.c src/core/core.h
+build/fuzz/fuzz_saml: tests/fuzz/fuzz_saml.c src/saml/xml.c src/saml/xml.h src/core/buf.c src/core/core.h \
+	src/core/util.c src/core/err.c src/core/log.c src/core/pool.c
 	@mkdir -p $(dir $@) build/fuzz/corpus-$(@F)
-	$(FUZZCC) $(FUZZFLAGS) $(shell pkg-config --cflags libxml-2.0) $(filter %.c,$^) -o $@ -lxml2 -lcrypto
+	$(FUZZCC) $(FUZZFLAGS) $(shell pkg-config --cflags libxml-2.0) $(filter %.c,$^) -o $@ -lxml2 -lcrypto -lsodium
 	@cd build/fuzz/corpus-$(@F) && /usr/bin/python3 -c "$$FUZZ_SAML_SEEDS"
 
 # Uploads: the name checks, and the archive walk (libarchive, libmagic) over any bytes.

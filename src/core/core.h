@@ -151,6 +151,8 @@ bw_err util_parse_rfc3339(const char *s, int64_t *out) BW_MUST_USE;
 bw_err util_random(void *buf, size_t n) BW_MUST_USE;
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void util_hex(const void *in, size_t n, char *out);
+/* The value of one character of the standard base64 alphabet (RFC 4648 section 4), or -1. */
+int util_b64_value(int c);
 /* Strict decimal parse of a whole string into [min,max]. */
 bw_err util_parse_long(const char *s, long min, long max, long *out) BW_MUST_USE;
 /* Number of online CPUs, at least 1. */

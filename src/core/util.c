@@ -219,3 +219,19 @@ util_parse_rfc3339(const char *s, int64_t *out)
 	*out = t - sign * (oh * 3600 + om * 60);
 	return BW_OK;
 }
+
+int
+util_b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

@@ -96,3 +96,20 @@ op_actor_label(const struct op *op)
 		return a->label ? a->label : "system";
 	return a->user.email;
 }
+
+bw_err
+op_known_fields(struct op *op, json_t *in, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(in, key, v)
+	{
+		size_t i = 0;
+		while (known[i] != NULL && strcmp(known[i], key) != 0)
+			i++;
+		if (known[i] == NULL)
+			return op_fail(op, BW_ERR_INVALID,
+				       pool_printf(op->pool, "unknown field '%.64s'", key));
+	}
+	return BW_OK;
+}

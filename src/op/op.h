@@ -117,6 +117,11 @@ struct actor op_system(const char *label);
 bw_err op_fail(struct op *op, bw_err e, const char *msg);
 /* op_fail() with more members for the error object (detail: a JSON object, stolen). */
 bw_err op_fail_detail(struct op *op, bw_err e, const char *msg, json_t *detail);
+/*
+ * Refuse any member of the object in but those named in known (a
+ * NULL-ended list): BW_OK, or BW_ERR_INVALID recorded, naming the member.
+ */
+bw_err op_known_fields(struct op *op, json_t *in, const char *const *known) BW_MUST_USE;
 /* op_fail(op, BW_ERR_UNAVAILABLE, OP_MSG_UNAVAILABLE). */
 bw_err op_unavailable(struct op *op);
 /* Forget a recorded error (before a transaction is retried). */

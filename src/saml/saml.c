@@ -419,15 +419,9 @@ saml_settings_from(struct op *op, json_t *in, json_t **out)
 	*out = NULL;
 	if (!json_is_object(in))
 		return op_fail(op, BW_ERR_INVALID, "the body must be a JSON object");
-	json_object_foreach(in, key, v)
-	{
-		size_t i = 0;
-		while (known[i] != NULL && strcmp(known[i], key) != 0)
-			i++;
-		if (known[i] == NULL)
-			return op_fail(op, BW_ERR_INVALID,
-				       pool_printf(op->pool, "unknown member '%.64s'", key));
-	}
+	bw_err e = op_known_fields(op, in, known);
+	if (e != BW_OK)
+		return e;
 	static const char *const flags[] = {"enabled", "jit", "sso_required", "idp_initiated"};
 	for (size_t i = 0; i < BW_ARRAY_LEN(flags); i++) {
 		v = json_object_get(in, flags[i]);
@@ -445,7 +439,7 @@ saml_settings_from(struct op *op, json_t *in, json_t **out)
 					   SAML_DOMAINS_MAX));
 	json_t *s = json_object(), *list = json_array(), *attrs = json_object(),
 	       *groups = json_object();
-	bw_err e = s && list && attrs && groups ? BW_OK : BW_ERR_NOMEM;
+	e = s && list && attrs && groups ? BW_OK : BW_ERR_NOMEM;
 	size_t i;
 	json_array_foreach(doms, i, v)
 	{

@@ -390,22 +390,6 @@ saml_url_ok(const char *url)
 /* --- certificates ------------------------------------------------------------- */
 
 static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int
 b64_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -430,7 +414,7 @@ b64_decode(const char *s, size_t n, unsigned char *out, size_t *outlen)
 			k++;
 			continue;
 		}
-		int v = b64_value(s[i]);
+		int v = util_b64_value((unsigned char)s[i]);
 		if (v < 0 || pad > 0)
 			return 0;
 		acc = (acc << 6) | (unsigned)v;

@@ -107,24 +107,6 @@ user_unlock(struct op *op, int64_t id)
 
 /* --- create, update, delete ---------------------------------------------------- */
 
-/* Refuse any member of in but those named (a NULL-ended list); BW_ERR_INVALID recorded. */
-static bw_err
-user_fields(struct op *op, json_t *in, const char *const *known)
-{
-	const char *key;
-	json_t *v;
-	json_object_foreach(in, key, v)
-	{
-		size_t i = 0;
-		while (known[i] != NULL && strcmp(known[i], key) != 0)
-			i++;
-		if (known[i] == NULL)
-			return op_fail(op, BW_ERR_INVALID,
-				       pool_printf(op->pool, "unknown field '%.64s'", key));
-	}
-	return BW_OK;
-}
-
 /*
  * Flags for email_normalize() when a user is made: internationalised
  * domains only where the tenant allows them (settings 'email_idn' = '1').
@@ -263,7 +245,7 @@ user_create(struct op *op, struct auth_hasher *h, json_t *in, int64_t *id,
 	db *d;
 	*id = 0;
 	otp[0] = '\0';
-	bw_err e = user_fields(op, in, known);
+	bw_err e = op_known_fields(op, in, known);
 	if (e != BW_OK || (e = op_db(op, &d)) != BW_OK || (e = user_email_flags(d, &eflags)) != BW_OK)
 		return e;
 	/* One form of every address (ADR 0012): shown as display, unique as key and skel. */
@@ -404,7 +386,7 @@ user_update(struct op *op, int64_t id, json_t *in, int64_t if_version)
 	static const char *const known[] = {"roles", "disabled", "sso_exempt", NULL};
 	struct user_change c = {id, if_version, json_object_get(in, "roles"),
 				json_object_get(in, "disabled"), json_object_get(in, "sso_exempt")};
-	bw_err e = user_fields(op, in, known);
+	bw_err e = op_known_fields(op, in, known);
 	if (e != BW_OK)
 		return e;
 	if (c.disabled != NULL && !json_is_boolean(c.disabled))

@@ -73,22 +73,6 @@ sig_mac(const unsigned char *key, size_t keylen, const struct sig_part *parts, s
 
 /* --- strict base64, hex and decimal --------------------------------------- */
 
-static int
-sig_b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /*
  * Decode n characters of standard padded base64 into out (cap bytes), the
  * length into *outlen; 1, or 0 for anything but the one canonical encoding
@@ -107,12 +91,12 @@ sig_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap, size_t *
 	if (s[n - 1] == '=')
 		pad = s[n - 2] == '=' ? 2 : 1;
 	for (size_t i = 0; i < n - pad; i++)
-		if (sig_b64_val((unsigned char)s[i]) < 0)
+		if (util_b64_value((unsigned char)s[i]) < 0)
 			return 0;
 	/* the bits of the last character that fall past the last byte must be 0 */
-	if (pad == 1 && (sig_b64_val((unsigned char)s[n - 2]) & 0x03) != 0)
+	if (pad == 1 && (util_b64_value((unsigned char)s[n - 2]) & 0x03) != 0)
 		return 0;
-	if (pad == 2 && (sig_b64_val((unsigned char)s[n - 3]) & 0x0f) != 0)
+	if (pad == 2 && (util_b64_value((unsigned char)s[n - 3]) & 0x0f) != 0)
 		return 0;
 	size_t dl = n / 4 * 3 - pad;
 	if (dl > cap)
