@@ -35,6 +35,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +83,12 @@ saml_init(void)
 	return BW_OK;
 }
 
+static void saml_servers_forget(const char *slug);
+
 void
 saml_shutdown(void)
 {
+	saml_servers_forget(NULL);
 	lasso_shutdown();
 }
 
@@ -252,7 +256,8 @@ saml_sp_keypair(const char *cn, char **key_pem, char **cert_pem)
 	unsigned char serial[16];
 	bw_err e = BW_ERR_CRYPTO;
 	*key_pem = *cert_pem = NULL;
-	if (k == NULL || x == NULL || kb == NULL || cb == NULL || util_random(serial, sizeof(serial)) != BW_OK)
+	if (k == NULL || x == NULL || kb == NULL || cb == NULL ||
+	    util_random(serial, sizeof(serial)) != BW_OK)
 		goto out;
 	serial[0] &= 0x7f;
 	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
@@ -738,6 +743,8 @@ saml_config_put(struct op *op, json_t *in)
 			goto out;
 	}
 	e = op_tx(op, saml_put_tx, &p);
+	if (e == BW_OK)
+		saml_servers_forget(op->tn.slug);
 out:
 	json_decref(p.settings);
 	saml_idp_free(&p.idp);
@@ -770,7 +777,10 @@ saml_delete_tx(struct op *op, void *arg)
 bw_err
 saml_config_delete(struct op *op)
 {
-	return op_tx(op, saml_delete_tx, NULL);
+	bw_err e = op_tx(op, saml_delete_tx, NULL);
+	if (e == BW_OK)
+		saml_servers_forget(op->tn.slug); /* and with it the SP's key, from memory */
+	return e;
 }
 
 /* The part after the last '@', lower-cased into out; 0 when there is none. */
@@ -817,7 +827,79 @@ saml_password_refused(struct op *op, const char *email, int sso_exempt)
 
 /* --- lasso ----------------------------------------------------------------- */
 
-/* The lasso server of this SP and its one IdP; g_object_unref it. */
+/*
+ * lasso's servers, kept. Making a LassoServer costs far more than using
+ * one: xmlsec's keys manager reads the system's whole CA bundle into an
+ * X509 store each time (X509_STORE_set_default_paths), about 130 ms of
+ * CPU on a release build, on a route anyone may call. So each tenant's
+ * server is made once and kept, under a digest of everything it was made
+ * from (the SP's metadata and key, the IdP's metadata): a changed
+ * configuration, here or in another process, makes a new one on its next
+ * use. lasso promises nothing about threads, so every use of lasso (and of
+ * the objects it hands out) is one at a time, under saml_lasso_lock; a
+ * sign-in holds it for the parsing and checking only, never over the
+ * database. Servers idle for an hour, or pushed out by SAML_SERVERS
+ * busier ones, are let go.
+ */
+#define SAML_SERVERS 32
+#define SAML_SERVER_IDLE_SECONDS 3600
+
+static pthread_mutex_t saml_lasso_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct saml_kept {
+	char slug[TENANT_SLUG_MAX + 1];
+	unsigned char digest[32];
+	LassoServer *srv; /* NULL: a free slot */
+	int64_t used;
+} saml_kept[SAML_SERVERS];
+
+static void
+saml_kept_drop(struct saml_kept *k)
+{
+	if (k->srv != NULL)
+		g_object_unref(k->srv);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Let go of slug's kept server (NULL: all of them). */
+static void
+saml_servers_forget(const char *slug)
+{
+	pthread_mutex_lock(&saml_lasso_lock);
+	for (size_t i = 0; i < SAML_SERVERS; i++)
+		if (saml_kept[i].srv != NULL && (slug == NULL || strcmp(saml_kept[i].slug, slug) == 0))
+			saml_kept_drop(&saml_kept[i]);
+	pthread_mutex_unlock(&saml_lasso_lock);
+}
+
+static bw_err
+saml_server_make(const struct op *op, const char *sp, const char *key, const char *idp,
+		 LassoServer **out)
+{
+	/*
+	 * No certificate beside the key: the Redirect binding signs the query,
+	 * which carries no KeyInfo, and lasso would hand the PEM to xmlsec's
+	 * file loader first, which leaks a BIO when the "file" does not open.
+	 */
+	LassoServer *s = lasso_server_new_from_buffers(sp, key, NULL, NULL);
+	*out = NULL;
+	if (s == NULL) {
+		log_warn("tenant %s: lasso refused the SP's metadata or key", op->tn.slug);
+		return BW_ERR_INTERNAL;
+	}
+	s->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
+	if (lasso_server_add_provider_from_buffer(s, LASSO_PROVIDER_ROLE_IDP, idp, NULL, NULL) != 0) {
+		log_warn("tenant %s: lasso refused the IdP's metadata", op->tn.slug);
+		g_object_unref(s);
+		return BW_ERR_INTERNAL;
+	}
+	*out = s;
+	return BW_OK;
+}
+
+/*
+ * The lasso server of this SP and its one IdP, kept or made: borrowed, to
+ * be used with saml_lasso_lock held (the caller's) and not unref'd.
+ */
 static bw_err
 saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
 {
@@ -825,33 +907,60 @@ saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
 	saml_urls(op, &u);
 	*out = NULL;
 	char *sp = saml_sp_xml(u.entity, u.acs, "", c->sp_cert), *idp = saml_idp_xml(&c->idp);
-	LassoServer *s = NULL;
 	bw_err e = BW_ERR_NOMEM;
-	if (sp != NULL && idp != NULL) {
-		e = BW_ERR_INTERNAL;
-		/*
-		 * No certificate beside the key: the Redirect binding signs the query,
-		 * which carries no KeyInfo, and lasso would hand the PEM to xmlsec's
-		 * file loader first, which leaks a BIO when the "file" does not open.
-		 */
-		s = lasso_server_new_from_buffers(sp, c->sp_key, NULL, NULL);
-		if (s != NULL) {
-			s->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
-			if (lasso_server_add_provider_from_buffer(s, LASSO_PROVIDER_ROLE_IDP, idp, NULL,
-								  NULL) == 0)
-				e = BW_OK;
-			else
-				log_warn("tenant %s: lasso refused the IdP's metadata", op->tn.slug);
-		} else {
-			log_warn("tenant %s: lasso refused the SP's metadata or key", op->tn.slug);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char digest[32];
+	unsigned int dn = 0;
+	if (sp == NULL || idp == NULL || md == NULL)
+		goto out;
+	/* Each part with its length, so that no two configurations run together alike. */
+	e = BW_ERR_CRYPTO;
+	const char *parts[] = {sp, c->sp_key, idp};
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (size_t i = 0; i < 3; i++) {
+		uint64_t n = strlen(parts[i]);
+		if (EVP_DigestUpdate(md, &n, sizeof(n)) != 1 ||
+		    EVP_DigestUpdate(md, parts[i], n) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(md, digest, &dn) != 1 || dn != sizeof(digest))
+		goto out;
+	int64_t now = saml_now();
+	struct saml_kept *slot = NULL, *lru = NULL;
+	for (size_t i = 0; i < SAML_SERVERS; i++) {
+		struct saml_kept *k = &saml_kept[i];
+		if (k->srv != NULL && k->used + SAML_SERVER_IDLE_SECONDS < now)
+			saml_kept_drop(k);
+		if (k->srv == NULL) {
+			if (lru == NULL || lru->srv != NULL)
+				lru = k; /* a free slot before any kept one */
+		} else if (strcmp(k->slug, op->tn.slug) == 0) {
+			slot = k;
+		} else if (lru == NULL || (lru->srv != NULL && k->used < lru->used)) {
+			lru = k;
 		}
 	}
+	if (slot != NULL && crypto_equal(slot->digest, digest, sizeof(digest))) {
+		slot->used = now;
+		*out = slot->srv;
+		e = BW_OK;
+		goto out;
+	}
+	if (slot == NULL)
+		slot = lru;
+	saml_kept_drop(slot); /* this tenant's old one, a free slot, or the least used */
+	if ((e = saml_server_make(op, sp, c->sp_key, idp, &slot->srv)) != BW_OK)
+		goto out;
+	snprintf(slot->slug, sizeof(slot->slug), "%s", op->tn.slug);
+	memcpy(slot->digest, digest, sizeof(digest));
+	slot->used = now;
+	*out = slot->srv;
+out:
+	EVP_MD_CTX_free(md);
+	sodium_memzero(digest, sizeof(digest));
 	free(sp);
 	free(idp);
-	if (e != BW_OK && s != NULL)
-		g_object_unref(s);
-	else
-		*out = s;
 	return e;
 }
 
@@ -880,6 +989,7 @@ saml_login_begin(struct op *op, const char *next, const char *browser_hash, char
 	struct saml_cfg c;
 	LassoServer *srv = NULL;
 	LassoLogin *login = NULL;
+	char id[65] = ""; /* the request id: saml_requests.request_id takes 64 */
 	*url = NULL;
 	if (next == NULL || next[0] == '\0')
 		next = "/";
@@ -892,12 +1002,13 @@ saml_login_begin(struct op *op, const char *next, const char *browser_hash, char
 		saml_cfg_clear(&c);
 		return op_fail(op, BW_ERR_NOTFOUND, "single sign-on is not set up for this organisation");
 	}
+	pthread_mutex_lock(&saml_lasso_lock);
 	if ((e = saml_server(op, &c, &srv)) != BW_OK)
-		goto out;
+		goto unlock;
 	e = BW_ERR_INTERNAL;
 	if ((login = lasso_login_new(srv)) == NULL ||
 	    lasso_login_init_authn_request(login, c.idp.entity_id, LASSO_HTTP_METHOD_REDIRECT) != 0)
-		goto out;
+		goto unlock;
 	LassoProfile *prof = LASSO_PROFILE(login);
 	LassoSamlp2AuthnRequest *req = LASSO_SAMLP2_AUTHN_REQUEST(prof->request);
 	const char *email_attr = saml_set_str(&c, "attributes", "email");
@@ -917,9 +1028,20 @@ saml_login_begin(struct op *op, const char *next, const char *browser_hash, char
 	g_free(prof->msg_relayState);
 	prof->msg_relayState = g_strdup(next);
 	if (lasso_login_build_authn_request_msg(login) != 0 || prof->msg_url == NULL)
-		goto out;
-	const char *id = LASSO_SAMLP2_REQUEST_ABSTRACT(req)->ID;
-	if (id == NULL || strlen(id) > 64)
+		goto unlock;
+	const char *rid = LASSO_SAMLP2_REQUEST_ABSTRACT(req)->ID;
+	if (rid == NULL || strlen(rid) >= sizeof(id))
+		goto unlock;
+	snprintf(id, sizeof(id), "%s", rid);
+	*url = strdup(prof->msg_url);
+	e = *url != NULL ? BW_OK : BW_ERR_NOMEM;
+unlock:
+	if (login != NULL)
+		g_object_unref(login);
+	pthread_mutex_unlock(&saml_lasso_lock);
+	if (e == BW_ERR_INTERNAL)
+		log_error("tenant %s: lasso could not make an AuthnRequest", op->tn.slug);
+	if (e != BW_OK)
 		goto out;
 	int64_t now = saml_now();
 	/* Requests answered or not, once expired, go; a browser's new one is kept. */
@@ -929,18 +1051,12 @@ saml_login_begin(struct op *op, const char *next, const char *browser_hash, char
 			"INSERT INTO saml_requests (request_id, browser_hash, next_path, created_at,"
 			" expires_at) VALUES (?, ?, ?, ?, ?)",
 			DB_TEXT(id), DB_TEXT(browser_hash), DB_TEXT(next), DB_INT(now),
-			DB_INT(now + SAML_REQUEST_SECONDS))) != BW_OK)
-		goto out;
-	*url = strdup(prof->msg_url);
-	e = *url != NULL ? BW_OK : BW_ERR_NOMEM;
+			DB_INT(now + SAML_REQUEST_SECONDS))) != BW_OK) {
+		free(*url);
+		*url = NULL;
+	}
 out:
-	if (login != NULL)
-		g_object_unref(login);
-	if (srv != NULL)
-		g_object_unref(srv);
 	saml_cfg_clear(&c);
-	if (e == BW_ERR_INTERNAL)
-		log_error("tenant %s: lasso could not make an AuthnRequest", op->tn.slug);
 	return e;
 }
 
@@ -1400,6 +1516,18 @@ saml_decode(const char *b64, char **xml, size_t *len)
 	return BW_OK;
 }
 
+/* A sign-in's use of lasso is over: its login object goes and the lock is let go. */
+static void
+saml_lasso_done(LassoLogin **login, int *locked)
+{
+	if (*login != NULL)
+		g_object_unref(*login);
+	*login = NULL;
+	if (*locked)
+		pthread_mutex_unlock(&saml_lasso_lock);
+	*locked = 0;
+}
+
 bw_err
 saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const char *relay_state,
 	 const char *browser_hash, struct saml_signin *out)
@@ -1413,6 +1541,7 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 	size_t xlen = 0;
 	const char *reason = NULL, *why = NULL;
 	json_t *roles = NULL;
+	int locked = 0;
 	memset(out, 0, sizeof(*out));
 	bw_err e = saml_cfg_load(op, &c);
 	if (e != BW_OK)
@@ -1440,6 +1569,9 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 		why = "the assertion is not signed";
 		goto refuse;
 	}
+	/* lasso's part, one at a time (saml_lasso_lock): what it read is copied out after. */
+	pthread_mutex_lock(&saml_lasso_lock);
+	locked = 1;
 	if ((e = saml_server(op, &c, &srv)) != BW_OK)
 		goto out;
 	if ((login = lasso_login_new(srv)) == NULL) {
@@ -1468,6 +1600,16 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 	}
 	if (saml_check(op, &c, login, &shape, &said, &reason, &why) != BW_OK)
 		goto refuse;
+	const char *irt = said.in_response_to;
+	said.in_response_to = irt != NULL ? pool_strdup(op->pool, irt) : NULL;
+	said.assertion_id = pool_strdup(op->pool, said.assertion_id);
+	said.name_id = pool_strdup(op->pool, said.name_id);
+	saml_lasso_done(&login, &locked);
+	if (said.assertion_id == NULL || said.name_id == NULL ||
+	    (irt != NULL && said.in_response_to == NULL)) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
 	/* RelayState: only a path of this site. */
 	if (relay_state != NULL && relay_state[0] != '\0' && !saml_local_path(relay_state)) {
 		reason = "relay_state";
@@ -1561,6 +1703,7 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 	out->created = provisioned_now;
 	goto out;
 refuse:
+	saml_lasso_done(&login, &locked);
 	op->err = BW_OK;
 	op->err_msg = NULL;
 	saml_audit_refusal(op, reason, why, said.email);
@@ -1571,12 +1714,9 @@ refuse:
 out:
 	if (e != BW_OK && e != BW_ERR_DENIED)
 		crypto_wipe(out->secret, sizeof(out->secret));
+	saml_lasso_done(&login, &locked);
 	json_decref(said.groups);
 	json_decref(roles);
-	if (login != NULL)
-		g_object_unref(login);
-	if (srv != NULL)
-		g_object_unref(srv);
 	free(xml);
 	saml_cfg_clear(&c);
 	return e;

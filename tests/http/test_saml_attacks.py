@@ -18,7 +18,7 @@ from lxml import etree
 
 import conftest
 from psa import API, new_user
-from saml_idp import RSA_SHA1, SHA1, b64, make_key, new_id, parse, serialise, sign
+from saml_idp import RSA_SHA1, SHA1, b64, cert_body, make_key, new_id, parse, serialise, sign
 from test_saml import SAML_COOKIE, SsoEnv, session_of
 
 SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
@@ -164,6 +164,27 @@ def test_assertion_changed_after_signing(env):
 
 def test_signed_by_a_certificate_that_is_not_the_configured_one(world):
     env, _, (key, cert) = world
+    refused(env, "signature", lambda at: sign_assertion(
+        env, unsigned(env, fresh_email(env), at.irt), key=key, cert=cert))
+
+
+def test_the_old_certificate_is_refused_once_the_idp_rotates(world):
+    """Bulwark keeps each tenant's lasso server (the IdP's certificate in
+    it): a new certificate put in the settings must replace it at once, and
+    the old one must verify nothing more."""
+    env, _, (key, cert) = world
+    rotated = env.idp.metadata().replace(cert_body(env.idp.cert), cert_body(cert))
+    assert rotated != env.idp.metadata()
+    try:
+        env.configure(idp_metadata=rotated)
+        refused(env, "signature", lambda at: sign_assertion(
+            env, unsigned(env, fresh_email(env), at.irt)))
+        at = Attempt(env)
+        r = at.post(sign_assertion(env, unsigned(env, fresh_email(env, "new"), at.irt),
+                                   key=key, cert=cert))
+        assert r.status == 303, r
+    finally:
+        env.configure()
     refused(env, "signature", lambda at: sign_assertion(
         env, unsigned(env, fresh_email(env), at.irt), key=key, cert=cert))
 
