@@ -5,7 +5,8 @@
 
 CC       ?= gcc
 PKGS     := libmicrohttpd gnutls jansson inih sqlite3 libmariadb libcrypto libsodium libcurl libqrencode \
-            icu-uc icu-i18n libmagic libarchive lasso gobject-2.0 glib-2.0 libxml-2.0
+            icu-uc icu-i18n libmagic libarchive lasso gobject-2.0 glib-2.0 libxml-2.0 gmime-3.0 \
+            opendkim
 TESTPKGS := cmocka libcurl
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \

@@ -103,9 +103,11 @@ static const struct cli_cmd cli_commands[] = {
 	 "  -o, --output FILE   write to FILE instead of standard output\n"
 	 "  -h, --help          this text\n",
 	 cli_openapi},
-	{"user", "staff users: unlock after a lockout, exempt from SSO",
+	{"user", "staff users: unlock, exempt from SSO, reset a password or MFA",
 	 "usage: bulwark user unlock SLUG EMAIL [-c FILE]\n"
 	 "       bulwark user sso-exempt SLUG EMAIL on|off [-c FILE]\n"
+	 "       bulwark user reset-password SLUG EMAIL [-c FILE]\n"
+	 "       bulwark user reset-mfa SLUG EMAIL [-c FILE]\n"
 	 "\n"
 	 "unlock       clear the failed sign-in count and lockout of user EMAIL in\n"
 	 "             tenant SLUG (admins can also do it through\n"
@@ -114,7 +116,14 @@ static const struct cli_cmd cli_commands[] = {
 	 "             SAML set-up says \"SSO required\" (the break-glass account for\n"
 	 "             when the IdP is down, docs/saml.md); off: back to SSO only.\n"
 	 "             The same change as PATCH /api/v1/users/ID {\"sso_exempt\"};\n"
-	 "             recorded in the audit log\n",
+	 "             recorded in the audit log\n"
+	 "reset-password  give EMAIL a one-time password (printed once) that must be\n"
+	 "             changed at the next sign-in; ends every session and API token of\n"
+	 "             the user and mails them. For the admin who lost the password\n"
+	 "             (admins can do it for others: POST /api/v1/users/ID/password/reset)\n"
+	 "reset-mfa    turn EMAIL's two-factor sign-in off (secret and recovery codes\n"
+	 "             gone, sessions ended); they enrol again. For a lost phone\n"
+	 "             (POST /api/v1/users/ID/mfa/reset). Both are audit rows\n",
 	 cli_user},
 	{"jobs", "background jobs: list, retry, cancel",
 	 "usage: bulwark jobs list SLUG [STATE] [--json] [-c FILE]\n"

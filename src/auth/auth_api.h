@@ -104,6 +104,9 @@ bw_err api_reauth_begin(struct http_req *req, db *d, struct api_reauth *ra) BW_M
 
 extern const struct route auth_routes[];
 extern const size_t auth_routes_count;
+/* recovery_api.c: reset links and admins' resets. */
+extern const struct route recovery_routes[];
+extern const size_t recovery_routes_count;
 extern const struct route mfa_routes[];
 extern const size_t mfa_routes_count;
 extern const struct route allowlist_routes[];

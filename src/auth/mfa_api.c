@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../crypto/crypto.h"
+#include "../notify/notify.h"
 #include "auth_api.h"
 #include "totp.h"
 
@@ -467,6 +468,18 @@ mfa_disable(struct http_req *req)
 			DB_INT(req->op.actor.user.id))) == BW_OK &&
 	    (e = session_end_user(d, req->op.actor.user.id, req->op.actor.session_id)) == BW_OK) {
 		auth_event(d, req->op.actor.user.id, "mfa_disabled", req->client_ip, "other sessions ended");
+		/* Told by mail: whoever holds the password can turn the second factor off. */
+		e = notify_notice(&req->op, "mfa_disabled", req->op.actor.user.id,
+				  req->op.actor.user.email,
+				  "Two-factor sign-in was turned off for your Bulwark account",
+				  pool_printf(req->op.pool,
+					      "Two-factor sign-in for %s was turned off just now, from "
+					      "%s, and your other sessions were signed out.",
+					      req->op.actor.user.email, req->client_ip),
+				  "If it was not you, sign in, change your password and turn it on "
+				  "again, or tell your administrator at once.");
+	}
+	if (e == BW_OK) {
 		e = api_audit(req, "users", req->op.actor.user.id, "mfa_disabled",
 			      json_pack("{s:b}", "mfa_enabled", req->op.actor.user.mfa_enabled),
 			      json_pack("{s:b, s:b}", "mfa_enabled", 0, "other_sessions_ended", 1));

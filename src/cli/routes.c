@@ -16,6 +16,7 @@
 #include "../files/files_api.h"
 #include "../jobs/jobs_api.h"
 #include "../modules/module_api.h"
+#include "../notify/notify_api.h"
 #include "../rbac/rbac_api.h"
 #include "../saml/saml_api.h"
 #include "../server/server.h"
@@ -38,6 +39,7 @@ cli_route_table(struct route **out, size_t *n)
 	} parts[] = {
 	    {routes_builtin, routes_builtin_count},
 	    {auth_routes, auth_routes_count},
+	    {recovery_routes, recovery_routes_count},
 	    {mfa_routes, mfa_routes_count},
 	    {allowlist_routes, allowlist_routes_count},
 	    {rbac_routes, rbac_routes_count},
@@ -49,6 +51,7 @@ cli_route_table(struct route **out, size_t *n)
 	    {files, nfiles},
 	    {webhooks_routes, webhooks_routes_count},
 	    {jobs_routes, jobs_routes_count},
+	    {notify_routes, notify_routes_count},
 	    {saml_routes, saml_routes_count},
 	};
 	size_t total = 0;

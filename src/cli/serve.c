@@ -22,6 +22,8 @@
 #include "../server/server.h"
 #include "../crypto/crypto.h"
 #include "../jobs/kinds.h"
+#include "../mail/mail.h"
+#include "../notify/notify.h"
 #include "../tenancy/tenancy.h"
 
 extern char **environ;
@@ -77,6 +79,11 @@ cli_serve(int argc, char **argv)
 		log_warn("[webhooks] test_retry_seconds is %ld: failed deliveries are retried on that "
 			 "schedule, not the documented one (tests only)",
 			 cfg.webhooks_test_retry_seconds);
+	/* The host's mail server (and its password file) before the job kinds are made. */
+	if (notify_configure(&cfg) != BW_OK) {
+		log_error("cannot start: [mail] is not usable (see above)");
+		goto out;
+	}
 	job_table_build(&cfg, 1, &jobs);
 	/* Before any thread: the job runner's webhook deliveries use libcurl. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -86,6 +93,11 @@ cli_serve(int argc, char **argv)
 	/* Before any thread too: lasso (and libxml2, xmlsec) for single sign-on. */
 	if (saml_init() != BW_OK) {
 		log_error("cannot start: lasso (SAML) does not initialise");
+		goto out;
+	}
+	/* And GMime, which the mail job builds messages with. */
+	if (mail_init() != BW_OK) {
+		log_error("cannot start: GMime (mail) does not initialise");
 		goto out;
 	}
 	if (tenancy_open(&cfg, 0, &ten, err, sizeof(err)) != BW_OK ||

@@ -29,6 +29,7 @@ struct config_key {
 
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const drivers[] = {"sqlite", "mariadb", NULL};
+static const char *const mail_securities[] = {"starttls", "tls", "none", NULL};
 static const char *const key_sources[] = {"file", "env", "vault", NULL};
 static const char *const vault_providers[] = {"env", "files", "infisical", NULL};
 static const char *const infisical_apis[] = {"v3", "v4", NULL};
@@ -76,6 +77,19 @@ static const struct config_key config_keys[] = {
 	STR_KEY("webhooks", "ca_file", webhooks_ca_file, ""),
 	INT_KEY("webhooks", "test_allow_loopback", webhooks_test_allow_loopback, 0, 1, "0"),
 	INT_KEY("webhooks", "test_retry_seconds", webhooks_test_retry_seconds, 0, 3600, "0"),
+	STR_KEY("mail", "smtp_host", mail_smtp_host, ""),
+	INT_KEY("mail", "smtp_port", mail_smtp_port, 1, 65535, "587"),
+	ENUM_KEY("mail", "smtp_security", mail_smtp_security, "starttls", mail_securities),
+	STR_KEY("mail", "smtp_username", mail_smtp_username, ""),
+	STR_KEY("mail", "smtp_password_file", mail_smtp_password_file, ""),
+	STR_KEY("mail", "from", mail_from, ""),
+	STR_KEY("mail", "ca_file", mail_ca_file, ""),
+	INT_KEY("mail", "connect_timeout_ms", mail_connect_timeout_ms, 100, 60000, "10000"),
+	INT_KEY("mail", "timeout_ms", mail_timeout_ms, 1000, 600000, "60000"),
+	INT_KEY("mail", "test_retry_seconds", mail_test_retry_seconds, 0, 3600, "0"),
+	INT_KEY("recovery", "token_minutes", recovery_token_minutes, 5, 1440, "30"),
+	INT_KEY("recovery", "per_address_hour", recovery_per_address_hour, 1, 1000, "3"),
+	INT_KEY("recovery", "per_client_hour", recovery_per_client_hour, 1, 100000, "20"),
 	STR_KEY("paths", "var_dir", var_dir, "./var"),
 	ENUM_KEY("database", "driver", db_driver, "sqlite", drivers),
 	STR_KEY("database", "host", db_host, ""),

@@ -55,6 +55,21 @@ struct config {
 	char webhooks_ca_file[CONFIG_STR];   /* extra CA bundle for receivers ("": the system's) */
 	long webhooks_test_allow_loopback;   /* tests only: receivers on 127.0.0.1/::1 allowed */
 	long webhooks_test_retry_seconds;    /* tests only: every retry after this many seconds (0: the schedule) */
+	/* [mail]: the host's mail server, for tenants that set none of their own (docs/email.md) */
+	char mail_smtp_host[256];            /* "": none (then only tenants with their own send) */
+	long mail_smtp_port;
+	char mail_smtp_security[16];         /* starttls | tls | none (none: loopback only) */
+	char mail_smtp_username[256];        /* "": no AUTH */
+	char mail_smtp_password_file[CONFIG_STR];
+	char mail_from[256];                 /* the sender ("": no-reply@ the base domain) */
+	char mail_ca_file[CONFIG_STR];       /* CA bundle for mail servers ("": the system's) */
+	long mail_connect_timeout_ms;
+	long mail_timeout_ms;                /* one submission in all */
+	long mail_test_retry_seconds;        /* tests only: every retry after this many seconds (0: the schedule) */
+	/* [recovery] */
+	long recovery_token_minutes;         /* a reset link's life */
+	long recovery_per_address_hour;      /* reset requests for one address per hour */
+	long recovery_per_client_hour;       /* reset requests from one client address per hour */
 
 	/* [paths] */
 	char var_dir[CONFIG_STR];

@@ -613,6 +613,54 @@ static const char *const tenant_v17[] = {
 	NULL,
 };
 
+/*
+ * E-mail and account recovery (src/notify, src/auth/recovery.c): the
+ * tenant's sender settings (row 1; the SMTP password and the DKIM key
+ * sealed), the outbox of mails with what the server answered (each
+ * message sealed whole: a reset link is a secret, an address is personal
+ * data), password reset tokens (only their SHA-256 kept, bound to the
+ * user and to the password hash they were made for), and the counts that
+ * limit reset requests per address and per client (keyed by an HMAC
+ * under the tenant's own key, as login_attempts).
+ */
+static const char *const tenant_v18[] = {
+	"CREATE TABLE IF NOT EXISTS mail_settings ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" settings @TEXT NOT NULL,"  /* JSON: from, reply-to, SMTP server, DKIM domain and selector */
+	" smtp_password @BLOB,"      /* sealed, or NULL */
+	" dkim_key @BLOB,"           /* sealed: PEM, or NULL */
+	" mac_key @BLOB,"            /* sealed: the HMAC key of recovery_throttle */
+	" created_at @INT NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"INSERT INTO mail_settings (id, settings, created_at, updated_at) VALUES (1, '{}', 0, 0)",
+	"CREATE TABLE IF NOT EXISTS mail_outbox ("
+	" id @ID,"
+	" kind @STR(64) NOT NULL,"
+	" user_id @INT NOT NULL,"    /* the staff user it is for, or 0 */
+	" message @BLOB,"            /* sealed: JSON {to, to_name, subject, text, html, ...} */
+	" state @STR(16) NOT NULL,"  /* queued | sent | failed */
+	" attempts @INT NOT NULL,"
+	" message_id @STR(255) NOT NULL,"
+	" last_reply @STR(300) NOT NULL,"
+	" created_at @INT NOT NULL,"
+	" sent_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS mail_outbox_created ON mail_outbox (created_at)",
+	"CREATE TABLE IF NOT EXISTS password_resets ("
+	" id @ID,"
+	" token_hash @STR(64) NOT NULL UNIQUE,"
+	" user_id @INT NOT NULL,"
+	" bound_to @STR(64) NOT NULL," /* SHA-256 (hex) of the password hash it was made for */
+	" created_at @INT NOT NULL,"
+	" expires_at @INT NOT NULL,"
+	" used_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS password_resets_user ON password_resets (user_id)",
+	"CREATE TABLE IF NOT EXISTS recovery_throttle ("
+	" key_hash @STR(64) NOT NULL PRIMARY KEY," /* HMAC of "addr:..." or "ip:..." */
+	" window_start @INT NOT NULL,"
+	" hits @INT NOT NULL)@OPTS",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -633,6 +681,7 @@ static const struct migration tenant_migrations[] = {
 	{15, "attachments: files and their sealed chunks", tenant_v15, NULL},
 	{16, "events, jobs, outbound webhooks and inbound hooks", tenant_v16, NULL},
 	{17, "SAML single sign-on", tenant_v17, NULL},
+	{18, "e-mail out and account recovery", tenant_v18, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "../notify/notify.h"
 #include "../webhooks/webhooks.h"
 
 void
@@ -24,4 +25,6 @@ job_table_build(const struct config *cfg, int configure, struct job_table *t)
 	webhooks_jobs(t->kinds + t->nkinds, &nk, t->ticks + t->nticks, &nt);
 	t->nkinds += nk;
 	t->nticks += nt;
+	notify_jobs(t->kinds + t->nkinds, &nk);
+	t->nkinds += nk;
 }

@@ -113,6 +113,16 @@ const struct openapi_schema openapi_schemas[] = {
      "'description': 'the first characters of the token, to tell tokens apart'}, 'scopes': "
      "{'type': 'array', 'items': {'type': 'string'}}, 'expires_at': " TIME_OR_NULL
      ", 'last_used_at': " TIME_OR_NULL ", 'created_at': " TIME "}}"},
+    {"MailOutbox",
+     "{'type': 'object', 'required': ['id', 'kind', 'state', 'attempts', 'created_at'], "
+     "'properties': {'id': {'type': 'integer'}, 'kind': {'type': 'string', 'description': "
+     "'what it is: password_reset, password_changed, password_reset_by_admin, "
+     "mfa_reset_by_admin'}, 'user_id': {'type': 'integer', 'description': '0: no staff user'}, "
+     "'to': {'type': ['string', 'null']}, 'subject': {'type': ['string', 'null']}, 'state': "
+     "{'enum': ['queued', 'sent', 'failed']}, 'attempts': {'type': 'integer'}, 'message_id': "
+     "{'type': ['string', 'null']}, 'last_reply': {'type': ['string', 'null'], 'description': "
+     "'the mail server\\u0027s last answer, or why nothing was sent'}, 'created_at': " TIME
+     ", 'sent_at': " TIME_OR_NULL "}}"},
     {"TokenCreated",
      "{'type': 'object', 'required': ['id', 'name', 'token', 'scopes'], 'properties': {'id': "
      "{'type': 'integer'}, 'name': {'type': 'string'}, 'token': {'type': 'string', "
@@ -274,6 +284,47 @@ const struct openapi_doc openapi_docs[] = {
      200, 0},
     {"POST", "/api/v1/users/:id/unlock", "users", "Clear a user\\u0027s sign-in lockout", NULL,
      NULL, FLAG("unlocked"), NULL, 200, 0},
+    {"POST", "/api/v1/auth/password-reset", "auth", "Ask for a password reset link",
+     "202 whatever the address: when it is an enabled user's who may sign in with a password, "
+     "a single-use link (valid [recovery] token_minutes) is mailed. Counted per address and per "
+     "client ([recovery] per_address_hour, per_client_hour): 429 with Retry-After past either.",
+     "{'type': 'object', 'required': ['email'], 'properties': {'email': {'type': 'string', "
+     "'maxLength': 320}}}",
+     "{'type': 'object', 'required': ['status'], 'properties': {'status': {'type': 'string'}}}",
+     NULL, 202, 0},
+    {"POST", "/api/v1/auth/password-reset/confirm", "auth", "Set a new password with a reset link",
+     "The token from the link's fragment. Once only, before it expires, while the password is "
+     "the one it was made for. Ends every session and API token of the user; sign in after "
+     "(MFA is still asked for). A token that is unknown, used, expired or replaced: 403.",
+     "{'type': 'object', 'required': ['token', 'password'], 'properties': {'token': {'type': "
+     "'string', 'minLength': 43, 'maxLength': 43}, 'password': {'type': 'string', 'minLength': "
+     "12, 'maxLength': 1024, 'writeOnly': true}}}",
+     "{'type': 'object', 'required': ['password_changed', 'sign_in'], 'properties': "
+     "{'password_changed': {'const': true}, 'sign_in': {'type': 'string'}}}",
+     NULL, 200, 0},
+    {"POST", "/api/v1/users/:id/password/reset", "users", "Reset another user\\u0027s password",
+     "Your own password is re-checked. Returns a one-time password (shown once) the user must "
+     "change at the next sign-in; their sessions and API tokens end and they are mailed. Only "
+     "for a user who holds nothing you do not (403), never yourself (409).",
+     "{'type': 'object', 'required': ['password'], 'properties': {'password': {'type': "
+     "'string', 'maxLength': 1024, 'writeOnly': true}}}",
+     "{'type': 'object', 'required': ['one_time_password', 'must_change_password'], "
+     "'properties': {'one_time_password': {'type': 'string'}, 'must_change_password': "
+     "{'const': true}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"POST", "/api/v1/users/:id/mfa/reset", "users", "Turn off another user\\u0027s MFA",
+     "Your own password is re-checked. The user's TOTP secret and recovery codes go and their "
+     "sessions end; they enrol again and are mailed. 409 when their MFA is off.",
+     "{'type': 'object', 'required': ['password'], 'properties': {'password': {'type': "
+     "'string', 'maxLength': 1024, 'writeOnly': true}}}",
+     "{'type': 'object', 'required': ['mfa_enabled'], 'properties': {'mfa_enabled': {'const': "
+     "false}}}",
+     NULL, 200, OAD_PASSWORD},
+    {"GET", "/api/v1/mail/outbox", "mail", "The delivery log of this organisation\\u0027s e-mail",
+     "Newest first; state filters (queued, sent, failed). Each mail's recipient, subject, "
+     "attempts, the mail server's last answer and the Message-ID it was sent with, never its "
+     "body. Sending is a job (mail.send): see GET /api/v1/jobs.",
+     NULL, REF("MailOutbox"), NULL, 200, OAD_LIST},
     {"POST", "/api/v1/auth/tokens", "tokens", "Create an API token",
      "The password is re-checked last. A token holds only permissions you hold; * only if you "
      "hold everything.",

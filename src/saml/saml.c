@@ -719,11 +719,36 @@ saml_put_tx(struct op *op, void *arg)
 	return e;
 }
 
+/*
+ * Whoever sets up single sign-on chooses who may sign in as anyone the
+ * allowed domains cover, admins included, without their password or
+ * TOTP: so only someone who could grant every permission ("*": an admin,
+ * through a session or a token scoped "*") may change or remove it.
+ */
+static bw_err
+saml_may_configure(struct op *op)
+{
+	json_t *all = json_pack("[s]", "*");
+	if (all == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = rbac_may_grant(op, all);
+	json_decref(all);
+	if (e == BW_ERR_DENIED)
+		return op_fail(op, e,
+			       "single sign-on decides who may sign in as anyone in the allowed "
+			       "domains: only someone who holds every permission (\"*\") may set "
+			       "it up or remove it");
+	return e;
+}
+
 bw_err
 saml_config_put(struct op *op, json_t *in)
 {
 	struct saml_put p = {0};
-	bw_err e = saml_settings_from(op, in, &p.settings);
+	bw_err e = saml_may_configure(op);
+	if (e != BW_OK)
+		return e;
+	e = saml_settings_from(op, in, &p.settings);
 	if (e != BW_OK)
 		return e;
 	json_t *en = json_object_get(in, "enabled");
@@ -777,7 +802,10 @@ saml_delete_tx(struct op *op, void *arg)
 bw_err
 saml_config_delete(struct op *op)
 {
-	bw_err e = op_tx(op, saml_delete_tx, NULL);
+	bw_err e = saml_may_configure(op);
+	if (e != BW_OK)
+		return e;
+	e = op_tx(op, saml_delete_tx, NULL);
 	if (e == BW_OK)
 		saml_servers_forget(op->tn.slug); /* and with it the SP's key, from memory */
 	return e;
@@ -841,7 +869,7 @@ saml_password_refused(struct op *op, const char *email, int sso_exempt)
  * database. Servers idle for an hour, or pushed out by SAML_SERVERS
  * busier ones, are let go.
  */
-#define SAML_SERVERS 32
+#define SAML_SERVERS 128
 #define SAML_SERVER_IDLE_SECONDS 3600
 
 static pthread_mutex_t saml_lasso_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -896,9 +924,34 @@ saml_server_make(const struct op *op, const char *sp, const char *key, const cha
 	return BW_OK;
 }
 
+/* The kept server of slug with digest, or the slot to put one in (*hit says which). */
+static struct saml_kept *
+saml_kept_find(const char *slug, const unsigned char digest[32], int64_t now, int *hit)
+{
+	struct saml_kept *slot = NULL, *lru = NULL;
+	for (size_t i = 0; i < SAML_SERVERS; i++) {
+		struct saml_kept *k = &saml_kept[i];
+		if (k->srv != NULL && k->used + SAML_SERVER_IDLE_SECONDS < now)
+			saml_kept_drop(k);
+		if (k->srv == NULL) {
+			if (lru == NULL || lru->srv != NULL)
+				lru = k; /* a free slot before any kept one */
+		} else if (strcmp(k->slug, slug) == 0) {
+			slot = k;
+		} else if (lru == NULL || (lru->srv != NULL && k->used < lru->used)) {
+			lru = k;
+		}
+	}
+	*hit = slot != NULL && crypto_equal(slot->digest, digest, 32);
+	return slot != NULL ? slot : lru;
+}
+
 /*
- * The lasso server of this SP and its one IdP, kept or made: borrowed, to
- * be used with saml_lasso_lock held (the caller's) and not unref'd.
+ * The lasso server of this SP and its one IdP, kept or made, borrowed (not
+ * to be unref'd). On BW_OK the caller holds saml_lasso_lock and uses the
+ * server under it; on an error the lock is not held. A server is made
+ * outside the lock, so that making one (the slow part) holds up no other
+ * tenant's sign-in.
  */
 static bw_err
 saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
@@ -911,6 +964,8 @@ saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[32];
 	unsigned int dn = 0;
+	LassoServer *made = NULL;
+	int hit = 0;
 	if (sp == NULL || idp == NULL || md == NULL)
 		goto out;
 	/* Each part with its length, so that no two configurations run together alike. */
@@ -926,37 +981,29 @@ saml_server(const struct op *op, const struct saml_cfg *c, LassoServer **out)
 	}
 	if (EVP_DigestFinal_ex(md, digest, &dn) != 1 || dn != sizeof(digest))
 		goto out;
-	int64_t now = saml_now();
-	struct saml_kept *slot = NULL, *lru = NULL;
-	for (size_t i = 0; i < SAML_SERVERS; i++) {
-		struct saml_kept *k = &saml_kept[i];
-		if (k->srv != NULL && k->used + SAML_SERVER_IDLE_SECONDS < now)
-			saml_kept_drop(k);
-		if (k->srv == NULL) {
-			if (lru == NULL || lru->srv != NULL)
-				lru = k; /* a free slot before any kept one */
-		} else if (strcmp(k->slug, op->tn.slug) == 0) {
-			slot = k;
-		} else if (lru == NULL || (lru->srv != NULL && k->used < lru->used)) {
-			lru = k;
+	pthread_mutex_lock(&saml_lasso_lock);
+	struct saml_kept *slot = saml_kept_find(op->tn.slug, digest, saml_now(), &hit);
+	if (!hit) {
+		pthread_mutex_unlock(&saml_lasso_lock);
+		if ((e = saml_server_make(op, sp, c->sp_key, idp, &made)) != BW_OK)
+			goto out;
+		pthread_mutex_lock(&saml_lasso_lock);
+		/* Looked for again: another sign-in may have kept one meanwhile. */
+		slot = saml_kept_find(op->tn.slug, digest, saml_now(), &hit);
+		if (!hit) {
+			saml_kept_drop(slot); /* this tenant's old one, a free slot, or the least used */
+			slot->srv = made;
+			made = NULL;
+			snprintf(slot->slug, sizeof(slot->slug), "%s", op->tn.slug);
+			memcpy(slot->digest, digest, sizeof(digest));
 		}
 	}
-	if (slot != NULL && crypto_equal(slot->digest, digest, sizeof(digest))) {
-		slot->used = now;
-		*out = slot->srv;
-		e = BW_OK;
-		goto out;
-	}
-	if (slot == NULL)
-		slot = lru;
-	saml_kept_drop(slot); /* this tenant's old one, a free slot, or the least used */
-	if ((e = saml_server_make(op, sp, c->sp_key, idp, &slot->srv)) != BW_OK)
-		goto out;
-	snprintf(slot->slug, sizeof(slot->slug), "%s", op->tn.slug);
-	memcpy(slot->digest, digest, sizeof(digest));
-	slot->used = now;
+	slot->used = saml_now();
 	*out = slot->srv;
+	e = BW_OK;
 out:
+	if (made != NULL)
+		g_object_unref(made); /* another was kept first (lasso's own objects, no lock needed) */
 	EVP_MD_CTX_free(md);
 	sodium_memzero(digest, sizeof(digest));
 	free(sp);
@@ -1002,9 +1049,8 @@ saml_login_begin(struct op *op, const char *next, const char *browser_hash, char
 		saml_cfg_clear(&c);
 		return op_fail(op, BW_ERR_NOTFOUND, "single sign-on is not set up for this organisation");
 	}
-	pthread_mutex_lock(&saml_lasso_lock);
-	if ((e = saml_server(op, &c, &srv)) != BW_OK)
-		goto unlock;
+	if ((e = saml_server(op, &c, &srv)) != BW_OK) /* the lock held from here when BW_OK */
+		goto out;
 	e = BW_ERR_INTERNAL;
 	if ((login = lasso_login_new(srv)) == NULL ||
 	    lasso_login_init_authn_request(login, c.idp.entity_id, LASSO_HTTP_METHOD_REDIRECT) != 0)
@@ -1144,6 +1190,21 @@ saml_lasso_reason(int rc)
  * Check what the verified response says; BW_OK, or BW_ERR_DENIED with
  * *reason and *why. Reads only the one assertion the shape check found.
  */
+/* Whether the asserted address is key but for ASCII upper case. */
+static int
+saml_plain_form(const char *asserted, const char *key)
+{
+	size_t n = strlen(asserted);
+	if (n != strlen(key))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char a = (unsigned char)asserted[i];
+		if ((a >= 'A' && a <= 'Z' ? (unsigned char)(a + 32) : a) != (unsigned char)key[i])
+			return 0;
+	}
+	return 1;
+}
+
 static bw_err
 saml_check(const struct op *op, const struct saml_cfg *c, LassoLogin *login,
 	   const struct saml_shape *shape, struct saml_said *said, const char **reason,
@@ -1251,6 +1312,13 @@ saml_check(const struct op *op, const struct saml_cfg *c, LassoLogin *login,
 	const char *ewhy;
 	if (email_normalize(email, EMAIL_ALLOW_IDN, &addr, &ewhy) != BW_OK)
 		REFUSE("name_id", "the subject is not an e-mail address");
+	/*
+	 * Only an address already in its plain form (but for ASCII case): the
+	 * lookup folds case and compatibility forms ("ß" to "ss"), so another
+	 * form would sign its holder in as the user it folds into.
+	 */
+	if (!saml_plain_form(email, addr.key))
+		REFUSE("name_id", "the address is not in its plain form (it would fold into another)");
 	snprintf(said->email, sizeof(said->email), "%s", addr.display);
 	if (!saml_domain_allowed(c, said->email))
 		REFUSE("domain", "the user's e-mail domain is not one this IdP may sign in");
@@ -1570,10 +1638,9 @@ saml_acs(struct op *op, struct auth_hasher *h, const char *response_b64, const c
 		goto refuse;
 	}
 	/* lasso's part, one at a time (saml_lasso_lock): what it read is copied out after. */
-	pthread_mutex_lock(&saml_lasso_lock);
-	locked = 1;
 	if ((e = saml_server(op, &c, &srv)) != BW_OK)
 		goto out;
+	locked = 1; /* saml_server() returned holding saml_lasso_lock */
 	if ((login = lasso_login_new(srv)) == NULL) {
 		e = BW_ERR_NOMEM;
 		goto out;

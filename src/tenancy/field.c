@@ -32,6 +32,10 @@ static const struct field_column field_system[] = {
 	{"hook_events", "body"},
 	{"saml_config", "sp_key"},         /* src/saml/saml.c */
 	{"saml_config", "idp_certs"},
+	{"mail_settings", "smtp_password"}, /* src/notify/notify.c */
+	{"mail_settings", "dkim_key"},
+	{"mail_settings", "mac_key"},
+	{"mail_outbox", "message"},
 };
 
 static struct field_column *field_all;

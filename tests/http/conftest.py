@@ -343,8 +343,10 @@ class Server:
 
     # --- configuration and process ------------------------------------
     def update_settings(self, **overrides):
+        """key=value for the keys of KEY_SECTIONS; section__key=value for any other."""
         for key, value in overrides.items():
-            self.settings.setdefault(KEY_SECTIONS[key], {})[key] = value
+            section, _, name = key.rpartition("__")
+            self.settings.setdefault(section or KEY_SECTIONS[name], {})[name] = value
 
     def write_config(self, extra_text=""):
         """Write the config atomically (a reload must never see half a file)."""

@@ -36,8 +36,11 @@ def users(srv, slug):
     return sorted(tenant_sql(srv, slug, "SELECT id, email FROM users"))
 
 
-# Back to before migration 17 (SAML): its tables and columns gone, so that it runs again.
-UNDO_V17 = ("DROP TABLE saml_config", "DROP TABLE saml_requests", "DROP TABLE saml_replay",
+# Back to before migration 17 (SAML) and 18 (e-mail, recovery): their tables and
+# columns gone, so that they run again.
+UNDO_V17 = ("DROP TABLE mail_settings", "DROP TABLE mail_outbox", "DROP TABLE password_resets",
+            "DROP TABLE recovery_throttle",
+            "DROP TABLE saml_config", "DROP TABLE saml_requests", "DROP TABLE saml_replay",
             "ALTER TABLE users DROP COLUMN sso_exempt",
             "ALTER TABLE users DROP COLUMN sso_provisioned",
             "ALTER TABLE users DROP COLUMN display_name", "ALTER TABLE sessions DROP COLUMN sso")

@@ -110,7 +110,9 @@ def test_every_route_has_a_permission(routes, env):
     # And what providers post, signed (Stripe, QuickBooks, Standard Webhooks senders).
     assert public == ["GET /api/v1/openapi.json", "GET /api/v1/tenant/health", "GET /healthz",
                       "GET /saml/login", "GET /saml/metadata",
-                      "POST /api/v1/auth/login", "POST /api/v1/hooks/:provider/:endpoint",
+                      "POST /api/v1/auth/login", "POST /api/v1/auth/password-reset",
+                      "POST /api/v1/auth/password-reset/confirm",
+                      "POST /api/v1/hooks/:provider/:endpoint",
                       "POST /saml/acs"], public
     # Module routes are named by their module's permissions, but for a row's
     # audit trail, which is the audit log's (audit.view).

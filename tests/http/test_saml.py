@@ -352,6 +352,32 @@ def test_settings_need_the_permission(env):
     assert env.admin.ok("GET", SSO)["enabled"] is True
 
 
+def test_settings_need_every_permission(env):
+    """Choosing the IdP is choosing who may sign in as the admin: settings.edit
+    alone (a custom role, or an admin's token scoped to it) may not."""
+    from psa import new_role, sign_in
+    _, role = new_role(env.admin, ["settings.view", "settings.edit"])
+    _, email = new_user(env.admin, [role], local=f"eve-{secrets.token_hex(3)}")
+    eve = sign_in(env.srv, env.slug, email)
+    scoped = Client(env.srv, env.slug, token=env.admin.ok(
+        "POST", f"{API}/auth/tokens", {"name": f"narrow-{secrets.token_hex(2)}",
+                                       "scopes": ["settings.view", "settings.edit"],
+                                       "password": env.account.password})["token"])
+    before = env.admin.ok("GET", SSO)
+    try:
+        for c in (eve, scoped):
+            assert c.get(SSO).status == 200  # reading is settings.view's
+            r = c.request("PUT", SSO, body={"idp_metadata": env.idp.metadata(),
+                                            "allowed_domains": [env.domain],
+                                            "idp_initiated": True})
+            assert r.status == 403 and "every permission" in r.body["error"]["message"], r
+            assert c.request("DELETE", SSO).status == 403
+    finally:
+        eve.close()
+        scoped.close()
+    assert env.admin.ok("GET", SSO) == before
+
+
 def test_sp_metadata(env):
     r = env.public("GET", "/saml/metadata")
     assert r.headers["content-type"].startswith("application/samlmetadata+xml")

@@ -366,6 +366,20 @@ def test_lookalike_domain(env):
         refused(env, "domain", lambda at: sign_assertion(env, unsigned(env, email, at.irt)))
 
 
+def test_an_address_that_folds_into_a_user(env):
+    """The lookup folds case and compatibility forms: maß@ must not sign in as
+    mass@ (nor a fullwidth letter as its ASCII twin)."""
+    tag = secrets.token_hex(3)
+    uid, victim = new_user(env.admin, ["staff"], local=f"mass{tag}")
+    for local in (f"maß{tag}", f"m\uff41ss{tag}"):
+        forged = f"{local}@{env.domain}"
+        refused(env, "name_id", lambda at: sign_assertion(env, unsigned(env, forged, at.irt)))
+    # Upper case ASCII is the same address, and signs the user in.
+    at = Attempt(env)
+    r = at.post(sign_assertion(env, unsigned(env, victim.upper(), at.irt)))
+    assert r.status == 303 and session_of(r), r
+
+
 def test_two_assertions(env):
     def make(at):
         root = genuine(env, at)

@@ -1,0 +1,85 @@
+/*
+ * mail: outgoing e-mail without a database (docs/email.md, ADR 0020). A
+ * message is built by GMime (never by hand: the parts, their encodings,
+ * RFC 2047 headers), signed by libopendkim (rsa-sha256, relaxed/relaxed)
+ * and submitted by libcurl's SMTP (STARTTLS required, implicit TLS, or
+ * plain only to this machine). src/notify queues and sends with it.
+ */
+#ifndef BW_MAIL_H
+#define BW_MAIL_H
+
+#include <stddef.h>
+
+#include "../core/core.h"
+
+#define MAIL_REPLY_MAX 256
+#define MAIL_ID_MAX 256
+
+/* How a connection to the mail server is protected. */
+enum mail_tls {
+	MAIL_TLS_STARTTLS, /* smtp:// and STARTTLS, required (587) */
+	MAIL_TLS_IMPLICIT, /* smtps:// (465) */
+	MAIL_TLS_NONE,     /* smtp:// in clear: only to a server on this machine (notify.c checks) */
+};
+
+/* One message to one recipient; strings borrowed, UTF-8. */
+struct mail_message {
+	const char *from_addr, *from_name; /* from_name may be NULL */
+	const char *to_addr, *to_name;     /* to_name may be NULL */
+	const char *reply_to;              /* or NULL */
+	const char *subject;
+	const char *text; /* the text/plain part (required) */
+	const char *html; /* or NULL: then the message is that one text/plain part */
+	const char *in_reply_to, *references; /* or NULL: message ids with <> */
+	const char *id_domain;                /* the domain of the Message-ID made */
+	const char *auto_submitted;           /* or NULL: "auto-generated" (RFC 3834) */
+};
+
+/* GMime's set-up, once at start-up before any thread. */
+bw_err mail_init(void) BW_MUST_USE;
+void mail_shutdown(void);
+
+/*
+ * The whole message (RFC 5322, CRLF line ends) with a Date and a new
+ * Message-ID (into message_id, with <>): malloc'd *out of *len bytes.
+ * BW_ERR_INVALID (nothing made) for an address that is not one, a header
+ * value holding CR, LF or NUL, or a missing part.
+ */
+bw_err mail_build(const struct mail_message *m, char **out, size_t *len,
+		  char message_id[MAIL_ID_MAX]) BW_MUST_USE;
+
+/* A DKIM signing key: d=, s= and the RSA key (PEM). */
+struct mail_dkim {
+	const char *domain, *selector, *key_pem;
+};
+/*
+ * Put a DKIM-Signature (rsa-sha256, relaxed/relaxed, the headers RFC 6376
+ * recommends) at the top of the message in *msg (realloc'd, *len updated).
+ * BW_ERR_CRYPTO when the key or the message cannot be signed.
+ */
+bw_err mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len) BW_MUST_USE;
+/*
+ * A new RSA-2048 DKIM key: the PEM into *key_pem and the DNS TXT record's
+ * value ("v=DKIM1; k=rsa; p=...") into *txt, both malloc'd (wipe the key).
+ */
+bw_err mail_dkim_keypair(char **key_pem, char **txt) BW_MUST_USE;
+
+/* A mail server to submit to. */
+struct mail_smtp {
+	const char *host;
+	long port;
+	enum mail_tls security;
+	const char *username, *password; /* or NULL: no AUTH */
+	const char *ca_file;             /* or NULL: the system's CAs */
+	long connect_timeout_ms, timeout_ms;
+};
+/*
+ * Submit msg from envelope_from to rcpt. BW_OK once the server took it;
+ * BW_ERR_UNAVAILABLE for what may pass (no connection, TLS, a 4xx);
+ * BW_ERR_INVALID for a refusal (a 5xx, an envelope address that is not
+ * one). The server's last reply (or why not) into reply, never a password.
+ */
+bw_err mail_smtp_send(const struct mail_smtp *s, const char *envelope_from, const char *rcpt,
+		      const char *msg, size_t len, char reply[MAIL_REPLY_MAX]) BW_MUST_USE;
+
+#endif

@@ -1,0 +1,519 @@
+/* The outbox of a tenant's e-mail and the job that sends it (notify.h). */
+#include "notify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../crypto/crypto.h"
+#include "../db/db.h"
+#include "../mail/mail.h"
+#include "../tenancy/tenancy.h"
+
+#define NOTIFY_MAX_ATTEMPTS 8
+#define NOTIFY_REPLY_MAX 300
+#define NOTIFY_MESSAGE_MAX (1024 * 1024) /* bytes of a queued message's JSON */
+
+/* Seconds before attempts 2..8: 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h (about 8 h in all). */
+static const int notify_backoff[] = {30, 120, 600, 1800, 3600, 7200, 14400};
+static int notify_test_backoff[1];
+
+/* The host's server ([mail]), set once at start-up. */
+static struct {
+	char host[256];
+	long port;
+	int security;
+	char username[256];
+	char *password; /* from smtp_password_file, or NULL */
+	char from[256];
+	char ca_file[CONFIG_STR];
+	long connect_timeout_ms, timeout_ms;
+	int test_retry;
+} notify_host = {.port = 587, .security = MAIL_TLS_STARTTLS, .connect_timeout_ms = 10000,
+		 .timeout_ms = 60000};
+
+static int
+notify_security(const char *s)
+{
+	if (strcmp(s, "tls") == 0)
+		return MAIL_TLS_IMPLICIT;
+	if (strcmp(s, "none") == 0)
+		return MAIL_TLS_NONE;
+	return MAIL_TLS_STARTTLS;
+}
+
+bw_err
+notify_configure(const struct config *cfg)
+{
+	snprintf(notify_host.host, sizeof(notify_host.host), "%s", cfg->mail_smtp_host);
+	notify_host.port = cfg->mail_smtp_port;
+	notify_host.security = notify_security(cfg->mail_smtp_security);
+	snprintf(notify_host.username, sizeof(notify_host.username), "%s", cfg->mail_smtp_username);
+	if (cfg->mail_from[0] != '\0')
+		snprintf(notify_host.from, sizeof(notify_host.from), "%s", cfg->mail_from);
+	else
+		snprintf(notify_host.from, sizeof(notify_host.from), "no-reply@%.240s", cfg->base_domain);
+	snprintf(notify_host.ca_file, sizeof(notify_host.ca_file), "%s", cfg->mail_ca_file);
+	notify_host.connect_timeout_ms = cfg->mail_connect_timeout_ms;
+	notify_host.timeout_ms = cfg->mail_timeout_ms;
+	notify_host.test_retry = (int)cfg->mail_test_retry_seconds;
+	notify_test_backoff[0] = notify_host.test_retry > 0 ? notify_host.test_retry : 1;
+	if (notify_host.password != NULL) {
+		crypto_wipe(notify_host.password, strlen(notify_host.password));
+		free(notify_host.password);
+		notify_host.password = NULL;
+	}
+	if (cfg->mail_smtp_password_file[0] == '\0')
+		return BW_OK;
+	FILE *f = fopen(cfg->mail_smtp_password_file, "r");
+	if (f == NULL) {
+		log_error("[mail] smtp_password_file %s cannot be read", cfg->mail_smtp_password_file);
+		return BW_ERR_INVALID;
+	}
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	notify_host.password = n > 0 ? strdup(buf) : NULL;
+	crypto_wipe(buf, sizeof(buf));
+	if (n > 0 && notify_host.password == NULL)
+		return BW_ERR_NOMEM;
+	return BW_OK;
+}
+
+/* --- queueing ------------------------------------------------------------------ */
+
+char *
+notify_html_escape(struct op *op, const char *s)
+{
+	size_t n = 0;
+	for (const char *p = s; *p; p++)
+		n += *p == '&' ? 5 : *p == '<' || *p == '>' ? 4 : *p == '"' || *p == '\'' ? 6 : 1;
+	char *out = pool_alloc(op->pool, n + 1), *o = out;
+	if (out == NULL)
+		return NULL;
+	for (const char *p = s; *p; p++) {
+		const char *rep = *p == '&'    ? "&amp;"
+				  : *p == '<'  ? "&lt;"
+				  : *p == '>'  ? "&gt;"
+				  : *p == '"'  ? "&quot;"
+				  : *p == '\'' ? "&#39;"
+					       : NULL;
+		if (rep != NULL) {
+			size_t k = strlen(rep);
+			memcpy(o, rep, k);
+			o += k;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+bw_err
+notify_mail(struct op *op, const struct notify_mail *m, int64_t *id)
+{
+	struct email_addr addr;
+	const char *why;
+	int64_t row = 0, now = (int64_t)time(NULL);
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	char *text = NULL;
+	if (id != NULL)
+		*id = 0;
+	if (m->to == NULL || email_normalize(m->to, EMAIL_ALLOW_IDN, &addr, &why) != BW_OK)
+		return op_fail(op, BW_ERR_INVALID, "the recipient is not an e-mail address");
+	json_t *msg = json_pack("{s:s, s:s?, s:s, s:s, s:s?, s:s?}", "to", addr.display, "to_name",
+				m->to_name, "subject", m->subject, "text", m->text, "html", m->html,
+				"auto_submitted", m->auto_submitted);
+	bw_err e = BW_ERR_NOMEM;
+	if (msg == NULL || (text = json_dumps(msg, JSON_COMPACT)) == NULL)
+		goto out;
+	if (strlen(text) > NOTIFY_MESSAGE_MAX) {
+		e = op_fail(op, BW_ERR_INVALID, "the message is too large to send");
+		goto out;
+	}
+	/* The row first (its id is in what the seal binds), then its message and its job. */
+	db *d;
+	if ((e = op_db(op, &d)) != BW_OK ||
+	    (e = DB_INSERT(d, &row,
+			   "INSERT INTO mail_outbox (kind, user_id, state, attempts, message_id,"
+			   " last_reply, created_at, sent_at) VALUES (?, ?, 'queued', 0, '', '', ?, 0)",
+			   DB_TEXT(m->kind), DB_INT(m->user_id), DB_INT(now))) != BW_OK ||
+	    (e = field_seal(op->ten, &op->tn, "mail_outbox", "message", row, text, strlen(text),
+			    &sealed, &slen)) != BW_OK ||
+	    (e = DB_RUN(d, "UPDATE mail_outbox SET message = ? WHERE id = ?",
+			DB_BLOB(sealed, slen), DB_INT(row))) != BW_OK)
+		goto out;
+	json_t *payload = json_pack("{s:I}", "mail", (json_int_t)row);
+	e = payload != NULL ? job_enqueue(op, NOTIFY_JOB_SEND, NOTIFY_MAX_ATTEMPTS, NULL, payload, 0,
+					  NULL)
+			    : BW_ERR_NOMEM;
+	json_decref(payload);
+	if (e == BW_OK && id != NULL)
+		*id = row;
+out:
+	if (text != NULL) {
+		crypto_wipe(text, strlen(text));
+		free(text);
+	}
+	free(sealed);
+	json_decref(msg);
+	return e;
+}
+
+bw_err
+notify_notice(struct op *op, const char *kind, int64_t user_id, const char *to,
+	      const char *subject, const char *para1, const char *para2)
+{
+	if (para1 == NULL || para2 == NULL)
+		return BW_ERR_NOMEM; /* a pool_printf that failed */
+	char *a = notify_html_escape(op, para1), *b = notify_html_escape(op, para2);
+	const char *text = pool_printf(op->pool, "%s\n\n%s\n", para1, para2);
+	const char *html = a != NULL && b != NULL
+			       ? pool_printf(op->pool,
+					     "<!DOCTYPE html><html><body><p>%s</p><p>%s</p>"
+					     "<p style=\"color:#666\">Bulwark</p></body></html>",
+					     a, b)
+			       : NULL;
+	if (text == NULL || html == NULL)
+		return BW_ERR_NOMEM;
+	struct notify_mail m = {.kind = kind, .user_id = user_id, .to = to, .subject = subject,
+				.text = text, .html = html, .auto_submitted = "auto-generated"};
+	bw_err e = notify_mail(op, &m, NULL);
+	/* Pool memory lives on with the operation: what may be a link goes now. */
+	crypto_wipe((char *)text, strlen(text));
+	crypto_wipe((char *)html, strlen(html));
+	return e;
+}
+
+/* --- the log ------------------------------------------------------------------- */
+
+bw_err
+notify_get(struct op *op, int64_t id, json_t **out)
+{
+	db *d;
+	db_stmt *s = NULL;
+	int row = 0;
+	*out = NULL;
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(d,
+		       "SELECT kind, user_id, message, state, attempts, message_id, last_reply,"
+		       " created_at, sent_at FROM mail_outbox WHERE id = ?",
+		       &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, id)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row) {
+		size_t n = 0, plen = 0;
+		const void *p = db_col_blob(s, 2, &n);
+		char *plain = NULL;
+		json_t *msg = NULL;
+		if (p != NULL && n > 0 &&
+		    (e = field_open(op->ten, op->tn.slug, "mail_outbox", "message", id, p, n, &plain,
+				    &plen)) == BW_OK) {
+			msg = json_loads(plain, 0, NULL);
+			crypto_wipe(plain, plen);
+			free(plain);
+		}
+		const char *mid = db_col_text(s, 5), *reply = db_col_text(s, 6);
+		char created[UTIL_TIME_LEN], sent[UTIL_TIME_LEN];
+		util_time_rfc3339(db_col_int(s, 7), created);
+		int64_t sent_at = db_col_int(s, 8);
+		if (sent_at > 0)
+			util_time_rfc3339(sent_at, sent);
+		if (e == BW_OK &&
+		    (*out = json_pack("{s:I, s:s, s:I, s:s?, s:s?, s:s, s:I, s:s?, s:s?, s:s, s:s?}",
+				      "id", (json_int_t)id, "kind", db_col_text(s, 0), "user_id",
+				      (json_int_t)db_col_int(s, 1), "to",
+				      json_string_value(json_object_get(msg, "to")), "subject",
+				      json_string_value(json_object_get(msg, "subject")), "state",
+				      db_col_text(s, 3), "attempts", (json_int_t)db_col_int(s, 4),
+				      "message_id", mid && mid[0] ? mid : NULL, "last_reply",
+				      reply && reply[0] ? reply : NULL, "created_at", created,
+				      "sent_at", sent_at > 0 ? sent : NULL)) == NULL)
+			e = BW_ERR_NOMEM;
+		json_decref(msg);
+	}
+	db_finalize(s);
+	if (e == BW_OK && !row)
+		e = op_fail(op, BW_ERR_NOTFOUND, "no such mail");
+	return e;
+}
+
+/* --- sending -------------------------------------------------------------------- */
+
+/* Where a tenant's mail goes: its own settings (mail_settings row 1) over the host's. */
+struct notify_sender {
+	char from[256], from_name[201], reply_to[256];
+	struct mail_smtp smtp;
+	char host[256], username[256];
+	char *password; /* owned (the tenant's, opened) or borrowed (the host's) */
+	int own_password;
+	char dkim_domain[256], dkim_selector[64];
+	char *dkim_key; /* owned, or NULL */
+};
+
+static void
+notify_sender_clear(struct notify_sender *s)
+{
+	if (s->own_password && s->password != NULL) {
+		crypto_wipe(s->password, strlen(s->password));
+		free(s->password);
+	}
+	if (s->dkim_key != NULL) {
+		crypto_wipe(s->dkim_key, strlen(s->dkim_key));
+		free(s->dkim_key);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+notify_copy(char *dst, size_t cap, json_t *o, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	snprintf(dst, cap, "%s", v != NULL ? v : dflt != NULL ? dflt : "");
+}
+
+static bw_err
+notify_open_col(struct op *op, db_stmt *st, int col, const char *name, char **out)
+{
+	size_t n = 0, len = 0;
+	const void *p = db_col_blob(st, col, &n);
+	*out = NULL;
+	if (p == NULL || n == 0)
+		return BW_OK;
+	return field_open(op->ten, op->tn.slug, "mail_settings", name, 1, p, n, out, &len);
+}
+
+static bw_err
+notify_sender_load(struct op *op, db *d, struct notify_sender *s)
+{
+	db_stmt *st = NULL;
+	int row = 0;
+	json_t *set = NULL;
+	memset(s, 0, sizeof(*s));
+	bw_err e = db_prepare(
+	    d, "SELECT settings, smtp_password, dkim_key FROM mail_settings WHERE id = 1", &st);
+	if (e == BW_OK && (e = db_step(st, &row)) == BW_OK && row) {
+		set = json_loads(db_col_text(st, 0) ? db_col_text(st, 0) : "{}", 0, NULL);
+		json_t *smtp = json_object_get(set, "smtp"), *dkim = json_object_get(set, "dkim");
+		if (json_is_object(smtp)) {
+			notify_copy(s->host, sizeof(s->host), smtp, "host", NULL);
+			notify_copy(s->username, sizeof(s->username), smtp, "username", NULL);
+			s->smtp.port = (long)json_integer_value(json_object_get(smtp, "port"));
+			const char *sec = json_string_value(json_object_get(smtp, "security"));
+			s->smtp.security = notify_security(sec != NULL ? sec : "starttls");
+			s->own_password = 1;
+			e = notify_open_col(op, st, 1, "smtp_password", &s->password);
+		}
+		if (e == BW_OK && json_is_object(dkim)) {
+			notify_copy(s->dkim_domain, sizeof(s->dkim_domain), dkim, "domain", NULL);
+			notify_copy(s->dkim_selector, sizeof(s->dkim_selector), dkim, "selector", NULL);
+			e = notify_open_col(op, st, 2, "dkim_key", &s->dkim_key);
+		}
+		notify_copy(s->from, sizeof(s->from), set, "from", notify_host.from);
+		notify_copy(s->from_name, sizeof(s->from_name), set, "from_name", NULL);
+		notify_copy(s->reply_to, sizeof(s->reply_to), set, "reply_to", NULL);
+	} else if (e == BW_OK) {
+		snprintf(s->from, sizeof(s->from), "%s", notify_host.from);
+	}
+	db_finalize(st);
+	json_decref(set);
+	if (e == BW_OK && s->host[0] == '\0') {
+		/* The host's server. */
+		snprintf(s->host, sizeof(s->host), "%s", notify_host.host);
+		snprintf(s->username, sizeof(s->username), "%s", notify_host.username);
+		s->smtp.port = notify_host.port;
+		s->smtp.security = notify_host.security;
+		s->password = notify_host.password;
+		s->own_password = 0;
+	}
+	s->smtp.host = s->host;
+	s->smtp.username = s->username[0] != '\0' ? s->username : NULL;
+	s->smtp.password = s->smtp.username != NULL ? s->password : NULL;
+	s->smtp.ca_file = notify_host.ca_file[0] != '\0' ? notify_host.ca_file : NULL;
+	s->smtp.connect_timeout_ms = notify_host.connect_timeout_ms;
+	s->smtp.timeout_ms = notify_host.timeout_ms;
+	if (e != BW_OK)
+		notify_sender_clear(s);
+	return e;
+}
+
+/* The outcome of an attempt, on the row (its own transaction). */
+struct notify_done {
+	int64_t id;
+	const char *state; /* sent | queued | failed */
+	const char *reply;
+	const char *message_id;
+};
+
+static bw_err
+notify_done_tx(struct op *op, void *arg)
+{
+	const struct notify_done *nd = arg;
+	int64_t now = (int64_t)time(NULL);
+	return DB_RUN(op->d,
+		      "UPDATE mail_outbox SET state = ?, attempts = attempts + 1, last_reply = ?,"
+		      " message_id = CASE WHEN ? = '' THEN message_id ELSE ? END,"
+		      " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+		      DB_TEXT(nd->state), DB_TEXT(nd->reply), DB_TEXT(nd->message_id),
+		      DB_TEXT(nd->message_id), DB_TEXT(nd->state), DB_INT(now), DB_INT(nd->id));
+}
+
+static int
+notify_loopback(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
+static bw_err
+notify_send_run(struct op *op, const struct job *j, struct job_retry *retry)
+{
+	int64_t id = (int64_t)json_integer_value(json_object_get(j->payload, "mail"));
+	struct notify_sender snd;
+	db *d;
+	db_stmt *st = NULL;
+	int row = 0, have_sender = 0;
+	char *plain = NULL, *raw = NULL, state[17] = "";
+	size_t plen = 0, rlen = 0;
+	json_t *msg = NULL;
+	char reply[256] = "", message_id[256] = "";
+	bw_err e = op_db(op, &d);
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(d, "SELECT state, message FROM mail_outbox WHERE id = ?", &st);
+	if (e == BW_OK && (e = db_bind_int(st, 1, id)) == BW_OK && (e = db_step(st, &row)) == BW_OK &&
+	    row) {
+		snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
+		size_t n = 0;
+		const void *p = db_col_blob(st, 1, &n);
+		if (p != NULL && n > 0)
+			e = field_open(op->ten, op->tn.slug, "mail_outbox", "message", id, p, n, &plain,
+				       &plen);
+	}
+	db_finalize(st);
+	if (e != BW_OK)
+		goto out;
+	if (!row || strcmp(state, "queued") != 0)
+		goto out; /* gone, or sent by an earlier attempt whose finish was lost */
+	if (plain == NULL || (msg = json_loads(plain, 0, NULL)) == NULL) {
+		retry->permanent = 1;
+		snprintf(retry->error, sizeof(retry->error), "the queued message cannot be read");
+		e = BW_ERR_INTERNAL;
+		goto record;
+	}
+	if ((e = notify_sender_load(op, d, &snd)) != BW_OK)
+		goto out;
+	have_sender = 1;
+	op_db_release(op); /* no connection held while the mail server is talked to */
+	if (snd.host[0] == '\0') {
+		retry->permanent = 1;
+		snprintf(retry->error, sizeof(retry->error),
+			 "no mail server is set: the tenant's mail settings or the host's [mail] smtp_host");
+		snprintf(reply, sizeof(reply), "%.250s", retry->error);
+		e = BW_ERR_UNAVAILABLE;
+		goto record;
+	}
+	if (snd.smtp.security == MAIL_TLS_NONE && !notify_loopback(snd.host)) {
+		retry->permanent = 1;
+		snprintf(retry->error, sizeof(retry->error),
+			 "mail without TLS is only sent to a server on this machine");
+		snprintf(reply, sizeof(reply), "%.250s", retry->error);
+		e = BW_ERR_INVALID;
+		goto record;
+	}
+	const char *at = strrchr(snd.from, '@');
+	struct mail_message mm = {
+	    .from_addr = snd.from,
+	    .from_name = snd.from_name[0] != '\0' ? snd.from_name : NULL,
+	    .to_addr = json_string_value(json_object_get(msg, "to")),
+	    .to_name = json_string_value(json_object_get(msg, "to_name")),
+	    .reply_to = snd.reply_to[0] != '\0' ? snd.reply_to : NULL,
+	    .subject = json_string_value(json_object_get(msg, "subject")),
+	    .text = json_string_value(json_object_get(msg, "text")),
+	    .html = json_string_value(json_object_get(msg, "html")),
+	    .id_domain = at != NULL ? at + 1 : "localhost",
+	    .auto_submitted = json_string_value(json_object_get(msg, "auto_submitted")),
+	};
+	if ((e = mail_build(&mm, &raw, &rlen, message_id)) != BW_OK) {
+		retry->permanent = 1;
+		snprintf(retry->error, sizeof(retry->error), "the message could not be built");
+		snprintf(reply, sizeof(reply), "%.250s", retry->error);
+		goto record;
+	}
+	if (snd.dkim_key != NULL && snd.dkim_domain[0] != '\0' && snd.dkim_selector[0] != '\0') {
+		struct mail_dkim k = {snd.dkim_domain, snd.dkim_selector, snd.dkim_key};
+		if ((e = mail_dkim_sign(&k, &raw, &rlen)) != BW_OK) {
+			snprintf(retry->error, sizeof(retry->error), "DKIM signing failed");
+			snprintf(reply, sizeof(reply), "%.250s", retry->error);
+			goto record;
+		}
+	}
+	e = mail_smtp_send(&snd.smtp, snd.from, mm.to_addr, raw, rlen, reply);
+	if (e != BW_OK) {
+		retry->permanent = e == BW_ERR_INVALID;
+		snprintf(retry->error, sizeof(retry->error), "%.100s: %.250s", snd.host, reply);
+		if (notify_host.test_retry > 0)
+			retry->at_ms = jobs_now_ms() + notify_host.test_retry * 1000L;
+	}
+record:;
+	int last = retry->permanent || j->attempts >= j->max_attempts;
+	struct notify_done nd = {id, e == BW_OK ? "sent" : last ? "failed" : "queued", reply,
+				 message_id};
+	op_clear(op);
+	bw_err e2 = op_tx(op, notify_done_tx, &nd);
+	if (e == BW_OK && e2 != BW_OK)
+		log_error("tenant %s: mail %lld was sent but its row not updated", op->tn.slug,
+			  (long long)id);
+	if (e == BW_OK)
+		log_info("tenant %s: mail %lld sent (%s)", op->tn.slug, (long long)id, message_id);
+	else
+		log_warn("tenant %s: mail %lld not sent: %s", op->tn.slug, (long long)id,
+			 retry->error);
+out:
+	if (have_sender)
+		notify_sender_clear(&snd);
+	if (plain != NULL) {
+		crypto_wipe(plain, plen);
+		free(plain);
+	}
+	if (raw != NULL) {
+		crypto_wipe(raw, rlen);
+		free(raw);
+	}
+	json_decref(msg);
+	return e;
+}
+
+/* A job that failed for good (or was cancelled): its row says so. */
+static bw_err
+notify_send_ended(struct op *op, const struct job *j, const char *state, const char *why)
+{
+	int64_t id = (int64_t)json_integer_value(json_object_get(j->payload, "mail"));
+	(void)state;
+	return DB_RUN(op->d,
+		      "UPDATE mail_outbox SET state = 'failed',"
+		      " last_reply = CASE WHEN last_reply = '' THEN ? ELSE last_reply END"
+		      " WHERE id = ? AND state = 'queued'",
+		      DB_TEXT(why != NULL ? why : ""), DB_INT(id));
+}
+
+void
+notify_jobs(struct job_kind *kinds, size_t *nk)
+{
+	const int *bo = notify_backoff;
+	size_t nbo = BW_ARRAY_LEN(notify_backoff);
+	if (notify_host.test_retry > 0) {
+		bo = notify_test_backoff;
+		nbo = 1;
+	}
+	kinds[0] = (struct job_kind){NOTIFY_JOB_SEND, NOTIFY_MAX_ATTEMPTS, bo, nbo, 0,
+				     notify_send_run, notify_send_ended};
+	*nk = NOTIFY_KINDS;
+}

@@ -1,0 +1,64 @@
+/*
+ * notify: a tenant's outgoing e-mail (docs/email.md). A mail is queued in
+ * the transaction of whatever it tells of (a row of mail_outbox, its
+ * message sealed, and a mail.send job), then built (src/mail: GMime),
+ * signed (DKIM, when the tenant has a key) and submitted over SMTP by the
+ * job, outside any request: a slow mail server never holds one up. The
+ * server is the tenant's own when it set one, else the host's ([mail]).
+ */
+#ifndef BW_NOTIFY_H
+#define BW_NOTIFY_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+#include "../jobs/jobs.h"
+#include "../op/op.h"
+
+#define NOTIFY_JOB_SEND "mail.send"
+#define NOTIFY_KINDS 1
+
+/* One mail to queue; every string borrowed, UTF-8. */
+struct notify_mail {
+	const char *kind;    /* what it is: "password_reset", "mfa_reset", ... (the log shows it) */
+	int64_t user_id;     /* the staff user it is for, or 0 */
+	const char *to;      /* the recipient's address */
+	const char *to_name; /* or NULL */
+	const char *subject;
+	const char *text;    /* the text/plain part */
+	const char *html;    /* or NULL: text only. User content in it must be escaped (notify_html_escape) */
+	const char *auto_submitted; /* or NULL ("auto-generated" for every notice: RFC 3834) */
+};
+
+/*
+ * Queue m in op's current transaction (the caller's op_tx): the outbox row,
+ * sealed, and its job. The row's id into *id when not NULL. BW_ERR_INVALID
+ * (recorded) for a recipient that is not an address.
+ */
+bw_err notify_mail(struct op *op, const struct notify_mail *m, int64_t *id) BW_MUST_USE;
+
+/*
+ * A notice to a staff user: two paragraphs (plain text, escaped into the
+ * HTML part here), marked Auto-Submitted: auto-generated, queued as
+ * notify_mail() does.
+ */
+bw_err notify_notice(struct op *op, const char *kind, int64_t user_id, const char *to,
+		     const char *subject, const char *para1, const char *para2) BW_MUST_USE;
+
+/* s with &, <, >, " and ' escaped for HTML, in op's pool (NULL when out of memory). */
+char *notify_html_escape(struct op *op, const char *s);
+
+/*
+ * One row of the delivery log: id, kind, user_id, to, subject, state
+ * (queued, sent, failed), attempts, message_id, last_reply (the server's
+ * last answer), created_at, sent_at; never the body. BW_ERR_NOTFOUND.
+ */
+bw_err notify_get(struct op *op, int64_t id, json_t **out) BW_MUST_USE;
+
+/* The host's mail settings from cfg (once, at start-up: reads the password file). */
+bw_err notify_configure(const struct config *cfg) BW_MUST_USE;
+/* The job kinds of this layer into kinds (NOTIFY_KINDS of them), their number into *nk. */
+void notify_jobs(struct job_kind *kinds, size_t *nk);
+
+#endif

@@ -1,0 +1,60 @@
+/* The delivery log of a tenant's e-mail: GET /api/v1/mail/outbox (notify.h). */
+#include "notify_api.h"
+
+#include <string.h>
+
+#include "notify.h"
+
+/* Newest first, in pages; state filters. */
+static bw_err
+notify_api_list(struct http_req *req)
+{
+	static const char *const states[] = {"queued", "sent", "failed"};
+	struct http_query q;
+	struct page p;
+	const char *state = "";
+	int64_t ids[PAGE_LIMIT_MAX];
+	size_t n = 0;
+	page_init(&p);
+	bw_err e = http_query_parse(req, &q);
+	for (size_t i = 0; e == BW_OK && i < q.n; i++) {
+		int taken = 0, ok = 0;
+		if (strcmp(q.key[i], "state") == 0) {
+			for (size_t k = 0; k < BW_ARRAY_LEN(states); k++)
+				ok |= strcmp(q.val[i], states[k]) == 0;
+			if (!ok)
+				return op_fail(&req->op, BW_ERR_INVALID,
+					       "state is one of queued, sent, failed");
+			state = q.val[i];
+		} else if ((e = page_param(req, &p, q.key[i], q.val[i], &taken)) == BW_OK && !taken)
+			return op_fail(&req->op, BW_ERR_INVALID,
+				       pool_printf(req->pool,
+						   "unknown query parameter '%.64s' (state, limit, cursor)",
+						   q.key[i]));
+	}
+	struct db_arg a[] = {DB_TEXT(state), DB_TEXT(state)};
+	if (e != BW_OK || (e = page_order(req, &p, "-id", "id", 1, PAGE_INT)) != BW_OK ||
+	    (e = page_ids(req, &p, "mail_outbox", "(? = '' OR state = ?)", a, 2, ids, &n)) != BW_OK)
+		return e;
+	json_t *list = json_array();
+	if (list == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+		if ((e = notify_get(&req->op, ids[i], &o)) == BW_ERR_NOTFOUND) {
+			op_clear(&req->op);
+			continue;
+		}
+		if (e != BW_OK || json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			return e != BW_OK ? e : BW_ERR_NOMEM;
+		}
+	}
+	return page_reply(req, &p, &q, list);
+}
+
+const struct route notify_routes[] = {
+    {HTTP_GET, "/api/v1/mail/outbox", notify_api_list, ROUTE_ADMIN, "settings.view",
+     ROUTE_BODY_NONE},
+};
+const size_t notify_routes_count = BW_ARRAY_LEN(notify_routes);
