@@ -68,14 +68,22 @@ recovery_admin_prelude(struct http_req *req, int64_t *uid, struct api_reauth *ra
 {
 	json_t *in;
 	db *d;
+	int64_t found = 0;
 	memset(ra, 0, sizeof(*ra));
 	if (http_req_id(req, "id", uid) != BW_OK)
 		return response_error(req, BW_ERR_NOTFOUND, "no such user");
-	bw_err e = http_req_json(req, &in);
+	/* Another tenant's id (or none) is 404 before anything else is read. */
+	bw_err e = http_req_db(req, &d);
+	if (e == BW_OK)
+		e = DB_QUERY_INT(d, &found, "SELECT COUNT(*) FROM users WHERE id = ?", DB_INT(*uid));
 	if (e != BW_OK)
+		return response_error(req, BW_ERR_UNAVAILABLE, NULL);
+	if (found == 0)
+		return response_error(req, BW_ERR_NOTFOUND, "no such user");
+	if ((e = http_req_json(req, &in)) != BW_OK)
 		return e;
 	static const char *const known[] = {"password", NULL};
-	if ((e = op_known_fields(&req->op, in, known)) == BW_OK && (e = http_req_db(req, &d)) == BW_OK)
+	if ((e = op_known_fields(&req->op, in, known)) == BW_OK)
 		e = api_body_password(req, d, in, ra);
 	json_decref(in);
 	return e;

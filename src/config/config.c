@@ -87,6 +87,7 @@ static const struct config_key config_keys[] = {
 	INT_KEY("mail", "connect_timeout_ms", mail_connect_timeout_ms, 100, 60000, "10000"),
 	INT_KEY("mail", "timeout_ms", mail_timeout_ms, 1000, 600000, "60000"),
 	INT_KEY("mail", "test_retry_seconds", mail_test_retry_seconds, 0, 3600, "0"),
+	INT_KEY("mail", "test_allow_loopback", mail_test_allow_loopback, 0, 1, "0"),
 	INT_KEY("recovery", "token_minutes", recovery_token_minutes, 5, 1440, "30"),
 	INT_KEY("recovery", "per_address_hour", recovery_per_address_hour, 1, 1000, "3"),
 	INT_KEY("recovery", "per_client_hour", recovery_per_client_hour, 1, 100000, "20"),

@@ -66,6 +66,7 @@ struct config {
 	long mail_connect_timeout_ms;
 	long mail_timeout_ms;                /* one submission in all */
 	long mail_test_retry_seconds;        /* tests only: every retry after this many seconds (0: the schedule) */
+	long mail_test_allow_loopback;       /* tests only: tenants' own mail servers may be on 127.0.0.1/::1 */
 	/* [recovery] */
 	long recovery_token_minutes;         /* a reset link's life */
 	long recovery_per_address_hour;      /* reset requests for one address per hour */

@@ -72,6 +72,13 @@ struct mail_smtp {
 	const char *username, *password; /* or NULL: no AUTH */
 	const char *ca_file;             /* or NULL: the system's CAs */
 	long connect_timeout_ms, timeout_ms;
+	/*
+	 * A server a tenant chose: connected to only at a public address (the
+	 * webhooks' connect-time check, src/webhooks/egress.h), so that no
+	 * tenant reaches the host's own network over SMTP. allow_loopback
+	 * lets 127.0.0.0/8 and ::1 through as well (tests).
+	 */
+	int public_only, allow_loopback;
 };
 /*
  * Submit msg from envelope_from to rcpt. BW_OK once the server took it;

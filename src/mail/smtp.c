@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../webhooks/egress.h"
+
 /* What curl reads the message from, and the server's last reply line. */
 struct mail_upload {
 	const char *data;
@@ -20,6 +22,14 @@ mail_read(char *buf, size_t size, size_t n, void *arg)
 	memcpy(buf, u->data + u->off, k);
 	u->off += k;
 	return k;
+}
+
+/* A tenant's server: only at an address the webhooks' egress check lets through. */
+static curl_socket_t
+mail_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	const struct mail_smtp *s = arg;
+	return egress_socket_open(purpose, sa, s->allow_loopback, NULL);
 }
 
 /* An envelope address: an address, and nothing that could end the SMTP command. */
@@ -76,6 +86,11 @@ mail_smtp_send(const struct mail_smtp *s, const char *envelope_from, const char 
 	curl_easy_setopt(c, CURLOPT_READFUNCTION, mail_read);
 	curl_easy_setopt(c, CURLOPT_READDATA, &up);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (s->public_only) {
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, mail_opensocket);
+		curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, (void *)s);
+	}
 	/* TLS: required (STARTTLS or implicit) unless told none; verified either way. */
 	if (s->security != MAIL_TLS_NONE)
 		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);

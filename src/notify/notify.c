@@ -6,9 +6,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "../audit/audit.h"
 #include "../crypto/crypto.h"
 #include "../db/db.h"
 #include "../mail/mail.h"
+#include "../rbac/rbac.h"
+#include "../webhooks/egress.h"
 #include "../tenancy/tenancy.h"
 
 #define NOTIFY_MAX_ATTEMPTS 8
@@ -30,6 +38,7 @@ static struct {
 	char ca_file[CONFIG_STR];
 	long connect_timeout_ms, timeout_ms;
 	int test_retry;
+	int allow_loopback; /* tests: tenants' own servers on loopback */
 } notify_host = {.port = 587, .security = MAIL_TLS_STARTTLS, .connect_timeout_ms = 10000,
 		 .timeout_ms = 60000};
 
@@ -58,6 +67,7 @@ notify_configure(const struct config *cfg)
 	notify_host.connect_timeout_ms = cfg->mail_connect_timeout_ms;
 	notify_host.timeout_ms = cfg->mail_timeout_ms;
 	notify_host.test_retry = (int)cfg->mail_test_retry_seconds;
+	notify_host.allow_loopback = cfg->mail_test_allow_loopback != 0;
 	notify_test_backoff[0] = notify_host.test_retry > 0 ? notify_host.test_retry : 1;
 	if (notify_host.password != NULL) {
 		crypto_wipe(notify_host.password, strlen(notify_host.password));
@@ -191,6 +201,448 @@ notify_notice(struct op *op, const char *kind, int64_t user_id, const char *to,
 	return e;
 }
 
+static int
+notify_loopback(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
+static bw_err
+notify_open_col(struct op *op, db_stmt *st, int col, const char *name, char **out)
+{
+	size_t n = 0, len = 0;
+	const void *p = db_col_blob(st, col, &n);
+	*out = NULL;
+	if (p == NULL || n == 0)
+		return BW_OK;
+	return field_open(op->ten, op->tn.slug, "mail_settings", name, 1, p, n, out, &len);
+}
+
+/* --- the tenant's settings ------------------------------------------------------ */
+
+#define NOTIFY_SETTINGS_NAME_MAX 200
+
+static int
+notify_hostname_ok(const char *h)
+{
+	size_t n = h != NULL ? strlen(h) : 0;
+	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || h[n - 1] == '.')
+		return 0;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") == n;
+}
+
+static int
+notify_plain_ok(const char *v, size_t max)
+{
+	if (v == NULL || strlen(v) > max)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The settings as stored (row 1), with whether a password and a DKIM key are there. */
+struct notify_stored {
+	json_t *settings; /* owned */
+	int has_password, has_key;
+	char *dkim_key;   /* opened only when asked, owned */
+};
+
+static bw_err
+notify_stored_read(struct op *op, int open_key, struct notify_stored *st)
+{
+	db *d;
+	db_stmt *s = NULL;
+	int row = 0;
+	memset(st, 0, sizeof(*st));
+	bw_err e = op_db(op, &d);
+	if (e == BW_OK)
+		e = db_prepare(d,
+			       "SELECT settings, smtp_password IS NOT NULL, dkim_key FROM mail_settings"
+			       " WHERE id = 1",
+			       &s);
+	if (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row) {
+		st->settings = json_loads(db_col_text(s, 0) ? db_col_text(s, 0) : "{}", 0, NULL);
+		st->has_password = db_col_int(s, 1) != 0;
+		size_t n = 0;
+		st->has_key = db_col_blob(s, 2, &n) != NULL && n > 0;
+		if (open_key && st->has_key)
+			e = notify_open_col(op, s, 2, "dkim_key", &st->dkim_key);
+	}
+	db_finalize(s);
+	if (e == BW_OK && st->settings == NULL)
+		st->settings = json_object();
+	if (e == BW_OK && st->settings == NULL)
+		e = BW_ERR_NOMEM;
+	return e;
+}
+
+static void
+notify_stored_clear(struct notify_stored *st)
+{
+	json_decref(st->settings);
+	if (st->dkim_key != NULL) {
+		crypto_wipe(st->dkim_key, strlen(st->dkim_key));
+		free(st->dkim_key);
+	}
+	memset(st, 0, sizeof(*st));
+}
+
+/* The DNS record a DKIM key is published as: its name and TXT value, from the key. */
+static bw_err
+notify_dkim_record(const char *key_pem, char **txt)
+{
+	*txt = NULL;
+	BIO *b = BIO_new_mem_buf(key_pem, -1);
+	EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	int dl = k != NULL ? i2d_PUBKEY(k, &der) : -1;
+	bw_err e = BW_ERR_CRYPTO;
+	if (dl > 0) {
+		size_t b64 = sodium_base64_ENCODED_LEN((size_t)dl, sodium_base64_VARIANT_ORIGINAL);
+		if ((*txt = malloc(b64 + 32)) != NULL) {
+			int w = snprintf(*txt, b64 + 32, "v=DKIM1; k=rsa; p=");
+			sodium_bin2base64(*txt + w, b64, der, (size_t)dl, sodium_base64_VARIANT_ORIGINAL);
+			e = BW_OK;
+		} else {
+			e = BW_ERR_NOMEM;
+		}
+	}
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return e;
+}
+
+/* What GET shows: never the password or the key, but the DNS record to publish. */
+static bw_err
+notify_settings_json(struct op *op, const struct notify_stored *st, json_t **out)
+{
+	json_t *o = json_deep_copy(st->settings), *smtp, *dkim;
+	if (o == NULL)
+		return BW_ERR_NOMEM;
+	if ((smtp = json_object_get(o, "smtp")) != NULL)
+		json_object_set_new(smtp, "password_set", json_boolean(st->has_password));
+	else
+		json_object_set_new(o, "smtp", json_null());
+	if ((dkim = json_object_get(o, "dkim")) != NULL) {
+		char *txt = NULL;
+		if (st->dkim_key != NULL && notify_dkim_record(st->dkim_key, &txt) == BW_OK) {
+			json_object_set_new(
+			    dkim, "dns_name",
+			    json_string(pool_printf(op->pool, "%s._domainkey.%s",
+						    json_string_value(json_object_get(dkim, "selector")),
+						    json_string_value(json_object_get(dkim, "domain")))));
+			json_object_set_new(dkim, "dns_txt", json_string(txt));
+		}
+		free(txt);
+	} else {
+		json_object_set_new(o, "dkim", json_null());
+	}
+	if (json_object_get(o, "from") == NULL)
+		json_object_set_new(o, "from", json_null());
+	json_object_set_new(o, "host_server", json_pack("{s:s?, s:s}", "host",
+							 notify_host.host[0] ? notify_host.host : NULL,
+							 "from", notify_host.from));
+	*out = o;
+	return BW_OK;
+}
+
+bw_err
+notify_settings_get(struct op *op, json_t **out)
+{
+	struct notify_stored st;
+	*out = NULL;
+	bw_err e = notify_stored_read(op, 1, &st);
+	if (e == BW_OK)
+		e = notify_settings_json(op, &st, out);
+	notify_stored_clear(&st);
+	return e;
+}
+
+/* A PUT, checked and ready to write. */
+struct notify_put {
+	json_t *settings;     /* the new settings (owned) */
+	int password_change;  /* 0: keep; 1: set password (NULL: remove) */
+	const char *password; /* borrowed from the body */
+	int key_change;       /* 0: keep; 1: set key (NULL: remove) */
+	char *key;            /* a new DKIM key (owned) */
+	json_t *audit_before, *audit_after; /* owned */
+};
+
+static bw_err
+notify_put_check(struct op *op, json_t *in, const struct notify_stored *st, struct notify_put *p)
+{
+	static const char *const known[] = {"from", "from_name", "reply_to", "smtp", "dkim", NULL};
+	static const char *const smtp_known[] = {"host", "port", "security", "username", "password",
+						 NULL};
+	static const char *const dkim_known[] = {"domain", "selector", "new_key", NULL};
+	struct email_addr addr;
+	const char *why;
+	json_t *v;
+	bw_err e = op_known_fields(op, in, known);
+	if (e != BW_OK)
+		return e;
+	/*
+	 * Whoever chooses the mail server reads every reset link it carries (an
+	 * admin's too): only someone who could grant every permission may.
+	 */
+	e = rbac_may_grant_all(op, "the mail settings decide where reset links go: only someone "
+				   "who holds every permission (\"*\") may change them");
+	if (e != BW_OK)
+		return e;
+	if ((p->settings = json_deep_copy(st->settings)) == NULL)
+		return BW_ERR_NOMEM;
+	const char *addrs[] = {"from", "reply_to"};
+	for (size_t i = 0; i < 2; i++) {
+		if ((v = json_object_get(in, addrs[i])) == NULL)
+			continue;
+		if (json_is_null(v)) {
+			json_object_del(p->settings, addrs[i]);
+			continue;
+		}
+		if (!json_is_string(v) ||
+		    email_normalize(json_string_value(v), EMAIL_ALLOW_IDN, &addr, &why) != BW_OK)
+			return op_fail(op, BW_ERR_INVALID,
+				       pool_printf(op->pool, "%s: an e-mail address", addrs[i]));
+		json_object_set_new(p->settings, addrs[i], json_string(addr.display));
+	}
+	if ((v = json_object_get(in, "from_name")) != NULL) {
+		if (json_is_null(v))
+			json_object_del(p->settings, "from_name");
+		else if (!json_is_string(v) ||
+			 !notify_plain_ok(json_string_value(v), NOTIFY_SETTINGS_NAME_MAX))
+			return op_fail(op, BW_ERR_INVALID,
+				       "from_name: a name of at most 200 bytes, no control characters");
+		else
+			json_object_set(p->settings, "from_name", v);
+	}
+	if ((v = json_object_get(in, "smtp")) != NULL) {
+		if (json_is_null(v)) {
+			json_object_del(p->settings, "smtp");
+			p->password_change = 1; /* the host's server: no password of ours */
+		} else {
+			if (!json_is_object(v))
+				return op_fail(op, BW_ERR_INVALID, "smtp: an object, or null");
+			if ((e = op_known_fields(op, v, smtp_known)) != BW_OK)
+				return e;
+			const char *host = json_string_value(json_object_get(v, "host"));
+			json_t *port = json_object_get(v, "port");
+			const char *sec = json_string_value(json_object_get(v, "security"));
+			json_t *user = json_object_get(v, "username"), *pw = json_object_get(v, "password");
+			if (!notify_hostname_ok(host))
+				return op_fail(op, BW_ERR_INVALID,
+					       "smtp.host: the mail server's name (no scheme, no port)");
+			/* An address literal is checked now as well as at connect time. */
+			struct netaddr na;
+			if (netaddr_parse(host, &na) == BW_OK &&
+			    egress_address_refused(&na, notify_host.allow_loopback))
+				return op_fail(op, BW_ERR_INVALID,
+					       "smtp.host: a public address (not this host's own "
+					       "network)");
+			if (port != NULL && (!json_is_integer(port) || json_integer_value(port) < 1 ||
+					     json_integer_value(port) > 65535))
+				return op_fail(op, BW_ERR_INVALID, "smtp.port: 1 to 65535");
+			if (sec == NULL)
+				sec = "starttls";
+			if (strcmp(sec, "starttls") != 0 && strcmp(sec, "tls") != 0 &&
+			    strcmp(sec, "none") != 0)
+				return op_fail(op, BW_ERR_INVALID,
+					       "smtp.security: starttls (587), tls (465) or none");
+			if (strcmp(sec, "none") == 0 &&
+			    !(notify_host.allow_loopback && notify_loopback(host)))
+				return op_fail(op, BW_ERR_INVALID,
+					       "smtp.security: none would send passwords and mail in "
+					       "clear; use starttls or tls");
+			if (user != NULL && !json_is_null(user) &&
+			    (!json_is_string(user) || !notify_plain_ok(json_string_value(user), 255)))
+				return op_fail(op, BW_ERR_INVALID, "smtp.username: at most 255 bytes");
+			if (pw != NULL && !json_is_null(pw) &&
+			    (!json_is_string(pw) || !notify_plain_ok(json_string_value(pw), 1024)))
+				return op_fail(op, BW_ERR_INVALID, "smtp.password: at most 1024 bytes");
+			long dport = strcmp(sec, "tls") == 0 ? 465 : 587;
+			json_t *smtp = json_pack("{s:s, s:I, s:s}", "host", host, "port",
+						 (json_int_t)(port ? json_integer_value(port) : dport),
+						 "security", sec);
+			if (smtp == NULL)
+				return BW_ERR_NOMEM;
+			if (user != NULL && json_is_string(user) && json_string_length(user) > 0)
+				json_object_set(smtp, "username", user);
+			json_object_set_new(p->settings, "smtp", smtp);
+			if (pw != NULL) {
+				p->password_change = 1;
+				p->password = json_is_string(pw) && json_string_length(pw) > 0
+						  ? json_string_value(pw)
+						  : NULL;
+			} else {
+				/* A password is only ever sent to the server and user it was given for. */
+				json_t *old = json_object_get(st->settings, "smtp");
+				const char *oh = json_string_value(json_object_get(old, "host"));
+				const char *ou = json_string_value(json_object_get(old, "username"));
+				const char *nu = json_string_value(json_object_get(smtp, "username"));
+				if (st->has_password &&
+				    (oh == NULL || strcmp(oh, host) != 0 || (ou == NULL) != (nu == NULL) ||
+				     (ou != NULL && strcmp(ou, nu) != 0)))
+					p->password_change = 1;
+			}
+		}
+	}
+	if ((v = json_object_get(in, "dkim")) != NULL) {
+		if (json_is_null(v)) {
+			json_object_del(p->settings, "dkim");
+			p->key_change = 1;
+		} else {
+			if (!json_is_object(v))
+				return op_fail(op, BW_ERR_INVALID, "dkim: an object, or null");
+			if ((e = op_known_fields(op, v, dkim_known)) != BW_OK)
+				return e;
+			const char *dom = json_string_value(json_object_get(v, "domain"));
+			const char *sel = json_string_value(json_object_get(v, "selector"));
+			json_t *nk = json_object_get(v, "new_key");
+			if (!notify_hostname_ok(dom) || strchr(dom, ':') != NULL || !strchr(dom, '.'))
+				return op_fail(op, BW_ERR_INVALID,
+					       "dkim.domain: the domain mail is signed for");
+			if (sel == NULL || strlen(sel) == 0 || strlen(sel) > 63 ||
+			    strspn(sel, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(sel))
+				return op_fail(op, BW_ERR_INVALID,
+					       "dkim.selector: lower-case letters, digits and -, at "
+					       "most 63");
+			if (nk != NULL && !json_is_boolean(nk))
+				return op_fail(op, BW_ERR_INVALID, "dkim.new_key: true or false");
+			json_object_set_new(p->settings, "dkim",
+					    json_pack("{s:s, s:s}", "domain", dom, "selector", sel));
+			if (!st->has_key || json_is_true(nk)) {
+				char *txt = NULL;
+				p->key_change = 1;
+				/* Made here, outside the transaction: RSA-2048 takes a moment. */
+				if ((e = mail_dkim_keypair(&p->key, &txt)) != BW_OK)
+					return e;
+				free(txt);
+			}
+		}
+	}
+	/* The audit row: what changed, never the password or the key. */
+	p->audit_before = json_deep_copy(st->settings);
+	p->audit_after = json_deep_copy(p->settings);
+	if (p->audit_before == NULL || p->audit_after == NULL)
+		return BW_ERR_NOMEM;
+	if (p->password_change)
+		json_object_set_new(p->audit_after, "password_changed", json_true());
+	if (p->key_change)
+		json_object_set_new(p->audit_after, "dkim_key",
+				    json_string(p->key != NULL ? "new" : "removed"));
+	return BW_OK;
+}
+
+static bw_err
+notify_put_tx(struct op *op, void *arg)
+{
+	struct notify_put *p = arg;
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	char *text = json_dumps(p->settings, JSON_COMPACT | JSON_SORT_KEYS);
+	db *d = op->d;
+	bw_err e = text != NULL ? BW_OK : BW_ERR_NOMEM;
+	int64_t now = (int64_t)time(NULL);
+	if (e == BW_OK)
+		e = DB_RUN(d, "UPDATE mail_settings SET settings = ?, updated_at = ? WHERE id = 1",
+			   DB_TEXT(text), DB_INT(now));
+	if (e == BW_OK && p->password_change) {
+		if (p->password == NULL)
+			e = DB_RUN(d, "UPDATE mail_settings SET smtp_password = NULL WHERE id = ?",
+				   DB_INT(1));
+		else if ((e = field_seal(op->ten, &op->tn, "mail_settings", "smtp_password", 1,
+					 p->password, strlen(p->password), &sealed, &slen)) ==
+			 BW_OK)
+			e = DB_RUN(d, "UPDATE mail_settings SET smtp_password = ? WHERE id = 1",
+				   DB_BLOB(sealed, slen));
+		free(sealed);
+		sealed = NULL;
+	}
+	if (e == BW_OK && p->key_change) {
+		if (p->key == NULL)
+			e = DB_RUN(d, "UPDATE mail_settings SET dkim_key = NULL WHERE id = ?",
+				   DB_INT(1));
+		else if ((e = field_seal(op->ten, &op->tn, "mail_settings", "dkim_key", 1, p->key,
+					 strlen(p->key), &sealed, &slen)) == BW_OK)
+			e = DB_RUN(d, "UPDATE mail_settings SET dkim_key = ? WHERE id = 1",
+				   DB_BLOB(sealed, slen));
+		free(sealed);
+	}
+	if (e == BW_OK)
+		e = audit_op(op, "mail", 1, "settings_update", p->audit_before, p->audit_after);
+	free(text);
+	return e;
+}
+
+bw_err
+notify_settings_put(struct op *op, json_t *in, json_t **out)
+{
+	struct notify_stored st;
+	struct notify_put p = {0};
+	*out = NULL;
+	bw_err e = notify_stored_read(op, 0, &st);
+	if (e == BW_OK)
+		e = notify_put_check(op, in, &st, &p);
+	if (e == BW_OK)
+		e = op_tx(op, notify_put_tx, &p);
+	notify_stored_clear(&st);
+	json_decref(p.settings);
+	json_decref(p.audit_before);
+	json_decref(p.audit_after);
+	if (p.key != NULL) {
+		crypto_wipe(p.key, strlen(p.key));
+		free(p.key);
+	}
+	if (e == BW_OK)
+		e = notify_settings_get(op, out);
+	return e;
+}
+
+/* A test mail to `to`, queued: its outbox id into *id. */
+struct notify_try {
+	const char *to;
+	int64_t id;
+};
+
+static bw_err
+notify_test_tx(struct op *op, void *arg)
+{
+	struct notify_try *t = arg;
+	const char *p1 = pool_printf(op->pool,
+				     "This is a test of the mail settings of %s in Bulwark, sent by "
+				     "%s. If it reached you, mail from Bulwark does.",
+				     op->tn.slug, op_actor_label(op));
+	char *a = p1 != NULL ? notify_html_escape(op, p1) : NULL;
+	const char *html = a != NULL ? pool_printf(op->pool, "<p>%s</p>", a) : NULL;
+	if (html == NULL)
+		return BW_ERR_NOMEM;
+	struct notify_mail m = {.kind = "test", .to = t->to, .subject = "Bulwark: a test message",
+				.text = p1, .html = html, .auto_submitted = "auto-generated"};
+	bw_err e = notify_mail(op, &m, &t->id);
+	if (e == BW_OK) {
+		json_t *after = json_pack("{s:s}", "to", t->to);
+		e = after != NULL ? audit_op(op, "mail", t->id, "test", NULL, after) : BW_ERR_NOMEM;
+		json_decref(after);
+	}
+	return e;
+}
+
+bw_err
+notify_test(struct op *op, const char *to, int64_t *id)
+{
+	struct notify_try t = {to, 0};
+	*id = 0;
+	if (to == NULL)
+		return op_fail(op, BW_ERR_INVALID, "to: the address to send the test to");
+	bw_err e = op_tx(op, notify_test_tx, &t);
+	if (e == BW_OK)
+		*id = t.id;
+	return e;
+}
+
 /* --- the log ------------------------------------------------------------------- */
 
 bw_err
@@ -279,16 +731,6 @@ notify_copy(char *dst, size_t cap, json_t *o, const char *key, const char *dflt)
 	snprintf(dst, cap, "%s", v != NULL ? v : dflt != NULL ? dflt : "");
 }
 
-static bw_err
-notify_open_col(struct op *op, db_stmt *st, int col, const char *name, char **out)
-{
-	size_t n = 0, len = 0;
-	const void *p = db_col_blob(st, col, &n);
-	*out = NULL;
-	if (p == NULL || n == 0)
-		return BW_OK;
-	return field_open(op->ten, op->tn.slug, "mail_settings", name, 1, p, n, out, &len);
-}
 
 static bw_err
 notify_sender_load(struct op *op, db *d, struct notify_sender *s)
@@ -309,6 +751,8 @@ notify_sender_load(struct op *op, db *d, struct notify_sender *s)
 			const char *sec = json_string_value(json_object_get(smtp, "security"));
 			s->smtp.security = notify_security(sec != NULL ? sec : "starttls");
 			s->own_password = 1;
+			s->smtp.public_only = 1; /* the tenant's choice: never the host's own network */
+			s->smtp.allow_loopback = notify_host.allow_loopback;
 			e = notify_open_col(op, st, 1, "smtp_password", &s->password);
 		}
 		if (e == BW_OK && json_is_object(dkim)) {
@@ -363,13 +807,6 @@ notify_done_tx(struct op *op, void *arg)
 		      " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
 		      DB_TEXT(nd->state), DB_TEXT(nd->reply), DB_TEXT(nd->message_id),
 		      DB_TEXT(nd->message_id), DB_TEXT(nd->state), DB_INT(now), DB_INT(nd->id));
-}
-
-static int
-notify_loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
 }
 
 static bw_err

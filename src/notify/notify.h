@@ -56,6 +56,24 @@ char *notify_html_escape(struct op *op, const char *s);
  */
 bw_err notify_get(struct op *op, int64_t id, json_t **out) BW_MUST_USE;
 
+/*
+ * The tenant's sender settings (docs/email.md): from, from_name, reply_to,
+ * smtp (host, port, security, username, password_set; null: the host's
+ * server) and dkim (domain, selector and the DNS record to publish, dns_name
+ * and dns_txt; null: not signed), and the host's server for comparison.
+ */
+bw_err notify_settings_get(struct op *op, json_t **out) BW_MUST_USE;
+/*
+ * Change them: each member given replaces what was there (null removes
+ * it); smtp.password is kept unless given (null or "": removed); a DKIM key
+ * is made when dkim is first set or with dkim.new_key. Audited without the
+ * password or key. The settings as GET shows them into *out. BW_ERR_INVALID
+ * (recorded) for anything malformed, and for security "none" to any server.
+ */
+bw_err notify_settings_put(struct op *op, json_t *in, json_t **out) BW_MUST_USE;
+/* Queue a test mail to `to` (audited); its outbox id into *id. */
+bw_err notify_test(struct op *op, const char *to, int64_t *id) BW_MUST_USE;
+
 /* The host's mail settings from cfg (once, at start-up: reads the password file). */
 bw_err notify_configure(const struct config *cfg) BW_MUST_USE;
 /* The job kinds of this layer into kinds (NOTIFY_KINDS of them), their number into *nk. */

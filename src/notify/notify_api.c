@@ -53,7 +53,47 @@ notify_api_list(struct http_req *req)
 	return page_reply(req, &p, &q, list);
 }
 
+static bw_err
+notify_api_settings_get(struct http_req *req)
+{
+	json_t *o;
+	bw_err e = notify_settings_get(&req->op, &o);
+	return e != BW_OK ? e : response_json(req, 200, o);
+}
+
+static bw_err
+notify_api_settings_put(struct http_req *req)
+{
+	json_t *in, *o = NULL;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	e = notify_settings_put(&req->op, in, &o);
+	json_decref(in);
+	return e != BW_OK ? e : response_json(req, 200, o);
+}
+
+static bw_err
+notify_api_test(struct http_req *req)
+{
+	json_t *in;
+	int64_t id = 0;
+	bw_err e = http_req_json(req, &in);
+	if (e != BW_OK)
+		return e;
+	static const char *const known[] = {"to", NULL};
+	if ((e = op_known_fields(&req->op, in, known)) == BW_OK)
+		e = notify_test(&req->op, json_string_value(json_object_get(in, "to")), &id);
+	json_decref(in);
+	return e != BW_OK ? e : response_json(req, 202, json_pack("{s:I}", "mail_id", (json_int_t)id));
+}
+
 const struct route notify_routes[] = {
+    {HTTP_GET, "/api/v1/settings/mail", notify_api_settings_get, ROUTE_ADMIN, "settings.view",
+     ROUTE_BODY_NONE},
+    {HTTP_PUT, "/api/v1/settings/mail", notify_api_settings_put, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
+     "settings.edit", 16384},
+    {HTTP_POST, "/api/v1/settings/mail/test", notify_api_test, ROUTE_ADMIN, "settings.edit", 4096},
     {HTTP_GET, "/api/v1/mail/outbox", notify_api_list, ROUTE_ADMIN, "settings.view",
      ROUTE_BODY_NONE},
 };

@@ -113,6 +113,15 @@ const struct openapi_schema openapi_schemas[] = {
      "'description': 'the first characters of the token, to tell tokens apart'}, 'scopes': "
      "{'type': 'array', 'items': {'type': 'string'}}, 'expires_at': " TIME_OR_NULL
      ", 'last_used_at': " TIME_OR_NULL ", 'created_at': " TIME "}}"},
+    {"MailSettings",
+     "{'type': 'object', 'properties': {'from': {'type': ['string', 'null']}, 'from_name': "
+     "{'type': 'string'}, 'reply_to': {'type': 'string'}, 'smtp': {'type': ['object', 'null'], "
+     "'properties': {'host': {'type': 'string'}, 'port': {'type': 'integer'}, 'security': "
+     "{'enum': ['starttls', 'tls', 'none']}, 'username': {'type': 'string'}, 'password_set': "
+     "{'type': 'boolean'}}}, 'dkim': {'type': ['object', 'null'], 'properties': {'domain': "
+     "{'type': 'string'}, 'selector': {'type': 'string'}, 'dns_name': {'type': 'string'}, "
+     "'dns_txt': {'type': 'string'}}}, 'host_server': {'type': 'object', 'properties': "
+     "{'host': {'type': ['string', 'null']}, 'from': {'type': 'string'}}}}}"},
     {"MailOutbox",
      "{'type': 'object', 'required': ['id', 'kind', 'state', 'attempts', 'created_at'], "
      "'properties': {'id': {'type': 'integer'}, 'kind': {'type': 'string', 'description': "
@@ -320,6 +329,34 @@ const struct openapi_doc openapi_docs[] = {
      "{'type': 'object', 'required': ['mfa_enabled'], 'properties': {'mfa_enabled': {'const': "
      "false}}}",
      NULL, 200, OAD_PASSWORD},
+    {"GET", "/api/v1/settings/mail", "mail", "This organisation\\u0027s mail settings",
+     "smtp null: mail goes through the host\\u0027s server (host_server). The password is never "
+     "shown (password_set); dkim shows the DNS TXT record to publish (dns_name, dns_txt).",
+     NULL, REF("MailSettings"), NULL, 200, 0},
+    {"PUT", "/api/v1/settings/mail", "mail", "Change this organisation\\u0027s mail settings",
+     "Only for someone who holds every permission: the server chosen receives every reset link. "
+     "Each member given replaces what was there; null removes it. smtp.password is kept unless "
+     "given, and dropped when the host or user changes. A tenant\\u0027s server is only reached "
+     "at a public address, over TLS (starttls: 587, tls: 465). dkim: a new RSA-2048 key is made "
+     "the first time and with new_key.",
+     "{'type': 'object', 'properties': {'from': {'type': ['string', 'null'], 'maxLength': 254}, "
+     "'from_name': {'type': ['string', 'null'], 'maxLength': 200}, 'reply_to': {'type': "
+     "['string', 'null'], 'maxLength': 254}, 'smtp': {'type': ['object', 'null'], 'required': "
+     "['host'], 'properties': {'host': {'type': 'string', 'maxLength': 253}, 'port': {'type': "
+     "'integer', 'minimum': 1, 'maximum': 65535}, 'security': {'enum': ['starttls', 'tls', "
+     "'none']}, 'username': {'type': ['string', 'null'], 'maxLength': 255}, 'password': "
+     "{'type': ['string', 'null'], 'maxLength': 1024, 'writeOnly': true}}}, 'dkim': {'type': "
+     "['object', 'null'], 'required': ['domain', 'selector'], 'properties': {'domain': {'type': "
+     "'string', 'maxLength': 253}, 'selector': {'type': 'string', 'maxLength': 63}, 'new_key': "
+     "{'type': 'boolean'}}}}}",
+     REF("MailSettings"), NULL, 200, 0},
+    {"POST", "/api/v1/settings/mail/test", "mail", "Send a test message",
+     "Queued like every mail: GET /api/v1/mail/outbox shows whether it went.",
+     "{'type': 'object', 'required': ['to'], 'properties': {'to': {'type': 'string', "
+     "'maxLength': 254}}}",
+     "{'type': 'object', 'required': ['mail_id'], 'properties': {'mail_id': {'type': "
+     "'integer'}}}",
+     NULL, 202, 0},
     {"GET", "/api/v1/mail/outbox", "mail", "The delivery log of this organisation\\u0027s e-mail",
      "Newest first; state filters (queued, sent, failed). Each mail's recipient, subject, "
      "attempts, the mail server's last answer and the Message-ID it was sent with, never its "

@@ -420,6 +420,17 @@ rbac_serialise(db *d)
  * actor could grant.
  */
 bw_err
+rbac_may_grant_all(struct op *op, const char *why)
+{
+	json_t *all = json_pack("[s]", "*");
+	if (all == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = rbac_may_grant(op, all);
+	json_decref(all);
+	return e == BW_ERR_DENIED ? op_fail(op, e, why) : e;
+}
+
+bw_err
 rbac_may_manage(struct op *op, int64_t uid)
 {
 	json_t *names;

@@ -88,6 +88,13 @@ bw_err rbac_role_perms(struct op *op, const struct rbac_role *r, json_t **out) B
  * BW_ERR_UNAVAILABLE, recorded in op.
  */
 bw_err rbac_may_grant(struct op *op, json_t *perms) BW_MUST_USE;
+/*
+ * For a change that hands out everything in effect (who may sign in as
+ * anyone, where reset links go): op's actor must be able to grant "*"
+ * (an admin; a token only when scoped "*"). BW_OK, or BW_ERR_DENIED
+ * recorded with why (client-safe), or BW_ERR_UNAVAILABLE.
+ */
+bw_err rbac_may_grant_all(struct op *op, const char *why) BW_MUST_USE;
 /* The names of the roles user id holds, sorted, as a new JSON array. */
 bw_err rbac_user_roles(db *d, int64_t id, json_t **out) BW_MUST_USE;
 /*

@@ -728,17 +728,9 @@ saml_put_tx(struct op *op, void *arg)
 static bw_err
 saml_may_configure(struct op *op)
 {
-	json_t *all = json_pack("[s]", "*");
-	if (all == NULL)
-		return BW_ERR_NOMEM;
-	bw_err e = rbac_may_grant(op, all);
-	json_decref(all);
-	if (e == BW_ERR_DENIED)
-		return op_fail(op, e,
-			       "single sign-on decides who may sign in as anyone in the allowed "
-			       "domains: only someone who holds every permission (\"*\") may set "
-			       "it up or remove it");
-	return e;
+	return rbac_may_grant_all(op, "single sign-on decides who may sign in as anyone in the "
+				      "allowed domains: only someone who holds every permission "
+				      "(\"*\") may set it up or remove it");
 }
 
 bw_err

@@ -284,15 +284,13 @@ struct egress_ctx {
  * path to an address: DNS (rebinding included), CURLOPT_RESOLVE, literals,
  * happy eyeballs' second family.
  */
-static curl_socket_t
-egress_opensocket(void *user, curlsocktype purpose, struct curl_sockaddr *sa)
+curl_socket_t
+egress_socket_open(curlsocktype purpose, const struct curl_sockaddr *sa, int allow_loopback,
+		   struct netaddr *peer)
 {
-	struct egress_ctx *c = user;
 	struct netaddr a;
-	if (purpose != CURLSOCKTYPE_IPCXN) {
-		c->refused++;
+	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
-	}
 	if (sa->family == AF_INET && sa->addrlen >= sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&sa->addr;
 		memset(a.a, 0, 10);
@@ -302,16 +300,25 @@ egress_opensocket(void *user, curlsocktype purpose, struct curl_sockaddr *sa)
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&sa->addr;
 		memcpy(a.a, &in6->sin6_addr, 16);
 	} else {
-		c->refused++; /* AF_UNIX or anything else: not ours to open */
-		return CURL_SOCKET_BAD;
+		return CURL_SOCKET_BAD; /* AF_UNIX or anything else: not ours to open */
 	}
-	if (egress_address_refused(&a, c->allow_loopback)) {
+	if (egress_address_refused(&a, allow_loopback))
+		return CURL_SOCKET_BAD;
+	if (peer != NULL)
+		*peer = a;
+	return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
+}
+
+static curl_socket_t
+egress_opensocket(void *user, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	struct egress_ctx *c = user;
+	struct netaddr a;
+	curl_socket_t fd = egress_socket_open(purpose, sa, c->allow_loopback, &a);
+	if (fd == CURL_SOCKET_BAD) {
 		c->refused++;
-		return CURL_SOCKET_BAD;
+		return fd;
 	}
-	int fd = socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
-	if (fd < 0)
-		return CURL_SOCKET_BAD;
 	c->opened++;
 	netaddr_format(&a, c->r->peer, sizeof(c->r->peer));
 	return fd;

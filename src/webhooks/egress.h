@@ -13,6 +13,7 @@
 #ifndef BW_WEBHOOKS_EGRESS_H
 #define BW_WEBHOOKS_EGRESS_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 
 #include "../core/core.h"
@@ -57,6 +58,16 @@ struct egress_result {
  * Loopback (127.0.0.0/8, ::1) counts as refused unless allow_loopback.
  */
 int egress_address_refused(const struct netaddr *a, int allow_loopback);
+
+/*
+ * The connect-time check for any libcurl client (CURLOPT_OPENSOCKETFUNCTION):
+ * the socket libcurl asks for, opened only when its address is not refused
+ * (the address into *peer when not NULL); CURL_SOCKET_BAD otherwise, and
+ * for anything but an IPv4 or IPv6 connection. The SMTP client uses it for
+ * tenants' own mail servers.
+ */
+curl_socket_t egress_socket_open(curlsocktype purpose, const struct curl_sockaddr *sa,
+				 int allow_loopback, struct netaddr *peer);
 
 /*
  * Check a subscription URL: BW_OK, or BW_ERR_INVALID with why (client-safe).

@@ -63,7 +63,7 @@ class SmtpSink:
                 ok = isinstance(data, LoginPassword) and data.login.decode() == user \
                     and data.password.decode() == password
                 self.logins.append((mechanism, ok))
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)
 
             kw.update(authenticator=check, auth_required=True,
                       auth_require_tls=tls_context is not None)

@@ -269,6 +269,8 @@ EXERCISED_IN_SAML = {
 EXERCISED_IN_RECOVERY = {
     ("POST", f"{API}/auth/password-reset"), ("POST", f"{API}/auth/password-reset/confirm"),
     ("POST", f"{API}/users/:id/password/reset"), ("POST", f"{API}/users/:id/mfa/reset"),
+    # and the mail settings and their test message, in tests/http/test_mail.py
+    ("PUT", f"{API}/settings/mail"), ("POST", f"{API}/settings/mail/test"),
 }
 
 
