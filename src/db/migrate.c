@@ -654,6 +654,11 @@ static const char *const tenant_v18[] = {
 	" expires_at @INT NOT NULL,"
 	" used_at @INT NOT NULL)@OPTS",
 	"CREATE INDEX IF NOT EXISTS password_resets_user ON password_resets (user_id)",
+	/* The last event the notices of ticket work were made from (none before this migration). */
+	"CREATE TABLE IF NOT EXISTS notify_cursor ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" last_event @INT NOT NULL)@OPTS",
+	"INSERT INTO notify_cursor (id, last_event) SELECT 1, COALESCE(MAX(id), 0) FROM events",
 	"CREATE TABLE IF NOT EXISTS recovery_throttle ("
 	" key_hash @STR(64) NOT NULL PRIMARY KEY," /* HMAC of "addr:..." or "ip:..." */
 	" window_start @INT NOT NULL,"

@@ -424,6 +424,14 @@ void page_seen_key(struct page *p, int64_t value, int64_t id);
  */
 bw_err page_ids(struct http_req *req, struct page *p, const char *from, const char *filter,
 		const struct db_arg *args, size_t nargs, int64_t *ids, size_t *n) BW_MUST_USE;
+/*
+ * Reply with the rows ids[0..n) (from page_ids) as get reads them through
+ * the operation, in the envelope: a row gone since the page was read is
+ * left out.
+ */
+typedef bw_err (*page_get_fn)(struct op *op, int64_t id, json_t **out);
+bw_err page_reply_ids(struct http_req *req, struct page *p, const struct http_query *q,
+		      const int64_t *ids, size_t n, page_get_fn get) BW_MUST_USE;
 /* Reply with the envelope around data (stolen) and the Link header; q: this request's query. */
 bw_err page_reply(struct http_req *req, struct page *p, const struct http_query *q,
 		  json_t *data) BW_MUST_USE;

@@ -43,3 +43,25 @@ page_ids(struct http_req *req, struct page *p, const char *from, const char *fil
 		e = db_query_int(d, &p->total, count, args, nargs);
 	return e;
 }
+
+bw_err
+page_reply_ids(struct http_req *req, struct page *p, const struct http_query *q,
+	       const int64_t *ids, size_t n, page_get_fn get)
+{
+	json_t *list = json_array();
+	if (list == NULL)
+		return BW_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+		bw_err e = get(&req->op, ids[i], &o);
+		if (e == BW_ERR_NOTFOUND) {
+			op_clear(&req->op); /* purged since the page was read */
+			continue;
+		}
+		if (e != BW_OK || json_array_append_new(list, o) != 0) {
+			json_decref(list);
+			return e != BW_OK ? e : BW_ERR_NOMEM;
+		}
+	}
+	return page_reply(req, p, q, list);
+}

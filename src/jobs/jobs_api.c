@@ -52,21 +52,7 @@ jobs_api_list(struct http_req *req)
 	    (e = page_ids(req, &p, "jobs", "(? = '' OR state = ?) AND (? = '' OR kind = ?)", a, 4,
 			  ids, &n)) != BW_OK)
 		return e;
-	json_t *list = json_array();
-	if (list == NULL)
-		return BW_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		json_t *o;
-		if ((e = jobs_api_get(&req->op, ids[i], &o)) == BW_ERR_NOTFOUND) {
-			op_clear(&req->op); /* purged since the page was read */
-			continue;
-		}
-		if (e != BW_OK || json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			return e != BW_OK ? e : BW_ERR_NOMEM;
-		}
-	}
-	return page_reply(req, &p, &q, list);
+	return page_reply_ids(req, &p, &q, ids, n, jobs_api_get);
 }
 
 /* How many jobs are in each state. */

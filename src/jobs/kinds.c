@@ -25,6 +25,7 @@ job_table_build(const struct config *cfg, int configure, struct job_table *t)
 	webhooks_jobs(t->kinds + t->nkinds, &nk, t->ticks + t->nticks, &nt);
 	t->nkinds += nk;
 	t->nticks += nt;
-	notify_jobs(t->kinds + t->nkinds, &nk);
+	notify_jobs(t->kinds + t->nkinds, &nk, t->ticks + t->nticks, &nt);
 	t->nkinds += nk;
+	t->nticks += nt;
 }

@@ -83,42 +83,55 @@ out:
 }
 
 bw_err
+mail_dkim_record(const char *key_pem, char **txt)
+{
+	*txt = NULL;
+	BIO *b = BIO_new_mem_buf(key_pem, -1);
+	EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	int dl = k != NULL ? i2d_PUBKEY(k, &der) : -1;
+	bw_err e = BW_ERR_CRYPTO;
+	if (dl > 0) {
+		size_t b64 = sodium_base64_ENCODED_LEN((size_t)dl, sodium_base64_VARIANT_ORIGINAL);
+		if ((*txt = malloc(b64 + 32)) != NULL) {
+			int w = snprintf(*txt, b64 + 32, "v=DKIM1; k=rsa; p=");
+			sodium_bin2base64(*txt + w, b64, der, (size_t)dl, sodium_base64_VARIANT_ORIGINAL);
+			e = BW_OK;
+		} else {
+			e = BW_ERR_NOMEM;
+		}
+	}
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return e;
+}
+
+bw_err
 mail_dkim_keypair(char **key_pem, char **txt)
 {
 	*key_pem = NULL;
 	*txt = NULL;
 	EVP_PKEY *k = EVP_RSA_gen(2048);
 	BIO *kb = BIO_new(BIO_s_secmem());
-	unsigned char *der = NULL;
 	bw_err e = BW_ERR_CRYPTO;
 	if (k == NULL || kb == NULL || !PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL))
 		goto out;
-	int dl = i2d_PUBKEY(k, &der);
-	if (dl <= 0)
-		goto out;
 	char *pem = NULL;
 	long pl = BIO_get_mem_data(kb, &pem);
-	size_t b64 = sodium_base64_ENCODED_LEN((size_t)dl, sodium_base64_VARIANT_ORIGINAL);
-	*key_pem = malloc((size_t)pl + 1);
-	*txt = malloc(b64 + 32);
-	if (*key_pem == NULL || *txt == NULL) {
+	if ((*key_pem = malloc((size_t)pl + 1)) == NULL) {
 		e = BW_ERR_NOMEM;
 		goto out;
 	}
 	memcpy(*key_pem, pem, (size_t)pl);
 	(*key_pem)[pl] = '\0';
-	int w = snprintf(*txt, b64 + 32, "v=DKIM1; k=rsa; p=");
-	sodium_bin2base64(*txt + w, b64, der, (size_t)dl, sodium_base64_VARIANT_ORIGINAL);
-	e = BW_OK;
+	e = mail_dkim_record(*key_pem, txt);
 out:
-	if (e != BW_OK) {
-		if (*key_pem != NULL)
-			sodium_memzero(*key_pem, strlen(*key_pem));
+	if (e != BW_OK && *key_pem != NULL) {
+		sodium_memzero(*key_pem, strlen(*key_pem));
 		free(*key_pem);
-		free(*txt);
-		*key_pem = *txt = NULL;
+		*key_pem = NULL;
 	}
-	OPENSSL_free(der);
 	BIO_free(kb);
 	EVP_PKEY_free(k);
 	return e;

@@ -63,6 +63,8 @@ bw_err mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len) BW_MUS
  * value ("v=DKIM1; k=rsa; p=...") into *txt, both malloc'd (wipe the key).
  */
 bw_err mail_dkim_keypair(char **key_pem, char **txt) BW_MUST_USE;
+/* The TXT record value of key_pem's public key (malloc'd); BW_ERR_CRYPTO for no key. */
+bw_err mail_dkim_record(const char *key_pem, char **txt) BW_MUST_USE;
 
 /* A mail server to submit to. */
 struct mail_smtp {

@@ -6,21 +6,18 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <sodium.h>
-
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
 #include "../db/db.h"
+#include "../events/events.h"
 #include "../mail/mail.h"
+#include "../modules/desc.h"
+#include "../modules/module.h"
 #include "../rbac/rbac.h"
-#include "../webhooks/egress.h"
 #include "../tenancy/tenancy.h"
+#include "../webhooks/egress.h"
 
 #define NOTIFY_MAX_ATTEMPTS 8
-#define NOTIFY_REPLY_MAX 300
 #define NOTIFY_MESSAGE_MAX (1024 * 1024) /* bytes of a queued message's JSON */
 
 /* Seconds before attempts 2..8: 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h (about 8 h in all). */
@@ -290,32 +287,6 @@ notify_stored_clear(struct notify_stored *st)
 	memset(st, 0, sizeof(*st));
 }
 
-/* The DNS record a DKIM key is published as: its name and TXT value, from the key. */
-static bw_err
-notify_dkim_record(const char *key_pem, char **txt)
-{
-	*txt = NULL;
-	BIO *b = BIO_new_mem_buf(key_pem, -1);
-	EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-	unsigned char *der = NULL;
-	int dl = k != NULL ? i2d_PUBKEY(k, &der) : -1;
-	bw_err e = BW_ERR_CRYPTO;
-	if (dl > 0) {
-		size_t b64 = sodium_base64_ENCODED_LEN((size_t)dl, sodium_base64_VARIANT_ORIGINAL);
-		if ((*txt = malloc(b64 + 32)) != NULL) {
-			int w = snprintf(*txt, b64 + 32, "v=DKIM1; k=rsa; p=");
-			sodium_bin2base64(*txt + w, b64, der, (size_t)dl, sodium_base64_VARIANT_ORIGINAL);
-			e = BW_OK;
-		} else {
-			e = BW_ERR_NOMEM;
-		}
-	}
-	OPENSSL_free(der);
-	EVP_PKEY_free(k);
-	BIO_free(b);
-	return e;
-}
-
 /* What GET shows: never the password or the key, but the DNS record to publish. */
 static bw_err
 notify_settings_json(struct op *op, const struct notify_stored *st, json_t **out)
@@ -329,7 +300,7 @@ notify_settings_json(struct op *op, const struct notify_stored *st, json_t **out
 		json_object_set_new(o, "smtp", json_null());
 	if ((dkim = json_object_get(o, "dkim")) != NULL) {
 		char *txt = NULL;
-		if (st->dkim_key != NULL && notify_dkim_record(st->dkim_key, &txt) == BW_OK) {
+		if (st->dkim_key != NULL && mail_dkim_record(st->dkim_key, &txt) == BW_OK) {
 			json_object_set_new(
 			    dkim, "dns_name",
 			    json_string(pool_printf(op->pool, "%s._domainkey.%s",
@@ -941,9 +912,184 @@ notify_send_ended(struct op *op, const struct job *j, const char *state, const c
 		      DB_TEXT(why != NULL ? why : ""), DB_INT(id));
 }
 
-void
-notify_jobs(struct job_kind *kinds, size_t *nk)
+/* --- notices of ticket work --------------------------------------------------------- */
+
+#define NOTIFY_EVENTS_BATCH 50
+
+/* s with control characters turned into spaces, in the pool: fit for a subject. */
+static const char *
+notify_one_line(struct op *op, const char *s)
 {
+	char *o = pool_strdup(op->pool, s != NULL ? s : "");
+	for (char *p = o; p != NULL && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return o;
+}
+
+/* The e-mail address and name of staff user uid ("" when none or disabled). */
+static bw_err
+notify_user_addr(struct op *op, int64_t uid, char email[EMAIL_MAX + 1])
+{
+	db_stmt *s = NULL;
+	int row = 0;
+	email[0] = '\0';
+	bw_err e = db_prepare(op->d, "SELECT email, disabled FROM users WHERE id = ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, uid)) == BW_OK && (e = db_step(s, &row)) == BW_OK &&
+	    row && db_col_int(s, 1) == 0 && db_col_text(s, 0) != NULL)
+		snprintf(email, EMAIL_MAX + 1, "%s", db_col_text(s, 0));
+	db_finalize(s);
+	return e;
+}
+
+/* A module row as the API shows it, or NULL when it is gone. */
+static bw_err
+notify_row(struct op *op, const char *module, int64_t id, json_t **row)
+{
+	const struct module_desc *m = module_find(module);
+	*row = NULL;
+	if (m == NULL)
+		return BW_OK;
+	bw_err e = module_get(op, m, id, row);
+	if (e == BW_ERR_NOTFOUND) {
+		op_clear(op);
+		return BW_OK;
+	}
+	return e;
+}
+
+static int64_t
+notify_int(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* The notices of one event (in the tick's transaction). */
+static bw_err
+notify_event(struct op *op, const char *type, int64_t entity_id)
+{
+	int created = strcmp(type, "tickets.created") == 0,
+	    assigned = strcmp(type, "tickets.assigned") == 0,
+	    commented = strcmp(type, "ticket_comments.created") == 0;
+	if (!created && !assigned && !commented)
+		return BW_OK;
+	json_t *ticket = NULL, *comment = NULL, *contact = NULL;
+	bw_err e = BW_OK;
+	int64_t tid = entity_id;
+	if (commented) {
+		if ((e = notify_row(op, "ticket_comments", entity_id, &comment)) != BW_OK ||
+		    comment == NULL || json_is_true(json_object_get(comment, "internal")))
+			goto out; /* an internal note is the technicians' own */
+		tid = notify_int(comment, "ticket_id");
+	}
+	if ((e = notify_row(op, "tickets", tid, &ticket)) != BW_OK || ticket == NULL)
+		goto out;
+	const char *subject = notify_one_line(op, json_string_value(json_object_get(ticket, "subject")));
+	int64_t assignee = notify_int(ticket, "assignee_id"), cid = notify_int(ticket, "contact_id");
+	char email[EMAIL_MAX + 1];
+	/* The technician: on a new ticket that is theirs, and when it is given to them. */
+	if ((created || assigned) && assignee > 0 &&
+	    (e = notify_user_addr(op, assignee, email)) == BW_OK && email[0] != '\0')
+		e = notify_notice(op, created ? "ticket_created" : "ticket_assigned", assignee, email,
+				  pool_printf(op->pool, "[#%lld] %s", (long long)tid, subject),
+				  pool_printf(op->pool, "Ticket #%lld, \"%s\", %s you.", (long long)tid,
+					      subject,
+					      created ? "was opened and assigned to" : "was assigned to"),
+				  "Open it in Bulwark to work on it.");
+	if (e != BW_OK || !(created || commented) || cid <= 0)
+		goto out;
+	/* The customer's contact: that their request is open, and each answer they may see. */
+	if ((e = notify_row(op, "contacts", cid, &contact)) != BW_OK || contact == NULL)
+		goto out;
+	const char *to = json_string_value(json_object_get(contact, "email"));
+	if (to == NULL || to[0] == '\0')
+		goto out;
+	const char *first = json_string_value(json_object_get(contact, "first_name"));
+	const char *body = commented ? json_string_value(json_object_get(comment, "body")) : NULL;
+	struct notify_mail m = {
+	    .kind = created ? "ticket_created_contact" : "ticket_comment_contact",
+	    .to = to,
+	    .to_name = first,
+	    .subject = pool_printf(op->pool, "[#%lld] %s", (long long)tid, subject),
+	    .auto_submitted = "auto-generated",
+	};
+	const char *p1 =
+	    created ? pool_printf(op->pool, "Hello %s, we have your request \"%s\" as ticket #%lld.",
+				  first != NULL ? first : "", subject, (long long)tid)
+		    : pool_printf(op->pool, "Hello %s, there is an answer on ticket #%lld, \"%s\":",
+				  first != NULL ? first : "", (long long)tid, subject);
+	const char *p2 = body != NULL ? body : "We will be in touch.";
+	char *h1 = p1 != NULL ? notify_html_escape(op, p1) : NULL;
+	char *h2 = notify_html_escape(op, p2);
+	m.text = p1 != NULL ? pool_printf(op->pool, "%s\n\n%s\n", p1, p2) : NULL;
+	m.html = h1 != NULL && h2 != NULL
+		     ? pool_printf(op->pool,
+				   "<!DOCTYPE html><html><body><p>%s</p><p style=\"white-space:"
+				   "pre-wrap\">%s</p></body></html>",
+				   h1, h2)
+		     : NULL;
+	e = m.subject != NULL && m.text != NULL && m.html != NULL ? notify_mail(op, &m, NULL)
+								   : BW_ERR_NOMEM;
+	if (e == BW_ERR_INVALID) {
+		/* A contact whose address is not one: no notice, and the tick goes on. */
+		op_clear(op);
+		e = BW_OK;
+	}
+out:
+	json_decref(ticket);
+	json_decref(comment);
+	json_decref(contact);
+	return e;
+}
+
+/* Events after the cursor, turned into notices, and the cursor moved: one transaction. */
+static bw_err
+notify_tick_tx(struct op *op, void *arg)
+{
+	int *n = arg;
+	int64_t cursor = 0, ids[NOTIFY_EVENTS_BATCH], eids[NOTIFY_EVENTS_BATCH];
+	char types[NOTIFY_EVENTS_BATCH][EVENT_TYPE_MAX + 1];
+	size_t k = 0;
+	db_stmt *s = NULL;
+	int row = 0;
+	*n = 0;
+	bw_err e = DB_QUERY_INT(op->d, &cursor, "SELECT last_event FROM notify_cursor WHERE id = ?",
+				DB_INT(1));
+	if (e != BW_OK)
+		return e;
+	e = db_prepare(op->d,
+		       "SELECT id, type, entity_id FROM events WHERE id > ? ORDER BY id LIMIT ?", &s);
+	if (e == BW_OK && (e = db_bind_int(s, 1, cursor)) == BW_OK &&
+	    (e = db_bind_int(s, 2, NOTIFY_EVENTS_BATCH)) == BW_OK)
+		while (k < NOTIFY_EVENTS_BATCH && (e = db_step(s, &row)) == BW_OK && row) {
+			ids[k] = db_col_int(s, 0);
+			snprintf(types[k], sizeof(types[k]), "%s",
+				 db_col_text(s, 1) ? db_col_text(s, 1) : "");
+			eids[k++] = db_col_int(s, 2);
+		}
+	db_finalize(s);
+	for (size_t i = 0; e == BW_OK && i < k; i++)
+		e = notify_event(op, types[i], eids[i]);
+	if (e == BW_OK && k > 0)
+		e = DB_RUN(op->d, "UPDATE notify_cursor SET last_event = ? WHERE id = ?",
+			   DB_INT(ids[k - 1]), DB_INT(1));
+	if (e == BW_OK)
+		*n = (int)k;
+	return e;
+}
+
+static bw_err
+notify_tick(struct op *op, int *n)
+{
+	return op_tx(op, notify_tick_tx, n);
+}
+
+void
+notify_jobs(struct job_kind *kinds, size_t *nk, struct jobs_tick *ticks, size_t *nt)
+{
+	ticks[0] = (struct jobs_tick){"job: mail notices", 0, notify_tick};
+	*nt = NOTIFY_TICKS;
 	const int *bo = notify_backoff;
 	size_t nbo = BW_ARRAY_LEN(notify_backoff);
 	if (notify_host.test_retry > 0) {

@@ -14,10 +14,12 @@
 
 #include "../config/config.h"
 #include "../jobs/jobs.h"
+#include "../jobs/runner.h"
 #include "../op/op.h"
 
 #define NOTIFY_JOB_SEND "mail.send"
 #define NOTIFY_KINDS 1
+#define NOTIFY_TICKS 1
 
 /* One mail to queue; every string borrowed, UTF-8. */
 struct notify_mail {
@@ -76,7 +78,12 @@ bw_err notify_test(struct op *op, const char *to, int64_t *id) BW_MUST_USE;
 
 /* The host's mail settings from cfg (once, at start-up: reads the password file). */
 bw_err notify_configure(const struct config *cfg) BW_MUST_USE;
-/* The job kinds of this layer into kinds (NOTIFY_KINDS of them), their number into *nk. */
-void notify_jobs(struct job_kind *kinds, size_t *nk);
+/*
+ * The job kinds of this layer into kinds (NOTIFY_KINDS of them) and its
+ * tick into ticks (NOTIFY_TICKS): the notices of ticket work, made from the
+ * events (docs/email.md "Mails sent today"), each event once (a cursor
+ * moved in the notices' own transaction).
+ */
+void notify_jobs(struct job_kind *kinds, size_t *nk, struct jobs_tick *ticks, size_t *nt);
 
 #endif

@@ -36,21 +36,7 @@ notify_api_list(struct http_req *req)
 	if (e != BW_OK || (e = page_order(req, &p, "-id", "id", 1, PAGE_INT)) != BW_OK ||
 	    (e = page_ids(req, &p, "mail_outbox", "(? = '' OR state = ?)", a, 2, ids, &n)) != BW_OK)
 		return e;
-	json_t *list = json_array();
-	if (list == NULL)
-		return BW_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		json_t *o;
-		if ((e = notify_get(&req->op, ids[i], &o)) == BW_ERR_NOTFOUND) {
-			op_clear(&req->op);
-			continue;
-		}
-		if (e != BW_OK || json_array_append_new(list, o) != 0) {
-			json_decref(list);
-			return e != BW_OK ? e : BW_ERR_NOMEM;
-		}
-	}
-	return page_reply(req, &p, &q, list);
+	return page_reply_ids(req, &p, &q, ids, n, notify_get);
 }
 
 static bw_err

@@ -39,7 +39,7 @@ def users(srv, slug):
 # Back to before migration 17 (SAML) and 18 (e-mail, recovery): their tables and
 # columns gone, so that they run again.
 UNDO_V17 = ("DROP TABLE mail_settings", "DROP TABLE mail_outbox", "DROP TABLE password_resets",
-            "DROP TABLE recovery_throttle",
+            "DROP TABLE recovery_throttle", "DROP TABLE notify_cursor",
             "DROP TABLE saml_config", "DROP TABLE saml_requests", "DROP TABLE saml_replay",
             "ALTER TABLE users DROP COLUMN sso_exempt",
             "ALTER TABLE users DROP COLUMN sso_provisioned",

@@ -240,3 +240,60 @@ def test_each_change_writes_one_audit_row(srv, sink, tenant):
     logged = admin.ok("GET", f"{API}/reporting/audit?entity=mail&action=settings_update")
     assert logged["data"] and SMTP_PASSWORD not in str(logged), logged
     assert "password_changed" in str(logged["data"][0]), logged["data"][0]
+
+
+def test_ticket_notices(srv, tenant):
+    """A new ticket tells its contact, an assignment tells the technician, an
+    answer the contact may see tells the contact (an internal note does
+    not); what the user typed is escaped in the HTML part."""
+    t, admin = tenant
+    plain = SmtpSink()
+    plain.start()
+    try:
+        assert admin.request("PUT", MAIL, body={"smtp": {"host": "127.0.0.1", "port": plain.port,
+                                                         "security": "none"},
+                                                "dkim": None}).status == 200
+        tech_id, tech = new_user(admin, ["staff"])
+        cust = admin.ok("POST", f"{API}/customers", {"name": "Acme"}, status=201)
+        contact = admin.ok("POST", f"{API}/contacts",
+                           {"customer_id": cust["id"], "first_name": "Zoë",
+                            "email": "zoe@acme.example.test"}, status=201)
+        ticket = admin.ok("POST", f"{API}/tickets",
+                          {"customer_id": cust["id"], "contact_id": contact["id"],
+                           "subject": "Printer <on> fire & smoke"}, status=201)
+        tid = ticket["id"]
+
+        def got(addr, n, timeout=20):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                mine = [m for m in plain.messages if addr in m.rcpt_tos]
+                if len(mine) >= n:
+                    return [email.message_from_bytes(m.content, policy=email.policy.default)
+                            for m in mine]
+                time.sleep(0.05)
+            raise AssertionError(f"{addr}: {len(mine)} of {n}")
+
+        opened = got("zoe@acme.example.test", 1)[0]
+        assert opened["Subject"] == f"[#{tid}] Printer <on> fire & smoke"
+        html = opened.get_body(preferencelist=("html",)).get_content()
+        assert "Printer &lt;on&gt; fire &amp; smoke" in html and "<on>" not in html, html
+        r = admin.post(f"{API}/tickets/{tid}/assign", {"assignee_id": tech_id})
+        assert r.status == 200, r
+        assigned = got(tech, 1)[0]
+        assert assigned["Subject"] == f"[#{tid}] Printer <on> fire & smoke"
+        assert admin.post(f"{API}/ticket_comments", {"ticket_id": tid, "body": "internal only",
+                                                     "internal": True}).status == 201
+        assert admin.post(f"{API}/ticket_comments", {"ticket_id": tid,
+                                                     "body": "We sent a <b>technician</b>."
+                                                     }).status == 201
+        answers = got("zoe@acme.example.test", 2)
+        text = answers[1].get_body(preferencelist=("plain",)).get_content()
+        assert "We sent a <b>technician</b>." in text
+        assert "&lt;b&gt;technician&lt;/b&gt;" in \
+            answers[1].get_body(preferencelist=("html",)).get_content()
+        time.sleep(1.5)  # the internal note, had it been sent, would be here by now
+        everything = b"".join(m.content for m in plain.messages)
+        assert b"internal only" not in everything
+        assert len([m for m in plain.messages if "zoe@acme.example.test" in m.rcpt_tos]) == 2
+    finally:
+        plain.stop()
