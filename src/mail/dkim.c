@@ -12,15 +12,42 @@
 
 #define MAIL_DKIM_HEADER "DKIM-Signature: "
 
+/*
+ * Signed once more than they appear (RFC 6376 8.15): a second From or
+ * Subject added on the way breaks the signature instead of riding on it.
+ */
+static const char *const mail_dkim_oversign[] = {"From",       "To",       "Subject", "Date",
+					   "Message-ID", "Reply-To", NULL};
+
+/*
+ * d= and s= are copied into the signature's tags: a DNS name in ASCII and
+ * nothing else, or a ';' could add tags of its own.
+ */
+static int
+mail_dkim_name_ok(const char *v)
+{
+	size_t n = v != NULL ? strnlen(v, 254) : 0;
+	if (n == 0 || n > 253 || v[0] == '.' || v[0] == '-' || v[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		      (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '-' || v[i] == '_'))
+			return 0;
+	return 1;
+}
+
 bw_err
 mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len)
 {
 	DKIM_STAT st = DKIM_STAT_OK;
-	DKIM_LIB *lib = dkim_init(NULL, NULL);
 	DKIM *dk = NULL;
 	unsigned char *sig = NULL;
 	size_t slen = 0;
 	bw_err e = BW_ERR_CRYPTO;
+	if (!mail_dkim_name_ok(k->domain) || !mail_dkim_name_ok(k->selector) ||
+	    k->key_pem == NULL || *msg == NULL || *len == 0)
+		return BW_ERR_INVALID;
+	DKIM_LIB *lib = dkim_init(NULL, NULL);
 	if (lib == NULL)
 		return BW_ERR_NOMEM;
 	/*
@@ -34,9 +61,15 @@ mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len)
 	BIO_free(kb);
 	if (!rsa)
 		goto out;
-	/* The signature's own header folded with CRLF, as the message is. */
+	/*
+	 * FIXCRLF: a bare LF is canonicalised as the CRLF it becomes on the
+	 * wire (mail_build writes none; a message from elsewhere might).
+	 */
 	unsigned int flags = DKIM_LIBFLAGS_FIXCRLF;
-	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) != DKIM_STAT_OK)
+	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) != DKIM_STAT_OK ||
+	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS,
+			 (void *)(uintptr_t)mail_dkim_oversign,
+			 sizeof(char **)) != DKIM_STAT_OK)
 		goto out;
 	dk = dkim_sign(lib, (const unsigned char *)"bulwark", NULL,
 		       (const dkim_sigkey_t)(uintptr_t)k->key_pem,
@@ -54,7 +87,7 @@ mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len)
 	for (size_t i = 0; i < slen; i++)
 		lfs += sig[i] == '\n';
 	size_t hl = strlen(MAIL_DKIM_HEADER), n = hl + slen + lfs + 2;
-	char *out = malloc(n + *len + 1);
+	char *out = n < slen || *len > SIZE_MAX - n - 1 ? NULL : malloc(n + *len + 1);
 	if (out == NULL) {
 		e = BW_ERR_NOMEM;
 		goto out;

@@ -14,12 +14,14 @@
 
 #define MAIL_REPLY_MAX 256
 #define MAIL_ID_MAX 256
+#define MAIL_HEADER_MAX 998        /* bytes of one header value given (a name, the subject) */
+#define MAIL_TEXT_MAX (1024 * 1024) /* bytes of the text, and of the HTML, of one message */
 
 /* How a connection to the mail server is protected. */
 enum mail_tls {
 	MAIL_TLS_STARTTLS, /* smtp:// and STARTTLS, required (587) */
 	MAIL_TLS_IMPLICIT, /* smtps:// (465) */
-	MAIL_TLS_NONE,     /* smtp:// in clear: only to a server on this machine (notify.c checks) */
+	MAIL_TLS_NONE,     /* smtp:// in clear: only to 127.0.0.1, ::1 or localhost */
 };
 
 /* One message to one recipient; strings borrowed, UTF-8. */
@@ -27,23 +29,30 @@ struct mail_message {
 	const char *from_addr, *from_name; /* from_name may be NULL */
 	const char *to_addr, *to_name;     /* to_name may be NULL */
 	const char *reply_to;              /* or NULL */
-	const char *subject;
-	const char *text; /* the text/plain part (required) */
+	const char *subject;               /* encoded (RFC 2047) where it is not ASCII */
+	const char *text; /* the text/plain part (required; LF or CRLF line ends) */
 	const char *html; /* or NULL: then the message is that one text/plain part */
 	const char *in_reply_to, *references; /* or NULL: message ids with <> */
 	const char *id_domain;                /* the domain of the Message-ID made */
 	const char *auto_submitted;           /* or NULL: "auto-generated" (RFC 3834) */
 };
 
-/* GMime's set-up, once at start-up before any thread. */
+/*
+ * GMime's set-up, once at start-up before any thread (g_mime_init is not
+ * safe to race); after it mail_build may run in several threads at once,
+ * each on its own objects. mail_shutdown once at the end, after them.
+ */
 bw_err mail_init(void) BW_MUST_USE;
 void mail_shutdown(void);
 
 /*
  * The whole message (RFC 5322, CRLF line ends) with a Date and a new
  * Message-ID (into message_id, with <>): malloc'd *out of *len bytes.
- * BW_ERR_INVALID (nothing made) for an address that is not one, a header
- * value holding CR, LF or NUL, or a missing part.
+ * Every part is text, charset utf-8, in 7bit, quoted-printable or base64
+ * as GMime finds best. BW_ERR_INVALID (nothing made) for an address that
+ * is not one, a header value holding a control character (CR, LF, tab),
+ * a string that is not UTF-8 or is longer than its maximum, an id_domain
+ * that is not a host name, or a missing text part.
  */
 bw_err mail_build(const struct mail_message *m, char **out, size_t *len,
 		  char message_id[MAIL_ID_MAX]) BW_MUST_USE;
@@ -53,9 +62,12 @@ struct mail_dkim {
 	const char *domain, *selector, *key_pem;
 };
 /*
- * Put a DKIM-Signature (rsa-sha256, relaxed/relaxed, the headers RFC 6376
- * recommends) at the top of the message in *msg (realloc'd, *len updated).
- * BW_ERR_CRYPTO when the key or the message cannot be signed.
+ * Put a DKIM-Signature (rsa-sha256, relaxed/relaxed, every header present
+ * signed, and From, To, Subject, Date, Message-ID and Reply-To signed once
+ * more so that none can be added) at the top of the message in *msg
+ * (replaced, *len updated). BW_ERR_INVALID for a domain or selector that
+ * is not a DNS name, BW_ERR_CRYPTO when the key (an RSA key of at least
+ * 1024 bits, PEM) or the message cannot be signed; *msg untouched then.
  */
 bw_err mail_dkim_sign(const struct mail_dkim *k, char **msg, size_t *len) BW_MUST_USE;
 /*
@@ -81,12 +93,16 @@ struct mail_smtp {
 	 * lets 127.0.0.0/8 and ::1 through as well (tests).
 	 */
 	int public_only, allow_loopback;
+	const char *helo_name; /* or NULL: what EHLO says (a host name); curl's default otherwise */
 };
 /*
- * Submit msg from envelope_from to rcpt. BW_OK once the server took it;
- * BW_ERR_UNAVAILABLE for what may pass (no connection, TLS, a 4xx);
- * BW_ERR_INVALID for a refusal (a 5xx, an envelope address that is not
- * one). The server's last reply (or why not) into reply, never a password.
+ * Submit msg from envelope_from to rcpt. BW_OK once the server took it
+ * (its 250 after DATA); BW_ERR_UNAVAILABLE for what may pass (no
+ * connection, TLS, a timeout, a 4xx); BW_ERR_INVALID for a refusal (a 5xx,
+ * credentials refused) and, with nothing sent, for an envelope address
+ * that is not one (or holds CR, LF, '<' or '>'), a host or HELO name that
+ * is not one, or MAIL_TLS_NONE to a server not on this machine. The
+ * server's last reply line (or curl's reason) into reply, never a password.
  */
 bw_err mail_smtp_send(const struct mail_smtp *s, const char *envelope_from, const char *rcpt,
 		      const char *msg, size_t len, char reply[MAIL_REPLY_MAX]) BW_MUST_USE;

@@ -19,16 +19,29 @@ mail_shutdown(void)
 	g_mime_shutdown();
 }
 
-/* A header value may not break out of its header: no CR, LF or other controls. */
+/*
+ * A header value may not break out of its header: no CR, LF or other
+ * controls (a tab neither: GMime would fold on it), valid UTF-8 (else GMime
+ * would put U+FFFD in silently), and at most MAIL_HEADER_MAX bytes.
+ */
 static int
 mail_value_ok(const char *v)
 {
-	if (v == NULL)
+	size_t n = v != NULL ? strnlen(v, MAIL_HEADER_MAX + 1) : MAIL_HEADER_MAX + 1;
+	if (n > MAIL_HEADER_MAX || !g_utf8_validate(v, (gssize)n, NULL))
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return 0;
 	return 1;
+}
+
+/* A body part: valid UTF-8 of at most MAIL_TEXT_MAX bytes (line ends are GMime's to write). */
+static int
+mail_body_ok(const char *v)
+{
+	size_t n = v != NULL ? strnlen(v, MAIL_TEXT_MAX + 1) : MAIL_TEXT_MAX + 1;
+	return n <= MAIL_TEXT_MAX && g_utf8_validate(v, (gssize)n, NULL);
 }
 
 static int
@@ -39,6 +52,42 @@ mail_addr_ok(const char *a)
 	/* A bare address (no display name, no comments): what email_normalize() takes. */
 	return mail_value_ok(a) && strchr(a, '<') == NULL && strchr(a, ',') == NULL &&
 	       email_normalize(a, EMAIL_ALLOW_IDN, &addr, &why) == BW_OK;
+}
+
+/* A byte of a host name: ASCII letter, digit, '.' or '-'; with utf8, any non-ASCII byte too. */
+static int
+mail_host_byte(unsigned char c, int utf8)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || (utf8 && c >= 0x80);
+}
+
+/*
+ * The domain of a Message-ID: a host name, in its A-label form (GMime's IDN
+ * conversion, as for the addresses) into out; 0 when it is not one.
+ */
+static int
+mail_id_domain(const char *d, char *out, size_t cap)
+{
+	char probe[MAIL_HEADER_MAX + 3];
+	out[0] = '\0';
+	if (!mail_value_ok(d) || d[0] == '\0' || d[0] == '.' || d[0] == '-' ||
+	    (size_t)snprintf(probe, sizeof(probe), "x@%s", d) >= sizeof(probe))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+		if (!mail_host_byte(*p, 1))
+			return 0;
+	InternetAddress *ia = internet_address_mailbox_new(NULL, probe);
+	const char *idn = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	int ok = idn != NULL && strncmp(idn, "x@", 2) == 0 &&
+		 (size_t)snprintf(out, cap, "%s", idn + 2) < cap && out[0] != '\0' &&
+		 strlen(out) <= 253;
+	for (const unsigned char *p = (const unsigned char *)out; ok && *p; p++)
+		ok = mail_host_byte(*p, 0);
+	g_object_unref(ia);
+	if (!ok)
+		out[0] = '\0';
+	return ok;
 }
 
 /* A message id as <...>: ASCII, no spaces or controls, in angle brackets. */
@@ -71,12 +120,27 @@ mail_refs_ok(const char *v)
 	return n > 0;
 }
 
+/*
+ * A mailbox header through InternetAddressMailbox: GMime quotes the name or
+ * encodes it (RFC 2047, in UTF-8 rather than the smallest charset that
+ * holds it) and writes the domain in its A-label form.
+ */
+static void
+mail_add_mailbox(GMimeMessage *msg, GMimeAddressType type, const char *name, const char *addr)
+{
+	InternetAddress *ia = internet_address_mailbox_new(name, addr);
+	internet_address_set_charset(ia, "utf-8");
+	internet_address_list_add(g_mime_message_get_addresses(msg, type), ia);
+	g_object_unref(ia);
+}
+
 static GMimeObject *
 mail_text_part(const char *subtype, const char *text)
 {
 	GMimeTextPart *tp = g_mime_text_part_new_with_subtype(subtype);
-	g_mime_text_part_set_charset(tp, "utf-8");
+	/* set_text labels the part with the smallest charset that holds it; say utf-8 after it. */
 	g_mime_text_part_set_text(tp, text);
+	g_mime_text_part_set_charset(tp, "utf-8");
 	/* 7bit when it can be, else quoted-printable or base64 as GMime finds best. */
 	GMimeContentEncoding enc =
 	    g_mime_part_get_best_content_encoding(GMIME_PART(tp), GMIME_ENCODING_CONSTRAINT_7BIT);
@@ -90,12 +154,13 @@ mail_build(const struct mail_message *m, char **out, size_t *len, char message_i
 	*out = NULL;
 	*len = 0;
 	message_id[0] = '\0';
+	char domain[256];
 	if (!mail_addr_ok(m->from_addr) || !mail_addr_ok(m->to_addr) ||
 	    (m->reply_to != NULL && !mail_addr_ok(m->reply_to)) ||
 	    (m->from_name != NULL && !mail_value_ok(m->from_name)) ||
 	    (m->to_name != NULL && !mail_value_ok(m->to_name)) || !mail_value_ok(m->subject) ||
-	    m->text == NULL || !mail_value_ok(m->id_domain) || m->id_domain[0] == '\0' ||
-	    strchr(m->id_domain, '>') != NULL || strchr(m->id_domain, ' ') != NULL ||
+	    !mail_body_ok(m->text) || (m->html != NULL && !mail_body_ok(m->html)) ||
+	    !mail_id_domain(m->id_domain, domain, sizeof(domain)) ||
 	    (m->auto_submitted != NULL && !mail_value_ok(m->auto_submitted)) ||
 	    (m->in_reply_to != NULL && !mail_msgid_ok(m->in_reply_to)) ||
 	    (m->references != NULL && !mail_refs_ok(m->references)))
@@ -105,16 +170,16 @@ mail_build(const struct mail_message *m, char **out, size_t *len, char message_i
 	if (util_random(rnd, sizeof(rnd)) != BW_OK)
 		return BW_ERR_CRYPTO;
 	util_hex(rnd, sizeof(rnd), hex);
-	if ((size_t)snprintf(message_id, MAIL_ID_MAX, "<%s@%s>", hex, m->id_domain) >= MAIL_ID_MAX) {
+	if ((size_t)snprintf(message_id, MAIL_ID_MAX, "<%s@%s>", hex, domain) >= MAIL_ID_MAX) {
 		message_id[0] = '\0';
 		return BW_ERR_INVALID;
 	}
 
 	GMimeMessage *msg = g_mime_message_new(TRUE);
-	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, m->from_name, m->from_addr);
-	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, m->to_name, m->to_addr);
+	mail_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, m->from_name, m->from_addr);
+	mail_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, m->to_name, m->to_addr);
 	if (m->reply_to != NULL)
-		g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, m->reply_to);
+		mail_add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, m->reply_to);
 	g_mime_message_set_subject(msg, m->subject, "utf-8");
 	GDateTime *now = g_date_time_new_now_utc();
 	g_mime_message_set_date(msg, now);
