@@ -18,6 +18,7 @@ class Received:
     mail_from: str
     rcpt_tos: list
     content: bytes  # the message as sent (CRLF line ends)
+    helo: str = ""  # the name the client gave in EHLO/HELO
 
 
 class _Handler:
@@ -31,7 +32,8 @@ class _Handler:
                 self.sink.refused.append(envelope.original_content or envelope.content)
                 return self.sink.refusal
             self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                               envelope.original_content or envelope.content))
+                                               envelope.original_content or envelope.content,
+                                               session.host_name or ""))
         return "250 2.0.0 kept"
 
 
@@ -43,7 +45,9 @@ def _free_port():
 
 class SmtpSink:
     """SmtpSink(tls_context=None, require_starttls=False, auth=None) where
-    auth is (user, password): then AUTH PLAIN/LOGIN is required."""
+    auth is (user, password): then AUTH PLAIN/LOGIN is required (after
+    STARTTLS when there is a tls_context). Also a context manager:
+    `with SmtpSink() as sink:` starts and stops it."""
 
     def __init__(self, tls_context=None, require_starttls=False, auth=None):
         self.port = _free_port()
@@ -62,7 +66,9 @@ class SmtpSink:
             def check(server, session, envelope, mechanism, data):
                 ok = isinstance(data, LoginPassword) and data.login.decode() == user \
                     and data.password.decode() == password
-                self.logins.append((mechanism, ok))
+                with self.lock:
+                    self.logins.append((mechanism, ok))
+                # handled=False: aiosmtpd answers 535 itself (by default it says nothing)
                 return AuthResult(success=ok, handled=False)
 
             kw.update(authenticator=check, auth_required=True,
@@ -76,6 +82,12 @@ class SmtpSink:
 
     def stop(self):
         self.controller.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def answer_next(self, n, reply):
         """Refuse the next n messages with reply ("451 4.3.0 later")."""
