@@ -226,7 +226,10 @@ notify_hostname_ok(const char *h)
 	size_t n = h != NULL ? strlen(h) : 0;
 	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || h[n - 1] == '.')
 		return 0;
-	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") == n;
+	struct netaddr a;
+	if (strchr(h, ':') != NULL)
+		return netaddr_parse(h, &a) == BW_OK; /* an IPv6 address, nothing else with a colon */
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
 }
 
 static int
