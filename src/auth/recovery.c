@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../audit/audit.h"
+#include "../core/netaddr.h"
 #include "../crypto/crypto.h"
 #include "../notify/notify.h"
 #include "../rbac/rbac.h"
@@ -60,35 +61,64 @@ recovery_mac(struct op *op, db *d, const char *what, char out[65])
 	return e;
 }
 
-/* Count one request against key_hash: BW_OK, or BW_ERR_RATE with *wait seconds. */
+/* Run sql (one statement); the rows it changed into *n. */
 static bw_err
-recovery_count(db *d, const char *key_hash, long limit, int64_t now, int64_t *wait)
+recovery_run(db *d, int64_t *n, const char *sql, const struct db_arg *args, size_t nargs)
 {
 	db_stmt *s = NULL;
 	int row = 0;
-	int64_t start = 0, hits = 0;
-	bw_err e = db_prepare(d, "SELECT window_start, hits FROM recovery_throttle WHERE key_hash = ?",
-			      &s);
-	if (e == BW_OK && (e = db_bind_text(s, 1, key_hash)) == BW_OK &&
-	    (e = db_step(s, &row)) == BW_OK && row) {
-		start = db_col_int(s, 0);
-		hits = db_col_int(s, 1);
-	}
+	*n = 0;
+	bw_err e = db_prepare(d, sql, &s);
+	if (e == BW_OK && (e = db_bind_args(s, args, nargs)) == BW_OK &&
+	    (e = db_step(s, &row)) == BW_OK)
+		*n = db_changes(s);
 	db_finalize(s);
+	return e;
+}
+#define RECOVERY_RUN(d, n, sql, ...) recovery_run((d), (n), (sql), DB_ARGS(__VA_ARGS__))
+
+/*
+ * Count one request against key_hash: BW_OK, or BW_ERR_RATE with *wait
+ * seconds. Each step is one statement that decides under the row's lock
+ * (the WHERE is read again once the row is locked), so requests at once
+ * cannot all pass on the count they read: a window that has ended starts
+ * again; else one more while under the limit; else a first row.
+ */
+static bw_err
+recovery_count(db *d, const char *key_hash, long limit, int64_t now, int64_t *wait)
+{
+	int64_t n = 0;
+	bw_err e = RECOVERY_RUN(d, &n,
+				"UPDATE recovery_throttle SET window_start = ?, hits = 1"
+				" WHERE key_hash = ? AND window_start <= ?",
+				DB_INT(now), DB_TEXT(key_hash), DB_INT(now - RECOVERY_WINDOW_SECONDS));
+	if (e != BW_OK || n > 0)
+		return e;
+	for (int tries = 0; tries < 2; tries++) {
+		e = RECOVERY_RUN(d, &n,
+				 "UPDATE recovery_throttle SET hits = hits + 1 WHERE key_hash = ? AND"
+				 " hits < ?",
+				 DB_TEXT(key_hash), DB_INT(limit));
+		if (e != BW_OK || n > 0)
+			return e;
+		/* No row yet (old ones go first), or one at its limit (then the insert conflicts). */
+		if ((e = DB_RUN(d, "DELETE FROM recovery_throttle WHERE window_start <= ?",
+				DB_INT(now - RECOVERY_WINDOW_SECONDS))) != BW_OK)
+			return e;
+		e = DB_RUN(d,
+			   "INSERT INTO recovery_throttle (key_hash, window_start, hits) VALUES (?, ?, 1)",
+			   DB_TEXT(key_hash), DB_INT(now));
+		if (e != BW_ERR_CONFLICT)
+			return e;
+		/* Made meanwhile by a request at the same moment: counted against it once more. */
+	}
+	int64_t start = now;
+	e = DB_QUERY_INT(d, &start, "SELECT window_start FROM recovery_throttle WHERE key_hash = ?",
+			 DB_TEXT(key_hash));
 	if (e != BW_OK)
 		return e;
-	if (!row)
-		return DB_RUN(d, "INSERT INTO recovery_throttle (key_hash, window_start, hits) VALUES (?, ?, 1)",
-			      DB_TEXT(key_hash), DB_INT(now));
-	if (start + RECOVERY_WINDOW_SECONDS <= now)
-		return DB_RUN(d, "UPDATE recovery_throttle SET window_start = ?, hits = 1 WHERE key_hash = ?",
-			      DB_INT(now), DB_TEXT(key_hash));
-	if (hits >= limit) {
-		*wait = start + RECOVERY_WINDOW_SECONDS - now;
-		return BW_ERR_RATE;
-	}
-	return DB_RUN(d, "UPDATE recovery_throttle SET hits = hits + 1 WHERE key_hash = ?",
-		      DB_TEXT(key_hash));
+	*wait = start + RECOVERY_WINDOW_SECONDS - now;
+	return BW_ERR_RATE;
 }
 
 /* --- asking for a link ----------------------------------------------------------- */
@@ -132,58 +162,73 @@ recovery_request_tx(struct op *op, void *arg)
 	db_finalize(s);
 	if (e != BW_OK)
 		goto out;
-	int sso = row ? saml_password_refused(op, email, exempt) : 0;
+	/*
+	 * From here both kinds of address do the same work, statement for
+	 * statement (the SSO check, the old links dropped, a link row, a sealed
+	 * message and its two rows, an audit row), so that the time a reply
+	 * takes does not say which it was. The link row of an address that is
+	 * no one's has user 0, which no user is: it can never be used.
+	 */
+	int sso = saml_password_refused(op, row ? email : a->addr.display, exempt);
 	if (sso < 0) {
 		e = op_unavailable(op);
 		goto out;
 	}
 	int eligible = row && !disabled && sso == 0 && phc[0] != '\0';
-	json_t *after = json_pack("{s:b}", "link_sent", eligible);
-	if (after == NULL) {
-		e = BW_ERR_NOMEM;
-		goto out;
-	}
-	if (!eligible) {
-		/* The row every request leaves, so that an unknown address costs what a known one does. */
-		e = recovery_audit(op, "auth", uid, "password_reset_requested", NULL, after);
-		goto out;
-	}
+	int64_t for_uid = eligible ? uid : 0;
 	char token[48], hash[65], bound[65];
-	if ((e = auth_secret_new(token, hash)) != BW_OK) {
-		json_decref(after);
+	if ((e = auth_secret_new(token, hash)) != BW_OK)
 		goto out;
-	}
-	auth_secret_hash(phc, bound);
+	auth_secret_hash(eligible ? phc : token, bound);
 	const char *link = recovery_link(op, token);
 	long minutes = op->cfg->recovery_token_minutes;
 	const char *p1 = pool_printf(op->pool,
 				     "Someone (we hope you) asked to reset the password of %s. To "
 				     "choose a new one, open this link within %ld minutes: %s",
-				     email, minutes, link != NULL ? link : "");
+				     eligible ? email : a->addr.display, minutes,
+				     link != NULL ? link : "");
 	const char *p2 = "If it was not you, ignore this message: your password stays as it "
 			 "is, and the link stops working when it expires. Two-factor sign-in, "
 			 "if you use it, is still asked for after the reset.";
-	if (link == NULL)
+	json_t *after = json_pack("{s:b}", "link_sent", eligible);
+	if (link == NULL || p1 == NULL || after == NULL)
 		e = BW_ERR_NOMEM;
-	/* A new link replaces every earlier one still unused. */
+	/* Links a day past their end go; a new link replaces every earlier one still unused. */
+	if (e == BW_OK)
+		e = DB_RUN(d, "DELETE FROM password_resets WHERE expires_at < ?", DB_INT(now - 86400));
 	if (e == BW_OK)
 		e = DB_RUN(d, "DELETE FROM password_resets WHERE user_id = ? AND used_at = 0",
-			   DB_INT(uid));
+			   DB_INT(for_uid));
 	if (e == BW_OK)
 		e = DB_RUN(d,
 			   "INSERT INTO password_resets (token_hash, user_id, bound_to, created_at,"
 			   " expires_at, used_at) VALUES (?, ?, ?, ?, ?, 0)",
-			   DB_TEXT(hash), DB_INT(uid), DB_TEXT(bound), DB_INT(now),
+			   DB_TEXT(hash), DB_INT(for_uid), DB_TEXT(bound), DB_INT(now),
 			   DB_INT(now + minutes * 60));
-	if (e == BW_OK)
+	if (e == BW_OK && eligible) {
 		e = notify_notice(op, "password_reset", uid, email, "Reset your Bulwark password", p1,
 				  p2);
-	if (e == BW_OK) {
-		auth_event(d, uid, "password_reset_requested", op->client_ip, "link mailed");
-		e = recovery_audit(op, "auth", uid, "password_reset_requested", NULL, after);
-	} else {
-		json_decref(after);
+		if (e == BW_OK)
+			auth_event(d, uid, "password_reset_requested", op->client_ip, "link mailed");
+	} else if (e == BW_OK) {
+		/* The same sealing and the same three writes, touching nothing. */
+		unsigned char *sealed = NULL;
+		size_t slen = 0;
+		e = field_seal(op->ten, &op->tn, "mail_outbox", "message", 0, p1, strlen(p1), &sealed,
+			       &slen);
+		free(sealed);
+		if (e == BW_OK)
+			e = DB_RUN(d, "UPDATE mail_outbox SET state = state WHERE id = ?", DB_INT(0));
+		if (e == BW_OK)
+			e = DB_RUN(d, "UPDATE mail_outbox SET message = message WHERE id = ?", DB_INT(0));
+		if (e == BW_OK)
+			e = DB_RUN(d, "UPDATE jobs SET state = state WHERE id = ?", DB_INT(0));
 	}
+	if (e == BW_OK) {
+		e = recovery_audit(op, "auth", uid, "password_reset_requested", NULL, after);
+		after = NULL;
+	}
+	json_decref(after);
 	crypto_wipe(token, sizeof(token));
 	if (p1 != NULL)
 		crypto_wipe((char *)p1, strlen(p1));
@@ -208,9 +253,18 @@ recovery_request(struct op *op, const char *email, int64_t *retry_after)
 	if (e != BW_OK)
 		return e;
 	const char *k1 = pool_printf(op->pool, "addr:%s", a.addr.key);
-	const char *k2 = op->client_ip != NULL && op->client_ip[0] != '\0'
-			     ? pool_printf(op->pool, "ip:%s", op->client_ip)
-			     : NULL;
+	/* A client is its address, or its /64 for IPv6 (one host's share of the addresses). */
+	const char *k2 = NULL;
+	struct netaddr na;
+	if (op->client_ip != NULL && op->client_ip[0] != '\0') {
+		char net[64];
+		snprintf(net, sizeof(net), "%s", op->client_ip);
+		if (strchr(op->client_ip, ':') != NULL && netaddr_parse(op->client_ip, &na) == BW_OK) {
+			memset(na.a + 8, 0, 8);
+			netaddr_format(&na, net, sizeof(net));
+		}
+		k2 = pool_printf(op->pool, "ip:%s", net);
+	}
 	if (k1 == NULL)
 		return BW_ERR_NOMEM;
 	if ((e = recovery_mac(op, d, k1, a.addr_mac)) != BW_OK ||
@@ -227,7 +281,7 @@ recovery_request(struct op *op, const char *email, int64_t *retry_after)
 /* A reset row and its user, as read. */
 struct recovery_link_row {
 	int64_t id, uid, expires_at, used_at;
-	int disabled, bound_ok;
+	int disabled, bound_ok, sso_exempt;
 	char email[EMAIL_MAX + 1];
 };
 
@@ -245,7 +299,8 @@ recovery_link_read(db *d, const char *hash, struct recovery_link_row *r, int *fo
 	*found = 0;
 	bw_err e = db_prepare(d,
 			      "SELECT r.id, r.user_id, r.bound_to, r.expires_at, r.used_at, u.email,"
-			      " u.password_hash, u.disabled FROM password_resets r JOIN users u"
+			      " u.password_hash, u.disabled, u.sso_exempt FROM password_resets r"
+			      " JOIN users u"
 			      " ON u.id = r.user_id WHERE r.token_hash = ?",
 			      &s);
 	if (e == BW_OK && (e = db_bind_text(s, 1, hash)) == BW_OK &&
@@ -258,6 +313,7 @@ recovery_link_read(db *d, const char *hash, struct recovery_link_row *r, int *fo
 		r->used_at = db_col_int(s, 4);
 		snprintf(r->email, sizeof(r->email), "%s", db_col_text(s, 5) ? db_col_text(s, 5) : "");
 		r->disabled = db_col_int(s, 7) != 0;
+		r->sso_exempt = db_col_int(s, 8) != 0;
 		auth_secret_hash(phc != NULL ? phc : "", now_bound);
 		r->bound_ok = bound != NULL && strlen(bound) == 64 && crypto_equal(bound, now_bound, 64);
 		*found = 1;
@@ -294,6 +350,12 @@ recovery_confirm_tx(struct op *op, void *arg)
 	if (e != BW_OK || (e = recovery_link_read(d, u->hash, &r, &found)) != BW_OK)
 		return e;
 	if (!recovery_link_usable(&r, found) || r.uid != u->uid)
+		return op_fail(op, BW_ERR_DENIED, recovery_bad_link);
+	/* "SSO required" since the link was made: no password to set. */
+	int sso = saml_password_refused(op, r.email, r.sso_exempt);
+	if (sso < 0)
+		return op_unavailable(op);
+	if (sso)
 		return op_fail(op, BW_ERR_DENIED, recovery_bad_link);
 	if ((e = DB_RUN(d,
 			"UPDATE users SET password_hash = ?, password_changed_at = ?,"
@@ -371,6 +433,9 @@ recovery_admin_begin(struct op *op, int64_t uid, const struct recovery_reauth *r
 	db_stmt *s = NULL;
 	int row = 0;
 	bw_err e;
+	/* Role changes wait for this write (and it for them), as users.c's do. */
+	if ((e = rbac_serialise(d)) != BW_OK)
+		return e;
 	if (op->actor.kind != ACTOR_SYSTEM && op->actor.user.id == uid)
 		return op_fail(op, BW_ERR_CONFLICT,
 			       "this resets someone else's credentials: change your own password "

@@ -20,6 +20,8 @@ recovery_ask(struct http_req *req)
 {
 	json_t *in;
 	int64_t wait = 0;
+	if (!http_req_login_allowed(req)) /* the sign-in rate per client too; it sets Retry-After */
+		return response_error(req, BW_ERR_RATE, "too many requests from this address");
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;
@@ -43,6 +45,8 @@ static bw_err
 recovery_use(struct http_req *req)
 {
 	json_t *in;
+	if (!http_req_login_allowed(req)) /* guessing tokens costs what guessing passwords does */
+		return response_error(req, BW_ERR_RATE, "too many requests from this address");
 	bw_err e = http_req_json(req, &in);
 	if (e != BW_OK)
 		return e;

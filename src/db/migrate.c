@@ -654,6 +654,7 @@ static const char *const tenant_v18[] = {
 	" expires_at @INT NOT NULL,"
 	" used_at @INT NOT NULL)@OPTS",
 	"CREATE INDEX IF NOT EXISTS password_resets_user ON password_resets (user_id)",
+	"CREATE INDEX IF NOT EXISTS password_resets_expiry ON password_resets (expires_at)",
 	/* The last event the notices of ticket work were made from (none before this migration). */
 	"CREATE TABLE IF NOT EXISTS notify_cursor ("
 	" id @INT NOT NULL PRIMARY KEY,"
@@ -663,6 +664,7 @@ static const char *const tenant_v18[] = {
 	" key_hash @STR(64) NOT NULL PRIMARY KEY," /* HMAC of "addr:..." or "ip:..." */
 	" window_start @INT NOT NULL,"
 	" hits @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS recovery_throttle_window ON recovery_throttle (window_start)",
 	NULL,
 };
 

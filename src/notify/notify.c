@@ -456,9 +456,13 @@ notify_put_check(struct op *op, json_t *in, const struct notify_stored *st, stru
 				const char *oh = json_string_value(json_object_get(old, "host"));
 				const char *ou = json_string_value(json_object_get(old, "username"));
 				const char *nu = json_string_value(json_object_get(smtp, "username"));
+				const char *os = json_string_value(json_object_get(old, "security"));
+				json_int_t op_ = json_integer_value(json_object_get(old, "port"));
 				if (st->has_password &&
 				    (oh == NULL || strcmp(oh, host) != 0 || (ou == NULL) != (nu == NULL) ||
-				     (ou != NULL && strcmp(ou, nu) != 0)))
+				     (ou != NULL && strcmp(ou, nu) != 0) || os == NULL ||
+				     strcmp(os, sec) != 0 ||
+				     op_ != json_integer_value(json_object_get(smtp, "port"))))
 					p->password_change = 1;
 			}
 		}
@@ -609,9 +613,14 @@ notify_test(struct op *op, const char *to, int64_t *id)
 {
 	struct notify_try t = {to, 0};
 	*id = 0;
+	/* A message to anyone, through the server the settings chose: as strict as changing them. */
+	bw_err e = rbac_may_grant_all(op, "only someone who holds every permission (\"*\") may send "
+					  "a test message");
+	if (e != BW_OK)
+		return e;
 	if (to == NULL)
 		return op_fail(op, BW_ERR_INVALID, "to: the address to send the test to");
-	bw_err e = op_tx(op, notify_test_tx, &t);
+	e = op_tx(op, notify_test_tx, &t);
 	if (e == BW_OK)
 		*id = t.id;
 	return e;
@@ -743,7 +752,14 @@ notify_sender_load(struct op *op, db *d, struct notify_sender *s)
 	db_finalize(st);
 	json_decref(set);
 	if (e == BW_OK && s->host[0] == '\0') {
-		/* The host's server. */
+		/*
+		 * The host's server: mail goes out as the host's sender, never as an
+		 * address a tenant chose (another tenant's, the host's own domain);
+		 * the tenant's address becomes where replies go.
+		 */
+		if (s->reply_to[0] == '\0' && strcmp(s->from, notify_host.from) != 0)
+			snprintf(s->reply_to, sizeof(s->reply_to), "%s", s->from);
+		snprintf(s->from, sizeof(s->from), "%s", notify_host.from);
 		snprintf(s->host, sizeof(s->host), "%s", notify_host.host);
 		snprintf(s->username, sizeof(s->username), "%s", notify_host.username);
 		s->smtp.port = notify_host.port;
@@ -768,6 +784,9 @@ struct notify_done {
 	const char *state; /* sent | queued | failed */
 	const char *reply;
 	const char *message_id;
+	/* once sent or failed: what the log shows (to, subject), sealed, in place of the message */
+	const unsigned char *kept;
+	size_t kept_len;
 };
 
 static bw_err
@@ -775,6 +794,13 @@ notify_done_tx(struct op *op, void *arg)
 {
 	const struct notify_done *nd = arg;
 	int64_t now = (int64_t)time(NULL);
+	/* A sent or failed mail keeps no body: a reset link lives on nowhere. */
+	if (nd->kept != NULL && strcmp(nd->state, "queued") != 0) {
+		bw_err e = DB_RUN(op->d, "UPDATE mail_outbox SET message = ? WHERE id = ?",
+				  DB_BLOB(nd->kept, nd->kept_len), DB_INT(nd->id));
+		if (e != BW_OK)
+			return e;
+	}
 	return DB_RUN(op->d,
 		      "UPDATE mail_outbox SET state = ?, attempts = attempts + 1, last_reply = ?,"
 		      " message_id = CASE WHEN ? = '' THEN message_id ELSE ? END,"
@@ -876,9 +902,25 @@ notify_send_run(struct op *op, const struct job *j, struct job_retry *retry)
 record:;
 	int last = retry->permanent || j->attempts >= j->max_attempts;
 	struct notify_done nd = {id, e == BW_OK ? "sent" : last ? "failed" : "queued", reply,
-				 message_id};
+				 message_id, NULL, 0};
+	unsigned char *kept = NULL;
+	size_t kept_len = 0;
+	if (strcmp(nd.state, "queued") != 0 && msg != NULL) {
+		json_t *log = json_pack("{s:O?, s:O?}", "to", json_object_get(msg, "to"), "subject",
+					json_object_get(msg, "subject"));
+		char *lt = log != NULL ? json_dumps(log, JSON_COMPACT) : NULL;
+		if (lt != NULL &&
+		    field_seal(op->ten, &op->tn, "mail_outbox", "message", id, lt, strlen(lt), &kept,
+			       &kept_len) == BW_OK) {
+			nd.kept = kept;
+			nd.kept_len = kept_len;
+		}
+		free(lt);
+		json_decref(log);
+	}
 	op_clear(op);
 	bw_err e2 = op_tx(op, notify_done_tx, &nd);
+	free(kept);
 	if (e == BW_OK && e2 != BW_OK)
 		log_error("tenant %s: mail %lld was sent but its row not updated", op->tn.slug,
 			  (long long)id);

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import conftest
-from psa import API, Client, admin_client, new_role, new_user, sign_in
+from psa import API, Client, admin_client, new_role, new_user, race, sign_in
 from smtp_sink import SmtpSink
 from test_identity import PASSWORD, make_tenant, sql_one, tenant_sql
 from test_mfa import totp
@@ -429,3 +429,52 @@ def test_each_change_writes_one_audit_row(srv, sink, tenant):
     before = rows()
     assert ask(srv, t.slug, f"ghost@{t.slug}.example.com").status == 202
     assert rows()[len(before):] == [("auth", "0", "password_reset_requested")]
+
+
+def test_requests_at_once_do_not_beat_the_limit(srv, sink, tenant):
+    """Eight requests for one address at the same moment: the limit (3) holds,
+    and three links go out, not eight."""
+    t, admin = tenant
+    _, addr = new_user(admin, ["staff"])
+    codes = sorted(r.status for r in race([lambda: ask(srv, t.slug, addr)] * 8))
+    assert codes == [202] * 3 + [429] * 5, codes
+    assert len(mails_to(sink, addr, 3)) == 3
+    time.sleep(1)
+    assert len([m for m in sink.messages if addr in m.rcpt_tos]) == 3
+
+
+def test_the_host_server_sends_as_the_host(srv, sink, tenant):
+    """A tenant on the host's server cannot send as an address of its choosing
+    (another tenant's, the host's own domain): From is the host's, and the
+    tenant's address is where replies go."""
+    t, admin = tenant
+    r = admin.request("PUT", f"{API}/settings/mail", body={"from": "ceo@other-tenant.example"})
+    assert r.status == 200, r
+    try:
+        _, addr = new_user(admin, ["staff"])
+        assert ask(srv, t.slug, addr).status == 202
+        msg = mails_to(sink, addr)[0]
+        assert msg["From"].addresses[0].addr_spec == "bulwark@example.test", msg["From"]
+        assert msg["Reply-To"].addresses[0].addr_spec == "ceo@other-tenant.example"
+        assert [m for m in sink.messages if addr in m.rcpt_tos][0].mail_from == \
+            "bulwark@example.test"
+    finally:
+        assert admin.request("PUT", f"{API}/settings/mail", body={"from": None}).status == 200
+
+
+def test_a_sent_mail_keeps_no_body(srv, sink, tenant):
+    """Once sent, the outbox keeps what the log shows (to, subject), not the
+    link: the sealed message shrinks to that."""
+    t, admin = tenant
+    uid, addr = new_user(admin, ["staff"])
+    assert ask(srv, t.slug, addr).status == 202
+    mails_to(sink, addr)
+    for _ in range(100):
+        rows = [r for r in admin.ok("GET", f"{API}/mail/outbox?limit=100")["data"]
+                if r["to"] == addr]
+        if rows and rows[0]["state"] == "sent":
+            break
+        time.sleep(0.05)
+    assert rows[0]["subject"] == "Reset your Bulwark password", rows
+    size = sql_one(srv, t.slug, f"SELECT length(message) FROM mail_outbox WHERE id = {rows[0]['id']}")
+    assert int(size) < 300, size  # the whole message, link and HTML part, is well over a kilobyte

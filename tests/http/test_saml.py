@@ -7,9 +7,11 @@ are in test_saml_attacks.py.
 """
 
 import base64
+import hashlib
 import json
 import secrets
 import urllib.parse
+import time
 import urllib.request
 
 import pytest
@@ -17,7 +19,7 @@ import pytest
 import conftest
 from psa import API, Client, admin_client, new_user
 from saml_idp import TestIdP, b64, parse_form
-from test_identity import COOKIE, PASSWORD, make_tenant
+from test_identity import COOKIE, PASSWORD, make_tenant, sql_one, tenant_sql
 
 SAML_COOKIE = "__Host-bulwark_saml"
 SSO = f"{API}/settings/sso"
@@ -284,6 +286,30 @@ def test_sso_required_refuses_password_but_not_the_exempt_admin(env):
         assert r.status == 200, r
     finally:
         env.configure(sso_required=False)
+
+
+def test_a_reset_link_sets_no_password_once_sso_is_required(env):
+    """A link mailed before "SSO required" applied to the user sets nothing
+    after: SSO users have no password to set (docs/auth.md "Recovery")."""
+    uid, email = new_user(env.admin, ["staff"], local=f"dora-{secrets.token_hex(3)}")
+    token = secrets.token_urlsafe(32)[:43]
+    phc = sql_one(env.srv, env.slug, f"SELECT password_hash FROM users WHERE id = {uid}")
+    now = int(time.time())
+    tenant_sql(env.srv, env.slug,
+               "INSERT INTO password_resets (token_hash, user_id, bound_to, created_at,"
+               f" expires_at, used_at) VALUES ('{hashlib.sha256(token.encode()).hexdigest()}',"
+               f" {uid}, '{hashlib.sha256(phc.encode()).hexdigest()}', {now}, {now + 600}, 0)")
+    body = {"token": token, "password": "a new password for dora"}
+    try:
+        env.configure(sso_required=True)
+        r = Client(env.srv, env.slug).post(f"{API}/auth/password-reset/confirm", body)
+        assert r.status == 403, r
+        assert sql_one(env.srv, env.slug, f"SELECT password_hash FROM users WHERE id = {uid}") == phc
+    finally:
+        env.configure(sso_required=False)
+    # The same link, SSO no longer required: it works (the refusal was SSO's).
+    r = Client(env.srv, env.slug).post(f"{API}/auth/password-reset/confirm", body)
+    assert r.status == 200, r
 
 
 def test_sso_session_skips_the_mfa_policy_a_password_session_meets(tmp_path_factory, tls_cert):
