@@ -478,3 +478,18 @@ def test_a_sent_mail_keeps_no_body(srv, sink, tenant):
     assert rows[0]["subject"] == "Reset your Bulwark password", rows
     size = sql_one(srv, t.slug, f"SELECT length(message) FROM mail_outbox WHERE id = {rows[0]['id']}")
     assert int(size) < 300, size  # the whole message, link and HTML part, is well over a kilobyte
+
+
+def test_reset_routes_are_held_to_the_sign_in_rate(start_server, sink):
+    """Asking for links (for many addresses) and trying tokens cost what
+    sign-ins cost: [auth] login_rate_per_minute per client."""
+    settings = mail_settings(sink, recovery__per_client_hour=1000)
+    settings["login_rate_per_minute"] = 3
+    srv = start_server(**settings)
+    t = make_tenant(srv, "recr")
+    asks = [ask(srv, t.slug, f"n{i}@{t.slug}.example.com") for i in range(8)]
+    assert [r.status for r in asks].count(429) >= 4, [r.status for r in asks]
+    limited = [r for r in asks if r.status == 429][0]
+    assert "from this address" in limited.body["error"]["message"], limited
+    tries = [confirm(srv, t.slug, "A" * 43).status for _ in range(8)]
+    assert tries.count(429) >= 4, tries
