@@ -95,6 +95,9 @@ struct mail_smtp {
 	int public_only, allow_loopback;
 	const char *helo_name; /* or NULL: what EHLO says (a host name); curl's default otherwise */
 };
+/* Whether host names this machine (127.0.0.1, ::1, localhost): the only place mail goes in clear. */
+int mail_host_loopback(const char *host);
+
 /*
  * Submit msg from envelope_from to rcpt. BW_OK once the server took it
  * (its 250 after DATA); BW_ERR_UNAVAILABLE for what may pass (no

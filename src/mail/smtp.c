@@ -117,8 +117,8 @@ mail_ipv6_ok(const char *h)
 	return strspn(h, "0123456789abcdefABCDEF:.") == n;
 }
 
-static int
-mail_loopback(const char *host)
+int
+mail_host_loopback(const char *host)
 {
 	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
 	       strcmp(host, "localhost") == 0;
@@ -141,7 +141,7 @@ mail_smtp_send(const struct mail_smtp *s, const char *envelope_from, const char 
 		return BW_ERR_INVALID;
 	}
 	if (s->security != MAIL_TLS_STARTTLS && s->security != MAIL_TLS_IMPLICIT &&
-	    !(s->security == MAIL_TLS_NONE && mail_loopback(s->host))) {
+	    !(s->security == MAIL_TLS_NONE && mail_host_loopback(s->host))) {
 		/* Credentials and messages go in clear only to a server on this machine. */
 		snprintf(reply, MAIL_REPLY_MAX, "mail without TLS is only sent to this machine");
 		return BW_ERR_INVALID;

@@ -198,13 +198,6 @@ notify_notice(struct op *op, const char *kind, int64_t user_id, const char *to,
 	return e;
 }
 
-static int
-notify_loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
-}
-
 static bw_err
 notify_open_col(struct op *op, db_stmt *st, int col, const char *name, char **out)
 {
@@ -426,7 +419,7 @@ notify_put_check(struct op *op, json_t *in, const struct notify_stored *st, stru
 				return op_fail(op, BW_ERR_INVALID,
 					       "smtp.security: starttls (587), tls (465) or none");
 			if (strcmp(sec, "none") == 0 &&
-			    !(notify_host.allow_loopback && notify_loopback(host)))
+			    !(notify_host.allow_loopback && mail_host_loopback(host)))
 				return op_fail(op, BW_ERR_INVALID,
 					       "smtp.security: none would send passwords and mail in "
 					       "clear; use starttls or tls");
@@ -857,14 +850,7 @@ notify_send_run(struct op *op, const struct job *j, struct job_retry *retry)
 		e = BW_ERR_UNAVAILABLE;
 		goto record;
 	}
-	if (snd.smtp.security == MAIL_TLS_NONE && !notify_loopback(snd.host)) {
-		retry->permanent = 1;
-		snprintf(retry->error, sizeof(retry->error),
-			 "mail without TLS is only sent to a server on this machine");
-		snprintf(reply, sizeof(reply), "%.250s", retry->error);
-		e = BW_ERR_INVALID;
-		goto record;
-	}
+	/* mail_smtp_send() refuses clear text to anywhere but this machine, for good. */
 	const char *at = strrchr(snd.from, '@');
 	struct mail_message mm = {
 	    .from_addr = snd.from,

@@ -127,6 +127,14 @@ def test_the_password_follows_its_server(srv, sink, tenant):
     assert r.status == 200 and r.body["smtp"]["password_set"] is False, r
     assert sql_one(srv, t.slug, "SELECT COUNT(*) FROM mail_settings WHERE smtp_password IS NULL") \
         == "1"
+    # Nor to the same server on another port, or with other protection.
+    for change in ({"port": sink.port + 1}, {"security": "tls"}):
+        body = own_server(sink)
+        assert admin.request("PUT", MAIL, body=body).status == 200
+        smtp = {k: v for k, v in body["smtp"].items() if k != "password"}
+        smtp.update(change)
+        r = admin.request("PUT", MAIL, body={"smtp": smtp})
+        assert r.status == 200 and r.body["smtp"]["password_set"] is False, (change, r)
     # Back, without the password: the server refuses (no AUTH), the mail fails for good.
     r = admin.request("PUT", MAIL, body={"smtp": {"host": "127.0.0.1", "port": sink.port,
                                                   "username": SMTP_USER}})
