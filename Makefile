@@ -28,6 +28,9 @@ LIBOBJ   := $(LIBSRC:%.c=build/obj/%.o)
 BENCHSRC := $(sort $(wildcard bench/*.c))
 BENCHBIN := $(BENCHSRC:bench/%.c=build/bench/%)
 
+# Every core for the build (make check builds two trees on CI's fresh clone).
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
 .PHONY: all run check bench clean deps-build deps-run deps-test deps-bench \
         _all _check _san _bench fmt
 
