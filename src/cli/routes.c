@@ -17,6 +17,7 @@
 #include "../jobs/jobs_api.h"
 #include "../modules/module_api.h"
 #include "../notify/notify_api.h"
+#include "../intake/intake_api.h"
 #include "../rbac/rbac_api.h"
 #include "../saml/saml_api.h"
 #include "../server/server.h"
@@ -52,6 +53,7 @@ cli_route_table(struct route **out, size_t *n)
 	    {webhooks_routes, webhooks_routes_count},
 	    {jobs_routes, jobs_routes_count},
 	    {notify_routes, notify_routes_count},
+	    {intake_routes, intake_routes_count},
 	    {saml_routes, saml_routes_count},
 	};
 	size_t total = 0;

@@ -23,6 +23,7 @@
 #include "../crypto/crypto.h"
 #include "../jobs/kinds.h"
 #include "../mail/mail.h"
+#include "../intake/intake.h"
 #include "../notify/notify.h"
 #include "../tenancy/tenancy.h"
 
@@ -84,6 +85,7 @@ cli_serve(int argc, char **argv)
 		log_error("cannot start: [mail] is not usable (see above)");
 		goto out;
 	}
+	intake_configure(&cfg);
 	job_table_build(&cfg, 1, &jobs);
 	/* Before any thread: the job runner's webhook deliveries use libcurl. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

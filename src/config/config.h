@@ -67,6 +67,9 @@ struct config {
 	long mail_timeout_ms;                /* one submission in all */
 	long mail_test_retry_seconds;        /* tests only: every retry after this many seconds (0: the schedule) */
 	long mail_test_allow_loopback;       /* tests only: tenants' own mail servers may be on 127.0.0.1/::1 */
+	long mail_poll_seconds;              /* how often each tenant's support mailbox is read */
+	long mail_inbound_max_bytes;         /* a message larger is not taken (noted in the log) */
+	long mail_inbound_per_sender_hour;   /* messages taken from one sender in an hour */
 	/* [recovery] */
 	long recovery_token_minutes;         /* a reset link's life */
 	long recovery_per_address_hour;      /* reset requests for one address per hour */

@@ -668,6 +668,50 @@ static const char *const tenant_v18[] = {
 	NULL,
 };
 
+/*
+ * E-mail to ticket (src/intake): the support mailbox (row 1: the IMAP
+ * server and the policy as JSON, the password sealed, how far the mailbox
+ * has been read), one row per message taken from it (claimed by its
+ * mailbox position in the transaction of the ticket or comment made of
+ * it, so that two app servers take each message once; the sender only as
+ * an HMAC under the tenant's key, for the per-sender limit; the
+ * Message-ID only as its SHA-256, for threading), and on each outgoing
+ * mail the ticket it tells of, so that an answer to it finds its ticket.
+ */
+static const char *const tenant_v19[] = {
+	"CREATE TABLE IF NOT EXISTS mailbox_settings ("
+	" id @INT NOT NULL PRIMARY KEY,"
+	" settings @TEXT NOT NULL,"   /* JSON: host, port, security, username, mailbox, policy */
+	" password @BLOB,"            /* sealed, or NULL */
+	" enabled @INT NOT NULL,"
+	" uidvalidity @INT NOT NULL," /* of the mailbox when last read */
+	" next_uid @INT NOT NULL,"    /* the first UID not yet looked at */
+	" next_poll_at @INT NOT NULL,"
+	" last_poll_at @INT NOT NULL,"
+	" last_error @STR(300) NOT NULL,"
+	" updated_at @INT NOT NULL)@OPTS",
+	"INSERT INTO mailbox_settings (id, settings, enabled, uidvalidity, next_uid, next_poll_at,"
+	" last_poll_at, last_error, updated_at) VALUES (1, '{}', 0, 0, 1, 0, 0, '', 0)",
+	"CREATE TABLE IF NOT EXISTS mail_inbound ("
+	" id @ID,"
+	" msg_key @STR(64) NOT NULL UNIQUE,"  /* "<uidvalidity>:<uid>" */
+	" message_hash @STR(64) NOT NULL,"    /* SHA-256 (hex) of the Message-ID, or '' */
+	" sender_hash @STR(64) NOT NULL,"     /* HMAC of the folded From address, or '' */
+	" outcome @STR(16) NOT NULL,"         /* ticket | comment | ignored | refused */
+	" reason @STR(300) NOT NULL,"
+	" verified @INT NOT NULL,"
+	" ticket_id @INT NOT NULL,"
+	" comment_id @INT NOT NULL,"
+	" size @INT NOT NULL,"
+	" created_at @INT NOT NULL)@OPTS",
+	"CREATE INDEX IF NOT EXISTS mail_inbound_message ON mail_inbound (message_hash)",
+	"CREATE INDEX IF NOT EXISTS mail_inbound_sender ON mail_inbound (sender_hash, created_at)",
+	"CREATE INDEX IF NOT EXISTS mail_inbound_comment ON mail_inbound (comment_id)",
+	"ALTER TABLE mail_outbox ADD COLUMN ticket_id @INT NOT NULL DEFAULT 0",
+	"CREATE INDEX IF NOT EXISTS mail_outbox_message ON mail_outbox (message_id)",
+	NULL,
+};
+
 static const char *const no_static_steps[] = {NULL};
 
 static const struct migration tenant_migrations[] = {
@@ -689,6 +733,7 @@ static const struct migration tenant_migrations[] = {
 	{16, "events, jobs, outbound webhooks and inbound hooks", tenant_v16, NULL},
 	{17, "SAML single sign-on", tenant_v17, NULL},
 	{18, "e-mail out and account recovery", tenant_v18, NULL},
+	{19, "e-mail to ticket", tenant_v19, NULL},
 };
 
 const struct migration_set migrate_tenant = {"tenant", tenant_migrations, BW_ARRAY_LEN(tenant_migrations)};

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "../intake/intake.h"
 #include "../notify/notify.h"
 #include "../webhooks/webhooks.h"
 
@@ -26,6 +27,9 @@ job_table_build(const struct config *cfg, int configure, struct job_table *t)
 	t->nkinds += nk;
 	t->nticks += nt;
 	notify_jobs(t->kinds + t->nkinds, &nk, t->ticks + t->nticks, &nt);
+	t->nkinds += nk;
+	t->nticks += nt;
+	intake_jobs(t->kinds + t->nkinds, &nk, t->ticks + t->nticks, &nt);
 	t->nkinds += nk;
 	t->nticks += nt;
 }

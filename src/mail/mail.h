@@ -97,6 +97,10 @@ struct mail_smtp {
 };
 /* Whether host names this machine (127.0.0.1, ::1, localhost): the only place mail goes in clear. */
 int mail_host_loopback(const char *host);
+/* A DNS name in ASCII (A-labels): letters, digits, '.', '-'; 1 to 253 bytes. (SMTP and IMAP.) */
+int mail_dns_name_ok(const char *h);
+/* An IPv6 literal, without brackets: hex digits, ':' and '.' (an embedded IPv4). */
+int mail_ipv6_ok(const char *h);
 
 /*
  * Submit msg from envelope_from to rcpt. BW_OK once the server took it

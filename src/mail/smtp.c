@@ -93,8 +93,7 @@ mail_envelope_ok(const char *a)
 	return email_normalize(a, EMAIL_ALLOW_IDN, &addr, &why) == BW_OK;
 }
 
-/* A DNS name in ASCII (A-labels): letters, digits, '.', '-'; 1 to 253 bytes. */
-static int
+int
 mail_dns_name_ok(const char *h)
 {
 	size_t n = h != NULL ? strnlen(h, 254) : 0;
@@ -107,8 +106,7 @@ mail_dns_name_ok(const char *h)
 	return 1;
 }
 
-/* An IPv6 literal, without brackets: hex digits, ':' and '.' (an embedded IPv4). */
-static int
+int
 mail_ipv6_ok(const char *h)
 {
 	size_t n = strnlen(h, 46);

@@ -91,6 +91,12 @@ notify_configure(const struct config *cfg)
 	return BW_OK;
 }
 
+const char *
+notify_host_from(void)
+{
+	return notify_host.from;
+}
+
 /* --- queueing ------------------------------------------------------------------ */
 
 char *
@@ -149,8 +155,10 @@ notify_mail(struct op *op, const struct notify_mail *m, int64_t *id)
 	if ((e = op_db(op, &d)) != BW_OK ||
 	    (e = DB_INSERT(d, &row,
 			   "INSERT INTO mail_outbox (kind, user_id, state, attempts, message_id,"
-			   " last_reply, created_at, sent_at) VALUES (?, ?, 'queued', 0, '', '', ?, 0)",
-			   DB_TEXT(m->kind), DB_INT(m->user_id), DB_INT(now))) != BW_OK ||
+			   " last_reply, created_at, sent_at, ticket_id)"
+			   " VALUES (?, ?, 'queued', 0, '', '', ?, 0, ?)",
+			   DB_TEXT(m->kind), DB_INT(m->user_id), DB_INT(now),
+			   DB_INT(m->ticket_id))) != BW_OK ||
 	    (e = field_seal(op->ten, &op->tn, "mail_outbox", "message", row, text, strlen(text),
 			    &sealed, &slen)) != BW_OK ||
 	    (e = DB_RUN(d, "UPDATE mail_outbox SET message = ? WHERE id = ?",
@@ -213,7 +221,7 @@ notify_open_col(struct op *op, db_stmt *st, int col, const char *name, char **ou
 
 #define NOTIFY_SETTINGS_NAME_MAX 200
 
-static int
+int
 notify_hostname_ok(const char *h)
 {
 	size_t n = h != NULL ? strlen(h) : 0;
@@ -225,7 +233,7 @@ notify_hostname_ok(const char *h)
 	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
 }
 
-static int
+int
 notify_plain_ok(const char *v, size_t max)
 {
 	if (v == NULL || strlen(v) > max)
@@ -996,6 +1004,137 @@ notify_int(json_t *o, const char *key)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
+/* cents as "1234.56" (a minus sign when below zero), in the pool. */
+static const char *
+notify_money(struct op *op, int64_t cents)
+{
+	uint64_t a = cents < 0 ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
+	return pool_printf(op->pool, "%s%llu.%02llu", cents < 0 ? "-" : "",
+			   (unsigned long long)(a / 100), (unsigned long long)(a % 100));
+}
+
+/* Append a line to the text and (escaped) to the HTML of a document's mail. */
+static bw_err
+notify_doc_line(struct op *op, struct buf *text, struct buf *html, const char *desc,
+		int64_t qty, int64_t unit, int64_t amount)
+{
+	const char *d = notify_one_line(op, desc);
+	char *h = d != NULL ? notify_html_escape(op, d) : NULL;
+	const char *u = notify_money(op, unit), *a = notify_money(op, amount);
+	if (h == NULL || u == NULL || a == NULL)
+		return BW_ERR_NOMEM;
+	bw_err e = buf_printf(text, "  %s: %lld x %s = %s\n", d, (long long)qty, u, a);
+	if (e == BW_OK)
+		e = buf_printf(html,
+			       "<tr><td>%s</td><td style=\"text-align:right\">%lld</td>"
+			       "<td style=\"text-align:right\">%s</td>"
+			       "<td style=\"text-align:right\">%s</td></tr>",
+			       h, (long long)qty, u, a);
+	return e;
+}
+
+/*
+ * An invoice or an estimate that was sent: mailed to its customer's
+ * address with its lines and totals (the PDF joins it once documents are
+ * made). A customer without an address gets nothing.
+ */
+static bw_err
+notify_doc(struct op *op, const char *module, int64_t id)
+{
+	int invoice = strcmp(module, "invoices") == 0;
+	json_t *doc = NULL, *cust = NULL;
+	struct buf text, html;
+	db_stmt *s = NULL;
+	int row = 0;
+	buf_init(&text, NOTIFY_MESSAGE_MAX / 4);
+	buf_init(&html, NOTIFY_MESSAGE_MAX / 2);
+	bw_err e = notify_row(op, module, id, &doc);
+	if (e != BW_OK || doc == NULL)
+		goto out;
+	if ((e = notify_row(op, "customers", notify_int(doc, "customer_id"), &cust)) != BW_OK ||
+	    cust == NULL)
+		goto out;
+	const char *to = json_string_value(json_object_get(cust, "email"));
+	if (to == NULL || to[0] == '\0')
+		goto out;
+	const char *what = invoice ? "Invoice" : "Estimate";
+	const char *num = json_string_value(json_object_get(doc, "number"));
+	const char *label = num != NULL && num[0] ? notify_one_line(op, num)
+						  : pool_printf(op->pool, "#%lld", (long long)id);
+	const char *name = notify_one_line(op, json_string_value(json_object_get(cust, "name")));
+	const char *issued = json_string_value(json_object_get(doc, "issued_on"));
+	const char *due = json_string_value(json_object_get(doc, invoice ? "due_on" : "valid_until"));
+	const char *intro = pool_printf(op->pool, "Hello %s,\n\n%s %s%s%s%s%s:\n\n", name, what,
+					label, issued ? ", issued on " : "", issued ? issued : "",
+					due ? (invoice ? ", due on " : ", valid until ") : "",
+					due ? due : "");
+	char *hintro = intro != NULL ? notify_html_escape(op, intro) : NULL;
+	if (hintro == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	if ((e = buf_append_str(&text, intro)) != BW_OK ||
+	    (e = buf_printf(&html,
+			    "<!DOCTYPE html><html><body><p style=\"white-space:pre-wrap\">%s</p>"
+			    "<table><tr><th>Description</th><th>Quantity</th><th>Unit price</th>"
+			    "<th>Amount</th></tr>",
+			    hintro)) != BW_OK)
+		goto out;
+	const char *sql = invoice ? "SELECT description, quantity, unit_price_cents, amount_cents"
+				    " FROM invoice_lines WHERE invoice_id = ? ORDER BY id"
+				  : "SELECT description, quantity, unit_price_cents, amount_cents"
+				    " FROM estimate_lines WHERE estimate_id = ? ORDER BY id";
+	e = db_prepare(op->d, sql, &s);
+	if (e == BW_OK)
+		e = db_bind_int(s, 1, id);
+	while (e == BW_OK && (e = db_step(s, &row)) == BW_OK && row)
+		e = notify_doc_line(op, &text, &html, db_col_text(s, 0) ? db_col_text(s, 0) : "",
+				    db_col_int(s, 1), db_col_int(s, 2), db_col_int(s, 3));
+	db_finalize(s);
+	if (e != BW_OK)
+		goto out;
+	const char *sub = notify_money(op, notify_int(doc, "subtotal_cents")),
+		   *tax = notify_money(op, notify_int(doc, "tax_cents")),
+		   *tot = notify_money(op, notify_int(doc, "total_cents"));
+	if (sub == NULL || tax == NULL || tot == NULL) {
+		e = BW_ERR_NOMEM;
+		goto out;
+	}
+	if ((e = buf_printf(&text, "\nSubtotal: %s\nTax: %s\nTotal: %s\n", sub, tax, tot)) !=
+		BW_OK ||
+	    (e = buf_printf(&html,
+			    "</table><p>Subtotal: %s<br>Tax: %s<br><strong>Total: %s</strong></p>"
+			    "</body></html>",
+			    sub, tax, tot)) != BW_OK)
+		goto out;
+	struct notify_mail m = {
+	    .kind = invoice ? "invoice_sent" : "estimate_sent",
+	    .to = to,
+	    .to_name = name,
+	    .subject = pool_printf(op->pool, "%s %s", what, label),
+	    .text = buf_ptr(&text),
+	    .html = buf_ptr(&html),
+	    .auto_submitted = "auto-generated",
+	};
+	e = m.subject != NULL ? notify_mail(op, &m, NULL) : BW_ERR_NOMEM;
+	if (e == BW_ERR_INVALID) {
+		/* A customer whose address is not one: no mail, and the tick goes on. */
+		op_clear(op);
+		e = BW_OK;
+	}
+out:
+	if (e == BW_ERR_NOMEM && (text.len >= text.max || html.len >= html.max)) {
+		/* A document too long to mail: said in the log, the tick goes on. */
+		log_warn("tenant %s: %s %lld is too long to mail", op->tn.slug, module, (long long)id);
+		e = BW_OK;
+	}
+	buf_free(&text);
+	buf_free(&html);
+	json_decref(doc);
+	json_decref(cust);
+	return e;
+}
+
 /* The notices of one event (in the tick's transaction). */
 static bw_err
 notify_event(struct op *op, const char *type, int64_t entity_id)
@@ -1003,22 +1142,44 @@ notify_event(struct op *op, const char *type, int64_t entity_id)
 	int created = strcmp(type, "tickets.created") == 0,
 	    assigned = strcmp(type, "tickets.assigned") == 0,
 	    commented = strcmp(type, "ticket_comments.created") == 0;
+	if (strcmp(type, "invoices.sent") == 0)
+		return notify_doc(op, "invoices", entity_id);
+	if (strcmp(type, "estimates.sent") == 0)
+		return notify_doc(op, "estimates", entity_id);
 	if (!created && !assigned && !commented)
 		return BW_OK;
 	json_t *ticket = NULL, *comment = NULL, *contact = NULL;
 	bw_err e = BW_OK;
-	int64_t tid = entity_id;
+	int64_t tid = entity_id, by_mail = 0;
 	if (commented) {
 		if ((e = notify_row(op, "ticket_comments", entity_id, &comment)) != BW_OK ||
 		    comment == NULL || json_is_true(json_object_get(comment, "internal")))
 			goto out; /* an internal note is the technicians' own */
 		tid = notify_int(comment, "ticket_id");
+		/* The customer's own answer, taken from the support mailbox (src/intake)? */
+		if ((e = DB_QUERY_INT(op->d, &by_mail,
+				      "SELECT COUNT(*) FROM mail_inbound WHERE comment_id = ?",
+				      DB_INT(entity_id))) != BW_OK)
+			goto out;
 	}
 	if ((e = notify_row(op, "tickets", tid, &ticket)) != BW_OK || ticket == NULL)
 		goto out;
 	const char *subject = notify_one_line(op, json_string_value(json_object_get(ticket, "subject")));
 	int64_t assignee = notify_int(ticket, "assignee_id"), cid = notify_int(ticket, "contact_id");
 	char email[EMAIL_MAX + 1];
+	if (by_mail) {
+		/* Told to the technician it is given to; never mailed back to the one who wrote it. */
+		if (assignee > 0 && (e = notify_user_addr(op, assignee, email)) == BW_OK &&
+		    email[0] != '\0')
+			e = notify_notice(op, "ticket_answered", assignee, email,
+					  pool_printf(op->pool, "[#%lld] %s", (long long)tid, subject),
+					  pool_printf(op->pool,
+						      "The customer answered on ticket #%lld, \"%s\", by "
+						      "e-mail.",
+						      (long long)tid, subject),
+					  "Open it in Bulwark to read the answer.");
+		goto out;
+	}
 	/* The technician: on a new ticket that is theirs, and when it is given to them. */
 	if ((created || assigned) && assignee > 0 &&
 	    (e = notify_user_addr(op, assignee, email)) == BW_OK && email[0] != '\0')
@@ -1044,6 +1205,7 @@ notify_event(struct op *op, const char *type, int64_t entity_id)
 	    .to_name = first,
 	    .subject = pool_printf(op->pool, "[#%lld] %s", (long long)tid, subject),
 	    .auto_submitted = "auto-generated",
+	    .ticket_id = tid,
 	};
 	const char *p1 =
 	    created ? pool_printf(op->pool, "Hello %s, we have your request \"%s\" as ticket #%lld.",

@@ -31,6 +31,7 @@ struct notify_mail {
 	const char *text;    /* the text/plain part */
 	const char *html;    /* or NULL: text only. User content in it must be escaped (notify_html_escape) */
 	const char *auto_submitted; /* or NULL ("auto-generated" for every notice: RFC 3834) */
+	int64_t ticket_id; /* the ticket it tells of, or 0: an answer to it is threaded there (src/intake) */
 };
 
 /*
@@ -75,6 +76,13 @@ bw_err notify_settings_get(struct op *op, json_t **out) BW_MUST_USE;
 bw_err notify_settings_put(struct op *op, json_t *in, json_t **out) BW_MUST_USE;
 /* Queue a test mail to `to` (audited); its outbox id into *id. */
 bw_err notify_test(struct op *op, const char *to, int64_t *id) BW_MUST_USE;
+
+/* The host's sender address ([mail] from, or no-reply@ the base domain). */
+const char *notify_host_from(void);
+/* A server name for a setting: a DNS name or an IP address literal, no scheme or port. */
+int notify_hostname_ok(const char *h);
+/* v is a string of at most max bytes without control characters. */
+int notify_plain_ok(const char *v, size_t max);
 
 /* The host's mail settings from cfg (once, at start-up: reads the password file). */
 bw_err notify_configure(const struct config *cfg) BW_MUST_USE;

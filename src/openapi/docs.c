@@ -132,6 +132,25 @@ const struct openapi_schema openapi_schemas[] = {
      "{'type': ['string', 'null']}, 'last_reply': {'type': ['string', 'null'], 'description': "
      "'the mail server\\u0027s last answer, or why nothing was sent'}, 'created_at': " TIME
      ", 'sent_at': " TIME_OR_NULL "}}"},
+    {"MailboxSettings",
+     "{'type': 'object', 'required': ['enabled', 'password_set', 'mailbox', 'unknown_senders', "
+     "'state'], 'properties': {'enabled': {'type': 'boolean'}, 'host': {'type': ['string', "
+     "'null']}, 'port': {'type': ['integer', 'null']}, 'security': {'enum': ['tls', 'starttls', "
+     "'none', null]}, 'username': {'type': ['string', 'null']}, 'password_set': {'type': "
+     "'boolean'}, 'mailbox': {'type': 'string'}, 'unknown_senders': {'enum': ['refuse', "
+     "'create']}, 'unknown_customer_id': {'type': ['integer', 'null']}, 'trusted_authserv_id': "
+     "{'type': ['string', 'null'], 'description': 'the receiving server whose topmost "
+     "Authentication-Results header is believed'}, 'poll_seconds': {'type': 'integer'}, "
+     "'state': {'type': 'object', 'properties': {'uidvalidity': {'type': 'integer'}, "
+     "'next_uid': {'type': 'integer'}, 'last_poll_at': " TIME_OR_NULL ", 'last_error': "
+     "{'type': ['string', 'null']}}}}}"},
+    {"MailInbound",
+     "{'type': 'object', 'required': ['id', 'outcome', 'verified', 'size', 'created_at'], "
+     "'properties': {'id': {'type': 'integer'}, 'outcome': {'enum': ['ticket', 'comment', "
+     "'ignored', 'refused']}, 'reason': {'type': ['string', 'null']}, 'verified': {'type': "
+     "'boolean', 'description': 'the sender was authenticated by the trusted server'}, "
+     "'ticket_id': {'type': ['integer', 'null']}, 'comment_id': {'type': ['integer', 'null']}, "
+     "'size': {'type': 'integer'}, 'created_at': " TIME "}}"},
     {"TokenCreated",
      "{'type': 'object', 'required': ['id', 'name', 'token', 'scopes'], 'properties': {'id': "
      "{'type': 'integer'}, 'name': {'type': 'string'}, 'token': {'type': 'string', "
@@ -362,6 +381,32 @@ const struct openapi_doc openapi_docs[] = {
      "attempts, the mail server's last answer and the Message-ID it was sent with, never its "
      "body. Sending is a job (mail.send): see GET /api/v1/jobs.",
      NULL, REF("MailOutbox"), NULL, 200, OAD_LIST},
+    {"GET", "/api/v1/settings/mailbox", "mail", "The support mailbox (e-mail to ticket)",
+     "The password is never shown (password_set). state: how reading it went.", NULL,
+     REF("MailboxSettings"), NULL, 200, 0},
+    {"PUT", "/api/v1/settings/mailbox", "mail", "Change the support mailbox",
+     "Only for someone who holds every permission: the mailbox and whom it trusts decide whose "
+     "mail counts as a contact\\u0027s. Each member given replaces what was there. The password "
+     "is kept unless given, and dropped when host, port, security or username change. The "
+     "server is only reached at a public address, over TLS (tls: 993, starttls: 143). "
+     "unknown_senders create needs unknown_customer_id.",
+     "{'type': 'object', 'properties': {'enabled': {'type': 'boolean'}, 'host': {'type': "
+     "['string', 'null'], 'maxLength': 253}, 'port': {'type': ['integer', 'null'], 'minimum': "
+     "1, 'maximum': 65535}, 'security': {'enum': ['tls', 'starttls', 'none']}, 'username': "
+     "{'type': ['string', 'null'], 'maxLength': 255}, 'password': {'type': ['string', 'null'], "
+     "'maxLength': 1024, 'writeOnly': true}, 'mailbox': {'type': 'string', 'maxLength': 200}, "
+     "'unknown_senders': {'enum': ['refuse', 'create']}, 'unknown_customer_id': {'type': "
+     "['integer', 'null']}, 'trusted_authserv_id': {'type': ['string', 'null'], 'maxLength': "
+     "253}}}",
+     REF("MailboxSettings"), NULL, 200, 0},
+    {"POST", "/api/v1/settings/mailbox/poll", "mail", "Read the support mailbox now",
+     "At the next tick of the job runner rather than at its time (mail.fetch).", NULL,
+     "{'type': 'object', 'required': ['queued'], 'properties': {'queued': {'const': true}}}",
+     NULL, 202, 0},
+    {"GET", "/api/v1/mail/inbound", "mail", "The messages taken from the support mailbox",
+     "Newest first; outcome filters (ticket, comment, ignored, refused). Each message's "
+     "outcome and reason, never its sender or subject (those are on the ticket, sealed).",
+     NULL, REF("MailInbound"), NULL, 200, OAD_LIST},
     {"POST", "/api/v1/auth/tokens", "tokens", "Create an API token",
      "The password is re-checked last. A token holds only permissions you hold; * only if you "
      "hold everything.",

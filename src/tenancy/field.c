@@ -36,6 +36,7 @@ static const struct field_column field_system[] = {
 	{"mail_settings", "dkim_key"},
 	{"mail_settings", "mac_key"},
 	{"mail_outbox", "message"},
+	{"mailbox_settings", "password"}, /* src/intake/intake.c */
 };
 
 static struct field_column *field_all;

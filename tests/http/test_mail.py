@@ -305,3 +305,61 @@ def test_ticket_notices(srv, tenant):
         assert len([m for m in plain.messages if "zoe@acme.example.test" in m.rcpt_tos]) == 2
     finally:
         plain.stop()
+
+
+def test_a_sent_invoice_and_estimate_are_mailed_to_the_customer(srv, tenant):
+    """Sending an invoice or an estimate mails it to the customer's address
+    with its lines and totals; what the user typed is escaped in the HTML
+    part; a customer without an address gets nothing and the send still
+    succeeds."""
+    t, admin = tenant
+    plain = SmtpSink()
+    plain.start()
+    try:
+        assert admin.request("PUT", MAIL, body={"smtp": {"host": "127.0.0.1", "port": plain.port,
+                                                         "security": "none"},
+                                                "dkim": None}).status == 200
+        cust = admin.ok("POST", f"{API}/customers",
+                        {"name": "Billing <Co>", "email": "ap@billing.example.test"}, status=201)
+        inv = admin.ok("POST", f"{API}/invoices",
+                       {"customer_id": cust["id"], "number": "INV-7", "issued_on": "2026-12-01",
+                        "due_on": "2026-12-31", "tax_rate_bp": 1000}, status=201)
+        admin.ok("POST", f"{API}/invoice_lines",
+                 {"invoice_id": inv["id"], "description": "Support <b>hours</b>", "quantity": 3,
+                  "unit_price_cents": 12550}, status=201)
+        assert admin.post(f"{API}/invoices/{inv['id']}/send").status == 200
+        est = admin.ok("POST", f"{API}/estimates",
+                       {"customer_id": cust["id"], "number": "EST-2"}, status=201)
+        admin.ok("POST", f"{API}/estimate_lines",
+                 {"estimate_id": est["id"], "description": "New firewall", "quantity": 1,
+                  "unit_price_cents": 99900}, status=201)
+        assert admin.post(f"{API}/estimates/{est['id']}/send").status == 200
+        silent = admin.ok("POST", f"{API}/customers", {"name": "No address"}, status=201)
+        inv2 = admin.ok("POST", f"{API}/invoices", {"customer_id": silent["id"]}, status=201)
+        admin.ok("POST", f"{API}/invoice_lines",
+                 {"invoice_id": inv2["id"], "description": "x", "quantity": 1,
+                  "unit_price_cents": 100}, status=201)
+        assert admin.post(f"{API}/invoices/{inv2['id']}/send").status == 200
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            mine = [m for m in plain.messages if "ap@billing.example.test" in m.rcpt_tos]
+            if len(mine) >= 2:
+                break
+            time.sleep(0.05)
+        got = [email.message_from_bytes(m.content, policy=email.policy.default) for m in mine]
+        assert sorted(g["Subject"] for g in got) == ["Estimate EST-2", "Invoice INV-7"], got
+        invoice = [g for g in got if g["Subject"] == "Invoice INV-7"][0]
+        text = invoice.get_body(preferencelist=("plain",)).get_content()
+        assert "Support <b>hours</b>: 3 x 125.50 = 376.50" in text, text
+        assert "Total: 414.15" in text and "due on 2026-12-31" in text, text
+        html = invoice.get_body(preferencelist=("html",)).get_content()
+        assert "Support &lt;b&gt;hours&lt;/b&gt;" in html and "<b>hours" not in html, html
+        assert "Billing &lt;Co&gt;" in html, html
+        time.sleep(1)
+        assert all(m.rcpt_tos == ["ap@billing.example.test"] for m in plain.messages), \
+            [m.rcpt_tos for m in plain.messages]
+        kinds = [r["kind"] for r in admin.ok("GET", f"{API}/mail/outbox?limit=100")["data"]]
+        assert kinds.count("invoice_sent") == 1 and kinds.count("estimate_sent") == 1, kinds
+    finally:
+        plain.stop()
