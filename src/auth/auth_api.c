@@ -15,6 +15,7 @@
 #include "../audit/audit.h"
 #include "../crypto/crypto.h"
 #include "../http/http.h"
+#include "../notify/notify.h"
 #include "auth_api.h"
 #include "../rbac/rbac.h"
 #include "../saml/saml.h"
@@ -426,6 +427,8 @@ api_login(struct http_req *req)
 		crypto_wipe(old, sizeof(old));
 	}
 	e = session_create(d, http_req_config(req), u.id, !u.mfa_enabled, req->client_ip, secret);
+	if (e == BW_OK)
+		e = notify_signin(&req->op, u.id, req->client_ip, "password");
 	if (e == BW_OK) {
 		auth_event(d, u.id, "login", req->client_ip,
 			   u.mfa_enabled ? "password ok, MFA next" : "ok");
@@ -1082,6 +1085,31 @@ api_user_token_revoke(struct http_req *req)
 	return response_json(req, 200, json_pack("{s:b}", "revoked", 1));
 }
 
+/* GET and PUT /api/v1/auth/sessions/notice: {"new_signin": bool}, the caller's own. */
+static bw_err
+api_signin_notice(struct http_req *req)
+{
+	int on = 0;
+	bw_err e;
+	if (req->method == HTTP_PUT) {
+		json_t *in = NULL;
+		static const char *const known[] = {"new_signin", NULL};
+		if ((e = http_req_json(req, &in)) != BW_OK)
+			return e;
+		json_t *v = json_object_get(in, "new_signin");
+		if ((e = op_known_fields(&req->op, in, known)) == BW_OK)
+			e = json_is_boolean(v) ? notify_signin_pref_set(&req->op, json_is_true(v))
+					       : op_fail(&req->op, BW_ERR_INVALID,
+							 "new_signin: true or false");
+		json_decref(in);
+		if (e != BW_OK)
+			return e;
+	}
+	if ((e = notify_signin_pref_get(&req->op, &on)) != BW_OK)
+		return e;
+	return response_json(req, 200, json_pack("{s:b}", "new_signin", on));
+}
+
 #define BODY_SMALL 4096
 
 const struct route auth_routes[] = {
@@ -1095,6 +1123,9 @@ const struct route auth_routes[] = {
 	 BODY_SMALL},
 	{HTTP_POST, "/api/v1/auth/sessions/end-others", api_end_other_sessions, 0, "self.session",
 	 BODY_SMALL},
+	{HTTP_GET, "/api/v1/auth/sessions/notice", api_signin_notice, 0, "self.session",
+	 ROUTE_BODY_NONE},
+	{HTTP_PUT, "/api/v1/auth/sessions/notice", api_signin_notice, 0, "self.session", BODY_SMALL},
 	{HTTP_POST, "/api/v1/users/:id/sessions/end", api_user_end_sessions,
 	 ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
 	 "users.sessions", ROUTE_BODY_NONE},

@@ -709,6 +709,8 @@ static const char *const tenant_v19[] = {
 	"CREATE INDEX IF NOT EXISTS mail_inbound_comment ON mail_inbound (comment_id)",
 	"ALTER TABLE mail_outbox ADD COLUMN ticket_id @INT NOT NULL DEFAULT 0",
 	"CREATE INDEX IF NOT EXISTS mail_outbox_message ON mail_outbox (message_id)",
+	/* A user may ask to be told of each sign-in from an address not seen before. */
+	"ALTER TABLE users ADD COLUMN signin_notice @INT NOT NULL DEFAULT 0",
 	NULL,
 };
 

@@ -1104,7 +1104,17 @@ intake_tick_tx(struct op *op, void *arg)
 static bw_err
 intake_tick(struct op *op, int *n)
 {
-	return op_tx(op, intake_tick_tx, n);
+	db *d;
+	int64_t due = 0;
+	*n = 0;
+	/* Read first, outside a transaction: on SQLite one takes the write lock. */
+	bw_err e = op_db(op, &d);
+	if (e == BW_OK)
+		e = DB_QUERY_INT(d, &due,
+				 "SELECT COUNT(*) FROM mailbox_settings WHERE id = 1 AND enabled = 1 AND"
+				 " next_poll_at <= ?",
+				 DB_INT(intake_now()));
+	return e == BW_OK && due > 0 ? op_tx(op, intake_tick_tx, n) : e;
 }
 
 void

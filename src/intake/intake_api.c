@@ -32,7 +32,19 @@ intake_api_put(struct http_req *req)
 static bw_err
 intake_api_poll(struct http_req *req)
 {
-	bw_err e = intake_poll_soon(&req->op);
+	bw_err e = BW_OK;
+	if (req->body_len > 0) {
+		/* No body, or an empty object: nothing to say to a poll. */
+		json_t *in = NULL;
+		static const char *const none[] = {NULL};
+		if ((e = http_req_json(req, &in)) != BW_OK)
+			return e;
+		e = op_known_fields(&req->op, in, none);
+		json_decref(in);
+		if (e != BW_OK)
+			return e;
+	}
+	e = intake_poll_soon(&req->op);
 	return e != BW_OK ? e : response_json(req, 202, json_pack("{s:b}", "queued", 1));
 }
 
@@ -78,7 +90,7 @@ const struct route intake_routes[] = {
     {HTTP_PUT, "/api/v1/settings/mailbox", intake_api_put, ROUTE_ADMIN | ROUTE_DESTRUCTIVE,
      "settings.edit", 16384},
     {HTTP_POST, "/api/v1/settings/mailbox/poll", intake_api_poll, ROUTE_ADMIN, "settings.edit",
-     ROUTE_BODY_NONE},
+     1024},
     {HTTP_GET, "/api/v1/mail/inbound", intake_api_list, ROUTE_ADMIN, "settings.view",
      ROUTE_BODY_NONE},
 };

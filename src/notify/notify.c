@@ -951,6 +951,72 @@ notify_send_ended(struct op *op, const struct job *j, const char *state, const c
 		      DB_TEXT(why != NULL ? why : ""), DB_INT(id));
 }
 
+/* --- a sign-in from a new address ------------------------------------------------ */
+
+static bw_err notify_user_addr(struct op *op, int64_t uid, char email[EMAIL_MAX + 1]);
+
+bw_err
+notify_signin(struct op *op, int64_t uid, const char *client_ip, const char *how)
+{
+	int64_t want = 0, seen = 0;
+	char email[EMAIL_MAX + 1], when[UTIL_TIME_LEN];
+	bw_err e = DB_QUERY_INT(op->d, &want, "SELECT signin_notice FROM users WHERE id = ?",
+				DB_INT(uid));
+	if (e != BW_OK || want == 0 || client_ip == NULL || client_ip[0] == '\0')
+		return e;
+	if ((e = DB_QUERY_INT(op->d, &seen,
+			      "SELECT COUNT(*) FROM auth_events WHERE user_id = ? AND kind = 'login'"
+			      " AND client_ip = ?",
+			      DB_INT(uid), DB_TEXT(client_ip))) != BW_OK ||
+	    seen > 0 || (e = notify_user_addr(op, uid, email)) != BW_OK || email[0] == '\0')
+		return e;
+	util_time_rfc3339((int64_t)time(NULL), when);
+	return notify_notice(
+	    op, "new_signin", uid, email, "Bulwark: a sign-in from a new address",
+	    pool_printf(op->pool,
+			"Your Bulwark account at %s was signed in to from %s, an address not seen "
+			"before, at %s (%s).",
+			op->tn.slug, client_ip, when, how),
+	    "If it was you, there is nothing to do. If not, change your password now and end "
+	    "your other sessions; with MFA on, a second factor is still needed to get in.");
+}
+
+bw_err
+notify_signin_pref_get(struct op *op, int *on)
+{
+	int64_t v = 0;
+	db *d;
+	bw_err e = op_db(op, &d);
+	if (e == BW_OK)
+		e = DB_QUERY_INT(d, &v, "SELECT signin_notice FROM users WHERE id = ?",
+				 DB_INT(op->actor.user.id));
+	*on = v != 0;
+	return e;
+}
+
+static bw_err
+notify_signin_pref_tx(struct op *op, void *arg)
+{
+	int on = *(int *)arg;
+	bw_err e = DB_RUN(op->d, "UPDATE users SET signin_notice = ? WHERE id = ?", DB_INT(on),
+			  DB_INT(op->actor.user.id));
+	json_t *after = json_pack("{s:b}", "new_signin", on);
+	if (e == BW_OK)
+		e = after != NULL ? audit_op(op, "users", op->actor.user.id, "signin_notice", NULL,
+					     after)
+				  : BW_ERR_NOMEM;
+	json_decref(after);
+	return e;
+}
+
+bw_err
+notify_signin_pref_set(struct op *op, int on)
+{
+	if (op->actor.user.id <= 0)
+		return op_fail(op, BW_ERR_DENIED, "only a signed-in user has this choice");
+	return op_tx(op, notify_signin_pref_tx, &on);
+}
+
 /* --- notices of ticket work --------------------------------------------------------- */
 
 #define NOTIFY_EVENTS_BATCH 50

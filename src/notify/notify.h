@@ -77,6 +77,18 @@ bw_err notify_settings_put(struct op *op, json_t *in, json_t **out) BW_MUST_USE;
 /* Queue a test mail to `to` (audited); its outbox id into *id. */
 bw_err notify_test(struct op *op, const char *to, int64_t *id) BW_MUST_USE;
 
+/*
+ * In the transaction of a new session of user uid from client_ip, before
+ * its "login" auth event is written: when the user asked for it
+ * (notify_signin_pref) and no earlier sign-in came from that address,
+ * queue the new_signin notice (how: "password", "single sign-on").
+ * Nothing when they did not ask, or have no address.
+ */
+bw_err notify_signin(struct op *op, int64_t uid, const char *client_ip, const char *how) BW_MUST_USE;
+/* The signed-in user's own choice: *on 1 to be told (set: audited). */
+bw_err notify_signin_pref_get(struct op *op, int *on) BW_MUST_USE;
+bw_err notify_signin_pref_set(struct op *op, int on) BW_MUST_USE;
+
 /* The host's sender address ([mail] from, or no-reply@ the base domain). */
 const char *notify_host_from(void);
 /* A server name for a setting: a DNS name or an IP address literal, no scheme or port. */

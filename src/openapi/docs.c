@@ -300,6 +300,21 @@ const struct openapi_doc openapi_docs[] = {
      "{'type': 'object', 'required': ['changed', 'tokens_revoked'], 'properties': {'changed': "
      "{'const': true}, 'tokens_revoked': {'type': 'integer'}}}",
      NULL, 200, OAD_PASSWORD},
+    {"GET", "/api/v1/auth/sessions/notice", "auth", "Whether you are mailed of new sign-ins",
+     "new_signin: a mail for each sign-in (password or single sign-on) from an address not seen "
+     "before for you.",
+     NULL,
+     "{'type': 'object', 'required': ['new_signin'], 'properties': {'new_signin': {'type': "
+     "'boolean'}}}",
+     NULL, 200, 0},
+    {"PUT", "/api/v1/auth/sessions/notice", "auth", "Choose whether you are mailed of new "
+     "sign-ins",
+     "Off unless you turn it on. Audited.",
+     "{'type': 'object', 'required': ['new_signin'], 'additionalProperties': false, "
+     "'properties': {'new_signin': {'type': 'boolean'}}}",
+     "{'type': 'object', 'required': ['new_signin'], 'properties': {'new_signin': {'type': "
+     "'boolean'}}}",
+     NULL, 200, 0},
     {"POST", "/api/v1/auth/sessions/end-others", "auth", "End your other sessions",
      "With tokens: true also revoke your API tokens but the one making the request.",
      "{'type': 'object', 'additionalProperties': false, 'properties': {'tokens': {'type': "
@@ -400,9 +415,10 @@ const struct openapi_doc openapi_docs[] = {
      "253}}}",
      REF("MailboxSettings"), NULL, 200, 0},
     {"POST", "/api/v1/settings/mailbox/poll", "mail", "Read the support mailbox now",
-     "At the next tick of the job runner rather than at its time (mail.fetch).", NULL,
+     "At the next tick of the job runner rather than at its time (mail.fetch).",
+     "{'type': 'object', 'additionalProperties': false, 'properties': {}}",
      "{'type': 'object', 'required': ['queued'], 'properties': {'queued': {'const': true}}}",
-     NULL, 202, 0},
+     NULL, 202, OAD_BODY_OPTIONAL},
     {"GET", "/api/v1/mail/inbound", "mail", "The messages taken from the support mailbox",
      "Newest first; outcome filters (ticket, comment, ignored, refused). Each message's "
      "outcome and reason, never its sender or subject (those are on the ticket, sealed).",

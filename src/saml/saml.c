@@ -46,6 +46,7 @@
 #include "../audit/audit.h"
 #include "../auth/auth.h"
 #include "../crypto/crypto.h"
+#include "../notify/notify.h"
 #include "../rbac/rbac.h"
 #include "../tenancy/tenancy.h"
 #include "../users/users.h"
@@ -1531,7 +1532,8 @@ saml_session_tx(struct op *op, void *arg)
 			    : "UPDATE users SET display_name = ? WHERE id = ?",
 			DB_TEXT(x->name), DB_INT(x->user_id))) != BW_OK)
 		return e;
-	if ((e = session_create_sso(op->d, op->cfg, x->user_id, x->client_ip, x->secret)) != BW_OK)
+	if ((e = session_create_sso(op->d, op->cfg, x->user_id, x->client_ip, x->secret)) != BW_OK ||
+	    (e = notify_signin(op, x->user_id, x->client_ip, "single sign-on")) != BW_OK)
 		return e;
 	auth_event(op->d, x->user_id, "login", x->client_ip, "single sign-on");
 	struct audit_entry ae = {

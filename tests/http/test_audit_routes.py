@@ -271,6 +271,10 @@ EXERCISED_IN_RECOVERY = {
     ("POST", f"{API}/users/:id/password/reset"), ("POST", f"{API}/users/:id/mfa/reset"),
     # and the mail settings and their test message, in tests/http/test_mail.py
     ("PUT", f"{API}/settings/mail"), ("POST", f"{API}/settings/mail/test"),
+    # the support mailbox (settings_update, poll) in tests/http/test_intake.py, and the
+    # choice of sign-in notices (signin_notice) in tests/http/test_mail.py
+    ("PUT", f"{API}/settings/mailbox"), ("POST", f"{API}/settings/mailbox/poll"),
+    ("PUT", f"{API}/auth/sessions/notice"),
 }
 
 

@@ -43,7 +43,10 @@ UNDO_V17 = ("DROP TABLE mail_settings", "DROP TABLE mail_outbox", "DROP TABLE pa
             "DROP TABLE saml_config", "DROP TABLE saml_requests", "DROP TABLE saml_replay",
             "ALTER TABLE users DROP COLUMN sso_exempt",
             "ALTER TABLE users DROP COLUMN sso_provisioned",
-            "ALTER TABLE users DROP COLUMN display_name", "ALTER TABLE sessions DROP COLUMN sso")
+            "ALTER TABLE users DROP COLUMN display_name", "ALTER TABLE sessions DROP COLUMN sso",
+            # migration 19
+            "DROP TABLE mailbox_settings", "DROP TABLE mail_inbound",
+            "ALTER TABLE users DROP COLUMN signin_notice")
 
 
 def undo_row_versions(srv, slug):

@@ -29,7 +29,8 @@ TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 NOT_LISTS = {"/healthz", "/api/v1/tenant/health", "/api/v1/me", "/api/v1/settings/security",
              "/api/v1/settings/allowlist", "/api/v1/meta/modules", "/api/v1/meta/permissions",
              "/api/v1/openapi.json", "/api/v1/webhooks/event-types", "/api/v1/jobs/summary",
-             "/api/v1/settings/sso", "/api/v1/settings/mail", "/saml/metadata", "/saml/login"}
+             "/api/v1/settings/sso", "/api/v1/settings/mail", "/saml/metadata", "/saml/login",
+             "/api/v1/settings/mailbox", "/api/v1/auth/sessions/notice"}
 
 
 @pytest.fixture(scope="module")

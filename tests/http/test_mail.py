@@ -363,3 +363,47 @@ def test_a_sent_invoice_and_estimate_are_mailed_to_the_customer(srv, tenant):
         assert kinds.count("invoice_sent") == 1 and kinds.count("estimate_sent") == 1, kinds
     finally:
         plain.stop()
+
+
+def test_a_sign_in_from_a_new_address_is_told_to_who_asked(srv, tenant):
+    """Off by default; once a user turns it on, the first sign-in from an
+    address mails them, the next from the same address does not; the choice
+    is their own and audited."""
+    t, admin = tenant
+    plain = SmtpSink()
+    plain.start()
+    try:
+        assert admin.request("PUT", MAIL, body={"smtp": {"host": "127.0.0.1", "port": plain.port,
+                                                         "security": "none"},
+                                                "dkim": None}).status == 200
+        _, quiet = new_user(admin, ["staff"])
+        uid, watchful = new_user(admin, ["staff"])
+        c = sign_in(srv, t.slug, quiet)
+        assert c.ok("GET", f"{API}/auth/sessions/notice") == {"new_signin": False}
+        c.close()
+        c = sign_in(srv, t.slug, watchful)
+        assert c.request("PUT", f"{API}/auth/sessions/notice",
+                         body={"new_signin": "yes"}).status == 400
+        assert c.ok("PUT", f"{API}/auth/sessions/notice", {"new_signin": True}) == \
+            {"new_signin": True}
+        c.close()
+        # Its earlier sign-in came from this address: no mail for the next one.
+        sign_in(srv, t.slug, watchful).close()
+        tenant_sql(srv, t.slug, f"DELETE FROM auth_events WHERE user_id = {uid}")
+        # Now the address is new to it.
+        sign_in(srv, t.slug, watchful).close()
+        sign_in(srv, t.slug, watchful).close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not plain.messages:
+            time.sleep(0.05)
+        time.sleep(1)
+        got = [m for m in plain.messages if watchful in m.rcpt_tos]
+        assert len(got) == 1, [m.rcpt_tos for m in plain.messages]
+        text = email.message_from_bytes(got[0].content, policy=email.policy.default) \
+            .get_body(preferencelist=("plain",)).get_content()
+        assert "127.0.0.1" in text and "password" in text, text
+        assert not [m for m in plain.messages if quiet in m.rcpt_tos]
+        audit = admin.ok("GET", f"{API}/reporting/audit?entity=users&action=signin_notice")["data"]
+        assert len(audit) == 1 and audit[0]["entity_id"] == uid, audit
+    finally:
+        plain.stop()
