@@ -694,7 +694,7 @@ static const char *const tenant_v19[] = {
 	" last_poll_at, last_error, updated_at) VALUES (1, '{}', 0, 0, 1, 0, 0, '', 0)",
 	"CREATE TABLE IF NOT EXISTS mail_inbound ("
 	" id @ID,"
-	" msg_key @STR(64) NOT NULL UNIQUE,"  /* "<uidvalidity>:<uid>" */
+	" msg_key @STR(64) NOT NULL UNIQUE,"  /* "<mailbox hash>:<uidvalidity>:<uid>" */
 	" message_hash @STR(64) NOT NULL,"    /* SHA-256 (hex) of the Message-ID, or '' */
 	" sender_hash @STR(64) NOT NULL,"     /* HMAC of the folded From address, or '' */
 	" outcome @STR(16) NOT NULL,"         /* ticket | comment | ignored | refused */

@@ -350,26 +350,16 @@ static bw_err
 intake_put_tx(struct op *op, void *arg)
 {
 	struct intake_put *p = arg;
-	unsigned char *sealed = NULL;
-	size_t slen = 0;
 	char *text = json_dumps(p->settings, JSON_COMPACT | JSON_SORT_KEYS);
 	bw_err e = text != NULL ? BW_OK : BW_ERR_NOMEM;
 	if (e == BW_OK)
 		/* A new server or mailbox is read from its start; the claims keep what was taken. */
 		e = DB_RUN(op->d,
 			   "UPDATE mailbox_settings SET settings = ?, enabled = ?, next_poll_at = 0,"
-			   " last_error = '', updated_at = ? WHERE id = 1",
+			   " uidvalidity = 0, next_uid = 1, last_error = '', updated_at = ? WHERE id = 1",
 			   DB_TEXT(text), DB_INT(p->enabled), DB_INT(intake_now()));
-	if (e == BW_OK && p->password_change) {
-		if (p->password == NULL)
-			e = DB_RUN(op->d, "UPDATE mailbox_settings SET password = NULL WHERE id = ?",
-				   DB_INT(1));
-		else if ((e = field_seal(op->ten, &op->tn, "mailbox_settings", "password", 1,
-					 p->password, strlen(p->password), &sealed, &slen)) == BW_OK)
-			e = DB_RUN(op->d, "UPDATE mailbox_settings SET password = ? WHERE id = 1",
-				   DB_BLOB(sealed, slen));
-		free(sealed);
-	}
+	if (e == BW_OK && p->password_change)
+		e = notify_seal_setting(op, "mailbox_settings", "password", p->password);
 	if (e == BW_OK)
 		e = audit_op(op, "mailbox", 1, "settings_update", p->before, p->after);
 	free(text);
@@ -455,7 +445,7 @@ intake_get(struct op *op, int64_t id, json_t **out)
 
 /* What is known of one message while it is taken. */
 struct intake_msg {
-	char key[48];                      /* "<uidvalidity>:<uid>" */
+	char key[64]; /* "<mailbox hash>:<uidvalidity>:<uid>" */
 	char message_hash[65];             /* SHA-256 of its Message-ID, or "" */
 	char sender_hash[65];              /* HMAC of its folded From address, or "" */
 	int64_t size;
@@ -969,7 +959,22 @@ intake_read(struct op *op, const struct job *j, struct mail_imap_conn *c, json_t
 {
 	uint64_t uids[INTAKE_BATCH];
 	size_t n = 0;
+	char box[17];
 	*full = 0;
+	/*
+	 * Which mailbox: UIDs and UIDVALIDITY are only unique within one, and
+	 * the settings may name another server or folder later.
+	 */
+	const char *ident = pool_printf(op->pool, "%s\n%lld\n%s\n%s", intake_str(mailbox, "host"),
+					(long long)json_integer_value(json_object_get(mailbox, "port")),
+					intake_str(mailbox, "username"),
+					intake_str(mailbox, "mailbox") ? intake_str(mailbox, "mailbox")
+								       : "INBOX");
+	char hex[65];
+	if (ident == NULL)
+		return BW_ERR_NOMEM;
+	intake_sha256_hex(ident, hex);
+	snprintf(box, sizeof(box), "%.16s", hex);
 	bw_err e = mail_imap_search(c, next_uid, INTAKE_KEYWORD, uids, INTAKE_BATCH, &n, reply);
 	for (size_t i = 0; e == BW_OK && i < n; i++) {
 		if (j->stopping != NULL && *j->stopping)
@@ -979,7 +984,7 @@ intake_read(struct op *op, const struct job *j, struct mail_imap_conn *c, json_t
 		char *raw = NULL;
 		size_t len = 0;
 		int taken = 0;
-		snprintf(m.key, sizeof(m.key), "%llu:%llu", (unsigned long long)uidvalidity,
+		snprintf(m.key, sizeof(m.key), "%s:%llu:%llu", box, (unsigned long long)uidvalidity,
 			 (unsigned long long)uids[i]);
 		if ((e = intake_taken(op, m.key, &taken)) != BW_OK)
 			break;

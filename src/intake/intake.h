@@ -6,7 +6,8 @@
  * (src/mail/inbound.h), and each becomes a ticket or, when it answers one
  * and comes from that ticket's customer, a comment on it. Its attachments
  * go through every check of an upload (src/files). A message is claimed
- * by its mailbox position in the transaction that makes its ticket or
+ * by its mailbox (server, user, folder) and its position there
+ * (UIDVALIDITY:UID) in the transaction that makes its ticket or
  * comment, so two app servers reading one mailbox take it once; then it
  * is flagged \Seen and $Bulwark in the mailbox.
  *

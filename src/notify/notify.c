@@ -515,12 +515,30 @@ notify_put_check(struct op *op, json_t *in, const struct notify_stored *st, stru
 	return BW_OK;
 }
 
+bw_err
+notify_seal_setting(struct op *op, const char *table, const char *column, const char *value)
+{
+	unsigned char *sealed = NULL;
+	size_t slen = 0;
+	char sql[160];
+	bw_err e;
+	if (value == NULL) {
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = NULL WHERE id = ?", table, column);
+		return db_run(op->d, sql, DB_ARGS(DB_INT(1)));
+	}
+	if ((e = field_seal(op->ten, &op->tn, table, column, 1, value, strlen(value), &sealed,
+			    &slen)) != BW_OK)
+		return e;
+	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ? WHERE id = 1", table, column);
+	e = db_run(op->d, sql, DB_ARGS(DB_BLOB(sealed, slen)));
+	free(sealed);
+	return e;
+}
+
 static bw_err
 notify_put_tx(struct op *op, void *arg)
 {
 	struct notify_put *p = arg;
-	unsigned char *sealed = NULL;
-	size_t slen = 0;
 	char *text = json_dumps(p->settings, JSON_COMPACT | JSON_SORT_KEYS);
 	db *d = op->d;
 	bw_err e = text != NULL ? BW_OK : BW_ERR_NOMEM;
@@ -528,28 +546,10 @@ notify_put_tx(struct op *op, void *arg)
 	if (e == BW_OK)
 		e = DB_RUN(d, "UPDATE mail_settings SET settings = ?, updated_at = ? WHERE id = 1",
 			   DB_TEXT(text), DB_INT(now));
-	if (e == BW_OK && p->password_change) {
-		if (p->password == NULL)
-			e = DB_RUN(d, "UPDATE mail_settings SET smtp_password = NULL WHERE id = ?",
-				   DB_INT(1));
-		else if ((e = field_seal(op->ten, &op->tn, "mail_settings", "smtp_password", 1,
-					 p->password, strlen(p->password), &sealed, &slen)) ==
-			 BW_OK)
-			e = DB_RUN(d, "UPDATE mail_settings SET smtp_password = ? WHERE id = 1",
-				   DB_BLOB(sealed, slen));
-		free(sealed);
-		sealed = NULL;
-	}
-	if (e == BW_OK && p->key_change) {
-		if (p->key == NULL)
-			e = DB_RUN(d, "UPDATE mail_settings SET dkim_key = NULL WHERE id = ?",
-				   DB_INT(1));
-		else if ((e = field_seal(op->ten, &op->tn, "mail_settings", "dkim_key", 1, p->key,
-					 strlen(p->key), &sealed, &slen)) == BW_OK)
-			e = DB_RUN(d, "UPDATE mail_settings SET dkim_key = ? WHERE id = 1",
-				   DB_BLOB(sealed, slen));
-		free(sealed);
-	}
+	if (e == BW_OK && p->password_change)
+		e = notify_seal_setting(op, "mail_settings", "smtp_password", p->password);
+	if (e == BW_OK && p->key_change)
+		e = notify_seal_setting(op, "mail_settings", "dkim_key", p->key);
 	if (e == BW_OK)
 		e = audit_op(op, "mail", 1, "settings_update", p->audit_before, p->audit_after);
 	free(text);

@@ -89,6 +89,14 @@ bw_err notify_signin(struct op *op, int64_t uid, const char *client_ip, const ch
 bw_err notify_signin_pref_get(struct op *op, int *on) BW_MUST_USE;
 bw_err notify_signin_pref_set(struct op *op, int on) BW_MUST_USE;
 
+/*
+ * Row 1 of a settings table (mail_settings, mailbox_settings): column set
+ * to value sealed with the tenant's key (a column field.c lists), or to
+ * NULL for value NULL; in op's transaction.
+ */
+bw_err notify_seal_setting(struct op *op, const char *table, const char *column,
+			   const char *value) BW_MUST_USE;
+
 /* The host's sender address ([mail] from, or no-reply@ the base domain). */
 const char *notify_host_from(void);
 /* A server name for a setting: a DNS name or an IP address literal, no scheme or port. */
