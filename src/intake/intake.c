@@ -514,10 +514,10 @@ intake_sha256_hex(const char *s, char out[65])
 
 /* HMAC of the folded sender under the tenant's key (mail_settings' mac_key), hex. */
 static bw_err
-intake_sender_hash(struct op *op, const char *folded, char out[65])
+intake_sender_hash(struct op *op, const char *folded, int verified, char out[65])
 {
 	unsigned char key[32], mac[HMAC_SHA256_LEN];
-	char *what = pool_printf(op->pool, "intake-sender:%s", folded);
+	char *what = pool_printf(op->pool, "intake-sender:%c:%s", verified ? 'v' : 'u', folded);
 	db *d;
 	bw_err e = what != NULL ? op_db(op, &d) : BW_ERR_NOMEM;
 	if (e == BW_OK)
@@ -636,13 +636,13 @@ intake_route(struct op *op, const struct mail_in *in, json_t *mailbox, struct in
 	if (e == BW_OK)
 		e = blind_lookup(op->d, tenancy_keyring(op->ten), op->tn.slug, contacts, f,
 				 in->from_addr, ids, &n);
-	if (e == BW_OK && n > 0 && (e = module_get(op, contacts, ids[0], &contact)) == BW_ERR_NOTFOUND) {
+	/* One address, several contacts (of several customers): nobody can say whose it is. */
+	if (e == BW_OK && n == 1 && (e = module_get(op, contacts, ids[0], &contact)) == BW_ERR_NOTFOUND) {
 		op_clear(op);
 		e = BW_OK;
 	}
 	if (e != BW_OK)
 		goto out;
-	m->verified = mail_auth_verified(in, intake_str(mailbox, "trusted_authserv_id"));
 	if (contact != NULL && m->verified) {
 		plan->contact_id = ids[0];
 		plan->customer_id = (int64_t)json_integer_value(json_object_get(contact, "customer_id"));
@@ -714,12 +714,15 @@ intake_attachments(struct op *op, const struct mail_in *in, int64_t ticket_id, i
 	int64_t row = comment_id > 0 ? comment_id : ticket_id;
 	struct buf refused;
 	bw_err e = BW_OK;
+	int cut = 0;
 	buf_init(&refused, 16384);
 	for (size_t i = 0; e == BW_OK && i < in->nparts; i++) {
 		const char *why = NULL;
 		/* A list too long for the note is cut (buf's maximum): it still says enough. */
 		if ((e = intake_attach(op, mod, row, &in->parts[i], &why)) == BW_OK && why != NULL &&
-		    buf_printf(&refused, "- %.200s: %.300s\n", in->parts[i].filename, why) != BW_OK)
+		    buf_printf(&refused, "- %s: %s\n",
+			       intake_cut(op, in->parts[i].filename, 200, &cut),
+			       intake_cut(op, why, 300, &cut)) != BW_OK)
 			break;
 	}
 	if (e == BW_OK && in->nskipped > 0 &&
@@ -745,20 +748,25 @@ static bw_err
 intake_make(struct op *op, const struct mail_in *in, struct intake_msg *m,
 	    const struct intake_plan *plan)
 {
-	int cut_s = 0, cut_b = 0;
+	int cut_s = 0, cut_b = 0, cut_n = 0;
 	const char *subject = intake_cut(op, in->subject[0] ? in->subject : "(no subject)",
 					 INTAKE_SUBJECT_MAX, &cut_s);
-	const char *text = intake_cut(op, in->text, INTAKE_BODY_MAX, &cut_b);
+	const char *head = "";
+	if (plan->contact_id == 0) {
+		/* Who wrote, for the technician: there is no contact to show it. */
+		const char *name = in->from_name != NULL ? intake_cut(op, in->from_name, 200, &cut_n)
+							 : NULL;
+		head = pool_printf(op->pool, "From: %s%s%s%s (%s)\n\n", name != NULL ? name : "",
+				   name != NULL ? " <" : "", in->from_addr, name != NULL ? ">" : "",
+				   m->verified ? "not a contact" : "not verified");
+	}
+	/* The text gets what the field's 20,000 bytes leave after the head and the cut's note. */
+	const char *text = head != NULL ? intake_cut(op, in->text, INTAKE_BODY_MAX - strlen(head),
+						     &cut_b)
+					: NULL;
 	if (subject == NULL || text == NULL)
 		return BW_ERR_NOMEM;
-	const char *body = text;
-	if (plan->contact_id == 0)
-		/* Who wrote, for the technician: there is no contact to show it. */
-		body = pool_printf(op->pool, "From: %s%s%s%s (%s)\n\n%s",
-				   in->from_name != NULL ? in->from_name : "",
-				   in->from_name != NULL ? " <" : "", in->from_addr,
-				   in->from_name != NULL ? ">" : "",
-				   m->verified ? "not a contact" : "not verified", text);
+	const char *body = pool_printf(op->pool, "%s%s", head, text);
 	if (body != NULL && cut_b)
 		body = pool_printf(op->pool, "%s\n\n[The rest of the message was cut: it was longer "
 					     "than %d bytes.]",
@@ -839,7 +847,13 @@ intake_take(struct op *op, json_t *mailbox, struct intake_msg *m, const char *ra
 		e = intake_note(op, m, "refused", "the sender is not an e-mail address");
 		goto out;
 	}
-	if ((e = intake_sender_hash(op, from.key, m->sender_hash)) != BW_OK)
+	/*
+	 * Verified first: the per-sender count keeps verified and unverified
+	 * mail of one address apart, so that a flood in a contact's name that
+	 * nobody vouched for cannot use up the contact's own hour.
+	 */
+	m->verified = mail_auth_verified(in, intake_str(mailbox, "trusted_authserv_id"));
+	if ((e = intake_sender_hash(op, from.key, m->verified, m->sender_hash)) != BW_OK)
 		goto out;
 	if (in->loop != NULL) {
 		e = intake_note(op, m, "ignored",

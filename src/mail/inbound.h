@@ -49,6 +49,13 @@ struct mail_in {
 	const char *loop;
 	char *auth_results[MAIL_IN_AUTH_MAX]; /* Authentication-Results values, unfolded, topmost first */
 	size_t nauth;
+	/*
+	 * 1 when who wrote it is ambiguous: more than one From, Sender,
+	 * Subject, Message-ID, In-Reply-To or References header, or a From of
+	 * more than one mailbox (RFC 5322 3.6). A signature may cover another
+	 * From than the one read: mail_auth_verified believes none of it.
+	 */
+	int ambiguous;
 	char *text;    /* the body as plain text, UTF-8 (the text/plain part preferred), never NULL */
 	int from_html; /* 1 when text was made from an HTML part */
 	struct mail_in_part parts[MAIL_IN_PARTS_MAX];
@@ -82,7 +89,11 @@ char *mail_html_text(const char *html, size_t len);
  * From domain is authenticated: dmarc=pass, or dkim=pass with header.d
  * (or header.i's domain) equal to the From address's domain (ASCII case
  * folded). Headers below the topmost are never believed: anyone can
- * write one into a message. 0 for authserv_id NULL or "".
+ * write one into a message; and when one of them also names authserv_id,
+ * the server does not remove forged ones, so none is believed. A DMARC
+ * result other than a pass for the From domain (header.from required)
+ * undoes any DKIM pass. 0 for authserv_id NULL or "", and for an
+ * ambiguous message.
  */
 int mail_auth_verified(const struct mail_in *m, const char *authserv_id);
 

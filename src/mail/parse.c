@@ -898,6 +898,9 @@ mail_loop_header(struct mail_loop *l, const char *name, const char *value)
 static bw_err
 mail_header_fields(struct mail_in *m, GMimeObject *o, struct mail_loop *l)
 {
+	static const char *const once[] = {"From",	 "Sender",	"Subject",
+					   "Message-ID", "In-Reply-To", "References"};
+	int seen[BW_ARRAY_LEN(once)] = {0};
 	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
 	int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
 	for (int i = 0; i < n; i++) {
@@ -905,6 +908,9 @@ mail_header_fields(struct mail_in *m, GMimeObject *o, struct mail_loop *l)
 		const char *name = h != NULL ? g_mime_header_get_name(h) : NULL;
 		if (name == NULL)
 			continue;
+		for (size_t k = 0; k < BW_ARRAY_LEN(once); k++)
+			if (g_ascii_strcasecmp(name, once[k]) == 0 && ++seen[k] > 1)
+				m->ambiguous = 1;
 		if (g_ascii_strcasecmp(name, "Authentication-Results") == 0) {
 			const char *raw = g_mime_header_get_raw_value(h);
 			if (raw == NULL || m->nauth >= MAIL_IN_AUTH_MAX)
@@ -947,7 +953,12 @@ mail_first_mailbox(InternetAddressList *list, int in_group)
 static bw_err
 mail_from(struct mail_in *m, GMimeMessage *msg, struct mail_loop *l, const char **why)
 {
-	InternetAddressMailbox *mb = mail_first_mailbox(g_mime_message_get_from(msg), 0);
+	InternetAddressList *from = g_mime_message_get_from(msg);
+	InternetAddressMailbox *mb = mail_first_mailbox(from, 0);
+	/* More than one address (or a group): the one read may not be the one signed. */
+	if (from != NULL && (internet_address_list_length(from) != 1 ||
+			     !INTERNET_ADDRESS_IS_MAILBOX(internet_address_list_get_address(from, 0))))
+		m->ambiguous = 1;
 	const char *addr = mb != NULL ? internet_address_mailbox_get_addr(mb) : NULL;
 	size_t n = addr != NULL ? strlen(addr) : 0;
 	if (n == 0) {
@@ -1208,7 +1219,7 @@ mail_ar_prop(struct mail_ar_value *slot, const struct mail_ar_value *v, int *dup
  * equal to it; dmarc=pass with no header.from or one equal to it.
  */
 static int
-mail_ar_resinfo(struct mail_ar *a, const char *domain)
+mail_ar_resinfo(struct mail_ar *a, const char *domain, int *dmarc_bad)
 {
 	struct mail_ar_value method, result, name, prop, v;
 	struct mail_ar_value d = {0}, i = {0}, from = {0};
@@ -1267,10 +1278,16 @@ mail_ar_resinfo(struct mail_ar *a, const char *domain)
 		else if (mail_ar_is(&name, "header.from"))
 			mail_ar_prop(&from, &v, &dup);
 	}
+	if (mail_ar_is(&method, "dmarc") &&
+	    (a->bad || dup || !mail_ar_is(&result, "pass") || !from.set || from.over ||
+	     !mail_ar_is(&from, domain))) {
+		*dmarc_bad = 1; /* DMARC did not pass for this From: no DKIM pass may stand */
+		return 0;
+	}
 	if (a->bad || dup || !mail_ar_is(&result, "pass"))
 		return 0;
 	if (mail_ar_is(&method, "dmarc"))
-		return !from.set || mail_ar_is(&from, domain);
+		return 1;
 	if (mail_ar_is(&method, "dkim")) {
 		if (mail_ar_is(&d, domain))
 			return 1;
@@ -1288,8 +1305,17 @@ int
 mail_auth_verified(const struct mail_in *m, const char *authserv_id)
 {
 	if (m == NULL || authserv_id == NULL || authserv_id[0] == '\0' || m->nauth == 0 ||
-	    m->auth_results[0] == NULL)
+	    m->auth_results[0] == NULL || m->ambiguous)
 		return 0;
+	/* A lower header naming the trusted server too: forgeries are not removed there. */
+	for (size_t k = 1; k < m->nauth; k++) {
+		struct mail_ar b = {.s = m->auth_results[k], .n = strlen(m->auth_results[k])};
+		struct mail_ar_value bid;
+		mail_ar_cfws(&b);
+		mail_ar_value(&b, &bid, 1, 0);
+		if (mail_ar_is(&bid, authserv_id))
+			return 0;
+	}
 	const char *at = strrchr(m->from_addr, '@');
 	if (at == NULL || at[1] == '\0')
 		return 0;
@@ -1306,7 +1332,7 @@ mail_auth_verified(const struct mail_in *m, const char *authserv_id)
 		while (a.i < a.n && a.s[a.i] >= '0' && a.s[a.i] <= '9')
 			a.i++;
 	}
-	int ok = 0;
+	int ok = 0, dmarc_bad = 0;
 	for (;;) {
 		mail_ar_cfws(&a);
 		if (mail_ar_end(&a))
@@ -1317,8 +1343,8 @@ mail_auth_verified(const struct mail_in *m, const char *authserv_id)
 		mail_ar_cfws(&a);
 		if (mail_ar_end(&a))
 			break; /* a ';' at the very end, as some servers write */
-		if (mail_ar_resinfo(&a, domain))
+		if (mail_ar_resinfo(&a, domain, &dmarc_bad))
 			ok = 1;
 	}
-	return a.bad ? 0 : ok;
+	return a.bad || dmarc_bad ? 0 : ok;
 }

@@ -1222,8 +1222,16 @@ notify_event(struct op *op, const char *type, int64_t entity_id)
 		    comment == NULL || json_is_true(json_object_get(comment, "internal")))
 			goto out; /* an internal note is the technicians' own */
 		tid = notify_int(comment, "ticket_id");
-		/* The customer's own answer, taken from the support mailbox (src/intake)? */
-		if ((e = DB_QUERY_INT(op->d, &by_mail,
+		/*
+		 * The customer's own answer, taken from the support mailbox
+		 * (src/intake): made by the system, not by a technician. Known from
+		 * the comment itself, which commits with its claim (the claim's
+		 * comment_id is written just after, and a tick may come between).
+		 */
+		json_t *by = json_object_get(comment, "created_by");
+		by_mail = json_is_integer(by) && json_integer_value(by) == 0;
+		if (!by_mail &&
+		    (e = DB_QUERY_INT(op->d, &by_mail,
 				      "SELECT COUNT(*) FROM mail_inbound WHERE comment_id = ?",
 				      DB_INT(entity_id))) != BW_OK)
 			goto out;

@@ -390,6 +390,16 @@ def test_a_spoofed_contact_gets_no_more_than_an_unknown_sender(desk):
         message(desk.contact_addr, subject=f"Re: [#{tid}] Genuine",
                 auth=f"Authentication-Results: {MX}; dkim=pass header.d=attacker.example.test;"
                      " dmarc=fail header.from=" + desk.domain),
+        # A second From (the one a provider signed): DKIM passes, DMARC does not.
+        message(desk.contact_addr, subject=f"Re: [#{tid}] Genuine",
+                auth=auth_results(desk.domain, dkim="pass", dmarc="fail"),
+                headers=[f"From: mallory@{desk.domain}"]),
+        # Two From headers even with everything passing: whose message is it?
+        message(desk.contact_addr, subject=f"Re: [#{tid}] Genuine",
+                headers=[f"From: mallory@{desk.domain}"]),
+        # Two mailboxes in one From.
+        message(f"{desk.contact_addr}, mallory@{desk.domain}",
+                subject=f"Re: [#{tid}] Genuine"),
     ]
     for raw in spoofs:
         desk.deliver(raw)

@@ -883,7 +883,6 @@ test_auth_results(void **state)
 	    /* believed */
 	    {AR AUTHSERV "; dkim=pass header.d=example.com header.s=s1 header.b=AbC+/=\n", 1},
 	    {AR AUTHSERV " 1; dmarc=pass (p=none dis=none) header.from=example.com\n", 1},
-	    {AR AUTHSERV "; dmarc=pass\n", 1},
 	    {AR "MX.MSP.TEST; DKIM=Pass header.d=EXAMPLE.com\n", 1},
 	    {AR AUTHSERV ";\n  dkim=pass (good signature)\n\theader.d=example.com\n", 1},
 	    {AR AUTHSERV " (a (nested) comment; dkim=fail) ; dkim=pass (x) header.i=@example.com\n",
@@ -899,8 +898,16 @@ test_auth_results(void **state)
 	    {AR AUTHSERV "; dkim=pass header . d = example.com\n", 1},
 	    {AR AUTHSERV "; dkim=pass header.d=example.com;\n", 1},
 	    {AR "\"" AUTHSERV "\"; dkim=pass header.d=example.com\n", 1},
-	    {AR AUTHSERV "; dkim=pass header.d=example.com\n" AR AUTHSERV "; dkim=fail\n", 1},
+	    {AR AUTHSERV "; dkim=pass header.d=example.com\n" AR "other.mx; dkim=fail\n", 1},
 	    /* not believed */
+	    /* a DMARC pass must name the From domain */
+	    {AR AUTHSERV "; dmarc=pass\n", 0},
+	    /* DMARC failed: no DKIM pass of the domain undoes that (a second From was signed) */
+	    {AR AUTHSERV "; dkim=pass header.d=example.com; dmarc=fail header.from=example.com\n", 0},
+	    {AR AUTHSERV "; dmarc=fail header.from=example.com; dkim=pass header.d=example.com\n", 0},
+	    {AR AUTHSERV "; dkim=pass header.d=example.com; dmarc=pass header.from=other.test\n", 0},
+	    /* a lower header in the trusted server's name: forgeries are not removed */
+	    {AR AUTHSERV "; dkim=pass header.d=example.com\n" AR AUTHSERV "; dkim=fail\n", 0},
 	    {AR AUTHSERV "; dkim=fail header.d=example.com\n" AR AUTHSERV
 			 "; dkim=pass header.d=example.com\n",
 	     0},
@@ -958,6 +965,15 @@ test_auth_results(void **state)
 	assert_int_equal(auth("ana@example.com", good, ""), 0);
 	assert_int_equal(auth("ana@other.test", good, AUTHSERV), 0);
 	assert_int_equal(auth("ana", good, AUTHSERV), 0);
+	/* Who wrote must be one mailbox in one From: else the pass may be another's. */
+	char *two = fmt("%sFrom: Mallory <mallory@example.com>\n", good);
+	assert_int_equal(auth("Ana <ana@example.com>", two, AUTHSERV), 0);
+	free(two);
+	assert_int_equal(auth("ana@example.com, mallory@example.com", good, AUTHSERV), 0);
+	assert_int_equal(auth("Team: ana@example.com;", good, AUTHSERV), 0);
+	char *twice = fmt("%sMessage-ID: <a@x>\nMessage-ID: <b@x>\n", good);
+	assert_int_equal(auth("ana@example.com", twice, AUTHSERV), 0);
+	free(twice);
 
 	/* More headers than kept: the topmost MAIL_IN_AUTH_MAX, topmost first. */
 	struct buf b;
