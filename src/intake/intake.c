@@ -905,7 +905,7 @@ intake_take(struct op *op, json_t *mailbox, struct intake_msg *m, const char *ra
 			       sizeof(why_c)) != BW_OK) {
 			log_warn("tenant %s: message %s waits: the virus scanner is unavailable (%s)",
 				 op->tn.slug, m->key, why_c);
-			e = BW_ERR_UNAVAILABLE;
+			m->outcome = "waiting"; /* not claimed, not flagged: a later read takes it */
 			goto out;
 		}
 	}
@@ -969,12 +969,13 @@ intake_server(const struct intake_stored *st, struct mail_imap *s)
 /* Take the messages of the open mailbox c after next_uid; the last error's text into reply. */
 static bw_err
 intake_read(struct op *op, const struct job *j, struct mail_imap_conn *c, json_t *mailbox,
-	    uint64_t uidvalidity, uint64_t next_uid, char reply[MAIL_REPLY_MAX], int *full)
+	    uint64_t uidvalidity, uint64_t next_uid, char reply[MAIL_REPLY_MAX], int *full, int *held)
 {
 	uint64_t uids[INTAKE_BATCH];
 	size_t n = 0;
 	char box[17];
 	*full = 0;
+	*held = 0;
 	/*
 	 * Which mailbox: UIDs and UIDVALIDITY are only unique within one, and
 	 * the settings may name another server or folder later.
@@ -1015,10 +1016,8 @@ intake_read(struct op *op, const struct job *j, struct mail_imap_conn *c, json_t
 						pool_printf(op->pool,
 							    "larger than the limit of %ld bytes",
 							    intake_host.max_bytes));
-			else if (e == BW_OK && (e = intake_take(op, mailbox, &m, raw, len)) ==
-						       BW_ERR_UNAVAILABLE)
-				snprintf(reply, MAIL_REPLY_MAX,
-					 "a message with attachments waits for the virus scanner");
+			else if (e == BW_OK)
+				e = intake_take(op, mailbox, &m, raw, len);
 			if (raw != NULL) {
 				crypto_wipe(raw, len);
 				free(raw);
@@ -1028,9 +1027,14 @@ intake_read(struct op *op, const struct job *j, struct mail_imap_conn *c, json_t
 				op_clear(op);
 			}
 		}
+		if (e == BW_OK && m.outcome != NULL && strcmp(m.outcome, "waiting") == 0) {
+			/* Left as it is; the ones after it go on, and the next read starts here. */
+			*held = 1;
+			continue;
+		}
 		if (e == BW_OK)
 			e = mail_imap_flag(c, uids[i], INTAKE_KEYWORD, reply);
-		if (e == BW_OK)
+		if (e == BW_OK && !*held)
 			e = INTAKE_STATE(op, "UPDATE mailbox_settings SET next_uid = ? WHERE id = 1",
 					 DB_INT((int64_t)uids[i] + 1));
 	}
@@ -1046,7 +1050,7 @@ intake_fetch_run(struct op *op, const struct job *j, struct job_retry *retry)
 	struct mail_imap_conn *c = NULL;
 	char reply[MAIL_REPLY_MAX] = "";
 	uint64_t uidvalidity = 0;
-	int full = 0;
+	int full = 0, held = 0;
 	bw_err e = intake_stored_read(op, 1, &st);
 	if (e != BW_OK || !st.enabled || st.password == NULL)
 		goto out;
@@ -1062,7 +1066,7 @@ intake_fetch_run(struct op *op, const struct job *j, struct job_retry *retry)
 					 DB_INT((int64_t)uidvalidity));
 		}
 		if (e == BW_OK)
-			e = intake_read(op, j, c, st.settings, uidvalidity, next, reply, &full);
+			e = intake_read(op, j, c, st.settings, uidvalidity, next, reply, &full, &held);
 	}
 	mail_imap_close(c);
 	if (e == BW_ERR_UNAVAILABLE || e == BW_ERR_INVALID || e == BW_ERR_TOO_LARGE) {
@@ -1075,9 +1079,11 @@ intake_fetch_run(struct op *op, const struct job *j, struct job_retry *retry)
 		e = BW_OK;
 	} else if (e == BW_OK) {
 		e = INTAKE_STATE(op,
-				 "UPDATE mailbox_settings SET last_error = '', last_poll_at = ?,"
+				 "UPDATE mailbox_settings SET last_error = ?, last_poll_at = ?,"
 				 " next_poll_at = CASE WHEN ? = 1 THEN 0 ELSE next_poll_at END"
 				 " WHERE id = 1",
+				 DB_TEXT(held ? "a message with attachments waits for the virus scanner"
+					      : ""),
 				 DB_INT(intake_now()), DB_INT(full));
 	}
 out:

@@ -517,3 +517,33 @@ def test_two_servers_take_each_message_once(srv, imap, sink, tmp_path):
             assert len(keys) == len(set(keys)) == n
         finally:
             d.close()
+
+
+def test_with_the_scanner_away_a_message_with_attachments_waits(tmp_path_factory, tls_cert, imap,
+                                                                sink):
+    """Attachments are scanned or not taken: while clamd is away the message
+    stays in the mailbox, untaken and unflagged, and the mailbox says why; a
+    message without attachments behind it is not held up."""
+    with conftest._servers(tmp_path_factory, tls_cert) as make:
+        blind = make(**server_settings(tls_cert),
+                     clamd_socket=str(tmp_path_factory.mktemp("noclamd") / "none.sock"))
+        blind.start()
+        d = Desk(blind, imap, sink, "inwait", f"Wait{next(_folders)}")
+        try:
+            d.configure()
+            d.imap.deliver(multipart(d.contact_addr, [("notes.txt", b"notes\n", "text/plain")]),
+                           folder=d.folder)
+            d.deliver(message(d.contact_addr, subject="No attachments"))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                s = d.admin.ok("GET", MAILBOX)
+                if s["state"]["last_error"]:
+                    break
+                time.sleep(0.1)
+            assert "virus scanner" in (s["state"]["last_error"] or ""), s
+            time.sleep(2)
+            rows = d.log()
+            assert [r["outcome"] for r in rows] == ["ticket"], rows
+            assert [t["subject"] for t in d.tickets()] == ["No attachments"] and d.flagged() == 1
+        finally:
+            d.close()
